@@ -1,0 +1,217 @@
+//! Every tunable of the server, with its documented default (`docs/config.md`).
+//!
+//! Owns: the `Config` struct, loading it from a TOML file, and the precedence rule
+//! defaults < file < environment (`KEFU_*`) < flags (applied by `main`). Knows nothing of
+//! what the values drive.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Server configuration. Each field says why it exists; `docs/config.md` repeats it for
+/// operators.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Store location: `sqlite://path/to/file.db` (the default backend).
+    pub database_url: String,
+    /// Public base URL printed at start-up and used for the first site's allowed origins;
+    /// derived from `listen` when empty.
+    pub public_url: String,
+    /// Interval of server `ping` frames, in ms. A link with no inbound frame for
+    /// 2 × this + 1 s is dead.
+    pub heartbeat_ms: u64,
+    /// Most simultaneous client connections (TCP). Past it, new connections get 503.
+    pub max_connections: usize,
+    /// Largest frame (WebSocket message or HTTP body) in bytes.
+    pub max_frame_bytes: usize,
+    /// Longest chat message body, in characters.
+    pub max_body_chars: usize,
+    /// Most streams one connection may follow.
+    pub max_follows: usize,
+    /// Bad frames in a row before the connection is closed with 4104.
+    pub max_bad_frames: u32,
+    /// Messages of one connection waiting for their commit before it stops reading.
+    pub max_inflight: usize,
+    /// Messages waiting for the writer, all connections together. Past it: `overloaded`.
+    pub writer_queue: usize,
+    /// Most messages committed in one transaction.
+    pub writer_batch: usize,
+    /// Entries of each live stream kept in memory for resumes and fan-out.
+    pub stream_tail: usize,
+    /// Entries read from the store per page when a client catches up.
+    pub catch_up_page: usize,
+    /// A write that cannot complete within this many ms marks the client slow (4001).
+    pub write_timeout_ms: u64,
+    /// WebSocket read buffer per connection, in bytes.
+    pub ws_read_buffer: usize,
+    /// WebSocket pending-write cap per connection, in bytes.
+    pub ws_max_write_buffer: usize,
+    /// Read-only store connections (SQLite WAL readers).
+    pub read_pool_size: u32,
+    /// On shutdown, how long connections get to receive their last acks and close, in ms.
+    pub shutdown_grace_ms: u64,
+    /// How long a visitor session outlives its last connection, in ms, so a reload or a
+    /// frozen phone that comes back keeps the same session.
+    pub session_grace_ms: u64,
+    /// SQLite `synchronous`: `full` (every commit fsynced: survives power loss) or
+    /// `normal` (survives a process crash, not a power cut).
+    pub sqlite_synchronous: String,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            listen: "127.0.0.1:8080".parse().expect("valid default address"),
+            database_url: "sqlite://data/kefu.db".to_string(),
+            public_url: String::new(),
+            heartbeat_ms: 3000,
+            max_connections: 19_900,
+            max_frame_bytes: 16 * 1024,
+            max_body_chars: 4000,
+            max_follows: 256,
+            max_bad_frames: 16,
+            max_inflight: 256,
+            writer_queue: 65_536,
+            writer_batch: 4096,
+            stream_tail: 64,
+            catch_up_page: 256,
+            write_timeout_ms: 10_000,
+            ws_read_buffer: 4096,
+            ws_max_write_buffer: 64 * 1024,
+            read_pool_size: 4,
+            shutdown_grace_ms: 3000,
+            session_grace_ms: 60_000,
+            sqlite_synchronous: "full".to_string(),
+        }
+    }
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Defaults overlaid with a TOML file.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source: Box::new(source),
+        })
+    }
+
+    /// Reject values that cannot work, with a message naming the field.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: &str| Err(ConfigError::Invalid(m.to_string()));
+        if self.heartbeat_ms < 100 {
+            return bad("heartbeat_ms must be at least 100");
+        }
+        if self.max_connections == 0 {
+            return bad("max_connections must be at least 1");
+        }
+        if self.max_frame_bytes < 512 {
+            return bad("max_frame_bytes must be at least 512");
+        }
+        if self.max_body_chars == 0 || self.max_body_chars > self.max_frame_bytes {
+            return bad("max_body_chars must be between 1 and max_frame_bytes");
+        }
+        if self.writer_batch == 0 || self.writer_queue == 0 || self.max_inflight == 0 {
+            return bad("writer_batch, writer_queue and max_inflight must be at least 1");
+        }
+        if self.stream_tail == 0 || self.catch_up_page == 0 {
+            return bad("stream_tail and catch_up_page must be at least 1");
+        }
+        if self.ws_read_buffer < 256 {
+            return bad("ws_read_buffer must be at least 256");
+        }
+        if self.read_pool_size == 0 {
+            return bad("read_pool_size must be at least 1");
+        }
+        if !matches!(self.sqlite_synchronous.as_str(), "full" | "normal") {
+            return bad("sqlite_synchronous must be \"full\" or \"normal\"");
+        }
+        Ok(())
+    }
+
+    pub fn heartbeat(&self) -> Duration {
+        Duration::from_millis(self.heartbeat_ms)
+    }
+
+    /// No inbound frame for this long: the link is dead.
+    pub fn dead_after(&self) -> Duration {
+        Duration::from_millis(2 * self.heartbeat_ms + 1000)
+    }
+
+    pub fn write_timeout(&self) -> Duration {
+        Duration::from_millis(self.write_timeout_ms)
+    }
+
+    pub fn session_grace(&self) -> Duration {
+        Duration::from_millis(self.session_grace_ms)
+    }
+
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_millis(self.shutdown_grace_ms)
+    }
+
+    /// The URL people open: `public_url`, else `http://<listen>`.
+    pub fn base_url(&self) -> String {
+        if !self.public_url.is_empty() {
+            return self.public_url.trim_end_matches('/').to_string();
+        }
+        format!("http://{}", self.listen)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        Config::default().validate().unwrap();
+    }
+
+    #[test]
+    fn file_overrides_defaults_and_rejects_unknown_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("kefu.toml");
+        std::fs::write(&p, "heartbeat_ms = 500\nlisten = \"127.0.0.1:9\"\n").unwrap();
+        let c = Config::from_file(&p).unwrap();
+        assert_eq!(c.heartbeat_ms, 500);
+        assert_eq!(c.listen.port(), 9);
+        assert_eq!(c.max_frame_bytes, 16 * 1024);
+        std::fs::write(&p, "heartbeat = 500\n").unwrap();
+        assert!(matches!(Config::from_file(&p), Err(ConfigError::Parse { .. })));
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        let c = Config {
+            sqlite_synchronous: "off".into(),
+            ..Config::default()
+        };
+        assert!(c.validate().unwrap_err().to_string().contains("sqlite_synchronous"));
+    }
+}

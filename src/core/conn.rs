@@ -1,0 +1,653 @@
+//! One client connection, whatever carries it: the transport-neutral session logic.
+//!
+//! Owns: the order of a connection's life (hello → welcome → follow/msg/ack → close), the
+//! per-stream cursors that make delivery gap-free and duplicate-free, acks only after
+//! commit, heartbeats and dead-link detection, slow-client detection, and the graceful
+//! close on shutdown. A transport only moves text frames (`Transport`); this file never
+//! sees a socket, and tests drive it with a recording transport.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use tokio::time::Instant;
+
+use super::hub::{Hub, TransportKind};
+use super::session::VisitorSession;
+use super::signal::Signal;
+use super::stream::{Read, Stream};
+use super::writer::AppendError;
+use super::Shutdown;
+use crate::ids::{random_token, ConversationId, Offset};
+use crate::protocol::{
+    close, error_frame, parse_client_frame, ClientFrame, ErrorCode, FrameError, Position, Role,
+    ServerFrame, VERSION,
+};
+use crate::store::{Appended, NewEntry, now_ms};
+
+/// What a transport delivers upward.
+#[derive(Debug)]
+pub enum Inbound {
+    /// One text frame.
+    Text(String),
+    /// A binary frame (not part of the protocol).
+    Binary,
+    /// A frame over `max_frame_bytes`.
+    TooBig,
+    /// A text frame that was not UTF-8.
+    BadUtf8,
+    /// The peer went away (closed, reset, or the transport failed).
+    Closed,
+}
+
+/// The peer is gone; nothing more can be written.
+#[derive(Debug)]
+pub struct TransportClosed;
+
+/// The only thing the core asks of a transport: move text frames and close.
+pub trait Transport: Send {
+    fn kind(&self) -> TransportKind;
+    /// The next inbound frame. Must be cancel-safe: it is raced against other events.
+    fn recv(&mut self) -> impl Future<Output = Inbound> + Send;
+    /// Write one frame (UTF-8 JSON text) and flush it.
+    fn send(&mut self, frame: Bytes) -> impl Future<Output = Result<(), TransportClosed>> + Send;
+    /// Close with a code from `protocol::close` (after a `bye` frame has been sent).
+    fn close(&mut self, code: u16, reason: &str) -> impl Future<Output = ()> + Send;
+}
+
+/// What the connection knows from before its first frame (the HTTP request).
+#[derive(Debug, Clone, Default)]
+pub struct ConnInfo {
+    /// The `Origin` header, if the client sent one.
+    pub origin: Option<String>,
+    /// The peer address, for logs.
+    pub peer: Option<std::net::SocketAddr>,
+}
+
+/// Why the loop ends.
+enum End {
+    /// The peer is gone.
+    Gone,
+    /// Close with this code and reason.
+    Close(u16, &'static str),
+}
+
+type Flow = Result<(), End>;
+
+/// An append waiting for its commit.
+type Pending = Pin<Box<dyn Future<Output = (String, Result<Appended, AppendError>)> + Send>>;
+
+/// Position of this connection in one followed stream.
+struct Cursor {
+    stream: Arc<Stream>,
+    /// Last offset written to the transport: the next one sent is `sent + 1`.
+    sent: Offset,
+    /// Last offset the client acknowledged holding.
+    acked: Offset,
+}
+
+struct Authed {
+    session: Arc<VisitorSession>,
+    role: Role,
+    /// How this client appears to others: `v<visitor id>` once known.
+    sender: Option<String>,
+}
+
+/// Run a connection until the peer leaves, the link dies, or the server shuts down.
+pub async fn run<T: Transport>(hub: Hub, transport: T, info: ConnInfo, shutdown: Shutdown) {
+    let kind = transport.kind();
+    let mut c = Conn {
+        hb: hub.config().heartbeat(),
+        hub,
+        t: transport,
+        info,
+        sig: Arc::new(Signal::new()),
+        authed: None,
+        follows: HashMap::new(),
+        pending: FuturesUnordered::new(),
+        bad_frames: 0,
+        last_rx: Instant::now(),
+    };
+    let end = c.main_loop(shutdown).await;
+    match end {
+        End::Gone => tracing::debug!(transport = kind.name(), "peer gone"),
+        End::Close(code, reason) => {
+            tracing::debug!(transport = kind.name(), code, reason, "closing");
+            let bye = ServerFrame::Bye { code, reason }.encode();
+            let _ = tokio::time::timeout(c.hub.config().write_timeout(), async {
+                let _ = c.t.send(Bytes::from(bye)).await;
+                c.t.close(code, reason).await;
+            })
+            .await;
+        }
+    }
+    c.cleanup();
+}
+
+struct Conn<T> {
+    hub: Hub,
+    t: T,
+    info: ConnInfo,
+    sig: Arc<Signal>,
+    authed: Option<Authed>,
+    follows: HashMap<ConversationId, Cursor>,
+    /// Appends waiting for commit, bounded by `max_inflight` (reading stops at the bound).
+    pending: FuturesUnordered<Pending>,
+    bad_frames: u32,
+    last_rx: Instant,
+    hb: Duration,
+}
+
+impl<T: Transport> Conn<T> {
+    async fn main_loop(&mut self, mut shutdown: Shutdown) -> End {
+        let mut ticker = tokio::time::interval_at(Instant::now() + self.hb, self.hb);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let max_inflight = self.hub.config().max_inflight;
+        loop {
+            let step: Flow = tokio::select! {
+                biased;
+                _ = shutdown.wait() => return self.drain_and_close().await,
+                Some((cid, r)) = self.pending.next(), if !self.pending.is_empty() => {
+                    self.answer_append(&cid, r).await
+                }
+                _ = self.sig.notified() => self.on_signal().await,
+                m = self.t.recv(), if self.pending.len() < max_inflight => self.on_inbound(m).await,
+                _ = ticker.tick() => self.on_tick().await,
+            };
+            if let Err(end) = step {
+                return end;
+            }
+        }
+    }
+
+    /// Shutdown: stop reading, give pending appends a moment to be acked, then say bye.
+    async fn drain_and_close(&mut self) -> End {
+        let grace = self.hub.config().shutdown_grace();
+        let _ = tokio::time::timeout(grace, async {
+            while let Some((cid, r)) = self.pending.next().await {
+                if self.answer_append(&cid, r).await.is_err() {
+                    break;
+                }
+            }
+        })
+        .await;
+        End::Close(close::RESTARTING, "server restarting")
+    }
+
+    fn cleanup(&mut self) {
+        for (_, cur) in self.follows.drain() {
+            self.hub.unfollow(&cur.stream, &self.sig);
+        }
+        if let Some(a) = self.authed.take() {
+            self.hub.leave_session(&a.session, &self.sig);
+        }
+    }
+
+    /// Write one frame; a write that cannot finish in time marks the client slow.
+    async fn send(&mut self, frame: Bytes) -> Flow {
+        match tokio::time::timeout(self.hub.config().write_timeout(), self.t.send(frame)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(TransportClosed)) => Err(End::Gone),
+            Err(_) => {
+                tracing::info!(peer = ?self.info.peer, "client too slow; disconnecting");
+                Err(End::Close(close::SLOW, "slow: could not keep up"))
+            }
+        }
+    }
+
+    async fn send_frame(&mut self, f: ServerFrame<'_>) -> Flow {
+        self.send(Bytes::from(f.encode())).await
+    }
+
+    async fn send_err(&mut self, code: ErrorCode, msg: &str) -> Flow {
+        self.send(Bytes::from(error_frame(&FrameError::new(code, msg))))
+            .await
+    }
+
+    async fn on_tick(&mut self) -> Flow {
+        if self.last_rx.elapsed() > self.hub.config().dead_after() {
+            tracing::debug!(peer = ?self.info.peer, "heartbeat timeout");
+            return Err(End::Close(close::HEARTBEAT_TIMEOUT, "heartbeat timeout"));
+        }
+        if self.authed.is_some() {
+            self.send_frame(ServerFrame::Ping).await?;
+        }
+        Ok(())
+    }
+
+    async fn on_inbound(&mut self, m: Inbound) -> Flow {
+        let text = match m {
+            Inbound::Text(t) => t,
+            Inbound::Closed => return Err(End::Gone),
+            Inbound::TooBig => return Err(End::Close(close::TOO_BIG, "frame too big")),
+            Inbound::BadUtf8 => return Err(End::Close(close::INVALID_UTF8, "invalid UTF-8")),
+            Inbound::Binary => {
+                self.last_rx = Instant::now();
+                return self
+                    .refuse(FrameError::new(ErrorCode::BadFrame, "binary frames are not supported"))
+                    .await;
+            }
+        };
+        self.last_rx = Instant::now();
+        match parse_client_frame(&text, self.hub.config().max_body_chars) {
+            Ok(frame) => {
+                self.bad_frames = 0;
+                self.on_frame(frame).await
+            }
+            Err(e) => self.refuse(e).await,
+        }
+    }
+
+    /// Answer a bad frame; too many in a row end the connection.
+    async fn refuse(&mut self, e: FrameError) -> Flow {
+        self.bad_frames += 1;
+        if self.bad_frames == 1 {
+            tracing::info!(peer = ?self.info.peer, code = ?e.code, msg = %e.msg, "bad frame");
+        }
+        if self.bad_frames > self.hub.config().max_bad_frames {
+            return Err(End::Close(close::PROTOCOL_VIOLATION, "too many bad frames"));
+        }
+        self.send_err(e.code, &e.msg).await
+    }
+
+    async fn on_frame(&mut self, frame: ClientFrame) -> Flow {
+        match (frame, self.authed.is_some()) {
+            (
+                ClientFrame::Hello {
+                    v,
+                    site,
+                    role,
+                    visitor,
+                    token: _,
+                    resume,
+                },
+                false,
+            ) => self.on_hello(v, &site, role, visitor, resume).await,
+            (ClientFrame::Hello { .. }, true) => {
+                self.refuse(FrameError::new(ErrorCode::NotReady, "hello was already sent")).await
+            }
+            (ClientFrame::Ping, _) => self.send_frame(ServerFrame::Pong).await,
+            (ClientFrame::Pong, _) => Ok(()),
+            (_, false) => {
+                self.refuse(FrameError::new(ErrorCode::NotReady, "send hello first")).await
+            }
+            (ClientFrame::Follow { conv, epoch, after }, true) => {
+                self.on_follow(Position { conv, epoch, after }, false).await
+            }
+            (ClientFrame::Unfollow { conv }, true) => {
+                if let Some(cur) = self.follows.remove(&conv) {
+                    self.hub.unfollow(&cur.stream, &self.sig);
+                }
+                Ok(())
+            }
+            (ClientFrame::Msg { cid, body, conv }, true) => self.on_msg(cid, body, conv).await,
+            (ClientFrame::Ack { conv, off }, true) => match self.follows.get_mut(&conv) {
+                Some(cur) if off <= cur.sent => {
+                    cur.acked = cur.acked.max(off);
+                    Ok(())
+                }
+                Some(cur) => {
+                    let head = cur.sent;
+                    self.send_frame(ServerFrame::Err {
+                        code: ErrorCode::BadOffset,
+                        msg: "ack beyond what was sent",
+                        cid: None,
+                        conv: Some(conv),
+                        epoch: None,
+                        head: Some(head),
+                    })
+                    .await
+                }
+                None => self.send_unknown_conv(conv, None).await,
+            },
+        }
+    }
+
+    async fn on_hello(
+        &mut self,
+        v: u32,
+        site_key: &str,
+        role: Role,
+        visitor: Option<String>,
+        resume: Option<Position>,
+    ) -> Flow {
+        if v != VERSION {
+            return Err(End::Close(close::BAD_VERSION, "unsupported protocol version"));
+        }
+        let site = match self.hub.site(site_key).await {
+            Ok(Some(s)) => s,
+            Ok(None) => {
+                tracing::info!(peer = ?self.info.peer, site = site_key, "unknown site");
+                return Err(End::Close(close::UNKNOWN_SITE, "unknown site"));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "site lookup failed");
+                return Err(End::Close(close::INTERNAL, "store unavailable"));
+            }
+        };
+        if let Some(origin) = &self.info.origin {
+            if !site.allows_origin(origin) {
+                tracing::info!(origin = %origin, site = site_key, "origin not allowed");
+                return Err(End::Close(close::ORIGIN_NOT_ALLOWED, "origin not allowed"));
+            }
+        }
+        let kind = self.t.kind();
+        if kind != TransportKind::Test && !site.allows_transport(kind.name()) {
+            return Err(End::Close(close::TRANSPORT_DISABLED, "transport disabled for this site"));
+        }
+        if role == Role::Agent {
+            return Err(End::Close(
+                close::UNAUTHORIZED,
+                "agent sign-in is not available in this version",
+            ));
+        }
+        let token = visitor.unwrap_or_else(|| random_token(24));
+        let session = match self.hub.visitor_session(site.id, &token).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "session load failed");
+                return Err(End::Close(close::INTERNAL, "store unavailable"));
+            }
+        };
+        session.attach(&self.sig);
+        let conv = session.conv();
+        self.authed = Some(Authed {
+            session: session.clone(),
+            role,
+            sender: conv.map(|c| format!("v{}", c.visitor)),
+        });
+        self.send_frame(ServerFrame::Welcome {
+            v: VERSION,
+            session: &session.id.0,
+            visitor: Some(&token),
+            conv: conv.map(|c| c.id),
+            epoch: conv.map(|c| c.epoch),
+            head: conv.map(|c| c.head),
+            hb: self.hb.as_millis() as u64,
+        })
+        .await?;
+        if let Some(c) = conv {
+            let pos = match resume {
+                Some(p) if p.conv == c.id => p,
+                _ => Position {
+                    conv: c.id,
+                    epoch: Some(c.epoch),
+                    after: Offset::ZERO,
+                },
+            };
+            self.on_follow(pos, true).await?;
+        }
+        Ok(())
+    }
+
+    async fn send_unknown_conv(&mut self, conv: ConversationId, cid: Option<&str>) -> Flow {
+        self.send_frame(ServerFrame::Err {
+            code: ErrorCode::UnknownConv,
+            msg: "no such conversation",
+            cid,
+            conv: Some(conv),
+            epoch: None,
+            head: None,
+        })
+        .await
+    }
+
+    /// May this client see `conv`? A visitor sees only its own conversation.
+    fn may_see(&self, stream: &Stream) -> bool {
+        match &self.authed {
+            Some(a) => a.session.site == stream.site && a.session.conv().map(|c| c.id) == Some(stream.conv),
+            None => false,
+        }
+    }
+
+    /// Start following. `lenient` (a hello's resume): a wrong epoch or an offset beyond
+    /// the head is reported and corrected instead of refused.
+    async fn on_follow(&mut self, pos: Position, lenient: bool) -> Flow {
+        if !self.follows.contains_key(&pos.conv) && self.follows.len() >= self.hub.config().max_follows {
+            return self.send_err(ErrorCode::TooManyFollows, "too many follows").await;
+        }
+        let (stream, head) = match self.follows.get(&pos.conv) {
+            Some(cur) => (cur.stream.clone(), cur.stream.head()),
+            None => match self.hub.follow(pos.conv, &self.sig).await {
+                Ok(Some(found)) => found,
+                Ok(None) => return self.send_unknown_conv(pos.conv, None).await,
+                Err(e) => {
+                    tracing::error!(error = %e, "follow failed");
+                    return self.send_err(ErrorCode::Store, "store unavailable").await;
+                }
+            },
+        };
+        if !self.may_see(&stream) {
+            if !self.follows.contains_key(&pos.conv) {
+                self.hub.unfollow(&stream, &self.sig);
+            }
+            return self.send_unknown_conv(pos.conv, None).await;
+        }
+        let mut after = pos.after;
+        if pos.epoch.is_some_and(|e| e != stream.epoch) {
+            self.send_frame(ServerFrame::Err {
+                code: ErrorCode::EpochMismatch,
+                msg: "this stream has another epoch: start again from 0",
+                cid: None,
+                conv: Some(stream.conv),
+                epoch: Some(stream.epoch),
+                head: Some(head),
+            })
+            .await?;
+            if !lenient {
+                self.drop_if_new(&stream);
+                return Ok(());
+            }
+            after = Offset::ZERO;
+        }
+        if after > head {
+            self.send_frame(ServerFrame::Err {
+                code: ErrorCode::BadOffset,
+                msg: "offset beyond the stream's head",
+                cid: None,
+                conv: Some(stream.conv),
+                epoch: Some(stream.epoch),
+                head: Some(head),
+            })
+            .await?;
+            if !lenient {
+                self.drop_if_new(&stream);
+                return Ok(());
+            }
+            after = head;
+        }
+        let conv = stream.conv;
+        let epoch = stream.epoch;
+        self.follows.insert(
+            conv,
+            Cursor {
+                stream,
+                sent: after,
+                acked: after,
+            },
+        );
+        self.send_frame(ServerFrame::Following { conv, epoch, head }).await?;
+        self.deliver(conv).await
+    }
+
+    fn drop_if_new(&mut self, stream: &Arc<Stream>) {
+        if !self.follows.contains_key(&stream.conv) {
+            self.hub.unfollow(stream, &self.sig);
+        }
+    }
+
+    /// Send everything of `conv` after the cursor, from the tail or the store, in order.
+    async fn deliver(&mut self, conv: ConversationId) -> Flow {
+        let page = self.hub.config().catch_up_page;
+        loop {
+            let Some(cur) = self.follows.get(&conv) else {
+                return Ok(());
+            };
+            let sent = cur.sent;
+            let batch = match cur.stream.read_after(sent, page) {
+                Read::Entries(v) => v,
+                Read::FromStore => match self.hub.read_store(conv, sent, page).await {
+                    Ok(v) => v,
+                    Err(e) => {
+                        tracing::error!(error = %e, "catch-up read failed");
+                        return Err(End::Close(close::INTERNAL, "store unavailable"));
+                    }
+                },
+            };
+            if batch.is_empty() {
+                return Ok(());
+            }
+            for (off, frame) in batch {
+                let Some(cur) = self.follows.get(&conv) else {
+                    return Ok(());
+                };
+                if off <= cur.sent {
+                    continue;
+                }
+                if off != cur.sent.next() {
+                    // Never expected: the store and tail are contiguous. Go back and
+                    // re-read from the cursor rather than send a gap.
+                    tracing::warn!(conv = %conv, expected = cur.sent.next().0, got = off.0, "gap in read; re-reading");
+                    break;
+                }
+                self.send(frame).await?;
+                if let Some(cur) = self.follows.get_mut(&conv) {
+                    cur.sent = off;
+                }
+            }
+        }
+    }
+
+    async fn on_signal(&mut self) -> Flow {
+        if self.sig.take_session_changed() {
+            if let Some(a) = &self.authed {
+                if let Some(c) = a.session.conv() {
+                    let sender = format!("v{}", c.visitor);
+                    if let Some(a) = self.authed.as_mut() {
+                        a.sender = Some(sender);
+                    }
+                    if !self.follows.contains_key(&c.id) {
+                        self.send_frame(ServerFrame::Conv {
+                            conv: c.id,
+                            epoch: c.epoch,
+                        })
+                        .await?;
+                        self.on_follow(
+                            Position {
+                                conv: c.id,
+                                epoch: Some(c.epoch),
+                                after: Offset::ZERO,
+                            },
+                            true,
+                        )
+                        .await?;
+                    }
+                }
+            }
+        }
+        for conv in self.sig.take_dirty() {
+            self.deliver(conv).await?;
+        }
+        Ok(())
+    }
+
+    async fn on_msg(&mut self, cid: String, body: String, conv: Option<ConversationId>) -> Flow {
+        let Some(a) = &self.authed else {
+            return Ok(());
+        };
+        let session = a.session.clone();
+        let role = a.role;
+        let info = match self.hub.open_conversation(&session, &self.sig).await {
+            Ok(i) => i,
+            Err(e) => return self.append_failed(&cid, &e).await,
+        };
+        if conv.is_some_and(|c| c != info.id) {
+            return self.send_unknown_conv(conv.unwrap_or(info.id), Some(&cid)).await;
+        }
+        let sender = format!("v{}", info.visitor);
+        if let Some(a) = self.authed.as_mut() {
+            a.sender = Some(sender.clone());
+        }
+        if !self.follows.contains_key(&info.id) {
+            self.send_frame(ServerFrame::Conv {
+                conv: info.id,
+                epoch: info.epoch,
+            })
+            .await?;
+            self.on_follow(
+                Position {
+                    conv: info.id,
+                    epoch: Some(info.epoch),
+                    after: Offset::ZERO,
+                },
+                true,
+            )
+            .await?;
+        }
+        let entry = NewEntry {
+            conv: info.id,
+            kind: "msg".into(),
+            role,
+            sender,
+            cid: cid.clone(),
+            body,
+            ts: now_ms(),
+        };
+        match self.hub.writer().append(entry) {
+            Ok(rx) => {
+                self.pending.push(Box::pin(async move {
+                    (cid, rx.await.unwrap_or(Err(AppendError::Closed)))
+                }));
+                Ok(())
+            }
+            Err(e) => self.append_failed(&cid, &e).await,
+        }
+    }
+
+    async fn append_failed(&mut self, cid: &str, e: &AppendError) -> Flow {
+        let code = match e {
+            AppendError::Overloaded => ErrorCode::Overloaded,
+            AppendError::Store(_) | AppendError::Closed => ErrorCode::Store,
+        };
+        let msg = e.to_string();
+        self.send_frame(ServerFrame::Err {
+            code,
+            msg: &msg,
+            cid: Some(cid),
+            conv: None,
+            epoch: None,
+            head: None,
+        })
+        .await
+    }
+
+    async fn answer_append(&mut self, cid: &str, r: Result<Appended, AppendError>) -> Flow {
+        match r {
+            Ok(Appended::New(e)) => {
+                self.send_frame(ServerFrame::Ack {
+                    cid,
+                    conv: e.conv,
+                    off: e.off,
+                    ts: e.ts,
+                    dup: false,
+                })
+                .await
+            }
+            Ok(Appended::Dup { conv, off, ts }) => {
+                self.send_frame(ServerFrame::Ack {
+                    cid,
+                    conv,
+                    off,
+                    ts,
+                    dup: true,
+                })
+                .await
+            }
+            Err(e) => self.append_failed(cid, &e).await,
+        }
+    }
+}

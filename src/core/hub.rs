@@ -1,0 +1,290 @@
+//! The hub: the process-wide, transport-neutral state every connection works through.
+//!
+//! Owns: the store handle and how async code reaches it (blocking threads only), the
+//! writer, live streams, visitor sessions, a short-lived site cache and connection
+//! gauges. A cheap-to-clone handle around `Arc<Inner>`. Knows nothing of hyper,
+//! tungstenite or diesel.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use super::registry::Registry;
+use super::session::VisitorSession;
+use super::signal::Signal;
+use super::stream::Stream;
+use super::writer::{AppendError, Writer};
+use crate::config::Config;
+use crate::ids::{ConversationId, Offset, SiteId};
+use crate::protocol::ServerFrame;
+use crate::store::{ConvInfo, Site, Store, StoreError, StoreResult};
+
+/// How long a site lookup is cached (a site edited by the CLI is seen within this).
+const SITE_TTL: Duration = Duration::from_secs(5);
+
+/// Transports, for gauges and per-site rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportKind {
+    WebSocket,
+    LongPoll,
+    Xdr,
+    Jsonp,
+    /// In-process test transport.
+    Test,
+}
+
+impl TransportKind {
+    /// The name used in site settings and the negotiation document.
+    pub fn name(self) -> &'static str {
+        match self {
+            TransportKind::WebSocket => "ws",
+            TransportKind::LongPoll => "lp",
+            TransportKind::Xdr => "xdr",
+            TransportKind::Jsonp => "jsonp",
+            TransportKind::Test => "test",
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Arc<Config>,
+    store: Arc<dyn Store>,
+    writer: Writer,
+    /// Taken by `shutdown` to join the writer thread.
+    writer_thread: Mutex<Option<JoinHandle<()>>>,
+    registry: Arc<Registry>,
+    /// Live visitor sessions by (site, visitor token).
+    sessions: Mutex<HashMap<(SiteId, String), Arc<VisitorSession>>>,
+    /// Site lookups by key, with the time they were read (misses are cached too, so a
+    /// flood of hellos for an unknown site does not reach the store).
+    sites: Mutex<HashMap<String, (Option<Site>, Instant)>>,
+    /// Open client connections (all transports).
+    connections: AtomicUsize,
+}
+
+impl Hub {
+    /// Start the hub and its writer thread on an opened store.
+    pub fn start(config: Arc<Config>, store: Arc<dyn Store>) -> Hub {
+        let registry = Arc::new(Registry::new());
+        let (writer, thread) = Writer::spawn(
+            store.clone(),
+            registry.clone(),
+            config.writer_queue,
+            config.writer_batch,
+        );
+        Hub {
+            inner: Arc::new(Inner {
+                config,
+                store,
+                writer,
+                writer_thread: Mutex::new(Some(thread)),
+                registry,
+                sessions: Mutex::new(HashMap::new()),
+                sites: Mutex::new(HashMap::new()),
+                connections: AtomicUsize::new(0),
+            }),
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    pub(crate) fn writer(&self) -> &Writer {
+        &self.inner.writer
+    }
+
+    /// Run a store call on a blocking thread. Async code never holds a connection.
+    pub async fn blocking<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Store) -> StoreResult<T> + Send + 'static,
+    {
+        let store = self.inner.store.clone();
+        tokio::task::spawn_blocking(move || f(&*store))
+            .await
+            .unwrap_or_else(|e| Err(StoreError::Invalid(format!("store task failed: {e}"))))
+    }
+
+    /// Flush the writer and wait for its thread. Call once, after connections closed.
+    pub async fn shutdown(&self) {
+        self.inner.writer.stop().await;
+        let thread = self
+            .inner
+            .writer_thread
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(t) = thread {
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        }
+    }
+
+    /// The site with this public key (cached for a few seconds).
+    pub async fn site(&self, key: &str) -> StoreResult<Option<Site>> {
+        if let Some((site, at)) = self.inner.sites.lock().unwrap_or_else(|p| p.into_inner()).get(key) {
+            if at.elapsed() < SITE_TTL {
+                return Ok(site.clone());
+            }
+        }
+        let k = key.to_string();
+        let site = self.blocking(move |s| s.site_by_key(&k)).await?;
+        let mut cache = self.inner.sites.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() > 10_000 {
+            cache.clear();
+        }
+        cache.insert(key.to_string(), (site.clone(), Instant::now()));
+        Ok(site)
+    }
+
+    /// The session of visitor `token` on `site`, with its open conversation loaded.
+    pub(crate) async fn visitor_session(
+        &self,
+        site: SiteId,
+        token: &str,
+    ) -> StoreResult<Arc<VisitorSession>> {
+        let session = self
+            .inner
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry((site, token.to_string()))
+            .or_insert_with(|| Arc::new(VisitorSession::new(site, token.to_string())))
+            .clone();
+        session
+            .loaded
+            .get_or_try_init(|| async {
+                let t = token.to_string();
+                if let Some(info) = self.blocking(move |s| s.open_conversation_of(site, &t)).await? {
+                    session.set_conv(info, None);
+                }
+                Ok::<(), StoreError>(())
+            })
+            .await?;
+        Ok(session)
+    }
+
+    /// A connection left `session`; forget the session after the grace period if no
+    /// connection came back.
+    pub(crate) fn leave_session(&self, session: &Arc<VisitorSession>, sig: &Arc<Signal>) {
+        if session.detach(sig) > 0 {
+            return;
+        }
+        let hub = self.clone();
+        let session = session.clone();
+        let grace = self.inner.config.session_grace();
+        tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            let mut map = hub.inner.sessions.lock().unwrap_or_else(|p| p.into_inner());
+            if session.connection_count() == 0 {
+                if let Some(cur) = map.get(&(session.site, session.token.clone())) {
+                    if Arc::ptr_eq(cur, &session) {
+                        map.remove(&(session.site, session.token.clone()));
+                    }
+                }
+            }
+        });
+    }
+
+    /// The visitor's open conversation, created if needed; other tabs are told.
+    pub(crate) async fn open_conversation(
+        &self,
+        session: &Arc<VisitorSession>,
+        me: &Arc<Signal>,
+    ) -> Result<ConvInfo, AppendError> {
+        if let Some(c) = session.conv() {
+            return Ok(c);
+        }
+        let info = self
+            .inner
+            .writer
+            .ensure_conversation(session.site, session.token.clone())
+            .await?;
+        session.set_conv(info, Some(me));
+        Ok(info)
+    }
+
+    /// Follow `conv`, loading its stream into memory if needed. Returns the stream and
+    /// its head when following started. `None`: no such conversation.
+    pub(crate) async fn follow(
+        &self,
+        conv: ConversationId,
+        sig: &Arc<Signal>,
+    ) -> StoreResult<Option<(Arc<Stream>, Offset)>> {
+        if let Some(found) = self.inner.registry.follow(conv, sig) {
+            return Ok(Some(found));
+        }
+        let Some(info) = self.blocking(move |s| s.conversation(conv)).await? else {
+            return Ok(None);
+        };
+        let stream = Stream::new(
+            info.id,
+            info.site,
+            info.epoch,
+            info.head,
+            self.inner.config.stream_tail,
+        );
+        let (stream, _) = self.inner.registry.insert_and_follow(stream, sig);
+        // Entries committed between the read above and the insert were published to no
+        // stream: read the head again now that publishes reach this one.
+        match self.blocking(move |s| s.conversation(conv)).await {
+            Ok(Some(now)) => stream.observe_head(now.head),
+            Ok(None) => {}
+            Err(e) => {
+                self.inner.registry.release(&stream, sig);
+                return Err(e);
+            }
+        }
+        let head = stream.head();
+        Ok(Some((stream, head)))
+    }
+
+    pub(crate) fn unfollow(&self, stream: &Arc<Stream>, sig: &Arc<Signal>) {
+        self.inner.registry.release(stream, sig);
+    }
+
+    /// Encoded entries of `conv` after `after` from the store, at most `limit`.
+    pub(crate) async fn read_store(
+        &self,
+        conv: ConversationId,
+        after: Offset,
+        limit: usize,
+    ) -> StoreResult<Vec<(Offset, Bytes)>> {
+        let entries = self.blocking(move |s| s.read_after(conv, after, limit)).await?;
+        Ok(entries
+            .iter()
+            .map(|e| (e.off, Bytes::from(ServerFrame::Entry(e).encode())))
+            .collect())
+    }
+
+    /// Count a connection in; `false` (and nothing counted) when at the cap.
+    pub fn try_connect(&self) -> bool {
+        let cap = self.inner.config.max_connections;
+        self.inner
+            .connections
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < cap).then_some(n + 1))
+            .is_ok()
+    }
+
+    pub fn disconnect(&self) {
+        self.inner.connections.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    pub fn connections(&self) -> usize {
+        self.inner.connections.load(Ordering::Acquire)
+    }
+
+    /// Streams in memory.
+    pub fn live_streams(&self) -> usize {
+        self.inner.registry.len()
+    }
+}

@@ -1,0 +1,57 @@
+//! The transport-neutral core: streams, offsets, acks, dedupe, sessions and fan-out.
+//!
+//! Owns every rule about what a frame does. Knows nothing of hyper, tungstenite or
+//! diesel: transports reach it through `conn::Transport`, and it reaches the store only
+//! through the `Store` trait, on blocking threads.
+//!
+//! - `hub`: process-wide state and the way to the store
+//! - `conn`: one connection's life, whatever transport carries it
+//! - `stream`, `registry`, `signal`: live streams and waking their followers
+//! - `session`: a visitor's session shared by its tabs
+//! - `writer`: the single group-committing writer
+//! - `auth`: password hashing and the first-run bootstrap
+
+pub mod auth;
+pub mod conn;
+pub mod hub;
+pub(crate) mod registry;
+pub(crate) mod session;
+pub(crate) mod signal;
+pub(crate) mod stream;
+pub(crate) mod writer;
+
+use tokio::sync::watch;
+
+/// The one shutdown signal. Every long-lived loop selects on `wait()`.
+#[derive(Clone)]
+pub struct Shutdown {
+    rx: watch::Receiver<bool>,
+}
+
+/// Fires the shutdown signal.
+pub struct ShutdownTrigger {
+    tx: watch::Sender<bool>,
+}
+
+impl Shutdown {
+    pub fn new() -> (ShutdownTrigger, Shutdown) {
+        let (tx, rx) = watch::channel(false);
+        (ShutdownTrigger { tx }, Shutdown { rx })
+    }
+
+    /// Resolves once shutdown has been triggered (at once if it already was).
+    pub async fn wait(&mut self) {
+        // An error means the trigger was dropped: treat that as shutdown too.
+        let _ = self.rx.wait_for(|&v| v).await;
+    }
+
+    pub fn is_triggered(&self) -> bool {
+        *self.rx.borrow()
+    }
+}
+
+impl ShutdownTrigger {
+    pub fn fire(&self) {
+        let _ = self.tx.send(true);
+    }
+}

@@ -1,0 +1,112 @@
+//! The live streams of this process, sharded by conversation id.
+//!
+//! Owns: which streams are in memory. A stream is in memory exactly while someone follows
+//! it; the writer publishes to it if it is, and skips it if not (the store has every
+//! entry). Following and releasing happen under the shard lock, so a follower can never
+//! attach to a stream that was just dropped from the map.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+
+use super::signal::Signal;
+use super::stream::Stream;
+use crate::ids::{ConversationId, Offset};
+
+const SHARDS: usize = 16;
+
+pub(crate) struct Registry {
+    /// Why sharded: connections on different conversations follow and release without
+    /// contending on one lock.
+    shards: Vec<Mutex<HashMap<ConversationId, Arc<Stream>>>>,
+}
+
+impl Registry {
+    pub(crate) fn new() -> Registry {
+        Registry {
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+        }
+    }
+
+    fn shard(&self, conv: ConversationId) -> MutexGuard<'_, HashMap<ConversationId, Arc<Stream>>> {
+        self.shards[(conv.0 as u64 % SHARDS as u64) as usize]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Hand a committed entry to the live stream, if any.
+    pub(crate) fn publish(&self, conv: ConversationId, off: Offset, frame: Bytes) {
+        let stream = self.shard(conv).get(&conv).cloned();
+        if let Some(s) = stream {
+            s.publish(off, frame);
+        }
+    }
+
+    /// Follow the live stream of `conv` if it is in memory.
+    pub(crate) fn follow(&self, conv: ConversationId, sig: &Arc<Signal>) -> Option<(Arc<Stream>, Offset)> {
+        let map = self.shard(conv);
+        let s = map.get(&conv)?.clone();
+        let head = s.add_follower(sig);
+        Some((s, head))
+    }
+
+    /// Put `stream` in memory (unless another task just did) and follow it.
+    pub(crate) fn insert_and_follow(&self, stream: Stream, sig: &Arc<Signal>) -> (Arc<Stream>, Offset) {
+        let mut map = self.shard(stream.conv);
+        let s = map
+            .entry(stream.conv)
+            .or_insert_with(|| Arc::new(stream))
+            .clone();
+        let head = s.add_follower(sig);
+        (s, head)
+    }
+
+    /// Stop following; drop the stream from memory when nobody follows it any more.
+    pub(crate) fn release(&self, stream: &Arc<Stream>, sig: &Arc<Signal>) {
+        let mut map = self.shard(stream.conv);
+        if stream.remove_follower(sig) == 0 {
+            if let Some(cur) = map.get(&stream.conv) {
+                if Arc::ptr_eq(cur, stream) {
+                    map.remove(&stream.conv);
+                }
+            }
+        }
+    }
+
+    /// Streams in memory (for stats and tests).
+    pub(crate) fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).len())
+            .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{Epoch, SiteId};
+
+    #[test]
+    fn a_stream_lives_while_followed() {
+        let r = Registry::new();
+        let a = Arc::new(Signal::new());
+        let b = Arc::new(Signal::new());
+        let conv = ConversationId(3);
+        assert!(r.follow(conv, &a).is_none());
+        let mk = || Stream::new(conv, SiteId(1), Epoch(1), Offset(0), 4);
+        let (s1, _) = r.insert_and_follow(mk(), &a);
+        let (s2, _) = r.insert_and_follow(mk(), &b);
+        assert!(Arc::ptr_eq(&s1, &s2));
+        r.publish(conv, Offset(1), Bytes::from_static(b"x"));
+        assert_eq!(a.take_dirty(), vec![conv]);
+        assert_eq!(b.take_dirty(), vec![conv]);
+        r.release(&s1, &a);
+        assert_eq!(r.len(), 1);
+        r.release(&s2, &b);
+        assert_eq!(r.len(), 0);
+        // Publishing to a stream nobody follows is a no-op: the store has the entry.
+        r.publish(conv, Offset(2), Bytes::new());
+    }
+}

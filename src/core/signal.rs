@@ -1,0 +1,62 @@
+//! The doorbell of one connection: which followed streams have news, and whether its
+//! session changed.
+//!
+//! Owns: waking a connection task without queueing data for it. Data stays in the streams
+//! (and the store); a connection pulls what it has not sent yet, so a slow connection
+//! costs no memory. Knows nothing of transports.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+use tokio::sync::Notify;
+
+use crate::ids::ConversationId;
+
+pub(crate) struct Signal {
+    /// Wakes the connection task; a wake with no waiter is remembered (one permit).
+    notify: Notify,
+    /// Streams published to since the task last looked. Bounded by the number of streams
+    /// the connection follows (`max_follows`): each appears at most once.
+    dirty: Mutex<Vec<ConversationId>>,
+    /// The session's conversation changed (opened from another tab).
+    session_changed: AtomicBool,
+}
+
+impl Signal {
+    pub(crate) fn new() -> Signal {
+        Signal {
+            notify: Notify::new(),
+            dirty: Mutex::new(Vec::new()),
+            session_changed: AtomicBool::new(false),
+        }
+    }
+
+    /// Stream `conv` has new entries.
+    pub(crate) fn mark(&self, conv: ConversationId) {
+        {
+            let mut d = self.dirty.lock().unwrap_or_else(|p| p.into_inner());
+            if !d.contains(&conv) {
+                d.push(conv);
+            }
+        }
+        self.notify.notify_one();
+    }
+
+    /// The session's conversation changed.
+    pub(crate) fn mark_session(&self) {
+        self.session_changed.store(true, Ordering::Release);
+        self.notify.notify_one();
+    }
+
+    pub(crate) fn take_dirty(&self) -> Vec<ConversationId> {
+        std::mem::take(&mut *self.dirty.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    pub(crate) fn take_session_changed(&self) -> bool {
+        self.session_changed.swap(false, Ordering::AcqRel)
+    }
+
+    pub(crate) async fn notified(&self) {
+        self.notify.notified().await
+    }
+}

@@ -1,0 +1,63 @@
+//! HTTP errors: one type, one status each, one JSON body shape.
+//!
+//! Owns: the mapping from a refusal to its status code and reason. Every handler returns
+//! these instead of building error responses itself.
+
+use bytes::Bytes;
+use http::{header, Response, StatusCode};
+use http_body_util::Full;
+
+/// A refused HTTP request.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error("not found")]
+    NotFound,
+    #[error("unknown site")]
+    UnknownSite,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    #[error("payload too large")]
+    TooLarge,
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl HttpError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            HttpError::NotFound | HttpError::UnknownSite => StatusCode::NOT_FOUND,
+            HttpError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            HttpError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            HttpError::Forbidden(_) => StatusCode::FORBIDDEN,
+            HttpError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            HttpError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            HttpError::NotFound => "not_found",
+            HttpError::UnknownSite => "unknown_site",
+            HttpError::MethodNotAllowed => "method_not_allowed",
+            HttpError::BadRequest(_) => "bad_request",
+            HttpError::Forbidden(_) => "forbidden",
+            HttpError::TooLarge => "too_large",
+            HttpError::Unavailable(_) => "unavailable",
+        }
+    }
+
+    /// `{"error": code, "reason": text}` with the matching status.
+    pub fn into_response(self) -> Response<Full<Bytes>> {
+        let body = serde_json::json!({ "error": self.code(), "reason": self.to_string() });
+        Response::builder()
+            .status(self.status())
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::CACHE_CONTROL, "no-store")
+            .body(Full::new(Bytes::from(body.to_string())))
+            .expect("static response parts are valid")
+    }
+}

@@ -1,0 +1,83 @@
+//! `GET /v1/ws`: the WebSocket handshake, checked before upgrading.
+//!
+//! Owns: refusing bad upgrades with a status and a reason (400 malformed, 404 unknown
+//! site, 403 disallowed origin) and spawning the connection on the upgraded socket.
+
+use http::{header, HeaderMap, Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+
+use super::error::HttpError;
+use super::{query_param, Body, HttpCtx};
+use crate::core::conn::{self, ConnInfo};
+use crate::transport::websocket::WsTransport;
+
+fn header_has(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|v| v.trim().eq_ignore_ascii_case(token))
+}
+
+pub(super) async fn upgrade(mut req: Request<Incoming>, ctx: &HttpCtx) -> Result<Response<Body>, HttpError> {
+    let h = req.headers();
+    if !header_has(h, header::CONNECTION, "upgrade") || !header_has(h, header::UPGRADE, "websocket") {
+        return Err(HttpError::BadRequest("expected a WebSocket upgrade".into()));
+    }
+    if h.get(header::SEC_WEBSOCKET_VERSION).and_then(|v| v.to_str().ok()) != Some("13") {
+        return Err(HttpError::BadRequest("Sec-WebSocket-Version must be 13".into()));
+    }
+    let Some(key) = h.get(header::SEC_WEBSOCKET_KEY) else {
+        return Err(HttpError::BadRequest("missing Sec-WebSocket-Key".into()));
+    };
+    let accept = derive_accept_key(key.as_bytes());
+    let origin = match h.get(header::ORIGIN) {
+        Some(v) => Some(
+            v.to_str()
+                .map_err(|_| HttpError::BadRequest("Origin is not text".into()))?
+                .to_string(),
+        ),
+        None => None,
+    };
+    // With ?site=KEY the origin is checked before upgrading; the hello checks it again.
+    if let Some(site_key) = query_param(req.uri().query(), "site") {
+        let site = ctx
+            .hub
+            .site(site_key)
+            .await
+            .map_err(|e| HttpError::Unavailable(format!("store: {e}")))?
+            .ok_or(HttpError::UnknownSite)?;
+        if let Some(o) = &origin {
+            if !site.allows_origin(o) {
+                tracing::info!(origin = %o, site = site_key, "origin not allowed");
+                return Err(HttpError::Forbidden(format!("origin {o} is not allowed for this site")));
+            }
+        }
+    }
+    let hub = ctx.hub.clone();
+    let shutdown = ctx.shutdown.clone();
+    let info = ConnInfo {
+        origin,
+        peer: Some(ctx.peer),
+    };
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => {
+                let t = WsTransport::new(upgraded, hub.config()).await;
+                conn::run(hub, t, info, shutdown).await;
+            }
+            Err(e) => tracing::debug!(error = %e, "upgrade failed"),
+        }
+    });
+    Ok(Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::CONNECTION, "Upgrade")
+        .header(header::UPGRADE, "websocket")
+        .header(header::SEC_WEBSOCKET_ACCEPT, accept)
+        .body(Full::default())
+        .expect("static response parts are valid"))
+}

@@ -1,0 +1,89 @@
+//! kefu — a live-chat gateway. Visitors on any browser and agents in a console talk
+//! through one server; every conversation is a durable, offset-addressed stream, so no
+//! transport cut can lose, duplicate or reorder a message. `docs/protocol.md` is the wire
+//! contract, `docs/architecture.md` the map.
+//!
+//! # Layout
+//!
+//! Dependencies point one way, down this list:
+//!
+//! - `main.rs` (binary): flags, config file, env, tracing, exit codes.
+//! - [`server`]: accept loop, connection cap, graceful shutdown.
+//! - [`http`]: routing by `(method, path)`, origin checks, errors → statuses.
+//! - [`transport`]: WebSocket framing (long-poll and JSONP join here).
+//! - [`protocol`]: frame types and validation, no I/O.
+//! - [`core`]: sessions, streams, offsets, acks, dedupe, fan-out, the single writer.
+//! - [`store`]: the `Store` trait and its diesel backends (SQLite by default).
+//! - [`config`], [`ids`]: every tunable; the identifier newtypes.
+
+pub mod config;
+pub mod core;
+pub mod http;
+pub mod ids;
+pub mod protocol;
+pub mod server;
+pub mod store;
+pub mod transport;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::core::auth::Bootstrap;
+use crate::core::hub::Hub;
+
+/// A server ready to run: the store is open and migrated, the port is bound.
+pub struct Prepared {
+    pub listener: TcpListener,
+    pub addr: SocketAddr,
+    pub hub: Hub,
+    /// What a first run created (site and admin), to print once.
+    pub bootstrap: Option<Bootstrap>,
+}
+
+/// Open the store, run migrations, create the first site and admin on a new database,
+/// start the writer, and bind the listening socket.
+pub async fn prepare(config: Config) -> anyhow::Result<Prepared> {
+    config.validate()?;
+    let listener = TcpListener::bind(config.listen).await?;
+    let addr = listener.local_addr()?;
+    let mut config = config;
+    if config.public_url.is_empty() {
+        config.public_url = format!("http://{addr}");
+    }
+    let origins = first_site_origins(&config, addr);
+    let (url, pool, full) = (
+        config.database_url.clone(),
+        config.read_pool_size,
+        config.sqlite_synchronous == "full",
+    );
+    let (store, bootstrap) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let store: Arc<dyn store::Store> = Arc::from(store::open(&url, pool, full)?);
+        let boot = core::auth::bootstrap(&*store, &origins)?;
+        Ok((store, boot))
+    })
+    .await??;
+    let hub = Hub::start(Arc::new(config), store);
+    Ok(Prepared {
+        listener,
+        addr,
+        hub,
+        bootstrap,
+    })
+}
+
+/// Origins the first site allows: the public URL, and its localhost/127.0.0.1 twins.
+fn first_site_origins(config: &Config, addr: SocketAddr) -> Vec<String> {
+    let mut v = vec![config.public_url.trim_end_matches('/').to_string()];
+    if addr.ip().is_loopback() {
+        for host in ["127.0.0.1", "localhost"] {
+            let o = format!("http://{host}:{}", addr.port());
+            if !v.contains(&o) {
+                v.push(o);
+            }
+        }
+    }
+    v
+}

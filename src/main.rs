@@ -1,0 +1,197 @@
+//! The `kefu` binary: flags, config file, environment, tracing, exit codes.
+//!
+//! Precedence: defaults < `--config FILE` (TOML) < `KEFU_*` environment < flags.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use kefu::config::Config;
+use kefu::core::Shutdown;
+
+#[derive(Parser, Debug)]
+#[command(name = "kefu", version, about = "Live-chat gateway with durable conversation streams")]
+struct Cli {
+    /// TOML config file (see docs/config.md).
+    #[arg(long, env = "KEFU_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    /// Address to listen on.
+    #[arg(long, env = "KEFU_LISTEN", global = true)]
+    listen: Option<String>,
+    /// Store location, e.g. sqlite://data/kefu.db
+    #[arg(long, env = "KEFU_DATABASE_URL", global = true)]
+    database_url: Option<String>,
+    /// Public base URL (printed, and allowed as the first site's origin).
+    #[arg(long, env = "KEFU_PUBLIC_URL", global = true)]
+    public_url: Option<String>,
+    /// Server heartbeat interval in ms.
+    #[arg(long, global = true)]
+    heartbeat_ms: Option<u64>,
+    /// Most simultaneous connections.
+    #[arg(long, global = true)]
+    max_connections: Option<u64>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Manage sites.
+    Site {
+        #[command(subcommand)]
+        action: SiteAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum SiteAction {
+    /// List sites with their keys and allowed origins.
+    List,
+    /// Add a site.
+    Add {
+        name: String,
+        /// An allowed origin (repeatable), e.g. https://www.example.com
+        #[arg(long = "origin")]
+        origins: Vec<String>,
+    },
+}
+
+/// Env vars that are not config fields.
+const NOT_FIELDS: &[&str] = &["KEFU_CONFIG", "KEFU_LOG", "KEFU_LISTEN", "KEFU_DATABASE_URL", "KEFU_PUBLIC_URL"];
+
+/// Build the config: defaults < file < KEFU_* env < flags.
+fn load_config(cli: &Cli) -> anyhow::Result<Config> {
+    let mut table = match &cli.config {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            text.parse::<toml::Table>()
+                .with_context(|| format!("parsing {}", p.display()))?
+        }
+        None => toml::Table::new(),
+    };
+    for (k, v) in std::env::vars() {
+        let Some(field) = k.strip_prefix("KEFU_") else { continue };
+        if NOT_FIELDS.contains(&k.as_str()) {
+            continue;
+        }
+        table.insert(field.to_ascii_lowercase(), env_value(&v));
+    }
+    let mut set = |k: &str, v: toml::Value| {
+        table.insert(k.to_string(), v);
+    };
+    if let Some(v) = &cli.listen {
+        set("listen", toml::Value::String(v.clone()));
+    }
+    if let Some(v) = &cli.database_url {
+        set("database_url", toml::Value::String(v.clone()));
+    }
+    if let Some(v) = &cli.public_url {
+        set("public_url", toml::Value::String(v.clone()));
+    }
+    if let Some(v) = cli.heartbeat_ms {
+        set("heartbeat_ms", toml::Value::Integer(v as i64));
+    }
+    if let Some(v) = cli.max_connections {
+        set("max_connections", toml::Value::Integer(v as i64));
+    }
+    let config: Config = table.try_into().context("invalid configuration")?;
+    config.validate()?;
+    Ok(config)
+}
+
+/// An env value as TOML: a number where it reads as one, else a string.
+fn env_value(v: &str) -> toml::Value {
+    match format!("v = {v}").parse::<toml::Table>() {
+        Ok(mut t) => match t.remove("v") {
+            Some(val @ (toml::Value::Integer(_) | toml::Value::Boolean(_))) => val,
+            _ => toml::Value::String(v.to_string()),
+        },
+        Err(_) => toml::Value::String(v.to_string()),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("KEFU_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let result = load_config(&cli).and_then(|config| match cli.command {
+        None | Some(Command::Serve) => serve(config),
+        Some(Command::Site { action }) => site(config, action),
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kefu: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(config: Config) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async {
+        let p = kefu::prepare(config).await?;
+        let base = p.hub.config().base_url();
+        println!("kefu is listening on {base}");
+        if let Some(b) = &p.bootstrap {
+            println!("  created site \"{}\" with key {}", b.site.name, b.site.key);
+            println!("  created admin {} with password {}", b.admin_email, b.admin_password);
+            println!("  (the password is shown only this once)");
+        }
+        println!("  WebSocket endpoint: {base}/v1/ws   health: {base}/healthz");
+        println!("  widget, demo page and agent console: not built yet (see README)");
+        let (trigger, shutdown) = Shutdown::new();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("shutdown requested: draining");
+            trigger.fire();
+        });
+        kefu::server::run(p.listener, p.hub, shutdown).await;
+        Ok(())
+    })
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn site(config: Config, action: SiteAction) -> anyhow::Result<()> {
+    let store = kefu::store::open(&config.database_url, 1, config.sqlite_synchronous == "full")?;
+    match action {
+        SiteAction::List => {
+            for s in store.sites()? {
+                println!("{}\t{}\t{}\t{}", s.id, s.key, s.name, s.allowed_origins.join(" "));
+            }
+        }
+        SiteAction::Add { name, origins } => {
+            let s = store.add_site(&name, &origins)?;
+            println!("{}\t{}\t{}", s.id, s.key, s.name);
+        }
+    }
+    Ok(())
+}

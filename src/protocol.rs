@@ -1,0 +1,350 @@
+//! Frame types of the wire protocol (`docs/protocol.md`), their parsing and validation.
+//!
+//! Owns: the JSON shape of every frame, the protocol version, error codes and close codes.
+//! Knows nothing of sockets, HTTP or SQL: transports hand it text, the core hands it
+//! values to encode.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{is_token, ConversationId, Epoch, Offset};
+
+/// The protocol version this server speaks.
+pub const VERSION: u32 = 1;
+
+/// Visitor tokens: 16–64 chars of `[A-Za-z0-9_-]`.
+pub const VISITOR_TOKEN_MIN: usize = 16;
+pub const VISITOR_TOKEN_MAX: usize = 64;
+/// Client message ids: 1–64 chars of `[A-Za-z0-9_-]`.
+pub const CID_MAX: usize = 64;
+
+/// Who a connection speaks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Visitor,
+    Agent,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Visitor => "visitor",
+            Role::Agent => "agent",
+        }
+    }
+}
+
+/// A client's position in a stream, sent with `hello` or `follow`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct Position {
+    pub conv: ConversationId,
+    pub epoch: Option<Epoch>,
+    pub after: Offset,
+}
+
+/// Frames a client sends.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "t", rename_all = "lowercase")]
+pub enum ClientFrame {
+    Hello {
+        v: u32,
+        site: String,
+        role: Role,
+        #[serde(default)]
+        visitor: Option<String>,
+        #[serde(default)]
+        token: Option<String>,
+        #[serde(default)]
+        resume: Option<Position>,
+    },
+    Follow {
+        conv: ConversationId,
+        #[serde(default)]
+        epoch: Option<Epoch>,
+        after: Offset,
+    },
+    Unfollow {
+        conv: ConversationId,
+    },
+    Msg {
+        cid: String,
+        body: String,
+        #[serde(default)]
+        conv: Option<ConversationId>,
+    },
+    Ack {
+        conv: ConversationId,
+        off: Offset,
+    },
+    Ping,
+    Pong,
+}
+
+/// Why a client frame was refused (`err` frame codes, `docs/protocol.md` §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    BadJson,
+    BadFrame,
+    NotReady,
+    TooLong,
+    BadOffset,
+    EpochMismatch,
+    UnknownConv,
+    TooManyFollows,
+    Overloaded,
+    Store,
+}
+
+/// A refused frame: the code plus a human-readable reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrameError {
+    pub code: ErrorCode,
+    pub msg: String,
+}
+
+impl FrameError {
+    pub fn new(code: ErrorCode, msg: impl Into<String>) -> FrameError {
+        FrameError {
+            code,
+            msg: msg.into(),
+        }
+    }
+}
+
+/// Parse and validate one client frame. Shape rules that serde cannot express (token
+/// alphabets, lengths) are checked here, so the core only ever sees well-formed frames.
+pub fn parse_client_frame(text: &str, max_body_chars: usize) -> Result<ClientFrame, FrameError> {
+    let frame: ClientFrame = serde_json::from_str(text).map_err(|e| {
+        use serde_json::error::Category;
+        match e.classify() {
+            Category::Data => FrameError::new(ErrorCode::BadFrame, e.to_string()),
+            _ => FrameError::new(ErrorCode::BadJson, e.to_string()),
+        }
+    })?;
+    match &frame {
+        ClientFrame::Hello { visitor, .. } => {
+            if let Some(v) = visitor {
+                if !is_token(v, VISITOR_TOKEN_MIN, VISITOR_TOKEN_MAX) {
+                    return Err(FrameError::new(
+                        ErrorCode::BadFrame,
+                        "visitor must be 16-64 chars of [A-Za-z0-9_-]",
+                    ));
+                }
+            }
+        }
+        ClientFrame::Msg { cid, body, .. } => {
+            if !is_token(cid, 1, CID_MAX) {
+                return Err(FrameError::new(
+                    ErrorCode::BadFrame,
+                    "cid must be 1-64 chars of [A-Za-z0-9_-]",
+                ));
+            }
+            if body.chars().count() > max_body_chars {
+                return Err(FrameError::new(
+                    ErrorCode::TooLong,
+                    format!("body is over {max_body_chars} characters"),
+                ));
+            }
+            if body.trim().is_empty() {
+                return Err(FrameError::new(ErrorCode::BadFrame, "body is empty"));
+            }
+        }
+        _ => {}
+    }
+    Ok(frame)
+}
+
+/// The `e` frame of one committed stream entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryFrame {
+    pub conv: ConversationId,
+    pub off: Offset,
+    pub kind: String,
+    pub role: Role,
+    pub sender: String,
+    pub cid: String,
+    pub body: String,
+    pub ts: i64,
+}
+
+/// Frames the server sends.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "t", rename_all = "lowercase")]
+pub enum ServerFrame<'a> {
+    Welcome {
+        v: u32,
+        session: &'a str,
+        visitor: Option<&'a str>,
+        conv: Option<ConversationId>,
+        epoch: Option<Epoch>,
+        head: Option<Offset>,
+        hb: u64,
+    },
+    Following {
+        conv: ConversationId,
+        epoch: Epoch,
+        head: Offset,
+    },
+    Conv {
+        conv: ConversationId,
+        epoch: Epoch,
+    },
+    #[serde(rename = "e")]
+    Entry(&'a EntryFrame),
+    Ack {
+        cid: &'a str,
+        conv: ConversationId,
+        off: Offset,
+        ts: i64,
+        dup: bool,
+    },
+    Err {
+        code: ErrorCode,
+        msg: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        cid: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        conv: Option<ConversationId>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        epoch: Option<Epoch>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        head: Option<Offset>,
+    },
+    Ping,
+    Pong,
+    Bye {
+        code: u16,
+        reason: &'a str,
+    },
+}
+
+impl ServerFrame<'_> {
+    /// Encode to the JSON text sent on the wire.
+    pub fn encode(&self) -> String {
+        // Serializing these types cannot fail: no maps with non-string keys, no floats.
+        serde_json::to_string(self).expect("server frames always serialize")
+    }
+}
+
+/// An `err` frame with only a code and message.
+pub fn error_frame(err: &FrameError) -> String {
+    ServerFrame::Err {
+        code: err.code,
+        msg: &err.msg,
+        cid: None,
+        conv: None,
+        epoch: None,
+        head: None,
+    }
+    .encode()
+}
+
+/// Close codes, grouped by range (`docs/protocol.md` §5).
+pub mod close {
+    /// Normal closure.
+    pub const NORMAL: u16 = 1000;
+    /// A text frame was not valid UTF-8.
+    pub const INVALID_UTF8: u16 = 1007;
+    /// A frame was over `max_frame_bytes`.
+    pub const TOO_BIG: u16 = 1009;
+    /// The server failed.
+    pub const INTERNAL: u16 = 1011;
+
+    // 4000–4099: reconnect with backoff and resume.
+    pub const RESTARTING: u16 = 4000;
+    pub const SLOW: u16 = 4001;
+    pub const HEARTBEAT_TIMEOUT: u16 = 4002;
+    pub const OVERLOADED: u16 = 4003;
+    pub const CONNECTION_EXPIRED: u16 = 4004;
+
+    // 4100–4199: do not reconnect until something is fixed.
+    pub const BAD_VERSION: u16 = 4100;
+    pub const UNKNOWN_SITE: u16 = 4101;
+    pub const ORIGIN_NOT_ALLOWED: u16 = 4102;
+    pub const UNAUTHORIZED: u16 = 4103;
+    pub const PROTOCOL_VIOLATION: u16 = 4104;
+    pub const TRANSPORT_DISABLED: u16 = 4105;
+
+    /// Should a client reconnect after this code?
+    pub fn should_reconnect(code: u16) -> bool {
+        !(4100..4200).contains(&code) && code != TOO_BIG && code != INVALID_UTF8
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_hello_with_resume() {
+        let f = parse_client_frame(
+            r#"{"t":"hello","v":1,"site":"s_1","role":"visitor","visitor":"abcdefghijklmnop","resume":{"conv":7,"epoch":9,"after":3},"extra":true}"#,
+            100,
+        )
+        .unwrap();
+        match f {
+            ClientFrame::Hello { resume, .. } => assert_eq!(
+                resume,
+                Some(Position {
+                    conv: ConversationId(7),
+                    epoch: Some(Epoch(9)),
+                    after: Offset(3)
+                })
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn classifies_errors() {
+        let code = |s: &str| parse_client_frame(s, 10).unwrap_err().code;
+        assert_eq!(code("{not json"), ErrorCode::BadJson);
+        assert_eq!(code(""), ErrorCode::BadJson);
+        assert_eq!(code(r#"{"t":"nope"}"#), ErrorCode::BadFrame);
+        assert_eq!(code(r#"{"t":"msg","body":"x"}"#), ErrorCode::BadFrame);
+        assert_eq!(code(r#"{"t":"msg","cid":"a b","body":"x"}"#), ErrorCode::BadFrame);
+        assert_eq!(code(r#"{"t":"msg","cid":"a","body":"   "}"#), ErrorCode::BadFrame);
+        assert_eq!(
+            code(r#"{"t":"msg","cid":"a","body":"01234567890"}"#),
+            ErrorCode::TooLong
+        );
+        assert_eq!(code(r#"[1,2]"#), ErrorCode::BadFrame);
+        assert_eq!(code(r#"{"t":"follow","conv":"x","after":0}"#), ErrorCode::BadFrame);
+        assert_eq!(code(r#"{"t":"follow","conv":1,"after":-1}"#), ErrorCode::BadFrame);
+    }
+
+    #[test]
+    fn body_limit_counts_characters_not_bytes() {
+        assert!(parse_client_frame(r#"{"t":"msg","cid":"a","body":"客服客服"}"#, 4).is_ok());
+    }
+
+    #[test]
+    fn encodes_entry_and_err() {
+        let e = EntryFrame {
+            conv: ConversationId(1),
+            off: Offset(2),
+            kind: "msg".into(),
+            role: Role::Visitor,
+            sender: "v1".into(),
+            cid: "c".into(),
+            body: "<b>hi</b>".into(),
+            ts: 5,
+        };
+        let text = ServerFrame::Entry(&e).encode();
+        assert_eq!(
+            text,
+            r#"{"t":"e","conv":1,"off":2,"kind":"msg","role":"visitor","sender":"v1","cid":"c","body":"<b>hi</b>","ts":5}"#
+        );
+        let err = error_frame(&FrameError::new(ErrorCode::NotReady, "hello first"));
+        assert_eq!(err, r#"{"t":"err","code":"not_ready","msg":"hello first"}"#);
+    }
+
+    #[test]
+    fn close_code_ranges() {
+        assert!(close::should_reconnect(close::SLOW));
+        assert!(close::should_reconnect(close::RESTARTING));
+        assert!(!close::should_reconnect(close::UNKNOWN_SITE));
+        assert!(!close::should_reconnect(close::TOO_BIG));
+    }
+}

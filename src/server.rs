@@ -1,0 +1,157 @@
+//! The accept loop and the life of each TCP connection.
+//!
+//! Owns: accepting (surviving EMFILE and other accept errors with a back-off), the
+//! connection cap (over it: a bare `503` and close), serving HTTP/1 with upgrades, and the
+//! graceful shutdown order: stop accepting → tell every connection to reconnect → wait
+//! for them (bounded) → flush the writer. Knows nothing of frames or storage.
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::core::hub::Hub;
+use crate::core::Shutdown;
+use crate::http::{handle, HttpCtx};
+
+/// Longest back-off after repeated accept errors.
+const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
+/// Time a client gets to send its request headers.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serve until `shutdown` fires, then drain and flush. Returns when it is safe to exit.
+pub async fn run(listener: TcpListener, hub: Hub, shutdown: Shutdown) {
+    accept_loop(&listener, &hub, shutdown.clone()).await;
+    drop(listener);
+    // Connections saw the same signal and are saying goodbye; wait for them, bounded.
+    let deadline = tokio::time::Instant::now() + hub.config().shutdown_grace() + Duration::from_secs(1);
+    while hub.connections() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    if hub.connections() > 0 {
+        tracing::warn!(left = hub.connections(), "connections still open at shutdown");
+    }
+    hub.shutdown().await;
+    tracing::info!("shutdown complete");
+}
+
+async fn accept_loop(listener: &TcpListener, hub: &Hub, mut shutdown: Shutdown) {
+    let mut backoff = Duration::from_millis(10);
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.wait() => return,
+            r = listener.accept() => r,
+        };
+        match accepted {
+            Ok((sock, peer)) => {
+                backoff = Duration::from_millis(10);
+                if !hub.try_connect() {
+                    tokio::spawn(refuse_over_cap(sock));
+                    continue;
+                }
+                let _ = sock.set_nodelay(true);
+                let stream = Counted {
+                    inner: sock,
+                    hub: hub.clone(),
+                };
+                tokio::spawn(serve_connection(stream, peer, hub.clone(), shutdown.clone()));
+            }
+            Err(e) => {
+                // EMFILE/ENFILE (out of descriptors), ECONNABORTED, ENOBUFS…: log, back
+                // off, keep accepting. Connections closing will free descriptors.
+                tracing::warn!(error = %e, backoff_ms = backoff.as_millis() as u64, "accept failed");
+                tokio::select! {
+                    _ = shutdown.wait() => return,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(MAX_ACCEPT_BACKOFF);
+            }
+        }
+    }
+}
+
+/// Over the connection cap: answer 503 without parsing anything, then close.
+async fn refuse_over_cap(mut sock: TcpStream) {
+    let body = "{\"error\":\"overloaded\",\"reason\":\"connection limit reached\"}";
+    let resp = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n{}",
+        body.len(),
+        body
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(2), sock.write_all(resp.as_bytes())).await;
+}
+
+async fn serve_connection(stream: Counted, peer: SocketAddr, hub: Hub, mut shutdown: Shutdown) {
+    let ctx = HttpCtx {
+        hub,
+        shutdown: shutdown.clone(),
+        peer,
+    };
+    let svc = service_fn(move |req| handle(req, ctx.clone()));
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .max_buf_size(64 * 1024)
+        .serve_connection(TokioIo::new(stream), svc)
+        .with_upgrades();
+    tokio::pin!(conn);
+    tokio::select! {
+        r = conn.as_mut() => {
+            if let Err(e) = r {
+                tracing::debug!(error = %e, "http connection ended with an error");
+            }
+        }
+        _ = shutdown.wait() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(Duration::from_secs(2), conn).await;
+        }
+    }
+}
+
+/// A TCP stream that counts itself in the hub's connection gauge until dropped, whether
+/// it ends as plain HTTP or lives on as an upgraded WebSocket.
+struct Counted {
+    inner: TcpStream,
+    hub: Hub,
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.hub.disconnect();
+    }
+}
+
+impl AsyncRead for Counted {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Counted {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}

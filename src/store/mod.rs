@@ -1,0 +1,166 @@
+//! The canonical log and everything else kefu keeps on disk, behind the `Store` trait.
+//!
+//! Owns: the `Store` trait (synchronous: callers run it on blocking threads), the records
+//! it returns, and the diesel backends (`sqlite` by default; PostgreSQL and MySQL slot in
+//! as cargo features behind the same trait). Knows nothing of hyper, transports or
+//! sessions: it stores what it is given and assigns offsets inside its transactions.
+
+mod models;
+pub(crate) mod schema;
+pub mod sqlite;
+
+use crate::ids::{AgentId, ConversationId, Epoch, Offset, SiteId, VisitorId};
+use crate::protocol::{EntryFrame, Role};
+
+/// One site (tenant).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Site {
+    pub id: SiteId,
+    /// Public key used in the embed code.
+    pub key: String,
+    pub name: String,
+    /// HMAC secret for verified visitor identities.
+    pub secret: String,
+    /// Origins allowed to open the widget; `*` allows any.
+    pub allowed_origins: Vec<String>,
+    /// Transports this site allows (`ws`, `lp`, `xdr`, `jsonp`).
+    pub transports: Vec<String>,
+}
+
+impl Site {
+    /// May a browser page served from `origin` talk to this site?
+    pub fn allows_origin(&self, origin: &str) -> bool {
+        self.allowed_origins
+            .iter()
+            .any(|o| o == "*" || o.eq_ignore_ascii_case(origin))
+    }
+
+    /// Does this site allow transport `name`?
+    pub fn allows_transport(&self, name: &str) -> bool {
+        self.transports.iter().any(|t| t == name)
+    }
+}
+
+/// One agent account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Agent {
+    pub id: AgentId,
+    pub site: SiteId,
+    pub email: String,
+    pub name: String,
+    pub role: String,
+}
+
+/// A conversation and the state of its stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvInfo {
+    pub id: ConversationId,
+    pub site: SiteId,
+    pub visitor: VisitorId,
+    pub epoch: Epoch,
+    /// Last committed offset (0 when empty).
+    pub head: Offset,
+}
+
+/// An entry to append; the store assigns its offset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEntry {
+    pub conv: ConversationId,
+    pub kind: String,
+    pub role: Role,
+    pub sender: String,
+    pub cid: String,
+    pub body: String,
+    pub ts: i64,
+}
+
+/// What became of one `NewEntry` in `append_batch`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Appended {
+    /// Stored now, at this offset.
+    New(EntryFrame),
+    /// `(sender, cid)` was already stored: this is where.
+    Dup {
+        conv: ConversationId,
+        off: Offset,
+        ts: i64,
+    },
+}
+
+/// Store failures. All of them mean "not done": nothing was acknowledged.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Db(#[from] diesel::result::Error),
+    #[error("database connection: {0}")]
+    Connect(#[from] diesel::ConnectionError),
+    #[error("connection pool: {0}")]
+    Pool(#[from] diesel::r2d2::PoolError),
+    #[error("migrations: {0}")]
+    Migration(String),
+    #[error("unsupported database url {0:?} (expected sqlite://PATH)")]
+    BadUrl(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The canonical log. Every method is synchronous and may block: call it from a blocking
+/// thread, never from async code directly.
+pub trait Store: Send + Sync + 'static {
+    /// Is the store reachable?
+    fn ping(&self) -> StoreResult<()>;
+
+    fn site_by_key(&self, key: &str) -> StoreResult<Option<Site>>;
+    fn sites(&self) -> StoreResult<Vec<Site>>;
+    fn add_site(&self, name: &str, origins: &[String]) -> StoreResult<Site>;
+
+    /// Add an agent; `password_hash` is an argon2 PHC string made by the caller.
+    fn add_agent(
+        &self,
+        site: SiteId,
+        email: &str,
+        name: &str,
+        role: &str,
+        password_hash: &str,
+    ) -> StoreResult<Agent>;
+    fn agents(&self, site: SiteId) -> StoreResult<Vec<Agent>>;
+
+    /// The open conversation of visitor `token` on `site`, if any.
+    fn open_conversation_of(&self, site: SiteId, token: &str) -> StoreResult<Option<ConvInfo>>;
+
+    /// The open conversation of visitor `token`, created (with the visitor row) if none.
+    fn ensure_conversation(&self, site: SiteId, token: &str) -> StoreResult<ConvInfo>;
+
+    fn conversation(&self, id: ConversationId) -> StoreResult<Option<ConvInfo>>;
+
+    /// Append a batch in ONE transaction (group commit). Offsets are assigned here,
+    /// contiguous per conversation; a `(sender, cid)` already stored (or repeated within
+    /// the batch) is not stored again and is reported as `Dup`. All or nothing.
+    fn append_batch(&self, batch: &[NewEntry]) -> StoreResult<Vec<Appended>>;
+
+    /// Up to `limit` entries of `conv` with offset > `after`, in offset order.
+    fn read_after(&self, conv: ConversationId, after: Offset, limit: usize)
+        -> StoreResult<Vec<EntryFrame>>;
+}
+
+/// Open the store named by `url`, run its migrations, and return it.
+pub fn open(url: &str, read_pool_size: u32, synchronous_full: bool) -> StoreResult<Box<dyn Store>> {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        return Ok(Box::new(sqlite::SqliteStore::open(
+            path,
+            read_pool_size,
+            synchronous_full,
+        )?));
+    }
+    Err(StoreError::BadUrl(url.to_string()))
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,151 @@
+//! Row structs for diesel: what is read from and written to each table.
+//!
+//! Owns: the mapping between rows and the store's records. Knows nothing but diesel.
+
+use diesel::prelude::*;
+
+use super::schema::{agents, conversations, entries, sites, visitors};
+use super::{Agent, ConvInfo, Site};
+use crate::ids::{AgentId, ConversationId, Epoch, Offset, SiteId, VisitorId};
+use crate::protocol::{EntryFrame, Role};
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = sites)]
+pub(super) struct SiteRow {
+    pub id: i64,
+    pub key: String,
+    pub name: String,
+    pub secret: String,
+    pub allowed_origins: String,
+    pub transports: String,
+}
+
+impl From<SiteRow> for Site {
+    fn from(r: SiteRow) -> Site {
+        let words = |s: &str| s.split_whitespace().map(str::to_string).collect();
+        Site {
+            id: SiteId(r.id),
+            key: r.key,
+            name: r.name,
+            secret: r.secret,
+            allowed_origins: words(&r.allowed_origins),
+            transports: words(&r.transports),
+        }
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = sites)]
+pub(super) struct NewSiteRow<'a> {
+    pub key: &'a str,
+    pub name: &'a str,
+    pub secret: &'a str,
+    pub allowed_origins: &'a str,
+    pub transports: &'a str,
+    pub created_at: i64,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = agents)]
+pub(super) struct AgentRow {
+    pub id: i64,
+    pub site_id: i64,
+    pub email: String,
+    pub name: String,
+    pub role: String,
+}
+
+impl From<AgentRow> for Agent {
+    fn from(r: AgentRow) -> Agent {
+        Agent {
+            id: AgentId(r.id),
+            site: SiteId(r.site_id),
+            email: r.email,
+            name: r.name,
+            role: r.role,
+        }
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = agents)]
+pub(super) struct NewAgentRow<'a> {
+    pub site_id: i64,
+    pub email: &'a str,
+    pub name: &'a str,
+    pub role: &'a str,
+    pub password_hash: &'a str,
+    pub created_at: i64,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = visitors)]
+pub(super) struct NewVisitorRow<'a> {
+    pub site_id: i64,
+    pub token: &'a str,
+    pub created_at: i64,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = conversations)]
+pub(super) struct ConvRow {
+    pub id: i64,
+    pub site_id: i64,
+    pub visitor_id: i64,
+    pub epoch: i64,
+}
+
+impl ConvRow {
+    pub(super) fn info(self, head: Option<i64>) -> ConvInfo {
+        ConvInfo {
+            id: ConversationId(self.id),
+            site: SiteId(self.site_id),
+            visitor: VisitorId(self.visitor_id),
+            epoch: Epoch(self.epoch as u32),
+            head: Offset(head.unwrap_or(0) as u64),
+        }
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = conversations)]
+pub(super) struct NewConvRow<'a> {
+    pub site_id: i64,
+    pub visitor_id: i64,
+    pub epoch: i64,
+    pub status: &'a str,
+    pub created_at: i64,
+}
+
+#[derive(Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = entries)]
+#[diesel(treat_none_as_default_value = false)]
+pub(super) struct EntryRow {
+    pub conversation_id: i64,
+    pub off: i64,
+    pub kind: String,
+    pub role: String,
+    pub sender: String,
+    pub cid: String,
+    pub body: String,
+    pub ts: i64,
+}
+
+impl EntryRow {
+    pub(super) fn frame(self) -> EntryFrame {
+        EntryFrame {
+            conv: ConversationId(self.conversation_id),
+            off: Offset(self.off as u64),
+            kind: self.kind,
+            role: if self.role == "agent" {
+                Role::Agent
+            } else {
+                Role::Visitor
+            },
+            sender: self.sender,
+            cid: self.cid,
+            body: self.body,
+            ts: self.ts,
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! diesel table definitions, matching `diesel-migrations/*/…_init/up.sql`.
+//!
+//! Owns: the column names and SQL types. Knows nothing but diesel.
+
+diesel::table! {
+    sites (id) {
+        id -> BigInt,
+        key -> Text,
+        name -> Text,
+        secret -> Text,
+        allowed_origins -> Text,
+        transports -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    agents (id) {
+        id -> BigInt,
+        site_id -> BigInt,
+        email -> Text,
+        name -> Text,
+        role -> Text,
+        password_hash -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    visitors (id) {
+        id -> BigInt,
+        site_id -> BigInt,
+        token -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    conversations (id) {
+        id -> BigInt,
+        site_id -> BigInt,
+        visitor_id -> BigInt,
+        epoch -> BigInt,
+        status -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    entries (conversation_id, off) {
+        conversation_id -> BigInt,
+        off -> BigInt,
+        kind -> Text,
+        role -> Text,
+        sender -> Text,
+        cid -> Text,
+        body -> Text,
+        ts -> BigInt,
+    }
+}
+
+diesel::joinable!(agents -> sites (site_id));
+diesel::joinable!(visitors -> sites (site_id));
+diesel::joinable!(conversations -> visitors (visitor_id));
+diesel::joinable!(entries -> conversations (conversation_id));
+
+diesel::allow_tables_to_appear_in_same_query!(sites, agents, visitors, conversations, entries);

@@ -1,0 +1,6 @@
+//! Transports: framing only. Each one turns its wire format into `conn::Inbound` frames
+//! and writes text frames back; all session logic lives in `core::conn`.
+//!
+//! Knows nothing of SQL or business rules.
+
+pub mod websocket;
