@@ -58,6 +58,9 @@ pub struct Config {
     /// How long a visitor session outlives its last connection, in ms, so a reload or a
     /// frozen phone that comes back keeps the same session.
     pub session_grace_ms: u64,
+    /// Password of the admin created on a new database; random (and printed once) when
+    /// empty.
+    pub admin_password: String,
     /// SQLite `synchronous`: `full` (every commit fsynced: survives power loss) or
     /// `normal` (survives a process crash, not a power cut).
     pub sqlite_synchronous: String,
@@ -86,6 +89,7 @@ impl Default for Config {
             read_pool_size: 4,
             shutdown_grace_ms: 3000,
             session_grace_ms: 60_000,
+            admin_password: String::new(),
             sqlite_synchronous: "full".to_string(),
         }
     }
@@ -203,7 +207,10 @@ mod tests {
         assert_eq!(c.listen.port(), 9);
         assert_eq!(c.max_frame_bytes, 16 * 1024);
         std::fs::write(&p, "heartbeat = 500\n").unwrap();
-        assert!(matches!(Config::from_file(&p), Err(ConfigError::Parse { .. })));
+        assert!(matches!(
+            Config::from_file(&p),
+            Err(ConfigError::Parse { .. })
+        ));
     }
 
     #[test]
@@ -212,6 +219,10 @@ mod tests {
             sqlite_synchronous: "off".into(),
             ..Config::default()
         };
-        assert!(c.validate().unwrap_err().to_string().contains("sqlite_synchronous"));
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("sqlite_synchronous"));
     }
 }

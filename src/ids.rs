@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 
 /// Position of an entry in a conversation stream: 1, 2, 3 … with no holes.
 /// `Offset(0)` means "before the first entry" (an empty stream's head).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
 #[serde(transparent)]
 pub struct Offset(pub u64);
 

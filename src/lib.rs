@@ -54,14 +54,15 @@ pub async fn prepare(config: Config) -> anyhow::Result<Prepared> {
         config.public_url = format!("http://{addr}");
     }
     let origins = first_site_origins(&config, addr);
-    let (url, pool, full) = (
+    let (url, pool, full, password) = (
         config.database_url.clone(),
         config.read_pool_size,
         config.sqlite_synchronous == "full",
+        config.admin_password.clone(),
     );
     let (store, bootstrap) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         let store: Arc<dyn store::Store> = Arc::from(store::open(&url, pool, full)?);
-        let boot = core::auth::bootstrap(&*store, &origins)?;
+        let boot = core::auth::bootstrap(&*store, &origins, &password)?;
         Ok((store, boot))
     })
     .await??;

@@ -11,7 +11,11 @@ use kefu::config::Config;
 use kefu::core::Shutdown;
 
 #[derive(Parser, Debug)]
-#[command(name = "kefu", version, about = "Live-chat gateway with durable conversation streams")]
+#[command(
+    name = "kefu",
+    version,
+    about = "Live-chat gateway with durable conversation streams"
+)]
 struct Cli {
     /// TOML config file (see docs/config.md).
     #[arg(long, env = "KEFU_CONFIG", global = true)]
@@ -60,20 +64,29 @@ enum SiteAction {
 }
 
 /// Env vars that are not config fields.
-const NOT_FIELDS: &[&str] = &["KEFU_CONFIG", "KEFU_LOG", "KEFU_LISTEN", "KEFU_DATABASE_URL", "KEFU_PUBLIC_URL"];
+const NOT_FIELDS: &[&str] = &[
+    "KEFU_CONFIG",
+    "KEFU_LOG",
+    "KEFU_LISTEN",
+    "KEFU_DATABASE_URL",
+    "KEFU_PUBLIC_URL",
+];
 
 /// Build the config: defaults < file < KEFU_* env < flags.
 fn load_config(cli: &Cli) -> anyhow::Result<Config> {
     let mut table = match &cli.config {
         Some(p) => {
-            let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
             text.parse::<toml::Table>()
                 .with_context(|| format!("parsing {}", p.display()))?
         }
         None => toml::Table::new(),
     };
     for (k, v) in std::env::vars() {
-        let Some(field) = k.strip_prefix("KEFU_") else { continue };
+        let Some(field) = k.strip_prefix("KEFU_") else {
+            continue;
+        };
         if NOT_FIELDS.contains(&k.as_str()) {
             continue;
         }
@@ -135,14 +148,19 @@ fn main() -> ExitCode {
 }
 
 fn serve(config: Config) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async {
         let p = kefu::prepare(config).await?;
         let base = p.hub.config().base_url();
         println!("kefu is listening on {base}");
         if let Some(b) = &p.bootstrap {
             println!("  created site \"{}\" with key {}", b.site.name, b.site.key);
-            println!("  created admin {} with password {}", b.admin_email, b.admin_password);
+            println!(
+                "  created admin {} with password {}",
+                b.admin_email, b.admin_password
+            );
             println!("  (the password is shown only this once)");
         }
         println!("  WebSocket endpoint: {base}/v1/ws   health: {base}/healthz");
@@ -185,7 +203,13 @@ fn site(config: Config, action: SiteAction) -> anyhow::Result<()> {
     match action {
         SiteAction::List => {
             for s in store.sites()? {
-                println!("{}\t{}\t{}\t{}", s.id, s.key, s.name, s.allowed_origins.join(" "));
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    s.id,
+                    s.key,
+                    s.name,
+                    s.allowed_origins.join(" ")
+                );
             }
         }
         SiteAction::Add { name, origins } => {

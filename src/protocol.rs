@@ -303,15 +303,27 @@ mod tests {
         assert_eq!(code(""), ErrorCode::BadJson);
         assert_eq!(code(r#"{"t":"nope"}"#), ErrorCode::BadFrame);
         assert_eq!(code(r#"{"t":"msg","body":"x"}"#), ErrorCode::BadFrame);
-        assert_eq!(code(r#"{"t":"msg","cid":"a b","body":"x"}"#), ErrorCode::BadFrame);
-        assert_eq!(code(r#"{"t":"msg","cid":"a","body":"   "}"#), ErrorCode::BadFrame);
+        assert_eq!(
+            code(r#"{"t":"msg","cid":"a b","body":"x"}"#),
+            ErrorCode::BadFrame
+        );
+        assert_eq!(
+            code(r#"{"t":"msg","cid":"a","body":"   "}"#),
+            ErrorCode::BadFrame
+        );
         assert_eq!(
             code(r#"{"t":"msg","cid":"a","body":"01234567890"}"#),
             ErrorCode::TooLong
         );
         assert_eq!(code(r#"[1,2]"#), ErrorCode::BadFrame);
-        assert_eq!(code(r#"{"t":"follow","conv":"x","after":0}"#), ErrorCode::BadFrame);
-        assert_eq!(code(r#"{"t":"follow","conv":1,"after":-1}"#), ErrorCode::BadFrame);
+        assert_eq!(
+            code(r#"{"t":"follow","conv":"x","after":0}"#),
+            ErrorCode::BadFrame
+        );
+        assert_eq!(
+            code(r#"{"t":"follow","conv":1,"after":-1}"#),
+            ErrorCode::BadFrame
+        );
     }
 
     #[test]

@@ -31,12 +31,16 @@ pub async fn run(listener: TcpListener, hub: Hub, shutdown: Shutdown) {
     accept_loop(&listener, &hub, shutdown.clone()).await;
     drop(listener);
     // Connections saw the same signal and are saying goodbye; wait for them, bounded.
-    let deadline = tokio::time::Instant::now() + hub.config().shutdown_grace() + Duration::from_secs(1);
+    let deadline =
+        tokio::time::Instant::now() + hub.config().shutdown_grace() + Duration::from_secs(1);
     while hub.connections() > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     if hub.connections() > 0 {
-        tracing::warn!(left = hub.connections(), "connections still open at shutdown");
+        tracing::warn!(
+            left = hub.connections(),
+            "connections still open at shutdown"
+        );
     }
     hub.shutdown().await;
     tracing::info!("shutdown complete");
@@ -61,7 +65,12 @@ async fn accept_loop(listener: &TcpListener, hub: &Hub, mut shutdown: Shutdown) 
                     inner: sock,
                     hub: hub.clone(),
                 };
-                tokio::spawn(serve_connection(stream, peer, hub.clone(), shutdown.clone()));
+                tokio::spawn(serve_connection(
+                    stream,
+                    peer,
+                    hub.clone(),
+                    shutdown.clone(),
+                ));
             }
             Err(e) => {
                 // EMFILE/ENFILE (out of descriptors), ECONNABORTED, ENOBUFS…: log, back
@@ -129,13 +138,21 @@ impl Drop for Counted {
 }
 
 impl AsyncRead for Counted {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
     }
 }
 
 impl AsyncWrite for Counted {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

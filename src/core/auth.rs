@@ -22,7 +22,11 @@ pub fn hash_password(password: &str) -> StoreResult<String> {
 /// Does `password` match the PHC string `hash`?
 pub fn verify_password(password: &str, hash: &str) -> bool {
     PasswordHash::new(hash)
-        .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
         .unwrap_or(false)
 }
 
@@ -34,14 +38,23 @@ pub struct Bootstrap {
     pub admin_password: String,
 }
 
-/// On a database with no site, create a first site (allowing `origins`) and an admin.
-pub fn bootstrap(store: &dyn Store, origins: &[String]) -> StoreResult<Option<Bootstrap>> {
+/// On a database with no site, create a first site (allowing `origins`) and an admin
+/// with `password`, or a random one when it is empty.
+pub fn bootstrap(
+    store: &dyn Store,
+    origins: &[String],
+    password: &str,
+) -> StoreResult<Option<Bootstrap>> {
     if !store.sites()?.is_empty() {
         return Ok(None);
     }
     let site = store.add_site("Demo site", origins)?;
     let admin_email = "admin@localhost".to_string();
-    let admin_password = random_token(16);
+    let admin_password = if password.is_empty() {
+        random_token(16)
+    } else {
+        password.to_string()
+    };
     store.add_agent(
         site.id,
         &admin_email,

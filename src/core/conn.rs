@@ -27,7 +27,7 @@ use crate::protocol::{
     close, error_frame, parse_client_frame, ClientFrame, ErrorCode, FrameError, Position, Role,
     ServerFrame, VERSION,
 };
-use crate::store::{Appended, NewEntry, now_ms};
+use crate::store::{now_ms, Appended, NewEntry};
 
 /// What a transport delivers upward.
 #[derive(Debug)]
@@ -194,6 +194,7 @@ impl<T: Transport> Conn<T> {
             Ok(Err(TransportClosed)) => Err(End::Gone),
             Err(_) => {
                 tracing::info!(peer = ?self.info.peer, "client too slow; disconnecting");
+                self.hub.count_slow();
                 Err(End::Close(close::SLOW, "slow: could not keep up"))
             }
         }
@@ -228,7 +229,10 @@ impl<T: Transport> Conn<T> {
             Inbound::Binary => {
                 self.last_rx = Instant::now();
                 return self
-                    .refuse(FrameError::new(ErrorCode::BadFrame, "binary frames are not supported"))
+                    .refuse(FrameError::new(
+                        ErrorCode::BadFrame,
+                        "binary frames are not supported",
+                    ))
                     .await;
             }
         };
@@ -268,12 +272,17 @@ impl<T: Transport> Conn<T> {
                 false,
             ) => self.on_hello(v, &site, role, visitor, resume).await,
             (ClientFrame::Hello { .. }, true) => {
-                self.refuse(FrameError::new(ErrorCode::NotReady, "hello was already sent")).await
+                self.refuse(FrameError::new(
+                    ErrorCode::NotReady,
+                    "hello was already sent",
+                ))
+                .await
             }
             (ClientFrame::Ping, _) => self.send_frame(ServerFrame::Pong).await,
             (ClientFrame::Pong, _) => Ok(()),
             (_, false) => {
-                self.refuse(FrameError::new(ErrorCode::NotReady, "send hello first")).await
+                self.refuse(FrameError::new(ErrorCode::NotReady, "send hello first"))
+                    .await
             }
             (ClientFrame::Follow { conv, epoch, after }, true) => {
                 self.on_follow(Position { conv, epoch, after }, false).await
@@ -316,7 +325,10 @@ impl<T: Transport> Conn<T> {
         resume: Option<Position>,
     ) -> Flow {
         if v != VERSION {
-            return Err(End::Close(close::BAD_VERSION, "unsupported protocol version"));
+            return Err(End::Close(
+                close::BAD_VERSION,
+                "unsupported protocol version",
+            ));
         }
         let site = match self.hub.site(site_key).await {
             Ok(Some(s)) => s,
@@ -337,7 +349,10 @@ impl<T: Transport> Conn<T> {
         }
         let kind = self.t.kind();
         if kind != TransportKind::Test && !site.allows_transport(kind.name()) {
-            return Err(End::Close(close::TRANSPORT_DISABLED, "transport disabled for this site"));
+            return Err(End::Close(
+                close::TRANSPORT_DISABLED,
+                "transport disabled for this site",
+            ));
         }
         if role == Role::Agent {
             return Err(End::Close(
@@ -399,7 +414,9 @@ impl<T: Transport> Conn<T> {
     /// May this client see `conv`? A visitor sees only its own conversation.
     fn may_see(&self, stream: &Stream) -> bool {
         match &self.authed {
-            Some(a) => a.session.site == stream.site && a.session.conv().map(|c| c.id) == Some(stream.conv),
+            Some(a) => {
+                a.session.site == stream.site && a.session.conv().map(|c| c.id) == Some(stream.conv)
+            }
             None => false,
         }
     }
@@ -407,8 +424,12 @@ impl<T: Transport> Conn<T> {
     /// Start following. `lenient` (a hello's resume): a wrong epoch or an offset beyond
     /// the head is reported and corrected instead of refused.
     async fn on_follow(&mut self, pos: Position, lenient: bool) -> Flow {
-        if !self.follows.contains_key(&pos.conv) && self.follows.len() >= self.hub.config().max_follows {
-            return self.send_err(ErrorCode::TooManyFollows, "too many follows").await;
+        if !self.follows.contains_key(&pos.conv)
+            && self.follows.len() >= self.hub.config().max_follows
+        {
+            return self
+                .send_err(ErrorCode::TooManyFollows, "too many follows")
+                .await;
         }
         let (stream, head) = match self.follows.get(&pos.conv) {
             Some(cur) => (cur.stream.clone(), cur.stream.head()),
@@ -470,7 +491,8 @@ impl<T: Transport> Conn<T> {
                 acked: after,
             },
         );
-        self.send_frame(ServerFrame::Following { conv, epoch, head }).await?;
+        self.send_frame(ServerFrame::Following { conv, epoch, head })
+            .await?;
         self.deliver(conv).await
     }
 
@@ -566,7 +588,9 @@ impl<T: Transport> Conn<T> {
             Err(e) => return self.append_failed(&cid, &e).await,
         };
         if conv.is_some_and(|c| c != info.id) {
-            return self.send_unknown_conv(conv.unwrap_or(info.id), Some(&cid)).await;
+            return self
+                .send_unknown_conv(conv.unwrap_or(info.id), Some(&cid))
+                .await;
         }
         let sender = format!("v{}", info.visitor);
         if let Some(a) = self.authed.as_mut() {

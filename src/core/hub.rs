@@ -69,6 +69,8 @@ struct Inner {
     sites: Mutex<HashMap<String, (Option<Site>, Instant)>>,
     /// Open client connections (all transports).
     connections: AtomicUsize,
+    /// Connections closed because they could not keep up (4001), since start.
+    slow_disconnects: AtomicUsize,
 }
 
 impl Hub {
@@ -91,6 +93,7 @@ impl Hub {
                 sessions: Mutex::new(HashMap::new()),
                 sites: Mutex::new(HashMap::new()),
                 connections: AtomicUsize::new(0),
+                slow_disconnects: AtomicUsize::new(0),
             }),
         }
     }
@@ -131,7 +134,13 @@ impl Hub {
 
     /// The site with this public key (cached for a few seconds).
     pub async fn site(&self, key: &str) -> StoreResult<Option<Site>> {
-        if let Some((site, at)) = self.inner.sites.lock().unwrap_or_else(|p| p.into_inner()).get(key) {
+        if let Some((site, at)) = self
+            .inner
+            .sites
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+        {
             if at.elapsed() < SITE_TTL {
                 return Ok(site.clone());
             }
@@ -164,7 +173,10 @@ impl Hub {
             .loaded
             .get_or_try_init(|| async {
                 let t = token.to_string();
-                if let Some(info) = self.blocking(move |s| s.open_conversation_of(site, &t)).await? {
+                if let Some(info) = self
+                    .blocking(move |s| s.open_conversation_of(site, &t))
+                    .await?
+                {
                     session.set_conv(info, None);
                 }
                 Ok::<(), StoreError>(())
@@ -259,7 +271,9 @@ impl Hub {
         after: Offset,
         limit: usize,
     ) -> StoreResult<Vec<(Offset, Bytes)>> {
-        let entries = self.blocking(move |s| s.read_after(conv, after, limit)).await?;
+        let entries = self
+            .blocking(move |s| s.read_after(conv, after, limit))
+            .await?;
         Ok(entries
             .iter()
             .map(|e| (e.off, Bytes::from(ServerFrame::Entry(e).encode())))
@@ -271,7 +285,9 @@ impl Hub {
         let cap = self.inner.config.max_connections;
         self.inner
             .connections
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < cap).then_some(n + 1))
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < cap).then_some(n + 1)
+            })
             .is_ok()
     }
 
@@ -281,6 +297,15 @@ impl Hub {
 
     pub fn connections(&self) -> usize {
         self.inner.connections.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn count_slow(&self) {
+        self.inner.slow_disconnects.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Connections closed as slow (4001) since start.
+    pub fn slow_disconnects(&self) -> usize {
+        self.inner.slow_disconnects.load(Ordering::Relaxed)
     }
 
     /// Streams in memory.

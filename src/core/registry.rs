@@ -44,7 +44,11 @@ impl Registry {
     }
 
     /// Follow the live stream of `conv` if it is in memory.
-    pub(crate) fn follow(&self, conv: ConversationId, sig: &Arc<Signal>) -> Option<(Arc<Stream>, Offset)> {
+    pub(crate) fn follow(
+        &self,
+        conv: ConversationId,
+        sig: &Arc<Signal>,
+    ) -> Option<(Arc<Stream>, Offset)> {
         let map = self.shard(conv);
         let s = map.get(&conv)?.clone();
         let head = s.add_follower(sig);
@@ -52,7 +56,11 @@ impl Registry {
     }
 
     /// Put `stream` in memory (unless another task just did) and follow it.
-    pub(crate) fn insert_and_follow(&self, stream: Stream, sig: &Arc<Signal>) -> (Arc<Stream>, Offset) {
+    pub(crate) fn insert_and_follow(
+        &self,
+        stream: Stream,
+        sig: &Arc<Signal>,
+    ) -> (Arc<Stream>, Offset) {
         let mut map = self.shard(stream.conv);
         let s = map
             .entry(stream.conv)

@@ -4,6 +4,7 @@
 //! Owns: which URL does what, and turning refusals into statuses (`error`). Knows nothing
 //! of storage: it asks the hub.
 
+mod assets;
 pub mod error;
 mod ws;
 
@@ -37,7 +38,11 @@ pub async fn handle(req: Request<Incoming>, ctx: HttpCtx) -> Result<Response<Bod
         (&Method::GET, "/healthz") => health(&ctx).await,
         (&Method::GET, "/v1/ws") => ws::upgrade(req, &ctx).await,
         (&Method::GET, "/") => Ok(index(&ctx)),
-        (_, "/healthz" | "/v1/ws" | "/") => Err(HttpError::MethodNotAllowed),
+        (&Method::GET, "/widget.js") => assets::widget(&req),
+        (&Method::GET, "/demo") => assets::demo(&ctx).await,
+        (_, "/healthz" | "/v1/ws" | "/" | "/widget.js" | "/demo") => {
+            Err(HttpError::MethodNotAllowed)
+        }
         _ => Err(HttpError::NotFound),
     };
     Ok(result.unwrap_or_else(|e| {
@@ -58,6 +63,7 @@ async fn health(ctx: &HttpCtx) -> Result<Response<Body>, HttpError> {
         "status": "ok",
         "connections": ctx.hub.connections(),
         "live_streams": ctx.hub.live_streams(),
+        "slow_disconnects": ctx.hub.slow_disconnects(),
     });
     Ok(text(StatusCode::OK, "application/json", body.to_string()))
 }

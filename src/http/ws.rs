@@ -22,13 +22,22 @@ fn header_has(headers: &HeaderMap, name: header::HeaderName, token: &str) -> boo
         .any(|v| v.trim().eq_ignore_ascii_case(token))
 }
 
-pub(super) async fn upgrade(mut req: Request<Incoming>, ctx: &HttpCtx) -> Result<Response<Body>, HttpError> {
+pub(super) async fn upgrade(
+    mut req: Request<Incoming>,
+    ctx: &HttpCtx,
+) -> Result<Response<Body>, HttpError> {
     let h = req.headers();
-    if !header_has(h, header::CONNECTION, "upgrade") || !header_has(h, header::UPGRADE, "websocket") {
+    if !header_has(h, header::CONNECTION, "upgrade") || !header_has(h, header::UPGRADE, "websocket")
+    {
         return Err(HttpError::BadRequest("expected a WebSocket upgrade".into()));
     }
-    if h.get(header::SEC_WEBSOCKET_VERSION).and_then(|v| v.to_str().ok()) != Some("13") {
-        return Err(HttpError::BadRequest("Sec-WebSocket-Version must be 13".into()));
+    if h.get(header::SEC_WEBSOCKET_VERSION)
+        .and_then(|v| v.to_str().ok())
+        != Some("13")
+    {
+        return Err(HttpError::BadRequest(
+            "Sec-WebSocket-Version must be 13".into(),
+        ));
     }
     let Some(key) = h.get(header::SEC_WEBSOCKET_KEY) else {
         return Err(HttpError::BadRequest("missing Sec-WebSocket-Key".into()));
@@ -53,7 +62,9 @@ pub(super) async fn upgrade(mut req: Request<Incoming>, ctx: &HttpCtx) -> Result
         if let Some(o) = &origin {
             if !site.allows_origin(o) {
                 tracing::info!(origin = %o, site = site_key, "origin not allowed");
-                return Err(HttpError::Forbidden(format!("origin {o} is not allowed for this site")));
+                return Err(HttpError::Forbidden(format!(
+                    "origin {o} is not allowed for this site"
+                )));
             }
         }
     }

@@ -141,8 +141,12 @@ pub trait Store: Send + Sync + 'static {
     fn append_batch(&self, batch: &[NewEntry]) -> StoreResult<Vec<Appended>>;
 
     /// Up to `limit` entries of `conv` with offset > `after`, in offset order.
-    fn read_after(&self, conv: ConversationId, after: Offset, limit: usize)
-        -> StoreResult<Vec<EntryFrame>>;
+    fn read_after(
+        &self,
+        conv: ConversationId,
+        after: Offset,
+        limit: usize,
+    ) -> StoreResult<Vec<EntryFrame>>;
 }
 
 /// Open the store named by `url`, run its migrations, and return it.

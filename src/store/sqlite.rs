@@ -390,7 +390,9 @@ fn append_in_tx(c: &mut SqliteConnection, batch: &[NewEntry]) -> StoreResult<Vec
         rows.push(row);
     }
     for chunk in rows.chunks(ROWS_PER_INSERT) {
-        diesel::insert_into(entries::table).values(chunk).execute(c)?;
+        diesel::insert_into(entries::table)
+            .values(chunk)
+            .execute(c)?;
     }
     Ok(out)
 }
@@ -423,9 +425,18 @@ mod tests {
     fn offsets_are_contiguous_and_resends_dedupe() {
         let (_d, s) = store();
         let site = s.add_site("t", &[]).unwrap();
-        let a = s.ensure_conversation(site.id, "tokenAAAAAAAAAAAAAA").unwrap();
-        let b = s.ensure_conversation(site.id, "tokenBBBBBBBBBBBBBBB").unwrap();
-        assert_eq!(s.ensure_conversation(site.id, "tokenAAAAAAAAAAAAAA").unwrap().id, a.id);
+        let a = s
+            .ensure_conversation(site.id, "tokenAAAAAAAAAAAAAA")
+            .unwrap();
+        let b = s
+            .ensure_conversation(site.id, "tokenBBBBBBBBBBBBBBB")
+            .unwrap();
+        assert_eq!(
+            s.ensure_conversation(site.id, "tokenAAAAAAAAAAAAAA")
+                .unwrap()
+                .id,
+            a.id
+        );
         assert_ne!(a.id, b.id);
         let got = s
             .append_batch(&[
@@ -452,22 +463,38 @@ mod tests {
             ]
         );
         // A later batch sees what is stored.
-        let again = s.append_batch(&[entry(a.id, "v1", "m2"), entry(a.id, "v1", "m3")]).unwrap();
+        let again = s
+            .append_batch(&[entry(a.id, "v1", "m2"), entry(a.id, "v1", "m3")])
+            .unwrap();
         assert!(matches!(again[0], Appended::Dup { off: Offset(2), .. }));
         assert!(matches!(&again[1], Appended::New(e) if e.off == Offset(3)));
         let all = s.read_after(a.id, Offset(0), 100).unwrap();
-        assert_eq!(all.iter().map(|e| e.off.0).collect::<Vec<_>>(), vec![1, 2, 3]);
+        assert_eq!(
+            all.iter().map(|e| e.off.0).collect::<Vec<_>>(),
+            vec![1, 2, 3]
+        );
         assert_eq!(s.read_after(a.id, Offset(2), 100).unwrap().len(), 1);
         assert_eq!(s.conversation(a.id).unwrap().unwrap().head, Offset(3));
-        assert_eq!(s.open_conversation_of(site.id, "tokenAAAAAAAAAAAAAA").unwrap().unwrap().head, Offset(3));
+        assert_eq!(
+            s.open_conversation_of(site.id, "tokenAAAAAAAAAAAAAA")
+                .unwrap()
+                .unwrap()
+                .head,
+            Offset(3)
+        );
     }
 
     #[test]
     fn a_batch_naming_an_unknown_conversation_stores_nothing() {
         let (_d, s) = store();
         let site = s.add_site("t", &[]).unwrap();
-        let a = s.ensure_conversation(site.id, "tokenAAAAAAAAAAAAAA").unwrap();
-        let err = s.append_batch(&[entry(a.id, "v1", "m1"), entry(ConversationId(999), "v1", "m2")]);
+        let a = s
+            .ensure_conversation(site.id, "tokenAAAAAAAAAAAAAA")
+            .unwrap();
+        let err = s.append_batch(&[
+            entry(a.id, "v1", "m1"),
+            entry(ConversationId(999), "v1", "m2"),
+        ]);
         assert!(err.is_err());
         assert!(s.read_after(a.id, Offset(0), 10).unwrap().is_empty());
     }
@@ -476,8 +503,12 @@ mod tests {
     fn large_batches_split_into_several_inserts() {
         let (_d, s) = store();
         let site = s.add_site("t", &[]).unwrap();
-        let a = s.ensure_conversation(site.id, "tokenAAAAAAAAAAAAAA").unwrap();
-        let batch: Vec<NewEntry> = (0..5000).map(|i| entry(a.id, "v1", &format!("c{i}"))).collect();
+        let a = s
+            .ensure_conversation(site.id, "tokenAAAAAAAAAAAAAA")
+            .unwrap();
+        let batch: Vec<NewEntry> = (0..5000)
+            .map(|i| entry(a.id, "v1", &format!("c{i}")))
+            .collect();
         let got = s.append_batch(&batch).unwrap();
         assert_eq!(got.len(), 5000);
         assert_eq!(s.conversation(a.id).unwrap().unwrap().head, Offset(5000));

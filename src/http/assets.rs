@@ -1,0 +1,79 @@
+//! Static assets compiled into the binary: the visitor widget and the demo page.
+//!
+//! Owns: their URLs, ETags and cache headers. The widget bundle is the concatenation of
+//! `widget-js/bundle.txt`'s files, made by `build.rs`.
+
+use std::sync::OnceLock;
+
+use bytes::Bytes;
+use http::{header, Request, Response, StatusCode};
+use http_body_util::Full;
+
+use super::error::HttpError;
+use super::{text, Body, HttpCtx};
+
+/// The widget bundle (empty when the widget sources are absent).
+const WIDGET_JS: &str = include_str!(concat!(env!("OUT_DIR"), "/widget.js"));
+/// The demo page, with `{{BASE_URL}}` and `{{SITE_KEY}}` placeholders.
+const DEMO_HTML: &str = include_str!("../../widget-js/demo.html");
+
+fn widget_etag() -> &'static str {
+    static ETAG: OnceLock<String> = OnceLock::new();
+    ETAG.get_or_init(|| {
+        // FNV-1a: stable across builds for the same bytes; not a security boundary.
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in WIDGET_JS.as_bytes() {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        format!("\"w{h:016x}\"")
+    })
+}
+
+/// `GET /widget.js`: the widget, cacheable for five minutes and revalidated by ETag.
+pub(super) fn widget<B>(req: &Request<B>) -> Result<Response<Body>, HttpError> {
+    if WIDGET_JS.is_empty() {
+        return Err(HttpError::NotFound);
+    }
+    let etag = widget_etag();
+    let fresh = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+    let builder = Response::builder()
+        .header(header::ETAG, etag)
+        .header(header::CACHE_CONTROL, "public, max-age=300")
+        .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")
+        .header("x-content-type-options", "nosniff");
+    let resp = if fresh {
+        builder
+            .status(StatusCode::NOT_MODIFIED)
+            .body(Full::default())
+    } else {
+        builder
+            .status(StatusCode::OK)
+            .header(
+                header::CONTENT_TYPE,
+                "application/javascript; charset=utf-8",
+            )
+            .body(Full::new(Bytes::from_static(WIDGET_JS.as_bytes())))
+    };
+    Ok(resp.expect("static response parts are valid"))
+}
+
+/// `GET /demo`: a page with the widget embedded for the first site.
+pub(super) async fn demo(ctx: &HttpCtx) -> Result<Response<Body>, HttpError> {
+    let sites = ctx
+        .hub
+        .blocking(|s| s.sites())
+        .await
+        .map_err(|e| HttpError::Unavailable(format!("store: {e}")))?;
+    let site = sites
+        .first()
+        .ok_or_else(|| HttpError::Unavailable("no site exists yet".into()))?;
+    let html = DEMO_HTML
+        .replace("{{BASE_URL}}", &ctx.hub.config().base_url())
+        .replace("{{SITE_KEY}}", &site.key);
+    Ok(text(StatusCode::OK, "text/html; charset=utf-8", html))
+}
