@@ -123,15 +123,13 @@ pub fn parse_client_frame(text: &str, max_body_chars: usize) -> Result<ClientFra
         }
     })?;
     match &frame {
-        ClientFrame::Hello { visitor, .. } => {
-            if let Some(v) = visitor {
-                if !is_token(v, VISITOR_TOKEN_MIN, VISITOR_TOKEN_MAX) {
-                    return Err(FrameError::new(
-                        ErrorCode::BadFrame,
-                        "visitor must be 16-64 chars of [A-Za-z0-9_-]",
-                    ));
-                }
-            }
+        ClientFrame::Hello {
+            visitor: Some(v), ..
+        } if !is_token(v, VISITOR_TOKEN_MIN, VISITOR_TOKEN_MAX) => {
+            return Err(FrameError::new(
+                ErrorCode::BadFrame,
+                "visitor must be 16-64 chars of [A-Za-z0-9_-]",
+            ));
         }
         ClientFrame::Msg { cid, body, .. } => {
             if !is_token(cid, 1, CID_MAX) {

@@ -11,7 +11,7 @@ use tokio_tungstenite::tungstenite::Message;
 #[tokio::test]
 async fn the_server_pings_and_drops_a_silent_link() {
     let dir = temp_dir();
-    let srv = start_with(&dir.path(), |c| c.heartbeat_ms = 200).await;
+    let srv = start_with(dir.path(), |c| c.heartbeat_ms = 200).await;
     let mut c = Client::connect(&srv.ws_url()).await;
     let w = c.hello(&srv.site_key, None, None).await;
     assert_eq!(w["hb"], 200);
@@ -44,7 +44,7 @@ async fn the_server_pings_and_drops_a_silent_link() {
 #[tokio::test]
 async fn connections_over_the_cap_get_503() {
     let dir = temp_dir();
-    let srv = start_with(&dir.path(), |c| c.max_connections = 2).await;
+    let srv = start_with(dir.path(), |c| c.max_connections = 2).await;
     let _a = Client::connect(&srv.ws_url()).await;
     let _b = Client::connect(&srv.ws_url()).await;
     let err = Client::connect_with(&srv.ws_url(), None)
@@ -69,7 +69,7 @@ async fn connections_over_the_cap_get_503() {
 #[tokio::test]
 async fn shutdown_acks_what_it_committed_and_asks_clients_to_reconnect() {
     let dir = temp_dir();
-    let srv = start(&dir.path()).await;
+    let srv = start(dir.path()).await;
     let mut c = Client::connect(&srv.ws_url()).await;
     c.hello(&srv.site_key, None, None).await;
     for i in 0..200 {

@@ -24,7 +24,7 @@ async fn hello(c: &mut Client, srv: &TestServer) -> Value {
 #[tokio::test]
 async fn malformed_frames_get_error_frames_and_the_link_stays_up() {
     let dir = temp_dir();
-    let srv = start(&dir.path()).await;
+    let srv = start(dir.path()).await;
     let mut c = Client::connect(&srv.ws_url()).await;
     // Before hello.
     c.msg("m0", "too early").await;
@@ -73,7 +73,7 @@ async fn malformed_frames_get_error_frames_and_the_link_stays_up() {
 #[tokio::test]
 async fn too_many_bad_frames_in_a_row_close_with_4104() {
     let dir = temp_dir();
-    let srv = start_with(&dir.path(), |c| c.max_bad_frames = 3).await;
+    let srv = start_with(dir.path(), |c| c.max_bad_frames = 3).await;
     let mut c = Client::connect(&srv.ws_url()).await;
     for _ in 0..4 {
         c.send_raw(Message::text("nope")).await;
@@ -86,7 +86,7 @@ async fn too_many_bad_frames_in_a_row_close_with_4104() {
 #[tokio::test]
 async fn an_oversized_frame_closes_with_1009() {
     let dir = temp_dir();
-    let srv = start(&dir.path()).await;
+    let srv = start(dir.path()).await;
     let mut c = Client::connect(&srv.ws_url()).await;
     hello(&mut c, &srv).await;
     let big = json!({"t":"msg","cid":"big","body":"y".repeat(20_000)}).to_string();
@@ -99,7 +99,7 @@ async fn an_oversized_frame_closes_with_1009() {
 #[tokio::test]
 async fn invalid_utf8_closes_with_1007() {
     let dir = temp_dir();
-    let srv = start(&dir.path()).await;
+    let srv = start(dir.path()).await;
     let mut c = Client::connect(&srv.ws_url()).await;
     hello(&mut c, &srv).await;
     let frame = Frame::message(vec![0x7b, 0xff, 0xfe, 0x7d], OpCode::Data(Data::Text), true);
@@ -112,7 +112,7 @@ async fn invalid_utf8_closes_with_1007() {
 #[tokio::test]
 async fn offsets_beyond_the_head_and_wrong_epochs_are_reported() {
     let dir = temp_dir();
-    let srv = start(&dir.path()).await;
+    let srv = start(dir.path()).await;
     let mut c = Client::connect(&srv.ws_url()).await;
     let w = hello(&mut c, &srv).await;
     let token = w["visitor"].as_str().unwrap().to_string();
@@ -173,7 +173,7 @@ async fn offsets_beyond_the_head_and_wrong_epochs_are_reported() {
 #[tokio::test]
 async fn unknown_site_bad_version_and_agent_without_login_are_closed() {
     let dir = temp_dir();
-    let srv = start(&dir.path()).await;
+    let srv = start(dir.path()).await;
     let mut c = Client::connect(&srv.ws_url()).await;
     c.send(json!({"t":"hello","v":1,"site":"s_nope","role":"visitor"}))
         .await;
@@ -203,7 +203,7 @@ async fn unknown_site_bad_version_and_agent_without_login_are_closed() {
 #[tokio::test]
 async fn a_disallowed_origin_is_refused() {
     let dir = temp_dir();
-    let srv = start(&dir.path()).await;
+    let srv = start(dir.path()).await;
     let evil = Some("http://evil.example");
     let url = format!("{}?site={}", srv.ws_url(), srv.site_key);
     let err = Client::connect_with(&url, evil).await.err().unwrap();
@@ -223,7 +223,7 @@ async fn a_disallowed_origin_is_refused() {
 #[tokio::test]
 async fn http_refusals_have_statuses_and_reasons() {
     let dir = temp_dir();
-    let srv = start(&dir.path()).await;
+    let srv = start(dir.path()).await;
     let (status, _, body) = http(srv.addr, "GET", "/nope", &[], "").await;
     assert_eq!(status, 404);
     assert!(body.contains("not_found"));

@@ -15,7 +15,7 @@ fn off(v: &Value) -> u64 {
 #[tokio::test]
 async fn a_message_is_acked_after_commit_with_its_offset() {
     let dir = temp_dir();
-    let srv = start(&dir.path()).await;
+    let srv = start(dir.path()).await;
     let mut c = Client::connect(&srv.ws_url()).await;
     let w = c.hello(&srv.site_key, None, None).await;
     assert!(
@@ -56,7 +56,7 @@ async fn a_message_is_acked_after_commit_with_its_offset() {
 #[tokio::test]
 async fn a_resent_message_gets_the_same_offset_and_is_stored_once() {
     let dir = temp_dir();
-    let srv = start(&dir.path()).await;
+    let srv = start(dir.path()).await;
     let mut c = Client::connect(&srv.ws_url()).await;
     let w = c.hello(&srv.site_key, None, None).await;
     let visitor = w["visitor"].as_str().unwrap().to_string();
@@ -142,7 +142,7 @@ impl Visitor {
 #[tokio::test]
 async fn an_abrupt_cut_mid_stream_resumes_without_gap_or_duplicate() {
     let dir = temp_dir();
-    let srv = start(&dir.path()).await;
+    let srv = start(dir.path()).await;
     let mut v = Visitor::new();
     let total = 200;
     for i in 0..total {
@@ -202,7 +202,7 @@ async fn an_abrupt_cut_mid_stream_resumes_without_gap_or_duplicate() {
 #[tokio::test]
 async fn a_restart_on_the_same_database_resumes() {
     let dir = temp_dir();
-    let srv = start(&dir.path()).await;
+    let srv = start(dir.path()).await;
     let mut c = Client::connect(&srv.ws_url()).await;
     let w = c.hello(&srv.site_key, None, None).await;
     let token = w["visitor"].as_str().unwrap().to_string();
@@ -229,7 +229,7 @@ async fn a_restart_on_the_same_database_resumes() {
         "shutdown asks clients to reconnect"
     );
 
-    let srv = start(&dir.path()).await;
+    let srv = start(dir.path()).await;
     let mut c = Client::connect(&srv.ws_url()).await;
     let w = c
         .hello(
@@ -256,7 +256,7 @@ async fn a_restart_on_the_same_database_resumes() {
 #[tokio::test]
 async fn every_connection_of_a_session_receives() {
     let dir = temp_dir();
-    let srv = start(&dir.path()).await;
+    let srv = start(dir.path()).await;
     let mut a = Client::connect(&srv.ws_url()).await;
     let w = a.hello(&srv.site_key, None, None).await;
     let token = w["visitor"].as_str().unwrap().to_string();
@@ -296,7 +296,7 @@ async fn every_connection_of_a_session_receives() {
 #[tokio::test]
 async fn a_slow_consumer_is_disconnected_and_resumes() {
     let dir = temp_dir();
-    let srv = start_with(&dir.path(), |c| {
+    let srv = start_with(dir.path(), |c| {
         c.write_timeout_ms = 300;
         c.ws_max_write_buffer = 8 * 1024;
         // Long heartbeats: the slow tab must be dropped for being slow, not silent.

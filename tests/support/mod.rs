@@ -1,6 +1,6 @@
 //! Shared test support: a real kefu on 127.0.0.1:0 with a temp SQLite file, a WebSocket
 //! client speaking the protocol, and a raw HTTP helper.
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub)]
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
