@@ -55,6 +55,28 @@ pub struct Config {
     pub read_pool_size: u32,
     /// On shutdown, how long connections get to receive their last acks and close, in ms.
     pub shutdown_grace_ms: u64,
+    /// How long a parked long-poll waits for frames before answering empty, in ms.
+    pub poll_timeout_ms: u64,
+    /// An HTTP channel with no poll and no send for this long is closed, in ms. Must
+    /// exceed `poll_timeout_ms`.
+    pub chan_idle_ms: u64,
+    /// Most open HTTP channels (long-poll, XDR, JSONP) in the process. Past it: 503.
+    pub max_channels: usize,
+    /// Frames posted to one channel and not yet processed. Past it: 503, resend later.
+    pub chan_inbound: usize,
+    /// Unacknowledged frames one channel holds for its next poll. Past it the channel
+    /// stops taking frames, and after `write_timeout_ms` is closed as slow.
+    pub chan_outbox: usize,
+    /// Longest request URL (path and query) on JSONP endpoints, in bytes. Past it: 414.
+    pub max_url_bytes: usize,
+    /// Most parts one JSONP message may be split into.
+    pub jsonp_max_parts: usize,
+    /// Incomplete JSONP messages per channel.
+    pub jsonp_max_pending: usize,
+    /// Incomplete JSONP messages in the whole process.
+    pub jsonp_max_pending_total: usize,
+    /// An incomplete JSONP message is dropped after this many ms.
+    pub jsonp_part_ttl_ms: u64,
     /// How long a visitor session outlives its last connection, in ms, so a reload or a
     /// frozen phone that comes back keeps the same session.
     pub session_grace_ms: u64,
@@ -88,6 +110,16 @@ impl Default for Config {
             ws_max_write_buffer: 64 * 1024,
             read_pool_size: 4,
             shutdown_grace_ms: 3000,
+            poll_timeout_ms: 25_000,
+            chan_idle_ms: 40_000,
+            max_channels: 19_900,
+            chan_inbound: 64,
+            chan_outbox: 512,
+            max_url_bytes: 2048,
+            jsonp_max_parts: 32,
+            jsonp_max_pending: 8,
+            jsonp_max_pending_total: 10_000,
+            jsonp_part_ttl_ms: 30_000,
             session_grace_ms: 60_000,
             admin_password: String::new(),
             sqlite_synchronous: "full".to_string(),
@@ -152,6 +184,15 @@ impl Config {
         if self.read_pool_size == 0 {
             return bad("read_pool_size must be at least 1");
         }
+        if self.poll_timeout_ms < 100 || self.chan_idle_ms <= self.poll_timeout_ms {
+            return bad("poll_timeout_ms must be at least 100 and below chan_idle_ms");
+        }
+        if self.max_channels == 0 || self.chan_inbound == 0 || self.chan_outbox < 8 {
+            return bad("max_channels and chan_inbound must be at least 1, chan_outbox at least 8");
+        }
+        if self.max_url_bytes < 256 || self.jsonp_max_parts == 0 || self.jsonp_max_pending == 0 {
+            return bad("max_url_bytes must be at least 256; jsonp_max_parts and jsonp_max_pending at least 1");
+        }
         if !matches!(self.sqlite_synchronous.as_str(), "full" | "normal") {
             return bad("sqlite_synchronous must be \"full\" or \"normal\"");
         }
@@ -169,6 +210,14 @@ impl Config {
 
     pub fn write_timeout(&self) -> Duration {
         Duration::from_millis(self.write_timeout_ms)
+    }
+
+    pub fn poll_timeout(&self) -> Duration {
+        Duration::from_millis(self.poll_timeout_ms)
+    }
+
+    pub fn chan_idle(&self) -> Duration {
+        Duration::from_millis(self.chan_idle_ms)
     }
 
     pub fn session_grace(&self) -> Duration {

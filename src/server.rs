@@ -6,8 +6,8 @@
 //! for them (bounded) → flush the writer. Knows nothing of frames or storage.
 
 use std::io;
-use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -20,6 +20,7 @@ use tokio::net::{TcpListener, TcpStream};
 use crate::core::hub::Hub;
 use crate::core::Shutdown;
 use crate::http::{handle, HttpCtx};
+use crate::transport::channel;
 
 /// Longest back-off after repeated accept errors.
 const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
@@ -28,12 +29,14 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Serve until `shutdown` fires, then drain and flush. Returns when it is safe to exit.
 pub async fn run(listener: TcpListener, hub: Hub, shutdown: Shutdown) {
-    accept_loop(&listener, &hub, shutdown.clone()).await;
+    let channels = channel::Registry::new(&hub);
+    accept_loop(&listener, &hub, &channels, shutdown.clone()).await;
     drop(listener);
     // Connections saw the same signal and are saying goodbye; wait for them, bounded.
     let deadline =
         tokio::time::Instant::now() + hub.config().shutdown_grace() + Duration::from_secs(1);
-    while hub.connections() > 0 && tokio::time::Instant::now() < deadline {
+    while (hub.connections() > 0 || !channels.is_empty()) && tokio::time::Instant::now() < deadline
+    {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     if hub.connections() > 0 {
@@ -46,7 +49,12 @@ pub async fn run(listener: TcpListener, hub: Hub, shutdown: Shutdown) {
     tracing::info!("shutdown complete");
 }
 
-async fn accept_loop(listener: &TcpListener, hub: &Hub, mut shutdown: Shutdown) {
+async fn accept_loop(
+    listener: &TcpListener,
+    hub: &Hub,
+    channels: &Arc<channel::Registry>,
+    mut shutdown: Shutdown,
+) {
     let mut backoff = Duration::from_millis(10);
     loop {
         let accepted = tokio::select! {
@@ -65,12 +73,13 @@ async fn accept_loop(listener: &TcpListener, hub: &Hub, mut shutdown: Shutdown) 
                     inner: sock,
                     hub: hub.clone(),
                 };
-                tokio::spawn(serve_connection(
-                    stream,
+                let ctx = HttpCtx {
+                    hub: hub.clone(),
+                    shutdown: shutdown.clone(),
                     peer,
-                    hub.clone(),
-                    shutdown.clone(),
-                ));
+                    channels: channels.clone(),
+                };
+                tokio::spawn(serve_connection(stream, ctx));
             }
             Err(e) => {
                 // EMFILE/ENFILE (out of descriptors), ECONNABORTED, ENOBUFS…: log, back
@@ -97,12 +106,8 @@ async fn refuse_over_cap(mut sock: TcpStream) {
     let _ = tokio::time::timeout(Duration::from_secs(2), sock.write_all(resp.as_bytes())).await;
 }
 
-async fn serve_connection(stream: Counted, peer: SocketAddr, hub: Hub, mut shutdown: Shutdown) {
-    let ctx = HttpCtx {
-        hub,
-        shutdown: shutdown.clone(),
-        peer,
-    };
+async fn serve_connection(stream: Counted, ctx: HttpCtx) {
+    let mut shutdown = ctx.shutdown.clone();
     let svc = service_fn(move |req| handle(req, ctx.clone()));
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())

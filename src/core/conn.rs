@@ -40,6 +40,8 @@ pub enum Inbound {
     TooBig,
     /// A text frame that was not UTF-8.
     BadUtf8,
+    /// The peer showed it is alive without sending a frame (an HTTP poll arrived).
+    Alive,
     /// The peer went away (closed, reset, or the transport failed).
     Closed,
 }
@@ -51,6 +53,12 @@ pub struct TransportClosed;
 /// The only thing the core asks of a transport: move text frames and close.
 pub trait Transport: Send {
     fn kind(&self) -> TransportKind;
+    /// `None`: the server sends `ping` every heartbeat and a link silent for
+    /// 2 × heartbeat + 1 s is dead. `Some(d)`: the transport proves liveness itself (HTTP
+    /// polls); no pings, and the link is dead after `d` without inbound activity.
+    fn liveness(&self) -> Option<Duration> {
+        None
+    }
     /// The next inbound frame. Must be cancel-safe: it is raced against other events.
     fn recv(&mut self) -> impl Future<Output = Inbound> + Send;
     /// Write one frame (UTF-8 JSON text) and flush it.
@@ -118,11 +126,9 @@ pub async fn run<T: Transport>(hub: Hub, transport: T, info: ConnInfo, shutdown:
         End::Close(code, reason) => {
             tracing::debug!(transport = kind.name(), code, reason, "closing");
             let bye = ServerFrame::Bye { code, reason }.encode();
-            let _ = tokio::time::timeout(c.hub.config().write_timeout(), async {
-                let _ = c.t.send(Bytes::from(bye)).await;
-                c.t.close(code, reason).await;
-            })
-            .await;
+            let wait = c.hub.config().write_timeout();
+            let _ = tokio::time::timeout(wait, c.t.send(Bytes::from(bye))).await;
+            let _ = tokio::time::timeout(wait, c.t.close(code, reason)).await;
         }
     }
     c.cleanup();
@@ -144,7 +150,12 @@ struct Conn<T> {
 
 impl<T: Transport> Conn<T> {
     async fn main_loop(&mut self, mut shutdown: Shutdown) -> End {
-        let mut ticker = tokio::time::interval_at(Instant::now() + self.hb, self.hb);
+        // Check liveness often enough for the transport's own limit, at least every heartbeat.
+        let period = match self.t.liveness() {
+            Some(d) => self.hb.min(d / 4).max(Duration::from_millis(50)),
+            None => self.hb,
+        };
+        let mut ticker = tokio::time::interval_at(Instant::now() + period, period);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let max_inflight = self.hub.config().max_inflight;
         loop {
@@ -210,11 +221,13 @@ impl<T: Transport> Conn<T> {
     }
 
     async fn on_tick(&mut self) -> Flow {
-        if self.last_rx.elapsed() > self.hub.config().dead_after() {
+        let liveness = self.t.liveness();
+        let dead_after = liveness.unwrap_or_else(|| self.hub.config().dead_after());
+        if self.last_rx.elapsed() > dead_after {
             tracing::debug!(peer = ?self.info.peer, "heartbeat timeout");
             return Err(End::Close(close::HEARTBEAT_TIMEOUT, "heartbeat timeout"));
         }
-        if self.authed.is_some() {
+        if self.authed.is_some() && liveness.is_none() {
             self.send_frame(ServerFrame::Ping).await?;
         }
         Ok(())
@@ -224,6 +237,10 @@ impl<T: Transport> Conn<T> {
         let text = match m {
             Inbound::Text(t) => t,
             Inbound::Closed => return Err(End::Gone),
+            Inbound::Alive => {
+                self.last_rx = Instant::now();
+                return Ok(());
+            }
             Inbound::TooBig => return Err(End::Close(close::TOO_BIG, "frame too big")),
             Inbound::BadUtf8 => return Err(End::Close(close::INVALID_UTF8, "invalid UTF-8")),
             Inbound::Binary => {
@@ -370,6 +387,16 @@ impl<T: Transport> Conn<T> {
         };
         session.attach(&self.sig);
         let conv = session.conv();
+        let head = match conv {
+            Some(c) => match self.hub.head(c.id).await {
+                Ok(h) => Some(h),
+                Err(e) => {
+                    tracing::error!(error = %e, "head lookup failed");
+                    return Err(End::Close(close::INTERNAL, "store unavailable"));
+                }
+            },
+            None => None,
+        };
         self.authed = Some(Authed {
             session: session.clone(),
             role,
@@ -381,7 +408,7 @@ impl<T: Transport> Conn<T> {
             visitor: Some(&token),
             conv: conv.map(|c| c.id),
             epoch: conv.map(|c| c.epoch),
-            head: conv.map(|c| c.head),
+            head,
             hb: self.hb.as_millis() as u64,
         })
         .await?;

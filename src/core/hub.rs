@@ -260,6 +260,18 @@ impl Hub {
         Ok(Some((stream, head)))
     }
 
+    /// The last committed offset of `conv`, from memory when it is live.
+    pub(crate) async fn head(&self, conv: ConversationId) -> StoreResult<Offset> {
+        if let Some(h) = self.inner.registry.head(conv) {
+            return Ok(h);
+        }
+        Ok(self
+            .blocking(move |s| s.conversation(conv))
+            .await?
+            .map(|c| c.head)
+            .unwrap_or(Offset::ZERO))
+    }
+
     pub(crate) fn unfollow(&self, stream: &Arc<Stream>, sig: &Arc<Signal>) {
         self.inner.registry.release(stream, sig);
     }

@@ -43,6 +43,11 @@ impl Registry {
         }
     }
 
+    /// The head of `conv` if its stream is in memory.
+    pub(crate) fn head(&self, conv: ConversationId) -> Option<Offset> {
+        self.shard(conv).get(&conv).map(|s| s.head())
+    }
+
     /// Follow the live stream of `conv` if it is in memory.
     pub(crate) fn follow(
         &self,

@@ -22,6 +22,8 @@ pub enum HttpError {
     Forbidden(String),
     #[error("payload too large")]
     TooLarge,
+    #[error("unsupported content type {0:?}: send text/plain or application/json")]
+    UnsupportedMediaType(String),
     #[error("unavailable: {0}")]
     Unavailable(String),
 }
@@ -34,11 +36,12 @@ impl HttpError {
             HttpError::BadRequest(_) => StatusCode::BAD_REQUEST,
             HttpError::Forbidden(_) => StatusCode::FORBIDDEN,
             HttpError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            HttpError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             HttpError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
-    fn code(&self) -> &'static str {
+    pub fn code(&self) -> &'static str {
         match self {
             HttpError::NotFound => "not_found",
             HttpError::UnknownSite => "unknown_site",
@@ -46,6 +49,7 @@ impl HttpError {
             HttpError::BadRequest(_) => "bad_request",
             HttpError::Forbidden(_) => "forbidden",
             HttpError::TooLarge => "too_large",
+            HttpError::UnsupportedMediaType(_) => "unsupported_media_type",
             HttpError::Unavailable(_) => "unavailable",
         }
     }

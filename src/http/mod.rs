@@ -11,13 +11,16 @@ mod ws;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use http::{header, Method, Request, Response, StatusCode};
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 
 use crate::core::hub::Hub;
 use crate::core::Shutdown;
+use crate::transport::{channel, jsonp, long_poll};
 use error::HttpError;
 
 /// Everything a request handler may use.
@@ -26,6 +29,8 @@ pub struct HttpCtx {
     pub hub: Hub,
     pub shutdown: Shutdown,
     pub peer: SocketAddr,
+    /// Open HTTP channels (long-poll, XDR, JSONP).
+    pub channels: Arc<channel::Registry>,
 }
 
 pub type Body = Full<Bytes>;
@@ -37,6 +42,23 @@ pub async fn handle(req: Request<Incoming>, ctx: HttpCtx) -> Result<Response<Bod
     let result = match (&method, path.as_str()) {
         (&Method::GET, "/healthz") => health(&ctx).await,
         (&Method::GET, "/v1/ws") => ws::upgrade(req, &ctx).await,
+        (&Method::OPTIONS, p) if p.starts_with("/v1/") => Ok(preflight(&req)),
+        (&Method::GET, "/v1/negotiate") => negotiate(&req, &ctx).await,
+        (&Method::POST, "/v1/lp/open") => long_poll::open(req, &ctx).await,
+        (&Method::GET, "/v1/lp/poll") => long_poll::poll(req, &ctx).await,
+        (&Method::POST, "/v1/lp/send") => long_poll::send(req, &ctx).await,
+        (&Method::POST, "/v1/lp/close") => long_poll::close(req, &ctx).await,
+        (&Method::GET, p) if p.starts_with("/v1/jsonp/") => {
+            let action = p.trim_start_matches("/v1/jsonp/");
+            if matches!(action, "open" | "poll" | "send" | "close") {
+                Ok(jsonp::handle(req, &ctx, action).await)
+            } else {
+                Err(HttpError::NotFound)
+            }
+        }
+        (_, "/v1/lp/open" | "/v1/lp/poll" | "/v1/lp/send" | "/v1/lp/close" | "/v1/negotiate") => {
+            Err(HttpError::MethodNotAllowed)
+        }
         (&Method::GET, "/") => Ok(index(&ctx)),
         (&Method::GET, "/widget.js") => assets::widget(&req),
         (&Method::GET, "/demo") => assets::demo(&ctx).await,
@@ -62,6 +84,7 @@ async fn health(ctx: &HttpCtx) -> Result<Response<Body>, HttpError> {
     let body = serde_json::json!({
         "status": "ok",
         "connections": ctx.hub.connections(),
+        "channels": ctx.channels.len(),
         "live_streams": ctx.hub.live_streams(),
         "slow_disconnects": ctx.hub.slow_disconnects(),
     });
@@ -79,6 +102,112 @@ fn index(ctx: &HttpCtx) -> Response<Body> {
          <p>The visitor widget, demo page and agent console are not built yet.</p>"
     );
     text(StatusCode::OK, "text/html; charset=utf-8", html)
+}
+
+/// `OPTIONS /v1/…`: CORS preflight. No credentials are ever used, so any origin may ask;
+/// sites' allowed origins are enforced by `hello`.
+fn preflight<B>(req: &Request<B>) -> Response<Body> {
+    let origin = long_poll::origin_of(req.headers()).unwrap_or_else(|| "*".into());
+    Response::builder()
+        .status(StatusCode::NO_CONTENT)
+        .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin)
+        .header(header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST, OPTIONS")
+        .header(header::ACCESS_CONTROL_ALLOW_HEADERS, "Content-Type")
+        .header(header::ACCESS_CONTROL_MAX_AGE, "600")
+        .header(header::VARY, "Origin")
+        .body(Full::default())
+        .expect("static response parts are valid")
+}
+
+/// `GET /v1/negotiate?site=KEY[&cb=F]`: the transports a site allows, in ladder order.
+async fn negotiate(req: &Request<Incoming>, ctx: &HttpCtx) -> Result<Response<Body>, HttpError> {
+    let cb = match query_param(req.uri().query(), "cb") {
+        Some(_) => match jsonp::callback(req, ctx) {
+            Ok(cb) => Some(cb),
+            Err(resp) => return Ok(*resp),
+        },
+        None => None,
+    };
+    let key = query_param(req.uri().query(), "site")
+        .ok_or_else(|| HttpError::BadRequest("missing site".into()))?;
+    let result = match ctx.hub.site(key).await {
+        Ok(Some(site)) => {
+            let c = ctx.hub.config();
+            let transports: Vec<&str> = ["ws", "lp", "xdr", "jsonp"]
+                .into_iter()
+                .filter(|t| site.allows_transport(t))
+                .collect();
+            Ok(serde_json::json!({
+                "v": crate::protocol::VERSION,
+                "transports": transports,
+                "hb": c.heartbeat_ms,
+                "poll_timeout": c.poll_timeout_ms,
+            })
+            .to_string())
+        }
+        Ok(None) => Err(HttpError::UnknownSite),
+        Err(e) => Err(HttpError::Unavailable(format!("store: {e}"))),
+    };
+    let origin = long_poll::origin_of(req.headers());
+    Ok(match (result, cb) {
+        (Ok(json), Some(cb)) => jsonp::script(StatusCode::OK, cb, &json),
+        (Ok(json), None) => long_poll::json_response(StatusCode::OK, origin.as_deref(), json),
+        (Err(e), Some(cb)) => {
+            let body = serde_json::json!({"error": e.code(), "reason": e.to_string()}).to_string();
+            jsonp::script(e.status(), cb, &body)
+        }
+        (Err(e), None) => return Err(e),
+    })
+}
+
+/// Read a request body of at most `limit` bytes (413 past it).
+pub(crate) async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, HttpError> {
+    match Limited::new(body, limit).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(HttpError::TooLarge)
+        }
+        Err(e) => Err(HttpError::BadRequest(format!("reading body: {e}"))),
+    }
+}
+
+/// Query parameter `name`, percent-decoded (`+` is a space) as UTF-8.
+pub(crate) fn query_decoded(query: Option<&str>, name: &str) -> Result<Option<String>, HttpError> {
+    let Some(raw) = query_param(query, name) else {
+        return Ok(None);
+    };
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = bytes
+                    .get(i + 1..i + 3)
+                    .and_then(|h| std::str::from_utf8(h).ok())
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .ok_or_else(|| {
+                        HttpError::BadRequest(format!("bad percent-encoding in {name}"))
+                    })?;
+                out.push(hex);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out)
+        .map(Some)
+        .map_err(|_| HttpError::BadRequest(format!("{name} is not UTF-8")))
 }
 
 pub(crate) fn text(status: StatusCode, content_type: &str, body: String) -> Response<Body> {
@@ -103,6 +232,17 @@ pub(crate) fn query_param<'a>(query: Option<&'a str>, name: &str) -> Option<&'a 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn percent_decoding() {
+        let q = Some("f=%7B%22t%22%3A%22ping%22%7D&s=a+b&u=%E5%AE%A2&bad=%G1&bad2=%E5");
+        assert_eq!(query_decoded(q, "f").unwrap().unwrap(), r#"{"t":"ping"}"#);
+        assert_eq!(query_decoded(q, "s").unwrap().unwrap(), "a b");
+        assert_eq!(query_decoded(q, "u").unwrap().unwrap(), "客");
+        assert!(query_decoded(q, "bad").is_err());
+        assert!(query_decoded(q, "bad2").is_err());
+        assert_eq!(query_decoded(q, "none").unwrap(), None);
+    }
 
     #[test]
     fn query_params() {

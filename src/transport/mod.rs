@@ -3,4 +3,7 @@
 //!
 //! Knows nothing of SQL or business rules.
 
+pub mod channel;
+pub mod jsonp;
+pub mod long_poll;
 pub mod websocket;

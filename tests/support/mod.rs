@@ -249,3 +249,179 @@ pub async fn http(
         .unwrap_or(0);
     (status, head.to_ascii_lowercase(), body.to_string())
 }
+
+/// Percent-encode for a query value.
+pub fn enc(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A client of the HTTP transports: long-poll (`lp`), XDomainRequest (`xdr`) or JSONP.
+pub struct HttpClient {
+    pub addr: SocketAddr,
+    pub kind: &'static str,
+    pub chan: String,
+    /// Last down-sequence number received.
+    pub ack: u64,
+    /// Frames received and not yet taken by `recv_type`.
+    pub buffered: std::collections::VecDeque<Value>,
+    /// Every frame received, in order.
+    pub log: Vec<Value>,
+}
+
+impl HttpClient {
+    /// Open a channel with `hello`.
+    pub async fn open(addr: SocketAddr, kind: &'static str, hello: &Value) -> HttpClient {
+        let body = match kind {
+            "jsonp" => {
+                let (s, _, b) = http(
+                    addr,
+                    "GET",
+                    &format!("/v1/jsonp/open?cb=cb&f={}", enc(&hello.to_string())),
+                    &[],
+                    "",
+                )
+                .await;
+                assert_eq!(s, 200, "{b}");
+                unwrap_jsonp(&b)
+            }
+            _ => {
+                let (s, _, b) = http(
+                    addr,
+                    "POST",
+                    &format!("/v1/lp/open?tr={kind}"),
+                    &[("content-type", "text/plain")],
+                    &hello.to_string(),
+                )
+                .await;
+                assert_eq!(s, 200, "{b}");
+                serde_json::from_str(&b).unwrap()
+            }
+        };
+        HttpClient {
+            addr,
+            kind,
+            chan: body["chan"].as_str().expect("chan").to_string(),
+            ack: 0,
+            buffered: Default::default(),
+            log: Vec::new(),
+        }
+    }
+
+    /// One poll; returns its frames and advances `ack`.
+    pub async fn poll(&mut self) -> Vec<Value> {
+        let v = self.poll_raw(self.ack).await;
+        let from = v["from"].as_u64().unwrap();
+        let frames = v["frames"].as_array().unwrap().clone();
+        // Frames at or below what we hold are repeats of a lost answer: skip them.
+        let mut out = Vec::new();
+        for (i, f) in frames.into_iter().enumerate() {
+            let seq = from + i as u64;
+            if seq > self.ack || from == 0 {
+                out.push(f);
+                if from != 0 {
+                    self.ack = seq;
+                }
+            }
+        }
+        out
+    }
+
+    pub async fn poll_raw(&self, ack: u64) -> Value {
+        let (s, _, b) = match self.kind {
+            "jsonp" => {
+                http(
+                    self.addr,
+                    "GET",
+                    &format!("/v1/jsonp/poll?cb=cb&chan={}&ack={ack}&_=1", self.chan),
+                    &[],
+                    "",
+                )
+                .await
+            }
+            _ => {
+                http(
+                    self.addr,
+                    "GET",
+                    &format!("/v1/lp/poll?chan={}&ack={ack}&_=1", self.chan),
+                    &[],
+                    "",
+                )
+                .await
+            }
+        };
+        assert_eq!(s, 200, "{b}");
+        if self.kind == "jsonp" {
+            unwrap_jsonp(&b)
+        } else {
+            serde_json::from_str(&b).unwrap()
+        }
+    }
+
+    pub async fn send(&self, frame: &Value) -> (u16, String) {
+        let (s, _, b) = match self.kind {
+            "jsonp" => {
+                http(
+                    self.addr,
+                    "GET",
+                    &format!(
+                        "/v1/jsonp/send?cb=cb&chan={}&f={}",
+                        self.chan,
+                        enc(&frame.to_string())
+                    ),
+                    &[],
+                    "",
+                )
+                .await
+            }
+            _ => {
+                http(
+                    self.addr,
+                    "POST",
+                    &format!("/v1/lp/send?chan={}", self.chan),
+                    &[("content-type", "text/plain")],
+                    &frame.to_string(),
+                )
+                .await
+            }
+        };
+        (s, b)
+    }
+
+    /// The next frame of type `t` (earlier frames of other types are dropped), polling as
+    /// needed (bounded).
+    pub async fn recv_type(&mut self, t: &str) -> Value {
+        for _ in 0..50 {
+            while let Some(f) = self.buffered.pop_front() {
+                if f["t"] == t {
+                    return f;
+                }
+            }
+            let got = self.poll().await;
+            self.log.extend(got.iter().cloned());
+            self.buffered.extend(got);
+        }
+        panic!("no {t} frame");
+    }
+
+    /// The first frame of type `t` received so far.
+    pub fn logged(&self, t: &str) -> Option<&Value> {
+        self.log.iter().find(|f| f["t"] == t)
+    }
+}
+
+/// `/**/cb({...});` → the JSON value.
+pub fn unwrap_jsonp(body: &str) -> Value {
+    let inner = body
+        .strip_prefix("/**/cb(")
+        .and_then(|b| b.strip_suffix(");"))
+        .unwrap_or_else(|| panic!("not a JSONP answer: {body}"));
+    serde_json::from_str(inner).unwrap()
+}

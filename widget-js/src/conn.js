@@ -1,1 +1,230 @@
-/* placeholder */
+/* The link: ladder, timeouts, heartbeat, close codes, backoff, waking, upgrade probes.
+ * Owner o: o.hello(), o.up(welcome), o.frame(f), o.state(s). */
+(function (ns) {
+  if (!ns) {
+    return;
+  }
+  ns.fatal = function (code) {
+    return code >= 4100 && code < 4200 && code !== 4105;
+  };
+
+  function Conn(o) {
+    this.o = o;
+    this.state = "idle";
+    this.attempt = 0;
+    this.hb = 3000;
+    this.pollMs = 25000;
+    this.feat = ns.features(ns.win, o.base);
+    this.lad = new ns.Ladder(ns.ladder(this.feat, null));
+  }
+  Conn.prototype.set = function (state, extra) {
+    this.state = state;
+    this.o.state(ns.extend({ state: state, transport: this.link ? this.link.kind : null }, extra || {}));
+  };
+  Conn.prototype.start = function () {
+    var self = this, f = this.feat, u, gen = this.gen;
+    if (this.state !== "idle") {
+      return;
+    }
+    this.set("connecting");
+    if (f.ws) {
+      return this.round();
+    }
+    u = this.o.base + "/v1/negotiate?" + ns.qs({ site: this.o.site });
+    function done(err, d) {
+      if (d && ns.isArray(d.transports) && ns.ladder(f, d.transports).length) {
+        self.lad = new ns.Ladder(ns.ladder(f, d.transports));
+        self.pollMs = d.poll_timeout || self.pollMs;
+      }
+      if (gen === self.gen) {
+        self.round();
+      }
+    }
+    if (f.cors || f.xdr && f.sameScheme) {
+      ns.xhr("GET", u, null, 4000, done, !f.cors);
+    } else {
+      ns.jsonp(u, 4000, done);
+    }
+  };
+  Conn.prototype.round = function () {
+    this.timer = ns.cancel(this.timer);
+    if (this.state !== "error") {
+      this.open(this.lad.start(ns.now()));
+    }
+  };
+  Conn.prototype.make = function (t) {
+    var self = this, l, b = this.o.base, hello = this.o.hello(), h = {
+      frame: function (link, f) {
+        self.onframe(link, f);
+      },
+      down: function (link, code, reason) {
+        self.ondown(link, code, reason);
+      }
+    };
+    l = t === "ws" ? new ns.WsLink(b, this.o.site, hello, h) : (t === "jsonp" ? ns.JsonpLink : ns.LpLink)(t, b, hello, h, this.pollMs);
+    l.rx = ns.now();
+    l.tm = ns.later(function () {
+      if (!l.up) {
+        l.end(0, "no welcome");
+      }
+    }, 12000);
+    if (t === "ws") {
+      l.to = ns.later(function () {
+        if (!l.opened) {
+          l.end(0, "open timeout");
+        }
+      }, 4000);
+    }
+    return l;
+  };
+  Conn.prototype.open = function (t) {
+    this.link = this.make(t);
+    this.set("connecting");
+  };
+  Conn.prototype.onframe = function (link, f) {
+    link.rx = ns.now();
+    if (link !== this.link && link !== this.probe) {
+      return;
+    }
+    if (!link.up) {
+      if (f.t === "welcome") {
+        this.up(link, f);
+      } else if (f.t === "?") {
+        link.end(0, "garbage");
+      }
+    } else if (f.t === "ping") {
+      link.send({ t: "pong" });
+    } else if (f.t !== "pong" && link === this.link) {
+      this.o.frame(f);
+    }
+  };
+  Conn.prototype.up = function (link, w) {
+    var self = this, old = this.link, ms;
+    link.up = true;
+    link.upAt = ns.now();
+    ns.cancel(link.tm);
+    ns.cancel(link.to);
+    this.hb = w.hb > 0 ? w.hb : 3000;
+    if (link === this.probe) {
+      this.probe = null;
+      this.link = link;
+      old.close();
+    }
+    ms = this.lad.ok(link.kind, link.upAt);
+    this.pt = ns.cancel(this.pt);
+    if (ms >= 0) {
+      this.pt = ns.later(function () {
+        self.upgrade();
+      }, ms + 1000);
+    }
+    this.set("online");
+    this.o.up(w);
+    this.watch();
+  };
+  Conn.prototype.watch = function () {
+    var self = this;
+    this.wt = ns.cancel(this.wt);
+    this.wt = ns.later(function () {
+      self.check();
+      if (self.link && self.link.up) {
+        self.watch();
+      }
+    }, 1000);
+  };
+  Conn.prototype.check = function () {
+    var l = this.link;
+    if (l && l.up && l.kind === "ws" && ns.now() - l.rx > 2 * this.hb + 1000) {
+      l.end(4002, "heartbeat timeout");
+    }
+  };
+  Conn.prototype.upgrade = function () {
+    if (this.link && this.link.up && !this.probe && this.link.kind !== this.lad.list[0]) {
+      this.probe = this.make(this.lad.list[0]);
+    }
+  };
+  Conn.prototype.ondown = function (link, code, reason) {
+    var self = this, next, now = ns.now();
+    ns.cancel(link.tm);
+    ns.cancel(link.to);
+    if (link === this.probe) {
+      this.probe = null;
+      this.lad.block(link.kind, now);
+      this.pt = ns.later(function () {
+        self.upgrade();
+      }, this.lad.next(this.link ? this.link.kind : "", now));
+      return;
+    }
+    if (link !== this.link) {
+      return;
+    }
+    this.link = null;
+    this.wt = ns.cancel(this.wt);
+    if (ns.fatal(code)) {
+      this.stop();
+      return this.set("error", { code: code, reason: reason });
+    }
+    if (code === 4105) {
+      this.lad.drop(link.kind);
+    }
+    if (!link.up) {
+      next = this.lad.fail(link.kind, now);
+      if (next) {
+        return this.open(next);
+      }
+    } else if (now - link.upAt > 10000) {
+      this.attempt = 0;
+    }
+    this.retry(code, reason);
+  };
+  Conn.prototype.retry = function (code, reason) {
+    var self = this, ms = ns.backoff(this.attempt, Math.random());
+    this.attempt += code === 4003 ? 3 : 1;
+    this.timer = ns.cancel(this.timer);
+    this.timer = ns.later(function () {
+      self.round();
+    }, ms);
+    this.set("offline", { code: code, reason: reason, retry: ms });
+  };
+  Conn.prototype.wake = function (hard) {
+    var l = this.link;
+    if (this.state === "offline") {
+      this.round();
+    } else if (l && l.up) {
+      if (l.kind === "ws") {
+        this.check();
+      } else if (hard) {
+        l.kick();
+      }
+    }
+  };
+  Conn.prototype.send = function (f) {
+    var l = this.link;
+    if (l && l.up) {
+      l.send(f);
+      return true;
+    }
+    return false;
+  };
+  Conn.prototype.stop = function () {
+    var l = this.link, p = this.probe;
+    this.link = this.probe = null;
+    this.gen = ns.now() + Math.random();
+    this.timer = ns.cancel(this.timer);
+    this.wt = ns.cancel(this.wt);
+    this.pt = ns.cancel(this.pt);
+    if (l) {
+      l.close();
+    }
+    if (p) {
+      p.close();
+    }
+    this.state = "idle";
+  };
+  Conn.prototype.restart = function () {
+    if (this.state !== "error") {
+      this.stop();
+      this.start();
+    }
+  };
+  ns.Conn = Conn;
+})(window.kefu && window.kefu._ld);

@@ -1,76 +1,56 @@
-/* store.js owns persistence: JSON values under "kefu:<site>:<name>" in localStorage,
- * shared by every tab of the site, with an in-memory fallback where localStorage is
- * missing or refuses (old browsers, private modes, sandboxed frames, full quota).
- * It knows nothing of what the values mean. */
+/* JSON values in localStorage ("kefu:<site>:<name>"), or in memory where it refuses. */
 (function (ns) {
   if (!ns) {
     return;
   }
-
-  function probe(win) {
-    var ls, k = "kefu:probe";
+  function probe() {
     try {
-      ls = win.localStorage;
-      ls.setItem(k, "1");
-      if (ls.getItem(k) !== "1") {
-        return null;
-      }
-      ls.removeItem(k);
+      var ls = ns.win.localStorage;
+      ls.setItem("kefu:p", "1");
+      ls.removeItem("kefu:p");
       return ls;
     } catch (e) {
       return null;
     }
   }
-
-  /* ls: a Storage-like object, or null for memory only. */
   function Store(prefix, ls) {
     this.p = "kefu:" + prefix + ":";
-    this.ls = ls === undefined ? probe(ns.win) : ls;
+    this.ls = ls === undefined ? probe() : ls;
     this.mem = {};
     this.bad = {};
-    this.persistent = !!this.ls;
   }
   Store.prototype.get = function (name) {
-    var raw = this.mem.hasOwnProperty(name) ? this.mem[name] : null;
-    if (this.ls && !this.bad[name]) {
-      try {
-        raw = this.ls.getItem(this.p + name);
-      } catch (e) {
-        ns.report(e);
-      }
-    }
-    if (raw === null || raw === undefined) {
-      return null;
-    }
+    var raw = this.mem[name];
     try {
-      return ns.json.parse(raw);
-    } catch (e2) {
+      if (this.ls && !this.bad[name]) {
+        raw = this.ls.getItem(this.p + name);
+      }
+      return raw ? ns.json.parse(raw) : null;
+    } catch (e) {
       return null;
     }
   };
-  Store.prototype.set = function (name, value) {
-    var raw = ns.json.stringify(value);
-    this.mem[name] = raw;
-    if (this.ls) {
-      try {
+  Store.prototype.set = function (name, v) {
+    var raw = this.mem[name] = ns.json.stringify(v);
+    try {
+      if (this.ls) {
         this.ls.setItem(this.p + name, raw);
         this.bad[name] = false;
-      } catch (e) {
-        this.bad[name] = true;
       }
+    } catch (e) {
+      this.bad[name] = true;
     }
   };
   Store.prototype.del = function (name) {
     delete this.mem[name];
-    if (this.ls) {
-      try {
+    try {
+      if (this.ls) {
         this.ls.removeItem(this.p + name);
-      } catch (e) {
-        ns.report(e);
       }
+    } catch (e) {
+      ns.report(e);
     }
   };
-  /* Calls fn(name) when another tab changes one of our keys. */
   Store.prototype.watch = function (fn) {
     var p = this.p;
     ns.listen(ns.win, "storage", function (e) {

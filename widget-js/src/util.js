@@ -1,25 +1,17 @@
-/* util.js owns the small ES3 helpers every other file uses: arrays, strings, ids, query
- * strings, timers and DOM events that never let an exception reach the host page, an
- * event emitter, and text-only DOM construction (user text never becomes HTML). */
+/* Helpers. Callbacks never throw into the page; DOM text goes in as text nodes only. */
 (function (ns) {
   if (!ns) {
     return;
   }
-  var win = ns.win;
-  var toStr = Object.prototype.toString;
+  var win = ns.win, has = Object.prototype.hasOwnProperty;
 
-  ns.errors = [];
-  /* Swallow an exception from our own code, keeping the last few for debugging. */
   ns.report = function (e) {
-    ns.errors.push(e);
-    if (ns.errors.length > 20) {
-      ns.errors.shift();
-    }
+    ns.lastError = e;
   };
-  ns.safe = function (fn, self) {
+  ns.safe = function (fn) {
     return function () {
       try {
-        return fn.apply(self || this, arguments);
+        return fn.apply(this, arguments);
       } catch (e) {
         ns.report(e);
       }
@@ -29,17 +21,15 @@
     return new Date().getTime();
   };
   ns.isArray = function (a) {
-    return toStr.call(a) === "[object Array]";
+    return Object.prototype.toString.call(a) === "[object Array]";
   };
   ns.each = function (a, fn) {
-    var i;
-    for (i = 0; i < a.length; i++) {
+    for (var i = 0; i < a.length; i++) {
       fn(a[i], i);
     }
   };
   ns.indexOf = function (a, x) {
-    var i;
-    for (i = 0; i < a.length; i++) {
+    for (var i = 0; i < a.length; i++) {
       if (a[i] === x) {
         return i;
       }
@@ -50,9 +40,8 @@
     return String(s).replace(/^[\s\u00a0\ufeff]+|[\s\u00a0\ufeff]+$/g, "");
   };
   ns.extend = function (a, b) {
-    var k;
-    for (k in b) {
-      if (Object.prototype.hasOwnProperty.call(b, k)) {
+    for (var k in b) {
+      if (has.call(b, k)) {
         a[k] = b[k];
       }
     }
@@ -65,29 +54,27 @@
     }
     return s;
   };
-  /* A client message id: [A-Za-z0-9_-]{1,64}, unique per visitor across its tabs. */
   ns.cid = function () {
     return "c" + ns.now().toString(36) + ns.rid(10);
   };
   ns.qs = function (o) {
     var out = [], k;
     for (k in o) {
-      if (Object.prototype.hasOwnProperty.call(o, k) && o[k] !== undefined && o[k] !== null) {
-        out.push(encodeURIComponent(k) + "=" + encodeURIComponent(o[k]));
+      if (has.call(o, k) && o[k] !== undefined && o[k] !== null) {
+        out.push(k + "=" + encodeURIComponent(o[k]));
       }
     }
     return out.join("&");
   };
-  /* Cut text into pieces of at most max code points (the server counts characters, not
-   * UTF-16 units), never splitting a surrogate pair. */
+  ns.charAt = function (s, i) {
+    var d = s.charCodeAt(i);
+    return s.substr(i, d >= 0xd800 && d <= 0xdbff ? 2 : 1);
+  };
   ns.chunks = function (s, max) {
-    var out = [], cur = "", n = 0, i, c, d;
-    for (i = 0; i < s.length; i++) {
-      c = s.charAt(i);
-      d = s.charCodeAt(i);
-      if (d >= 0xd800 && d <= 0xdbff && i + 1 < s.length) {
-        c += s.charAt(++i);
-      }
+    var out = [], cur = "", n = 0, i = 0, c;
+    while (i < s.length) {
+      c = ns.charAt(s, i);
+      i += c.length;
       if (n === max) {
         out.push(cur);
         cur = "";
@@ -110,8 +97,6 @@
     }
     return null;
   };
-  /* DOM events: addEventListener where it exists, attachEvent (IE8) else. Returns the
-   * wrapped handler, to pass to ns.unlisten. */
   ns.listen = function (el, ev, fn) {
     var h = ns.safe(function (e) {
       return fn.call(el, e || win.event);
@@ -121,24 +106,14 @@
     } else if (el.attachEvent) {
       el.attachEvent("on" + ev, h);
     }
-    return h;
-  };
-  ns.unlisten = function (el, ev, h) {
-    if (el.removeEventListener) {
-      el.removeEventListener(ev, h, false);
-    } else if (el.detachEvent) {
-      el.detachEvent("on" + ev, h);
-    }
   };
   ns.stop = function (e) {
     if (e.preventDefault) {
       e.preventDefault();
-    } else {
-      e.returnValue = false;
     }
+    e.returnValue = false;
   };
 
-  /* A minimal emitter: listeners run in try/catch, so a host's handler cannot break us. */
   function Emitter() {
     this.ls = {};
   }
@@ -163,13 +138,12 @@
   };
   ns.Emitter = Emitter;
 
-  /* Elements with text only: user-provided strings go through createTextNode. */
   ns.el = function (tag, cls, text) {
     var e = ns.doc.createElement(tag);
     if (cls) {
       e.className = cls;
     }
-    if (text !== undefined && text !== null) {
+    if (text !== undefined) {
       e.appendChild(ns.doc.createTextNode(String(text)));
     }
     return e;

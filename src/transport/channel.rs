@@ -1,0 +1,502 @@
+//! HTTP channels: the server-side stand-in for a socket, shared by long-polling,
+//! XDomainRequest and JSONP.
+//!
+//! Owns: a channel's inbound queue (frames posted by the client), its outbox of
+//! sequence-numbered frames kept until the client acknowledges them, the single parked
+//! poll, JSONP part reassembly, and the registry of open channels with its bounds. The
+//! connection logic itself is `core::conn`, run over `ChannelTransport` exactly as over a
+//! WebSocket. Knows nothing of what frames mean.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::{watch, Notify};
+use tokio::time::Instant;
+
+use crate::core::conn::{self, ConnInfo, Inbound, Transport, TransportClosed};
+use crate::core::hub::{Hub, TransportKind};
+use crate::core::Shutdown;
+use crate::ids::random_token;
+
+/// Why a channel operation was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChannelError {
+    #[error("too many open channels")]
+    TooManyChannels,
+    #[error("the channel's inbound queue is full; resend later")]
+    InboundFull,
+    #[error("ack {0} is beyond the last frame sent")]
+    AckBeyondSent(u64),
+    #[error("part {0} of {1} is out of range")]
+    PartOutOfRange(usize, usize),
+    #[error("parts of one message disagree on their total")]
+    InconsistentParts,
+    #[error("too many incomplete messages; finish or wait for expiry")]
+    TooManyPending,
+    #[error("a message of more than {0} parts")]
+    TooManyParts(usize),
+    #[error("the joined message is over the frame limit")]
+    TooBig,
+}
+
+/// What a poll returns.
+#[derive(Debug, PartialEq, Eq)]
+pub struct PollResult {
+    /// Sequence number of the first frame (frames are numbered consecutively from it).
+    pub from: u64,
+    pub frames: Vec<Bytes>,
+    /// A newer poll on the same channel ended this one.
+    pub superseded: bool,
+}
+
+/// State of one incomplete JSONP message.
+struct Partial {
+    n: usize,
+    parts: Vec<Option<String>>,
+    have: usize,
+    bytes: usize,
+    started: Instant,
+}
+
+struct State {
+    /// Frames posted by the client, waiting for the connection task. Bounded by
+    /// `chan_inbound`.
+    inbound: VecDeque<String>,
+    /// A poll or send arrived since the connection task last looked.
+    alive: bool,
+    /// The client closed the channel, or it was dropped.
+    peer_gone: bool,
+    /// Frames sent and not yet acknowledged, with their sequence numbers. Bounded by
+    /// `chan_outbox`.
+    outbox: VecDeque<(u64, Bytes)>,
+    /// Sequence number of the last frame put in the outbox.
+    last_seq: u64,
+    /// The connection task ended: no frame will ever be added.
+    closed: bool,
+    /// Identifies the current parked poll; a newer poll bumps it.
+    poll_gen: u64,
+    /// Incomplete JSONP messages by part id. Bounded by `jsonp_max_pending`.
+    partials: HashMap<String, Partial>,
+    /// Part ids completed recently, so late repeats are not reassembled again.
+    completed: VecDeque<String>,
+}
+
+pub struct Channel {
+    pub id: String,
+    pub kind: TransportKind,
+    state: Mutex<State>,
+    /// Wakes the connection task when inbound frames or activity arrive.
+    inbound_ready: Notify,
+    /// Wakes a send waiting for room in the outbox.
+    outbox_room: Notify,
+    /// Bumped whenever a parked poll may have something to do (a frame, a close, a
+    /// newer poll).
+    version: watch::Sender<u64>,
+    registry: Arc<Registry>,
+}
+
+impl Channel {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn bump(&self) {
+        self.version.send_modify(|v| *v += 1);
+    }
+
+    /// Queue frames posted by the client; all or none.
+    pub fn push_inbound(&self, frames: Vec<String>) -> Result<usize, ChannelError> {
+        let n = frames.len();
+        {
+            let mut s = self.lock();
+            if s.inbound.len() + n > self.registry.inbound_cap {
+                return Err(ChannelError::InboundFull);
+            }
+            s.inbound.extend(frames);
+            s.alive = true;
+        }
+        self.inbound_ready.notify_one();
+        Ok(n)
+    }
+
+    /// The client is still there.
+    pub fn touch(&self) {
+        self.lock().alive = true;
+        self.inbound_ready.notify_one();
+    }
+
+    /// The client says goodbye.
+    pub fn close_by_client(&self) {
+        self.lock().peer_gone = true;
+        self.inbound_ready.notify_one();
+    }
+
+    /// Forget frames up to `ack`, then wait (up to `timeout`) for frames after it.
+    pub async fn poll(
+        &self,
+        ack: u64,
+        timeout: Duration,
+        mut shutdown: Shutdown,
+    ) -> Result<PollResult, ChannelError> {
+        let my_gen = {
+            let mut s = self.lock();
+            if ack > s.last_seq {
+                return Err(ChannelError::AckBeyondSent(ack));
+            }
+            while s.outbox.front().is_some_and(|(seq, _)| *seq <= ack) {
+                s.outbox.pop_front();
+            }
+            s.alive = true;
+            s.poll_gen += 1;
+            s.poll_gen
+        };
+        self.outbox_room.notify_one();
+        self.inbound_ready.notify_one();
+        let mut rx = self.version.subscribe();
+        self.bump();
+        let deadline = Instant::now() + timeout;
+        loop {
+            rx.borrow_and_update();
+            {
+                let s = self.lock();
+                if s.poll_gen != my_gen {
+                    return Ok(PollResult {
+                        from: ack + 1,
+                        frames: Vec::new(),
+                        superseded: true,
+                    });
+                }
+                if let Some(&(first, _)) = s.outbox.front() {
+                    return Ok(PollResult {
+                        from: first,
+                        frames: s.outbox.iter().map(|(_, f)| f.clone()).collect(),
+                        superseded: false,
+                    });
+                }
+                if s.closed {
+                    return Ok(PollResult {
+                        from: ack + 1,
+                        frames: Vec::new(),
+                        superseded: false,
+                    });
+                }
+            }
+            tokio::select! {
+                r = rx.changed() => if r.is_err() { break },
+                _ = tokio::time::sleep_until(deadline) => break,
+                _ = shutdown.wait() => {
+                    // The connection task is saying bye; give it a moment to land here.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    let s = self.lock();
+                    return Ok(PollResult {
+                        from: s.outbox.front().map(|f| f.0).unwrap_or(ack + 1),
+                        frames: s.outbox.iter().map(|(_, f)| f.clone()).collect(),
+                        superseded: false,
+                    });
+                }
+            }
+        }
+        self.touch();
+        Ok(PollResult {
+            from: ack + 1,
+            frames: Vec::new(),
+            superseded: false,
+        })
+    }
+
+    /// Is this channel finished (its connection ended and every frame acknowledged)?
+    pub fn is_finished(&self) -> bool {
+        let s = self.lock();
+        s.closed && s.outbox.is_empty()
+    }
+
+    /// Add part `i` of `n` of message `pid`. Returns `(have, Some(frame))` when this part
+    /// completed the message (exactly once per message), else `(have, None)`.
+    pub fn add_part(
+        &self,
+        pid: &str,
+        i: usize,
+        n: usize,
+        data: String,
+        max_bytes: usize,
+    ) -> Result<(usize, Option<String>), ChannelError> {
+        let r = &self.registry;
+        if n == 0 || n > r.max_parts {
+            return Err(ChannelError::TooManyParts(r.max_parts));
+        }
+        if i >= n {
+            return Err(ChannelError::PartOutOfRange(i, n));
+        }
+        let mut s = self.lock();
+        self.expire_partials(&mut s);
+        if s.completed.iter().any(|c| c == pid) {
+            return Ok((n, None));
+        }
+        if !s.partials.contains_key(pid) {
+            if s.partials.len() >= r.max_pending || !r.reserve_partial() {
+                return Err(ChannelError::TooManyPending);
+            }
+            s.partials.insert(
+                pid.to_string(),
+                Partial {
+                    n,
+                    parts: vec![None; n],
+                    have: 0,
+                    bytes: 0,
+                    started: Instant::now(),
+                },
+            );
+        }
+        let p = s.partials.get_mut(pid).expect("inserted above");
+        if p.n != n {
+            s.partials.remove(pid);
+            r.release_partials(1);
+            return Err(ChannelError::InconsistentParts);
+        }
+        if p.parts[i].is_none() {
+            p.bytes += data.len();
+            p.parts[i] = Some(data);
+            p.have += 1;
+        }
+        if p.bytes > max_bytes {
+            s.partials.remove(pid);
+            r.release_partials(1);
+            return Err(ChannelError::TooBig);
+        }
+        if p.have < p.n {
+            return Ok((p.have, None));
+        }
+        let p = s.partials.remove(pid).expect("present");
+        r.release_partials(1);
+        if s.completed.len() >= 64 {
+            s.completed.pop_front();
+        }
+        s.completed.push_back(pid.to_string());
+        let joined: String = p.parts.into_iter().map(|x| x.unwrap_or_default()).collect();
+        Ok((n, Some(joined)))
+    }
+
+    fn expire_partials(&self, s: &mut State) {
+        let ttl = self.registry.part_ttl;
+        let before = s.partials.len();
+        s.partials.retain(|_, p| p.started.elapsed() < ttl);
+        self.registry.release_partials(before - s.partials.len());
+    }
+}
+
+/// The `Transport` a connection task sees for a channel.
+pub struct ChannelTransport {
+    chan: Arc<Channel>,
+    idle: Duration,
+}
+
+impl Transport for ChannelTransport {
+    fn kind(&self) -> TransportKind {
+        self.chan.kind
+    }
+
+    fn liveness(&self) -> Option<Duration> {
+        Some(self.idle)
+    }
+
+    async fn recv(&mut self) -> Inbound {
+        loop {
+            {
+                let mut s = self.chan.lock();
+                if let Some(f) = s.inbound.pop_front() {
+                    return Inbound::Text(f);
+                }
+                if s.peer_gone {
+                    return Inbound::Closed;
+                }
+                if s.alive {
+                    s.alive = false;
+                    return Inbound::Alive;
+                }
+            }
+            self.chan.inbound_ready.notified().await;
+        }
+    }
+
+    async fn send(&mut self, frame: Bytes) -> Result<(), TransportClosed> {
+        loop {
+            {
+                let mut s = self.chan.lock();
+                if s.peer_gone {
+                    return Err(TransportClosed);
+                }
+                if s.outbox.len() < self.chan.registry.outbox_cap {
+                    s.last_seq += 1;
+                    let seq = s.last_seq;
+                    s.outbox.push_back((seq, frame));
+                    drop(s);
+                    self.chan.bump();
+                    return Ok(());
+                }
+            }
+            self.chan.outbox_room.notified().await;
+        }
+    }
+
+    async fn close(&mut self, code: u16, reason: &str) {
+        // Normally the `bye` frame is already the outbox's last frame. If it could not be
+        // queued (a full outbox: the slow case), it goes in anyway, over the bound by one,
+        // so the client always learns why the channel ended.
+        let mut s = self.chan.lock();
+        let has_bye = s
+            .outbox
+            .back()
+            .is_some_and(|(_, f)| f.starts_with(b"{\"t\":\"bye\""));
+        if !has_bye && !s.peer_gone {
+            s.last_seq += 1;
+            let seq = s.last_seq;
+            let bye = crate::protocol::ServerFrame::Bye { code, reason }.encode();
+            s.outbox.push_back((seq, Bytes::from(bye)));
+        }
+        s.closed = true;
+        drop(s);
+        self.chan.bump();
+    }
+}
+
+impl Drop for ChannelTransport {
+    fn drop(&mut self) {
+        // However the connection ended, the channel takes no more frames.
+        let mut s = self.chan.lock();
+        s.closed = true;
+        drop(s);
+        self.chan.bump();
+    }
+}
+
+/// All open channels, bounded by `max_channels`.
+pub struct Registry {
+    channels: Mutex<HashMap<String, Arc<Channel>>>,
+    max_channels: usize,
+    inbound_cap: usize,
+    outbox_cap: usize,
+    max_parts: usize,
+    max_pending: usize,
+    max_pending_total: usize,
+    part_ttl: Duration,
+    /// Incomplete JSONP messages in the process.
+    pending_total: AtomicUsize,
+}
+
+impl Registry {
+    pub fn new(hub: &Hub) -> Arc<Registry> {
+        let c = hub.config();
+        Arc::new(Registry {
+            channels: Mutex::new(HashMap::new()),
+            max_channels: c.max_channels,
+            inbound_cap: c.chan_inbound,
+            outbox_cap: c.chan_outbox,
+            max_parts: c.jsonp_max_parts,
+            max_pending: c.jsonp_max_pending,
+            max_pending_total: c.jsonp_max_pending_total,
+            part_ttl: Duration::from_millis(c.jsonp_part_ttl_ms),
+            pending_total: AtomicUsize::new(0),
+        })
+    }
+
+    fn map(&self) -> MutexGuard<'_, HashMap<String, Arc<Channel>>> {
+        self.channels.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn reserve_partial(&self) -> bool {
+        self.pending_total
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max_pending_total).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    fn release_partials(&self, n: usize) {
+        if n > 0 {
+            self.pending_total.fetch_sub(n, Ordering::AcqRel);
+        }
+    }
+
+    pub fn get(&self, id: &str) -> Option<Arc<Channel>> {
+        self.map().get(id).cloned()
+    }
+
+    /// Open channels.
+    pub fn len(&self) -> usize {
+        self.map().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Open a channel whose first inbound frame is `hello`, and start its connection task.
+    pub fn open(
+        self: &Arc<Self>,
+        kind: TransportKind,
+        hello: String,
+        hub: &Hub,
+        info: ConnInfo,
+        shutdown: Shutdown,
+    ) -> Result<Arc<Channel>, ChannelError> {
+        let chan = {
+            let mut map = self.map();
+            if map.len() >= self.max_channels {
+                return Err(ChannelError::TooManyChannels);
+            }
+            let id = random_token(22);
+            let chan = Arc::new(Channel {
+                id: id.clone(),
+                kind,
+                state: Mutex::new(State {
+                    inbound: VecDeque::from([hello]),
+                    alive: false,
+                    peer_gone: false,
+                    outbox: VecDeque::new(),
+                    last_seq: 0,
+                    closed: false,
+                    poll_gen: 0,
+                    partials: HashMap::new(),
+                    completed: VecDeque::new(),
+                }),
+                inbound_ready: Notify::new(),
+                outbox_room: Notify::new(),
+                version: watch::channel(0).0,
+                registry: self.clone(),
+            });
+            map.insert(id, chan.clone());
+            chan
+        };
+        let transport = ChannelTransport {
+            chan: chan.clone(),
+            idle: hub.config().chan_idle(),
+        };
+        let registry = self.clone();
+        let hub = hub.clone();
+        let idle = hub.config().chan_idle();
+        let c = chan.clone();
+        tokio::spawn(async move {
+            conn::run(hub, transport, info, shutdown).await;
+            // Keep the closed channel until its last frames are fetched, or the client is
+            // clearly gone, so the final `bye` can be read.
+            let until = Instant::now() + idle;
+            while !c.is_finished() && Instant::now() < until {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            registry.remove(&c);
+        });
+        Ok(chan)
+    }
+
+    fn remove(&self, chan: &Arc<Channel>) {
+        let mut s = chan.lock();
+        let n = s.partials.len();
+        s.partials.clear();
+        drop(s);
+        self.release_partials(n);
+        self.map().remove(&chan.id);
+    }
+}

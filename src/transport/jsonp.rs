@@ -1,0 +1,205 @@
+//! JSONP: HTTP framing of channels for browsers with neither WebSocket nor CORS.
+//!
+//! Owns: `GET /v1/jsonp/{open,poll,send,close}` — callback validation, script-safe
+//! answers (`/**/` prefix, `nosniff`, U+2028/U+2029 escaped), URL length limits, and
+//! feeding multi-part messages to the channel's reassembly (`docs/protocol.md` §6.2).
+
+use bytes::Bytes;
+use http::{header, Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+
+use super::channel::ChannelError;
+use super::long_poll::{
+    ack_param, channel_error, poll_channel, split_frames, unknown_channel_json,
+};
+use crate::core::conn::ConnInfo;
+use crate::core::hub::TransportKind;
+use crate::http::error::HttpError;
+use crate::http::{query_decoded, query_param, Body, HttpCtx};
+
+/// Is `cb` a safe callback name: up to three dot-separated identifiers of
+/// `[A-Za-z_$][A-Za-z0-9_$]{0,63}`?
+pub fn valid_callback(cb: &str) -> bool {
+    let segs: Vec<&str> = cb.split('.').collect();
+    (1..=3).contains(&segs.len())
+        && segs.iter().all(|s| {
+            let b = s.as_bytes();
+            (1..=64).contains(&b.len())
+                && (b[0].is_ascii_alphabetic() || b[0] == b'_' || b[0] == b'$')
+                && b.iter()
+                    .all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'$')
+        })
+}
+
+/// `/**/cb(json);` — JSON is not quite JavaScript: U+2028/U+2029 are escaped.
+pub fn wrap(cb: &str, json: &str) -> String {
+    let safe = json
+        .replace('\u{2028}', "\\u2028")
+        .replace('\u{2029}', "\\u2029");
+    format!("/**/{cb}({safe});")
+}
+
+pub(crate) fn script(status: StatusCode, cb: &str, json: &str) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header(
+            header::CONTENT_TYPE,
+            "application/javascript; charset=utf-8",
+        )
+        .header("x-content-type-options", "nosniff")
+        .header(header::CACHE_CONTROL, "no-store")
+        .body(Full::new(Bytes::from(wrap(cb, json))))
+        .expect("static response parts are valid")
+}
+
+/// Refusals before a callback is known are plain text: never script.
+fn plain(status: StatusCode, reason: &str) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
+        .header("x-content-type-options", "nosniff")
+        .header(header::CACHE_CONTROL, "no-store")
+        .body(Full::new(Bytes::from(reason.to_string())))
+        .expect("static response parts are valid")
+}
+
+/// The callback of a JSONP request, or the plain-text refusal to send instead.
+pub(crate) fn callback<'a>(
+    req: &'a Request<Incoming>,
+    ctx: &HttpCtx,
+) -> Result<&'a str, Box<Response<Body>>> {
+    let len = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().len())
+        .unwrap_or(0);
+    if len > ctx.hub.config().max_url_bytes {
+        return Err(Box::new(plain(
+            StatusCode::URI_TOO_LONG,
+            "URL over the limit: split the message into parts",
+        )));
+    }
+    match query_param(req.uri().query(), "cb") {
+        Some(cb) if valid_callback(cb) => Ok(cb),
+        _ => Err(Box::new(plain(
+            StatusCode::BAD_REQUEST,
+            "missing or invalid callback name",
+        ))),
+    }
+}
+
+/// `GET /v1/jsonp/{action}`
+pub(crate) async fn handle(req: Request<Incoming>, ctx: &HttpCtx, action: &str) -> Response<Body> {
+    let cb = match callback(&req, ctx) {
+        Ok(cb) => cb.to_string(),
+        Err(resp) => return *resp,
+    };
+    match run(&req, ctx, action).await {
+        Ok(json) => script(StatusCode::OK, &cb, &json),
+        Err(e) => {
+            let body = serde_json::json!({"error": e.code(), "reason": e.to_string()}).to_string();
+            script(e.status(), &cb, &body)
+        }
+    }
+}
+
+async fn run(req: &Request<Incoming>, ctx: &HttpCtx, action: &str) -> Result<String, HttpError> {
+    let q = req.uri().query();
+    if action == "open" {
+        let hello =
+            query_decoded(q, "f")?.ok_or_else(|| HttpError::BadRequest("missing f".into()))?;
+        let info = ConnInfo {
+            origin: None,
+            peer: Some(ctx.peer),
+        };
+        let chan = ctx
+            .channels
+            .open(
+                TransportKind::Jsonp,
+                hello,
+                &ctx.hub,
+                info,
+                ctx.shutdown.clone(),
+            )
+            .map_err(channel_error)?;
+        return Ok(format!("{{\"chan\":\"{}\"}}", chan.id));
+    }
+    let id = query_param(q, "chan")
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| HttpError::BadRequest("missing chan".into()))?;
+    let Some(chan) = ctx.channels.get(id) else {
+        return Ok(unknown_channel_json());
+    };
+    match action {
+        "poll" => poll_channel(&chan, ack_param(q)?, ctx).await,
+        "close" => {
+            chan.close_by_client();
+            Ok("{\"ok\":true}".into())
+        }
+        "send" => match query_param(q, "pid") {
+            None => {
+                let f = query_decoded(q, "f")?
+                    .ok_or_else(|| HttpError::BadRequest("missing f".into()))?;
+                let n = chan
+                    .push_inbound(split_frames(&f)?)
+                    .map_err(channel_error)?;
+                Ok(format!("{{\"ok\":true,\"n\":{n}}}"))
+            }
+            Some(pid) => {
+                if !crate::ids::is_token(pid, 1, crate::protocol::CID_MAX) {
+                    return Err(HttpError::BadRequest(
+                        "pid must be 1-64 chars of [A-Za-z0-9_-]".into(),
+                    ));
+                }
+                let num = |name: &str| -> Result<usize, HttpError> {
+                    query_param(q, name)
+                        .and_then(|v| v.parse().ok())
+                        .ok_or_else(|| {
+                            HttpError::BadRequest(format!("{name} must be a non-negative integer"))
+                        })
+                };
+                let (i, n) = (num("i")?, num("n")?);
+                let d = query_decoded(q, "d")?
+                    .ok_or_else(|| HttpError::BadRequest("missing d".into()))?;
+                let max = ctx.hub.config().max_frame_bytes;
+                let (have, done) = chan.add_part(pid, i, n, d, max).map_err(channel_error)?;
+                if let Some(frame) = done {
+                    chan.push_inbound(vec![frame]).map_err(|e| match e {
+                        ChannelError::InboundFull => HttpError::Unavailable(e.to_string()),
+                        other => channel_error(other),
+                    })?;
+                } else {
+                    chan.touch();
+                }
+                Ok(format!("{{\"ok\":true,\"have\":{have},\"n\":{n}}}"))
+            }
+        },
+        _ => Err(HttpError::NotFound),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn callbacks_are_strict() {
+        for ok in ["cb", "_k1", "$", "kefu.cb_12", "a.b.c", "jQuery123_456"] {
+            assert!(valid_callback(ok), "{ok}");
+        }
+        for bad in [
+            "", "1cb", "a-b", "alert(1)", "a..b", "a.b.c.d", "x;y", "<script>", "a b", ".a", "a.",
+            "\u{2028}", "ф",
+        ] {
+            assert!(!valid_callback(bad), "{bad}");
+        }
+        assert!(!valid_callback(&"a".repeat(65)));
+    }
+
+    #[test]
+    fn wrapped_answers_are_script_safe() {
+        let w = wrap("cb", "{\"b\":\"x\u{2028}y\u{2029}\"}");
+        assert_eq!(w, "/**/cb({\"b\":\"x\\u2028y\\u2029\"});");
+    }
+}
