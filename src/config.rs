@@ -80,6 +80,12 @@ pub struct Config {
     /// How long a visitor session outlives its last connection, in ms, so a reload or a
     /// frozen phone that comes back keeps the same session.
     pub session_grace_ms: u64,
+    /// How long an agent sign-in token stays valid, in ms.
+    pub token_ttl_ms: u64,
+    /// Failed sign-ins (per email and address) before further attempts are refused…
+    pub login_max_failures: u32,
+    /// …for this many ms.
+    pub login_window_ms: u64,
     /// Password of the admin created on a new database; random (and printed once) when
     /// empty.
     pub admin_password: String,
@@ -122,6 +128,9 @@ impl Default for Config {
             jsonp_part_ttl_ms: 30_000,
             session_grace_ms: 60_000,
             admin_password: String::new(),
+            token_ttl_ms: 7 * 24 * 3600 * 1000,
+            login_max_failures: 5,
+            login_window_ms: 300_000,
             sqlite_synchronous: "full".to_string(),
         }
     }

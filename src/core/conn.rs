@@ -22,12 +22,12 @@ use super::signal::Signal;
 use super::stream::{Read, Stream};
 use super::writer::AppendError;
 use super::Shutdown;
-use crate::ids::{random_token, ConversationId, Offset};
+use crate::ids::{random_token, ConversationId, Epoch, Offset, SessionId, SiteId};
 use crate::protocol::{
     close, error_frame, parse_client_frame, ClientFrame, ErrorCode, FrameError, Position, Role,
     ServerFrame, VERSION,
 };
-use crate::store::{now_ms, Appended, NewEntry};
+use crate::store::{now_ms, Agent, Appended, NewEntry};
 
 /// What a transport delivers upward.
 #[derive(Debug)]
@@ -98,11 +98,18 @@ struct Cursor {
     acked: Offset,
 }
 
+/// Who a connection speaks for, once its hello was accepted.
+enum Principal {
+    /// A visitor: sees and writes only its own open conversation.
+    Visitor(Arc<VisitorSession>),
+    /// A signed-in agent: sees and writes every conversation of its site.
+    Agent(Agent),
+}
+
 struct Authed {
-    session: Arc<VisitorSession>,
+    principal: Principal,
+    site: SiteId,
     role: Role,
-    /// How this client appears to others: `v<visitor id>` once known.
-    sender: Option<String>,
 }
 
 /// Run a connection until the peer leaves, the link dies, or the server shuts down.
@@ -193,8 +200,12 @@ impl<T: Transport> Conn<T> {
         for (_, cur) in self.follows.drain() {
             self.hub.unfollow(&cur.stream, &self.sig);
         }
-        if let Some(a) = self.authed.take() {
-            self.hub.leave_session(&a.session, &self.sig);
+        if let Some(Authed {
+            principal: Principal::Visitor(session),
+            ..
+        }) = self.authed.take()
+        {
+            self.hub.leave_session(&session, &self.sig);
         }
     }
 
@@ -283,11 +294,11 @@ impl<T: Transport> Conn<T> {
                     site,
                     role,
                     visitor,
-                    token: _,
+                    token,
                     resume,
                 },
                 false,
-            ) => self.on_hello(v, &site, role, visitor, resume).await,
+            ) => self.on_hello(v, &site, role, visitor, token, resume).await,
             (ClientFrame::Hello { .. }, true) => {
                 self.refuse(FrameError::new(
                     ErrorCode::NotReady,
@@ -339,6 +350,7 @@ impl<T: Transport> Conn<T> {
         site_key: &str,
         role: Role,
         visitor: Option<String>,
+        agent_token: Option<String>,
         resume: Option<Position>,
     ) -> Flow {
         if v != VERSION {
@@ -372,10 +384,7 @@ impl<T: Transport> Conn<T> {
             ));
         }
         if role == Role::Agent {
-            return Err(End::Close(
-                close::UNAUTHORIZED,
-                "agent sign-in is not available in this version",
-            ));
+            return self.agent_hello(site.id, agent_token).await;
         }
         let token = visitor.unwrap_or_else(|| random_token(24));
         let session = match self.hub.visitor_session(site.id, &token).await {
@@ -398,9 +407,9 @@ impl<T: Transport> Conn<T> {
             None => None,
         };
         self.authed = Some(Authed {
-            session: session.clone(),
+            principal: Principal::Visitor(session.clone()),
+            site: site.id,
             role,
-            sender: conv.map(|c| format!("v{}", c.visitor)),
         });
         self.send_frame(ServerFrame::Welcome {
             v: VERSION,
@@ -426,6 +435,43 @@ impl<T: Transport> Conn<T> {
         Ok(())
     }
 
+    /// An agent's hello: the token must belong to an agent of this site.
+    async fn agent_hello(&mut self, site: SiteId, token: Option<String>) -> Flow {
+        let agent = match token {
+            Some(t) => match self.hub.agent_by_token(&t).await {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::error!(error = %e, "token lookup failed");
+                    return Err(End::Close(close::INTERNAL, "store unavailable"));
+                }
+            },
+            None => None,
+        };
+        let Some(agent) = agent.filter(|a| a.site == site) else {
+            tracing::info!(peer = ?self.info.peer, "agent hello with a bad token");
+            return Err(End::Close(
+                close::UNAUTHORIZED,
+                "unknown, expired or revoked token",
+            ));
+        };
+        let session = SessionId::random();
+        self.authed = Some(Authed {
+            principal: Principal::Agent(agent),
+            site,
+            role: Role::Agent,
+        });
+        self.send_frame(ServerFrame::Welcome {
+            v: VERSION,
+            session: &session.0,
+            visitor: None,
+            conv: None,
+            epoch: None,
+            head: None,
+            hb: self.hb.as_millis() as u64,
+        })
+        .await
+    }
+
     async fn send_unknown_conv(&mut self, conv: ConversationId, cid: Option<&str>) -> Flow {
         self.send_frame(ServerFrame::Err {
             code: ErrorCode::UnknownConv,
@@ -438,13 +484,15 @@ impl<T: Transport> Conn<T> {
         .await
     }
 
-    /// May this client see `conv`? A visitor sees only its own conversation.
+    /// May this client see `conv`? A visitor sees only its own conversation, an agent
+    /// every conversation of its site, nobody another site's.
     fn may_see(&self, stream: &Stream) -> bool {
         match &self.authed {
-            Some(a) => {
-                a.session.site == stream.site && a.session.conv().map(|c| c.id) == Some(stream.conv)
-            }
-            None => false,
+            Some(a) if a.site == stream.site => match &a.principal {
+                Principal::Visitor(s) => s.conv().map(|c| c.id) == Some(stream.conv),
+                Principal::Agent(_) => true,
+            },
+            _ => false,
         }
     }
 
@@ -573,28 +621,9 @@ impl<T: Transport> Conn<T> {
 
     async fn on_signal(&mut self) -> Flow {
         if self.sig.take_session_changed() {
-            if let Some(a) = &self.authed {
-                if let Some(c) = a.session.conv() {
-                    let sender = format!("v{}", c.visitor);
-                    if let Some(a) = self.authed.as_mut() {
-                        a.sender = Some(sender);
-                    }
-                    if !self.follows.contains_key(&c.id) {
-                        self.send_frame(ServerFrame::Conv {
-                            conv: c.id,
-                            epoch: c.epoch,
-                        })
-                        .await?;
-                        self.on_follow(
-                            Position {
-                                conv: c.id,
-                                epoch: Some(c.epoch),
-                                after: Offset::ZERO,
-                            },
-                            true,
-                        )
-                        .await?;
-                    }
+            if let Some(Principal::Visitor(session)) = self.authed.as_ref().map(|a| &a.principal) {
+                if let Some(c) = session.conv() {
+                    self.start_own_conversation(c.id, c.epoch).await?;
                 }
             }
         }
@@ -604,43 +633,74 @@ impl<T: Transport> Conn<T> {
         Ok(())
     }
 
+    /// Tell a visitor connection its conversation exists and follow it from the start.
+    async fn start_own_conversation(&mut self, conv: ConversationId, epoch: Epoch) -> Flow {
+        if self.follows.contains_key(&conv) {
+            return Ok(());
+        }
+        self.send_frame(ServerFrame::Conv { conv, epoch }).await?;
+        self.on_follow(
+            Position {
+                conv,
+                epoch: Some(epoch),
+                after: Offset::ZERO,
+            },
+            true,
+        )
+        .await
+    }
+
     async fn on_msg(&mut self, cid: String, body: String, conv: Option<ConversationId>) -> Flow {
         let Some(a) = &self.authed else {
             return Ok(());
         };
-        let session = a.session.clone();
         let role = a.role;
-        let info = match self.hub.open_conversation(&session, &self.sig).await {
-            Ok(i) => i,
-            Err(e) => return self.append_failed(&cid, &e).await,
+        let (conv, sender) = match &a.principal {
+            Principal::Visitor(session) => {
+                let session = session.clone();
+                let info = match self.hub.open_conversation(&session, &self.sig).await {
+                    Ok(i) => i,
+                    Err(e) => return self.append_failed(&cid, &e).await,
+                };
+                if conv.is_some_and(|c| c != info.id) {
+                    return self
+                        .send_unknown_conv(conv.unwrap_or(info.id), Some(&cid))
+                        .await;
+                }
+                self.start_own_conversation(info.id, info.epoch).await?;
+                (info.id, format!("v{}", info.visitor))
+            }
+            Principal::Agent(agent) => {
+                let sender = format!("a{}", agent.id);
+                let site = a.site;
+                let Some(conv) = conv else {
+                    return self
+                        .refuse(FrameError::new(
+                            ErrorCode::BadFrame,
+                            "agents must name the conversation",
+                        ))
+                        .await;
+                };
+                let visible = match self.follows.get(&conv) {
+                    Some(cur) => cur.stream.site == site,
+                    None => match self.hub.blocking(move |s| s.conversation(conv)).await {
+                        Ok(info) => info.is_some_and(|i| i.site == site),
+                        Err(e) => {
+                            tracing::error!(error = %e, "conversation lookup failed");
+                            return self
+                                .append_failed(&cid, &AppendError::Store(e.to_string()))
+                                .await;
+                        }
+                    },
+                };
+                if !visible {
+                    return self.send_unknown_conv(conv, Some(&cid)).await;
+                }
+                (conv, sender)
+            }
         };
-        if conv.is_some_and(|c| c != info.id) {
-            return self
-                .send_unknown_conv(conv.unwrap_or(info.id), Some(&cid))
-                .await;
-        }
-        let sender = format!("v{}", info.visitor);
-        if let Some(a) = self.authed.as_mut() {
-            a.sender = Some(sender.clone());
-        }
-        if !self.follows.contains_key(&info.id) {
-            self.send_frame(ServerFrame::Conv {
-                conv: info.id,
-                epoch: info.epoch,
-            })
-            .await?;
-            self.on_follow(
-                Position {
-                    conv: info.id,
-                    epoch: Some(info.epoch),
-                    after: Offset::ZERO,
-                },
-                true,
-            )
-            .await?;
-        }
         let entry = NewEntry {
-            conv: info.id,
+            conv,
             kind: "msg".into(),
             role,
             sender,

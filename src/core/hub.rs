@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use super::auth::{self, LoginError, LoginLimiter};
 use super::registry::Registry;
 use super::session::VisitorSession;
 use super::signal::Signal;
@@ -21,7 +22,7 @@ use super::writer::{AppendError, Writer};
 use crate::config::Config;
 use crate::ids::{ConversationId, Offset, SiteId};
 use crate::protocol::ServerFrame;
-use crate::store::{ConvInfo, Site, Store, StoreError, StoreResult};
+use crate::store::{now_ms, Agent, ConvInfo, Site, Store, StoreError, StoreResult};
 
 /// How long a site lookup is cached (a site edited by the CLI is seen within this).
 const SITE_TTL: Duration = Duration::from_secs(5);
@@ -69,6 +70,8 @@ struct Inner {
     sites: Mutex<HashMap<String, (Option<Site>, Instant)>>,
     /// Open client connections (all transports).
     connections: AtomicUsize,
+    /// Failed agent sign-ins, for rate limiting.
+    logins: LoginLimiter,
     /// Connections closed because they could not keep up (4001), since start.
     slow_disconnects: AtomicUsize,
 }
@@ -85,7 +88,7 @@ impl Hub {
         );
         Hub {
             inner: Arc::new(Inner {
-                config,
+                config: config.clone(),
                 store,
                 writer,
                 writer_thread: Mutex::new(Some(thread)),
@@ -93,6 +96,10 @@ impl Hub {
                 sessions: Mutex::new(HashMap::new()),
                 sites: Mutex::new(HashMap::new()),
                 connections: AtomicUsize::new(0),
+                logins: LoginLimiter::new(
+                    config.login_max_failures,
+                    Duration::from_millis(config.login_window_ms),
+                ),
                 slow_disconnects: AtomicUsize::new(0),
             }),
         }
@@ -153,6 +160,52 @@ impl Hub {
         }
         cache.insert(key.to_string(), (site.clone(), Instant::now()));
         Ok(site)
+    }
+
+    /// Sign an agent in; rate-limited per (email, peer address).
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        site_key: Option<&str>,
+        peer: &str,
+    ) -> StoreResult<Result<(String, Agent), LoginError>> {
+        let key = format!("{}|{peer}", email.to_ascii_lowercase());
+        if let Err(wait) = self.inner.logins.check(&key) {
+            return Ok(Err(LoginError::RateLimited(wait)));
+        }
+        let (e, p, s) = (
+            email.to_string(),
+            password.to_string(),
+            site_key.map(str::to_string),
+        );
+        let ttl = self.inner.config.token_ttl_ms as i64;
+        let r = self
+            .blocking(move |st| auth::login(st, &e, &p, s.as_deref(), ttl))
+            .await?;
+        match &r {
+            Ok(_) => self.inner.logins.succeeded(&key),
+            Err(LoginError::BadCredentials) => {
+                tracing::info!(email = %email, peer = %peer, "failed sign-in");
+                self.inner.logins.failed(&key);
+            }
+            Err(_) => {}
+        }
+        Ok(r)
+    }
+
+    /// The agent a sign-in token belongs to, if valid.
+    pub async fn agent_by_token(&self, token: &str) -> StoreResult<Option<Agent>> {
+        let hash = auth::token_hash(token);
+        self.blocking(move |s| s.agent_by_token(&hash, now_ms()))
+            .await
+    }
+
+    /// Revoke a sign-in token.
+    pub async fn logout(&self, token: &str) -> StoreResult<bool> {
+        let hash = auth::token_hash(token);
+        self.blocking(move |s| s.revoke_token(&hash, now_ms()))
+            .await
     }
 
     /// The session of visitor `token` on `site`, with its open conversation loaded.

@@ -20,6 +20,10 @@ pub enum HttpError {
     BadRequest(String),
     #[error("forbidden: {0}")]
     Forbidden(String),
+    #[error("missing, unknown, expired or revoked token (or wrong email or password)")]
+    Unauthorized,
+    #[error("too many attempts; retry in {0} s")]
+    TooManyRequests(u64),
     #[error("payload too large")]
     TooLarge,
     #[error("unsupported content type {0:?}: send text/plain or application/json")]
@@ -35,6 +39,8 @@ impl HttpError {
             HttpError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             HttpError::BadRequest(_) => StatusCode::BAD_REQUEST,
             HttpError::Forbidden(_) => StatusCode::FORBIDDEN,
+            HttpError::Unauthorized => StatusCode::UNAUTHORIZED,
+            HttpError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             HttpError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             HttpError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             HttpError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -48,6 +54,8 @@ impl HttpError {
             HttpError::MethodNotAllowed => "method_not_allowed",
             HttpError::BadRequest(_) => "bad_request",
             HttpError::Forbidden(_) => "forbidden",
+            HttpError::Unauthorized => "unauthorized",
+            HttpError::TooManyRequests(_) => "rate_limited",
             HttpError::TooLarge => "too_large",
             HttpError::UnsupportedMediaType(_) => "unsupported_media_type",
             HttpError::Unavailable(_) => "unavailable",

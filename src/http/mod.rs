@@ -4,6 +4,7 @@
 //! Owns: which URL does what, and turning refusals into statuses (`error`). Knows nothing
 //! of storage: it asks the hub.
 
+mod api;
 mod assets;
 pub mod error;
 mod ws;
@@ -44,6 +45,16 @@ pub async fn handle(req: Request<Incoming>, ctx: HttpCtx) -> Result<Response<Bod
         (&Method::GET, "/v1/ws") => ws::upgrade(req, &ctx).await,
         (&Method::OPTIONS, p) if p.starts_with("/v1/") => Ok(preflight(&req)),
         (&Method::GET, "/v1/negotiate") => negotiate(&req, &ctx).await,
+        (&Method::POST, "/v1/login") => api::login(req, &ctx).await,
+        (&Method::POST, "/v1/logout") => api::logout(req, &ctx).await,
+        (&Method::GET, "/v1/conversations") => api::conversations(req, &ctx).await,
+        (&Method::GET, p) if p.starts_with("/v1/conversations/") && p.ends_with("/entries") => {
+            let id = p
+                .trim_start_matches("/v1/conversations/")
+                .trim_end_matches("/entries")
+                .to_string();
+            api::entries(req, &ctx, &id).await
+        }
         (&Method::POST, "/v1/lp/open") => long_poll::open(req, &ctx).await,
         (&Method::GET, "/v1/lp/poll") => long_poll::poll(req, &ctx).await,
         (&Method::POST, "/v1/lp/send") => long_poll::send(req, &ctx).await,

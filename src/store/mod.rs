@@ -127,6 +127,21 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Agent>;
     fn agents(&self, site: SiteId) -> StoreResult<Vec<Agent>>;
 
+    /// Agents with this email (one per site at most), with their password hashes.
+    fn agents_by_email(&self, email: &str) -> StoreResult<Vec<(Agent, String)>>;
+
+    /// Record a sign-in token (by its hash) valid until `expires_at` (ms).
+    fn add_token(&self, agent: AgentId, token_hash: &str, expires_at: i64) -> StoreResult<()>;
+
+    /// The agent a token hash belongs to, if the token is neither expired nor revoked.
+    fn agent_by_token(&self, token_hash: &str, now: i64) -> StoreResult<Option<Agent>>;
+
+    /// Revoke a token; false if it did not exist.
+    fn revoke_token(&self, token_hash: &str, now: i64) -> StoreResult<bool>;
+
+    /// Open conversations of a site, newest first, at most `limit`.
+    fn open_conversations(&self, site: SiteId, limit: usize) -> StoreResult<Vec<ConvInfo>>;
+
     /// The open conversation of visitor `token` on `site`, if any.
     fn open_conversation_of(&self, site: SiteId, token: &str) -> StoreResult<Option<ConvInfo>>;
 

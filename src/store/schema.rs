@@ -59,9 +59,27 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    agent_tokens (token_hash) {
+        token_hash -> Text,
+        agent_id -> BigInt,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(agents -> sites (site_id));
+diesel::joinable!(agent_tokens -> agents (agent_id));
 diesel::joinable!(visitors -> sites (site_id));
 diesel::joinable!(conversations -> visitors (visitor_id));
 diesel::joinable!(entries -> conversations (conversation_id));
 
-diesel::allow_tables_to_appear_in_same_query!(sites, agents, visitors, conversations, entries);
+diesel::allow_tables_to_appear_in_same_query!(
+    sites,
+    agents,
+    agent_tokens,
+    visitors,
+    conversations,
+    entries
+);

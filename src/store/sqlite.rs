@@ -17,9 +17,9 @@ use diesel::sqlite::SqliteConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use super::models::*;
-use super::schema::{agents, conversations, entries, sites, visitors};
+use super::schema::{agent_tokens, agents, conversations, entries, sites, visitors};
 use super::{now_ms, Agent, Appended, ConvInfo, NewEntry, Site, Store, StoreError, StoreResult};
-use crate::ids::{random_token, ConversationId, Epoch, Offset, SiteId};
+use crate::ids::{random_token, AgentId, ConversationId, Epoch, Offset, SiteId};
 use crate::protocol::EntryFrame;
 
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("diesel-migrations/sqlite");
@@ -215,6 +215,72 @@ impl Store for SqliteStore {
                 .into_iter()
                 .map(Agent::from)
                 .collect())
+        })
+    }
+
+    fn agents_by_email(&self, email: &str) -> StoreResult<Vec<(Agent, String)>> {
+        self.read(|c| {
+            let rows: Vec<(AgentRow, String)> = agents::table
+                .filter(agents::email.eq(email))
+                .order(agents::id)
+                .select((AgentRow::as_select(), agents::password_hash))
+                .load(c)?;
+            Ok(rows.into_iter().map(|(a, h)| (a.into(), h)).collect())
+        })
+    }
+
+    fn add_token(&self, agent: AgentId, token_hash: &str, expires_at: i64) -> StoreResult<()> {
+        self.write(|c| {
+            diesel::insert_into(agent_tokens::table)
+                .values((
+                    agent_tokens::token_hash.eq(token_hash),
+                    agent_tokens::agent_id.eq(agent.0),
+                    agent_tokens::created_at.eq(now_ms()),
+                    agent_tokens::expires_at.eq(expires_at),
+                ))
+                .execute(c)?;
+            Ok(())
+        })
+    }
+
+    fn agent_by_token(&self, token_hash: &str, now: i64) -> StoreResult<Option<Agent>> {
+        self.read(|c| {
+            Ok(agent_tokens::table
+                .inner_join(agents::table)
+                .filter(agent_tokens::token_hash.eq(token_hash))
+                .filter(agent_tokens::revoked_at.is_null())
+                .filter(agent_tokens::expires_at.gt(now))
+                .select(AgentRow::as_select())
+                .first(c)
+                .optional()?
+                .map(Agent::from))
+        })
+    }
+
+    fn revoke_token(&self, token_hash: &str, now: i64) -> StoreResult<bool> {
+        self.write(|c| {
+            let n = diesel::update(agent_tokens::table.find(token_hash))
+                .set(agent_tokens::revoked_at.eq(Some(now)))
+                .execute(c)?;
+            Ok(n > 0)
+        })
+    }
+
+    fn open_conversations(&self, site: SiteId, limit: usize) -> StoreResult<Vec<ConvInfo>> {
+        self.read(|c| {
+            let rows: Vec<ConvRow> = conversations::table
+                .filter(conversations::site_id.eq(site.0))
+                .filter(conversations::status.eq("open"))
+                .order(conversations::id.desc())
+                .limit(limit as i64)
+                .select(ConvRow::as_select())
+                .load(c)?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                let head = head_of(c, r.id)?;
+                out.push(r.info(head));
+            }
+            Ok(out)
         })
     }
 

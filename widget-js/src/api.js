@@ -100,7 +100,7 @@
     try {
       var name = args[0], fn = cmds.hasOwnProperty(name) && cmds[name];
       if (fn && !/^(open|close|send)$/.test(name) || sess && sess.ui) {
-        return fn && fn(args[1]);
+        return fn && fn(args[1], args[2]);
       }
       if (fn) {
         later.push(args);

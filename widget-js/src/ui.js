@@ -38,7 +38,7 @@
   }
 
   function Ui(s, o) {
-    var self = this, d = ns.doc, css = d.createElement("style"), r, w, hd, lv, n, m, t;
+    var self = this, d = ns.doc, css = d.createElement("style"), r, w, hd, lv, n, m, t, inp;
     L = ns.extend(L, o.labels || {});
     ns.extend(this, { s: s, nodes: {}, mine: [], unread: 0, isOpen: false });
     css.setAttribute("type", "text/css");
@@ -77,18 +77,18 @@
       }
     });
     this.foot = add(w, "div", "kf-foot");
-    t = this.inp = field(this.foot, "textarea", L.ph);
-    t.className = "kf-in";
-    ns.listen(t, "keydown", function (e) {
+    inp = this.inp = field(this.foot, "textarea", L.ph);
+    inp.className = "kf-in";
+    ns.listen(inp, "keydown", function (e) {
       if (e.keyCode === 13 && !e.shiftKey) {
         ns.stop(e);
         self.submit();
       }
     });
-    ns.listen(t, "keyup", function () {
-      s.typing(t.value);
+    ns.listen(inp, "keyup", function () {
+      s.typing(inp.value);
     });
-    ns.listen(t, "blur", function () {
+    ns.listen(inp, "blur", function () {
       s.typing("");
     });
     btn(this.foot, "kf-send", L.send, function () {

@@ -1,0 +1,162 @@
+//! The REST API under `/v1/` for agents (`docs/api.md`).
+//!
+//! Owns: sign-in and sign-out, and reading conversations and their entries — each
+//! endpoint checking that the agent's token is valid and that what it names belongs to
+//! the agent's site. Knows the hub, not the store.
+
+use http::{header, HeaderMap, Request, StatusCode};
+use hyper::body::Incoming;
+use serde::Deserialize;
+
+use super::error::HttpError;
+use super::{query_decoded, query_param, read_body, text, Body, HttpCtx};
+use crate::core::auth::LoginError;
+use crate::ids::{ConversationId, Offset};
+use crate::store::Agent;
+use http::Response;
+
+const JSON: &str = "application/json";
+
+/// The bearer token: `Authorization: Bearer T`, or `?token=T` for clients that cannot set
+/// headers.
+fn token(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
+    if let Some(v) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        if let Some(t) = v.strip_prefix("Bearer ") {
+            return Some(t.trim().to_string());
+        }
+    }
+    query_decoded(query, "token").ok().flatten()
+}
+
+async fn agent(req: &Request<Incoming>, ctx: &HttpCtx) -> Result<Agent, HttpError> {
+    let t = token(req.headers(), req.uri().query()).ok_or(HttpError::Unauthorized)?;
+    ctx.hub
+        .agent_by_token(&t)
+        .await
+        .map_err(|e| HttpError::Unavailable(format!("store: {e}")))?
+        .ok_or(HttpError::Unauthorized)
+}
+
+#[derive(Deserialize)]
+struct LoginBody {
+    email: String,
+    password: String,
+    #[serde(default)]
+    site: Option<String>,
+}
+
+/// `POST /v1/login` `{"email","password","site"?}` → `{"token","agent":{…}}`
+pub(super) async fn login(
+    req: Request<Incoming>,
+    ctx: &HttpCtx,
+) -> Result<Response<Body>, HttpError> {
+    let bytes = read_body(req.into_body(), 4096).await?;
+    let body: LoginBody =
+        serde_json::from_slice(&bytes).map_err(|e| HttpError::BadRequest(format!("body: {e}")))?;
+    if body.email.len() > 320 || body.password.len() > 1024 {
+        return Err(HttpError::BadRequest("email or password too long".into()));
+    }
+    let peer = ctx.peer.ip().to_string();
+    let r = ctx
+        .hub
+        .login(&body.email, &body.password, body.site.as_deref(), &peer)
+        .await
+        .map_err(|e| HttpError::Unavailable(format!("store: {e}")))?;
+    match r {
+        Ok((token, a)) => {
+            let site = ctx
+                .hub
+                .blocking(move |s| s.sites())
+                .await
+                .ok()
+                .and_then(|v| v.into_iter().find(|s| s.id == a.site))
+                .map(|s| s.key);
+            let body = serde_json::json!({
+                "token": token,
+                "agent": {"id": a.id, "name": a.name, "email": a.email, "role": a.role, "site": site},
+            });
+            Ok(text(StatusCode::OK, JSON, body.to_string()))
+        }
+        Err(LoginError::RateLimited(wait)) => Err(HttpError::TooManyRequests(wait)),
+        Err(e @ LoginError::NameTheSite) => Err(HttpError::BadRequest(e.to_string())),
+        Err(LoginError::BadCredentials) => Err(HttpError::Unauthorized),
+    }
+}
+
+/// `POST /v1/logout`: revoke the bearer token.
+pub(super) async fn logout(
+    req: Request<Incoming>,
+    ctx: &HttpCtx,
+) -> Result<Response<Body>, HttpError> {
+    let t = token(req.headers(), req.uri().query()).ok_or(HttpError::Unauthorized)?;
+    agent(&req, ctx).await?;
+    ctx.hub
+        .logout(&t)
+        .await
+        .map_err(|e| HttpError::Unavailable(format!("store: {e}")))?;
+    Ok(text(StatusCode::OK, JSON, "{\"ok\":true}".into()))
+}
+
+/// `GET /v1/conversations`: the open conversations of the agent's site.
+pub(super) async fn conversations(
+    req: Request<Incoming>,
+    ctx: &HttpCtx,
+) -> Result<Response<Body>, HttpError> {
+    let a = agent(&req, ctx).await?;
+    let site = a.site;
+    let list = ctx
+        .hub
+        .blocking(move |s| s.open_conversations(site, 500))
+        .await
+        .map_err(|e| HttpError::Unavailable(format!("store: {e}")))?;
+    let items: Vec<_> = list
+        .iter()
+        .map(|c| serde_json::json!({"conv": c.id, "epoch": c.epoch, "head": c.head, "visitor": format!("v{}", c.visitor)}))
+        .collect();
+    Ok(text(
+        StatusCode::OK,
+        JSON,
+        serde_json::json!({ "conversations": items }).to_string(),
+    ))
+}
+
+/// `GET /v1/conversations/{id}/entries?after=N&limit=M`: history from the log.
+pub(super) async fn entries(
+    req: Request<Incoming>,
+    ctx: &HttpCtx,
+    id: &str,
+) -> Result<Response<Body>, HttpError> {
+    let a = agent(&req, ctx).await?;
+    let conv = ConversationId(id.parse().map_err(|_| HttpError::NotFound)?);
+    let q = req.uri().query();
+    let after: u64 = query_param(q, "after").map_or(Ok(0), |v| {
+        v.parse()
+            .map_err(|_| HttpError::BadRequest("after must be an offset".into()))
+    })?;
+    let limit: usize = query_param(q, "limit").map_or(Ok(200), |v| {
+        v.parse()
+            .map_err(|_| HttpError::BadRequest("limit must be a number".into()))
+    })?;
+    let limit = limit.clamp(1, 1000);
+    let site = a.site;
+    let found = ctx
+        .hub
+        .blocking(move |s| {
+            let Some(info) = s.conversation(conv)? else {
+                return Ok(None);
+            };
+            if info.site != site {
+                return Ok(None);
+            }
+            Ok(Some((info, s.read_after(conv, Offset(after), limit)?)))
+        })
+        .await
+        .map_err(|e| HttpError::Unavailable(format!("store: {e}")))?;
+    // Another site's conversation is indistinguishable from a missing one.
+    let (info, entries) = found.ok_or(HttpError::NotFound)?;
+    let body = serde_json::json!({"conv": info.id, "epoch": info.epoch, "head": info.head, "entries": entries});
+    Ok(text(StatusCode::OK, JSON, body.to_string()))
+}

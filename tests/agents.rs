@@ -1,0 +1,218 @@
+//! Agents on the gateway: sign-in, two-way chat with a visitor, tenant isolation.
+
+mod support;
+
+use serde_json::{json, Value};
+use support::*;
+
+async fn login(srv: &TestServer, email: &str, password: &str) -> (u16, Value) {
+    let body = json!({"email": email, "password": password}).to_string();
+    let (s, _, b) = http(
+        srv.addr,
+        "POST",
+        "/v1/login",
+        &[("content-type", "application/json")],
+        &body,
+    )
+    .await;
+    (s, serde_json::from_str(&b).unwrap_or(Value::Null))
+}
+
+async fn agent(srv: &TestServer, site: &str, token: &str) -> Client {
+    let mut a = Client::connect(&srv.ws_url()).await;
+    a.send(json!({"t":"hello","v":1,"site":site,"role":"agent","token":token}))
+        .await;
+    let w = a.recv_type("welcome").await;
+    assert!(w["visitor"].is_null());
+    a
+}
+
+/// A second site with its own agent, written straight into the database.
+fn second_site(srv: &TestServer) -> String {
+    let store =
+        kefu::store::open(&format!("sqlite://{}", srv.db_path.display()), 1, false).unwrap();
+    let site = store.add_site("Other", &[]).unwrap();
+    let hash = kefu::core::auth::hash_password("other-pw").unwrap();
+    store
+        .add_agent(site.id, "agent@other", "Other agent", "agent", &hash)
+        .unwrap();
+    site.key
+}
+
+#[tokio::test]
+async fn an_agent_and_a_visitor_chat_both_ways() {
+    let dir = temp_dir();
+    let srv = start(dir.path()).await;
+    let (s, body) = login(&srv, "admin@localhost", "test-password").await;
+    assert_eq!(s, 200, "{body}");
+    let token = body["token"].as_str().unwrap().to_string();
+    assert_eq!(body["agent"]["site"], srv.site_key);
+
+    let mut v = Client::connect(&srv.ws_url()).await;
+    v.hello(&srv.site_key, None, None).await;
+    v.msg("v1", "Is anyone there?").await;
+    let conv = v.recv_type("conv").await["conv"].clone();
+
+    let (s, _, list) = http(
+        srv.addr,
+        "GET",
+        "/v1/conversations",
+        &[("authorization", &format!("Bearer {token}"))],
+        "",
+    )
+    .await;
+    assert_eq!(s, 200);
+    let list: Value = serde_json::from_str(&list).unwrap();
+    assert_eq!(list["conversations"][0]["conv"], conv);
+
+    let mut a = agent(&srv, &srv.site_key, &token).await;
+    a.send(json!({"t":"follow","conv":conv,"after":0})).await;
+    let e = a.recv_type("e").await;
+    assert_eq!(
+        (e["cid"].as_str(), e["role"].as_str()),
+        (Some("v1"), Some("visitor"))
+    );
+    a.send(json!({"t":"msg","conv":conv,"cid":"a1","body":"Hello, how can I help?"}))
+        .await;
+    assert_eq!(a.recv_type("ack").await["off"], 2);
+    let e = v.recv_type("e").await;
+    let e = if e["cid"] == "v1" {
+        v.recv_type("e").await
+    } else {
+        e
+    };
+    assert_eq!(e["role"], "agent");
+    assert_eq!(e["body"], "Hello, how can I help?");
+    assert!(e["sender"].as_str().unwrap().starts_with('a'));
+    // An agent must name the conversation.
+    a.send(json!({"t":"msg","cid":"a2","body":"where?"})).await;
+    assert_eq!(a.recv_type("err").await["code"], "bad_frame");
+
+    // History through the API.
+    let (s, _, h) = http(
+        srv.addr,
+        "GET",
+        &format!("/v1/conversations/{conv}/entries?after=1&token={token}"),
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(s, 200);
+    let h: Value = serde_json::from_str(&h).unwrap();
+    assert_eq!(h["entries"].as_array().unwrap().len(), 1);
+    assert_eq!(h["entries"][0]["cid"], "a1");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn an_agent_never_reaches_another_sites_conversations() {
+    let dir = temp_dir();
+    let srv = start(dir.path()).await;
+    let other_key = second_site(&srv);
+    let mut v = Client::connect(&srv.ws_url()).await;
+    v.hello(&srv.site_key, None, None).await;
+    v.msg("v1", "private").await;
+    let conv = v.recv_type("conv").await["conv"].clone();
+
+    let (s, body) = login(&srv, "agent@other", "other-pw").await;
+    assert_eq!(s, 200);
+    let token = body["token"].as_str().unwrap().to_string();
+    // Its token does not open the first site.
+    let mut wrong = Client::connect(&srv.ws_url()).await;
+    wrong
+        .send(json!({"t":"hello","v":1,"site":srv.site_key,"role":"agent","token":token}))
+        .await;
+    assert_eq!(wrong.closed_with().await, 4103);
+    // On its own site it cannot follow or write to the first site's conversation.
+    let mut a = agent(&srv, &other_key, &token).await;
+    a.send(json!({"t":"follow","conv":conv,"after":0})).await;
+    assert_eq!(a.recv_type("err").await["code"], "unknown_conv");
+    a.send(json!({"t":"msg","conv":conv,"cid":"x","body":"hi"}))
+        .await;
+    assert_eq!(a.recv_type("err").await["code"], "unknown_conv");
+    // Nor through the API.
+    let auth = format!("Bearer {token}");
+    let (s, _, list) = http(
+        srv.addr,
+        "GET",
+        "/v1/conversations",
+        &[("authorization", &auth)],
+        "",
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        serde_json::from_str::<Value>(&list).unwrap()["conversations"],
+        json!([])
+    );
+    let (s, _, _) = http(
+        srv.addr,
+        "GET",
+        &format!("/v1/conversations/{conv}/entries"),
+        &[("authorization", &auth)],
+        "",
+    )
+    .await;
+    assert_eq!(s, 404);
+    assert_eq!(
+        srv.stored(conv.as_i64().unwrap()).len(),
+        1,
+        "nothing was written"
+    );
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn bad_passwords_forged_and_revoked_tokens_are_refused() {
+    let dir = temp_dir();
+    let srv = start_with(dir.path(), |c| c.login_max_failures = 3).await;
+    for _ in 0..3 {
+        let (s, b) = login(&srv, "admin@localhost", "nope").await;
+        assert_eq!(s, 401, "{b}");
+    }
+    let (s, b) = login(&srv, "admin@localhost", "test-password").await;
+    assert_eq!(s, 429, "rate limited even with the right password: {b}");
+    let (s, _, _) = http(srv.addr, "POST", "/v1/login", &[], "{not json").await;
+    assert_eq!(s, 400);
+    let (s, _, _) = http(
+        srv.addr,
+        "GET",
+        "/v1/conversations",
+        &[("authorization", "Bearer forged")],
+        "",
+    )
+    .await;
+    assert_eq!(s, 401);
+    let (s, _, _) = http(srv.addr, "GET", "/v1/conversations", &[], "").await;
+    assert_eq!(s, 401);
+    srv.stop().await;
+
+    let dir = temp_dir();
+    let srv = start(dir.path()).await;
+    let (_, body) = login(&srv, "admin@localhost", "test-password").await;
+    let token = body["token"].as_str().unwrap().to_string();
+    let auth = format!("Bearer {token}");
+    let (s, _, _) = http(
+        srv.addr,
+        "POST",
+        "/v1/logout",
+        &[("authorization", &auth)],
+        "",
+    )
+    .await;
+    assert_eq!(s, 200);
+    let (s, _, _) = http(
+        srv.addr,
+        "GET",
+        "/v1/conversations",
+        &[("authorization", &auth)],
+        "",
+    )
+    .await;
+    assert_eq!(s, 401, "revoked");
+    let mut a = Client::connect(&srv.ws_url()).await;
+    a.send(json!({"t":"hello","v":1,"site":srv.site_key,"role":"agent","token":token}))
+        .await;
+    assert_eq!(a.closed_with().await, 4103);
+    srv.stop().await;
+}

@@ -1,0 +1,146 @@
+// Starts a real kefu server for browser tests, behind a TCP proxy that the test can cut:
+// closing an open WebSocket needs the connection itself cut, which going "offline" in
+// the browser does not do. Pages load through the proxy; the agent talks to kefu
+// directly, so cuts hit the visitor only.
+"use strict";
+
+const fs = require("fs");
+const os = require("os");
+const net = require("net");
+const path = require("path");
+const { spawn } = require("child_process");
+
+const ROOT = path.join(__dirname, "..", "..");
+const BIN = process.env.KEFU_BIN || path.join(ROOT, "..", "target", "debug", "kefu");
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+// A TCP proxy: cut() destroys every proxied connection; refuse(true) drops new ones.
+async function startProxy() {
+  const pairs = new Set();
+  let target = null;
+  let refusing = false;
+  const server = net.createServer((client) => {
+    if (refusing || !target) {
+      client.destroy();
+      return;
+    }
+    const up = net.connect(target, "127.0.0.1");
+    const pair = [client, up];
+    pairs.add(pair);
+    const drop = () => {
+      pairs.delete(pair);
+      client.destroy();
+      up.destroy();
+    };
+    client.on("error", drop).on("close", drop);
+    up.on("error", drop).on("close", drop);
+    client.pipe(up);
+    up.pipe(client);
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    port: server.address().port,
+    setTarget(p) {
+      target = p;
+    },
+    cut() {
+      const n = pairs.size;
+      for (const [a, b] of pairs) {
+        a.destroy();
+        b.destroy();
+      }
+      pairs.clear();
+      return n;
+    },
+    refuse(on) {
+      refusing = on;
+    },
+    close() {
+      this.cut();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+function waitFor(fn, ms, what) {
+  const until = Date.now() + ms;
+  return new Promise((resolve, reject) => {
+    const tick = async () => {
+      let v;
+      try {
+        v = await fn();
+      } catch (e) {
+        v = undefined;
+      }
+      if (v) return resolve(v);
+      if (Date.now() > until) return reject(new Error("timed out waiting for " + what));
+      setTimeout(tick, 100);
+    };
+    tick();
+  });
+}
+
+/**
+ * Start kefu on a fresh database. Resolves to { base (through the proxy), direct, key,
+ * password, proxy, stop() }. stop() always kills the process and removes the temp dir.
+ */
+async function startKefu() {
+  if (!fs.existsSync(BIN)) {
+    throw new Error(`kefu binary not found at ${BIN}: run "cargo build" in the repository root, or set KEFU_BIN`);
+  }
+  const proxy = await startProxy();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kefu-widget-"));
+  const password = "widget-test-" + Math.random().toString(36).slice(2, 10);
+  const base = `http://127.0.0.1:${proxy.port}`;
+  // "kefu is listening on ..." prints the public URL (the proxy) when one is set, so the
+  // port kefu binds is chosen here.
+  const port = await freePort();
+  const child = spawn(BIN, ["serve", "--listen", `127.0.0.1:${port}`], {
+    env: Object.assign({}, process.env, {
+      KEFU_DATABASE_URL: `sqlite://${path.join(dir, "kefu.db")}`,
+      KEFU_PUBLIC_URL: base,
+      KEFU_ADMIN_PASSWORD: password,
+      KEFU_LOG: process.env.KEFU_LOG || "warn",
+    }),
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  let exited = null;
+  child.stdout.on("data", (d) => (out += d));
+  child.stderr.on("data", (d) => (out += d));
+  child.on("exit", (code) => (exited = code));
+  const stop = async () => {
+    if (exited === null) {
+      child.kill("SIGKILL");
+      await new Promise((resolve) => (exited !== null ? resolve() : child.once("exit", resolve)));
+    }
+    await proxy.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    const key = await waitFor(() => {
+      if (exited !== null) throw new Error("kefu exited early: " + out);
+      const m = /created site "[^"]*" with key (s_[A-Za-z0-9_-]+)/.exec(out);
+      return m && m[1];
+    }, 30000, "kefu to start");
+    const direct = `http://127.0.0.1:${port}`;
+    await waitFor(async () => (await fetch(direct + "/healthz")).ok, 15000, "kefu /healthz");
+    proxy.setTarget(port);
+    return { base, direct, key, password, proxy, stop, log: () => out };
+  } catch (e) {
+    await stop();
+    throw new Error(e.message + (exited !== null ? "" : "\n" + out));
+  }
+}
+
+module.exports = { startKefu, startProxy, waitFor, freePort };

@@ -1,0 +1,178 @@
+"use strict";
+const test = require("node:test");
+const assert = require("node:assert/strict");
+const { load } = require("../support/env");
+
+// A Conn whose links are fakes the test drives: open, welcome, frames, close codes.
+function setup(ladder = ["ws", "lp", "jsonp"]) {
+  const env = load();
+  const { ns } = env;
+  const links = [];
+  function fake(kind, hello, h) {
+    const l = {
+      kind, hello, h, sent: [], dead: false, kicks: 0,
+      send(f) { this.sent.push(JSON.parse(JSON.stringify(f))); },
+      close() { this.dead = true; },
+      end(code, reason) {
+        if (!this.dead) {
+          this.dead = true;
+          h.down(this, code, reason);
+        }
+      },
+      kick() { this.kicks += 1; },
+      open() { this.opened = true; },
+      welcome(hb = 3000) { h.frame(this, { t: "welcome", v: 1, visitor: "V".repeat(16), conv: null, hb }); },
+      frame(f) { h.frame(this, f); },
+    };
+    links.push(l);
+    return l;
+  }
+  ns.WsLink = function (base, site, hello, h) {
+    return fake("ws", hello, h);
+  };
+  ns.LpLink = (kind, base, hello, h) => fake(kind, hello, h);
+  ns.JsonpLink = (kind, base, hello, h) => fake(kind, hello, h);
+  const states = [], frames = [], ups = [];
+  const c = new ns.Conn({
+    base: "http://chat.test", site: "s_t",
+    hello: () => ({ t: "hello", n: links.length }),
+    up: (w) => ups.push(w),
+    frame: (f) => frames.push(f),
+    state: (s) => states.push(JSON.parse(JSON.stringify(s))),
+  });
+  c.lad = new ns.Ladder(ladder);
+  c.feat.ws = true;
+  const last = () => links[links.length - 1];
+  return { env, ns, c, links, states, frames, ups, last, clock: env.clock };
+}
+
+test("WebSocket that fails before welcome falls to long-poll at once; WebSocket is probed again later", () => {
+  const { c, links, last, states, clock } = setup();
+  c.start();
+  assert.equal(last().kind, "ws");
+  last().end(1006, "");
+  assert.equal(links.length, 2);
+  assert.equal(last().kind, "lp", "no backoff for a step down the ladder");
+  last().welcome();
+  assert.equal(c.state, "online");
+  assert.equal(states[states.length - 1].transport, "lp");
+  clock.advance(30000);
+  assert.equal(links.length, 2, "WebSocket is blocked for 30 s");
+  clock.advance(2000);
+  assert.equal(links.length, 3);
+  const probe = last();
+  assert.equal(probe.kind, "ws", "upgrade probe");
+  assert.equal(c.link, links[1], "the long-poll link stays active meanwhile");
+  probe.open();
+  probe.welcome();
+  assert.equal(c.link, probe, "switched to WebSocket");
+  assert.ok(links[1].dead, "long-poll closed");
+});
+
+test("a WebSocket that does not open within 4 s counts as failed", () => {
+  const { c, last, clock } = setup();
+  c.start();
+  clock.advance(3900);
+  assert.equal(last().kind, "ws");
+  clock.advance(200);
+  assert.equal(last().kind, "lp");
+});
+
+test("garbage before welcome fails the link; after welcome frames go to the owner", () => {
+  const { c, last, frames } = setup();
+  c.start();
+  last().open();
+  last().frame({ t: "?" });
+  assert.equal(last().kind, "lp");
+  last().frame({ t: "e", off: 1 });
+  assert.equal(frames.length, 0, "nothing before welcome");
+  last().welcome();
+  last().frame({ t: "e", off: 1 });
+  last().frame({ t: "ping" });
+  assert.deepEqual(frames.map((f) => f.t), ["e"]);
+  assert.deepEqual(last().sent, [{ t: "pong" }], "ping is answered");
+});
+
+test("close codes 4100-4199 stop for good with a clear state", () => {
+  for (const code of [4100, 4101, 4102, 4103, 4104]) {
+    const { c, links, last, states, clock } = setup();
+    c.start();
+    last().open();
+    last().welcome();
+    last().end(code, "nope");
+    assert.equal(c.state, "error");
+    assert.deepEqual(states[states.length - 1], { state: "error", transport: null, code, reason: "nope" });
+    clock.advance(600000);
+    c.wake(true);
+    assert.equal(links.length, 1, "never reconnects");
+  }
+});
+
+test("4000-4099 and network drops reconnect with backoff; wake reconnects at once", () => {
+  const { c, links, last, states, clock } = setup();
+  c.start();
+  last().open();
+  last().welcome();
+  last().end(4000, "server restarting");
+  assert.equal(c.state, "offline");
+  const retry = states[states.length - 1].retry;
+  assert.ok(retry >= 250 && retry <= 500, "first retry soon: " + retry);
+  clock.advance(retry);
+  assert.equal(links.length, 2);
+  assert.equal(last().kind, "ws");
+  // Everything fails (offline): the round ends and the waits grow.
+  last().end(0);
+  last().end(0);
+  last().end(0);
+  assert.equal(links.length, 4);
+  assert.equal(c.state, "offline");
+  const second = states[states.length - 1].retry;
+  assert.ok(second >= 500 && second <= 1000, "second retry longer: " + second);
+  c.wake(true); // online / visibilitychange / pageshow
+  assert.equal(links.length, 5, "reconnects at once");
+  assert.equal(last().kind, "ws", "a round after an outage starts at the top");
+});
+
+test("4105 drops that transport; 4003 backs off harder", () => {
+  const { c, last, states } = setup();
+  c.start();
+  last().end(4105, "transport disabled");
+  assert.equal(last().kind, "lp");
+  assert.deepEqual(Array.from(c.lad.list), ["lp", "jsonp"]);
+  last().welcome();
+  last().end(4003, "overloaded");
+  assert.equal(c.attempt, 3);
+  assert.equal(states[states.length - 1].code, 4003);
+});
+
+test("heartbeat watchdog: a silent WebSocket is dropped after 2 x hb + 1 s", () => {
+  const { c, links, last, clock } = setup();
+  c.start();
+  const l = last();
+  l.open();
+  l.welcome(1000);
+  for (let i = 0; i < 5; i++) {
+    clock.advance(1000);
+    l.frame({ t: "ping" });
+  }
+  assert.equal(c.state, "online", "pings keep it alive");
+  clock.advance(2900);
+  assert.ok(!l.dead, "within 2 x hb + 1 s");
+  clock.advance(1200);
+  assert.ok(l.dead, "over 3 s of silence with hb = 1 s");
+  assert.equal(c.state, "offline");
+  clock.advance(1000);
+  assert.equal(links.length, 2, "and it reconnects");
+});
+
+test("waking a live HTTP link re-polls; a live WebSocket is checked", () => {
+  const { c, last, clock } = setup(["lp", "jsonp"]);
+  c.start();
+  last().welcome();
+  c.wake(false);
+  assert.equal(last().kicks, 0, "focus alone does not re-poll");
+  c.wake(true);
+  assert.equal(last().kicks, 1);
+  clock.advance(60000);
+  assert.equal(c.state, "online", "no watchdog on HTTP channels: the poll is the heartbeat");
+});
