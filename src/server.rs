@@ -35,7 +35,8 @@ pub async fn run(listener: TcpListener, hub: Hub, shutdown: Shutdown) {
     // Connections saw the same signal and are saying goodbye; wait for them, bounded.
     let deadline =
         tokio::time::Instant::now() + hub.config().shutdown_grace() + Duration::from_secs(1);
-    while (hub.connections() > 0 || !channels.is_empty()) && tokio::time::Instant::now() < deadline
+    while (hub.connections() > 0 || channels.running() > 0)
+        && tokio::time::Instant::now() < deadline
     {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

@@ -580,3 +580,39 @@ mod tests {
         assert_eq!(s.conversation(a.id).unwrap().unwrap().head, Offset(5000));
     }
 }
+
+#[cfg(test)]
+mod freshness_tests {
+    use super::*;
+    use crate::protocol::Role;
+
+    #[test]
+    fn readers_see_every_commit_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(dir.path().join("f.db").to_str().unwrap(), 2, false).unwrap();
+        let site = s.add_site("t", &[]).unwrap();
+        let a = s
+            .ensure_conversation(site.id, "tokenAAAAAAAAAAAAAA")
+            .unwrap();
+        for i in 1..=50u64 {
+            s.append_batch(&[NewEntry {
+                conv: a.id,
+                kind: "msg".into(),
+                role: Role::Visitor,
+                sender: "v1".into(),
+                cid: format!("c{i}"),
+                body: "b".into(),
+                ts: 1,
+            }])
+            .unwrap();
+            assert_eq!(s.conversation(a.id).unwrap().unwrap().head, Offset(i));
+            assert_eq!(
+                s.open_conversation_of(site.id, "tokenAAAAAAAAAAAAAA")
+                    .unwrap()
+                    .unwrap()
+                    .head,
+                Offset(i)
+            );
+        }
+    }
+}

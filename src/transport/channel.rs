@@ -384,6 +384,8 @@ pub struct Registry {
     part_ttl: Duration,
     /// Incomplete JSONP messages in the process.
     pending_total: AtomicUsize,
+    /// Connection tasks of channels still running (shutdown waits for them).
+    running: AtomicUsize,
 }
 
 impl Registry {
@@ -399,6 +401,7 @@ impl Registry {
             max_pending_total: c.jsonp_max_pending_total,
             part_ttl: Duration::from_millis(c.jsonp_part_ttl_ms),
             pending_total: AtomicUsize::new(0),
+            running: AtomicUsize::new(0),
         })
     }
 
@@ -422,6 +425,11 @@ impl Registry {
 
     pub fn get(&self, id: &str) -> Option<Arc<Channel>> {
         self.map().get(id).cloned()
+    }
+
+    /// Channels whose connection task is still running.
+    pub fn running(&self) -> usize {
+        self.running.load(Ordering::Acquire)
     }
 
     /// Open channels.
@@ -478,8 +486,10 @@ impl Registry {
         let hub = hub.clone();
         let idle = hub.config().chan_idle();
         let c = chan.clone();
+        self.running.fetch_add(1, Ordering::AcqRel);
         tokio::spawn(async move {
             conn::run(hub, transport, info, shutdown).await;
+            registry.running.fetch_sub(1, Ordering::AcqRel);
             // Keep the closed channel until its last frames are fetched, or the client is
             // clearly gone, so the final `bye` can be read.
             let until = Instant::now() + idle;

@@ -408,7 +408,7 @@ impl HttpClient {
             self.log.extend(got.iter().cloned());
             self.buffered.extend(got);
         }
-        panic!("no {t} frame");
+        panic!("no {t} frame; received so far: {:?}", self.log);
     }
 
     /// The first frame of type `t` received so far.
