@@ -98,8 +98,16 @@ async fn health(ctx: &HttpCtx) -> Result<Response<Body>, HttpError> {
         "channels": ctx.channels.len(),
         "live_streams": ctx.hub.live_streams(),
         "slow_disconnects": ctx.hub.slow_disconnects(),
+        "rss_bytes": rss_bytes(),
     });
     Ok(text(StatusCode::OK, "application/json", body.to_string()))
+}
+
+/// Resident memory of this process, from `/proc/self/statm` (Linux); `null` elsewhere.
+fn rss_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
 }
 
 /// `GET /`: what this server offers.

@@ -30,6 +30,13 @@
     if (f.ws) {
       return this.round();
     }
+    /* A parked JSONP poll would hold the page's load event for 25 s: start after it. */
+    if (!f.cors && !f.xdr && ns.doc.readyState !== "complete" && !this.waited) {
+      this.waited = this.state = "idle";
+      return ns.listen(ns.win, "load", function () {
+        self.start();
+      });
+    }
     u = this.o.base + "/v1/negotiate?" + ns.qs({ site: this.o.site });
     function done(err, d) {
       if (d && ns.isArray(d.transports) && ns.ladder(f, d.transports).length) {
