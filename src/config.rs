@@ -251,6 +251,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_field_is_documented() {
+        let doc = include_str!("../docs/config.md");
+        let src = include_str!("config.rs");
+        let start = src.find("pub struct Config {").unwrap();
+        let end = start + src[start..].find("\n}").unwrap();
+        let fields: Vec<&str> = src[start..end]
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("pub "))
+            .filter_map(|l| l.split(':').next())
+            .filter(|f| !f.starts_with("struct"))
+            .collect();
+        assert!(fields.len() > 30, "{fields:?}");
+        for f in fields {
+            assert!(doc.contains(&format!("| `{f}` |")), "docs/config.md lacks {f}");
+        }
+    }
+
+    #[test]
     fn defaults_are_valid() {
         Config::default().validate().unwrap();
     }

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# kefu's one test command: the Rust suite, then the widget's lint, ES3 parse, size budget,
+# unit tests and real-browser tests. It installs what the widget tests need when missing:
+# the npm packages (npm ci) and Debian's chromium (as root, or through sudo).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() {
+    if [ "$(id -u)" = 0 ]; then "$@"
+    elif command -v sudo >/dev/null 2>&1; then sudo "$@"
+    else echo "scripts/test.sh: root is needed to run: $*" >&2; return 1
+    fi
+}
+apt_install() {
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
+}
+
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    apt_install nodejs npm
+fi
+if [ ! -x /usr/bin/chromium ]; then
+    apt_install chromium
+fi
+if [ ! -d widget-js/node_modules ] || [ widget-js/package-lock.json -nt widget-js/node_modules ]; then
+    (cd widget-js && npm ci --no-audit --no-fund)
+fi
+
+cargo test
+# The browser tests drive the real server binary.
+cargo build --bin kefu
+(cd widget-js && KEFU_BIN="$PWD/../target/debug/kefu" npm test)
