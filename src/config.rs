@@ -264,7 +264,10 @@ mod tests {
             .collect();
         assert!(fields.len() > 30, "{fields:?}");
         for f in fields {
-            assert!(doc.contains(&format!("| `{f}` |")), "docs/config.md lacks {f}");
+            assert!(
+                doc.contains(&format!("| `{f}` |")),
+                "docs/config.md lacks {f}"
+            );
         }
     }
 

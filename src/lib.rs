@@ -16,6 +16,7 @@
 //! - [`store`]: the `Store` trait and its diesel backends (SQLite by default).
 //! - [`config`], [`ids`]: every tunable; the identifier newtypes.
 
+pub mod chaos;
 pub mod config;
 pub mod core;
 pub mod http;

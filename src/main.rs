@@ -133,6 +133,7 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_env("KEFU_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
+        .with_writer(std::io::stderr)
         .init();
     let result = load_config(&cli).and_then(|config| match cli.command {
         None | Some(Command::Serve) => serve(config),
@@ -163,8 +164,10 @@ fn serve(config: Config) -> anyhow::Result<()> {
             );
             println!("  (the password is shown only this once)");
         }
-        println!("  WebSocket endpoint: {base}/v1/ws   health: {base}/healthz");
-        println!("  widget, demo page and agent console: not built yet (see README)");
+        let ws = base.replacen("http", "ws", 1);
+        println!("  demo page:  {base}/demo");
+        println!("  WebSocket:  {ws}/v1/ws   health: {base}/healthz");
+        println!("  the agent console is not built yet (see README)");
         let (trigger, shutdown) = Shutdown::new();
         tokio::spawn(async move {
             wait_for_signal().await;

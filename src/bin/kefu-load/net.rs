@@ -1,0 +1,464 @@
+//! Client-side links to a kefu server, the same for every transport.
+//!
+//! Owns: opening TCP connections from a rotating set of loopback source addresses, the
+//! WebSocket client (small buffers), a minimal keep-alive HTTP/1.1 client, and [`Link`]:
+//! one open WebSocket, long-poll channel or JSONP channel, with frames coming down an
+//! mpsc queue fed by a reader task and frames going up through [`Link::send`]. Knows the
+//! framing of `docs/protocol.md` §6, not what frames mean.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::stream::{SplitSink, StreamExt};
+use futures_util::SinkExt;
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+/// A transport, as named in `docs/protocol.md` §6.3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tr {
+    Ws,
+    Lp,
+    Jsonp,
+}
+
+impl Tr {
+    pub(crate) fn parse(s: &str) -> Option<Tr> {
+        match s {
+            "ws" => Some(Tr::Ws),
+            "lp" => Some(Tr::Lp),
+            "jsonp" => Some(Tr::Jsonp),
+            _ => None,
+        }
+    }
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Tr::Ws => "ws",
+            Tr::Lp => "lp",
+            Tr::Jsonp => "jsonp",
+        }
+    }
+}
+
+/// Where to connect, and from which source addresses.
+pub(crate) struct Target {
+    pub(crate) addr: SocketAddr,
+    sources: Vec<IpAddr>,
+    next: AtomicUsize,
+    /// How long a request may take past the server's poll timeout before the link is
+    /// taken for dead.
+    pub(crate) request_timeout: Duration,
+}
+
+impl Target {
+    /// `addr` and every source must be loopback.
+    pub(crate) fn new(
+        addr: SocketAddr,
+        sources: Vec<IpAddr>,
+        request_timeout: Duration,
+    ) -> Result<Arc<Target>, String> {
+        if !addr.ip().is_loopback() {
+            return Err(format!("{addr} is not a loopback address; refusing"));
+        }
+        if let Some(s) = sources.iter().find(|s| !s.is_loopback()) {
+            return Err(format!("source {s} is not a loopback address; refusing"));
+        }
+        Ok(Arc::new(Target {
+            addr,
+            sources,
+            next: AtomicUsize::new(0),
+            request_timeout,
+        }))
+    }
+
+    /// A TCP connection, bound to the next source address in turn.
+    pub(crate) async fn tcp(&self) -> io::Result<TcpStream> {
+        let sock = if self.addr.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        if !self.sources.is_empty() {
+            let i = self.next.fetch_add(1, Ordering::Relaxed) % self.sources.len();
+            sock.bind(SocketAddr::new(self.sources[i], 0))?;
+        }
+        let s = tokio::time::timeout(Duration::from_secs(10), sock.connect(self.addr))
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
+        s.set_nodelay(true)?;
+        Ok(s)
+    }
+}
+
+/// Small client buffers: 4 KiB read buffer, no write buffer, bounded pending writes.
+pub(crate) fn ws_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0)
+        .max_write_buffer_size(64 * 1024)
+        .max_message_size(Some(1 << 20))
+}
+
+pub(crate) type Ws = WebSocketStream<TcpStream>;
+
+/// A WebSocket to `path` on the target.
+pub(crate) async fn ws_connect(t: &Target, path: &str) -> io::Result<Ws> {
+    let tcp = t.tcp().await?;
+    let url = format!("ws://{}{}", t.addr, path);
+    let fut = tokio_tungstenite::client_async_with_config(url, tcp, Some(ws_config()));
+    match tokio::time::timeout(Duration::from_secs(10), fut).await {
+        Ok(Ok((ws, _))) => Ok(ws),
+        Ok(Err(e)) => Err(io::Error::other(e.to_string())),
+        Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "handshake")),
+    }
+}
+
+/// One keep-alive HTTP/1.1 connection, reopened when it breaks.
+pub(crate) struct HttpConn {
+    target: Arc<Target>,
+    stream: Option<BufReader<TcpStream>>,
+}
+
+impl HttpConn {
+    pub(crate) fn new(target: Arc<Target>) -> HttpConn {
+        HttpConn {
+            target,
+            stream: None,
+        }
+    }
+
+    /// One request; any failure drops the connection and is returned.
+    pub(crate) async fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+        timeout: Duration,
+    ) -> io::Result<(u16, String)> {
+        let r = tokio::time::timeout(timeout, self.request_inner(method, path, headers, body))
+            .await
+            .unwrap_or_else(|_| Err(io::Error::new(io::ErrorKind::TimedOut, "request")));
+        if r.is_err() {
+            self.stream = None;
+        }
+        r
+    }
+
+    async fn request_inner(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> io::Result<(u16, String)> {
+        if self.stream.is_none() {
+            self.stream = Some(BufReader::with_capacity(
+                4096,
+                self.target.tcp().await?,
+            ));
+        }
+        let s = self.stream.as_mut().expect("just set");
+        let mut req = format!(
+            "{method} {path} HTTP/1.1\r\nhost: {}\r\ncontent-length: {}\r\n",
+            self.target.addr,
+            body.len()
+        );
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str("\r\n");
+        req.push_str(body);
+        s.get_mut().write_all(req.as_bytes()).await?;
+        let mut line = String::new();
+        s.read_line(&mut line).await?;
+        let status: u16 = line
+            .split(' ')
+            .nth(1)
+            .and_then(|x| x.parse().ok())
+            .ok_or_else(|| io::Error::other(format!("bad status line {line:?}")))?;
+        let (mut len, mut close) = (None, false);
+        loop {
+            line.clear();
+            if s.read_line(&mut line).await? == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            let l = line.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            let lower = l.to_ascii_lowercase();
+            if let Some(v) = lower.strip_prefix("content-length:") {
+                len = v.trim().parse::<usize>().ok();
+            } else if lower.starts_with("connection:") && lower.contains("close") {
+                close = true;
+            }
+        }
+        let len = len.ok_or_else(|| io::Error::other("response without content-length"))?;
+        let mut buf = vec![0u8; len];
+        s.read_exact(&mut buf).await?;
+        if close {
+            self.stream = None;
+        }
+        Ok((status, String::from_utf8_lossy(&buf).into_owned()))
+    }
+}
+
+/// Percent-encode a query value.
+pub(crate) fn enc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 2);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn unwrap_jsonp(body: &str) -> io::Result<Value> {
+    let inner = body
+        .strip_prefix("/**/cb(")
+        .and_then(|b| b.strip_suffix(");"))
+        .ok_or_else(|| io::Error::other(format!("not a JSONP answer: {body:.80}")))?;
+    serde_json::from_str(inner).map_err(io::Error::other)
+}
+
+/// What comes down a link.
+#[derive(Debug)]
+pub(crate) enum Down {
+    Frame(Value),
+    /// The link ended; the close code if the server gave one (WebSocket close or `bye`).
+    Closed(Option<u16>),
+}
+
+enum Up {
+    Ws(SplitSink<Ws, Message>),
+    Http {
+        tr: Tr,
+        conn: HttpConn,
+        chan: String,
+    },
+}
+
+/// One open connection or channel.
+pub(crate) struct Link {
+    up: Up,
+    pub(crate) rx: mpsc::Receiver<Down>,
+    reader: JoinHandle<()>,
+    pub(crate) tr: Tr,
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
+impl Link {
+    /// Open a link of kind `tr` and send `hello` as its first frame.
+    pub(crate) async fn open(t: &Arc<Target>, tr: Tr, hello: &Value) -> io::Result<Link> {
+        let (tx, rx) = mpsc::channel(512);
+        match tr {
+            Tr::Ws => {
+                let ws = ws_connect(t, "/v1/ws").await?;
+                let (mut sink, mut stream) = ws.split();
+                sink.send(Message::text(hello.to_string()))
+                    .await
+                    .map_err(io::Error::other)?;
+                let reader = tokio::spawn(async move {
+                    let mut code = None;
+                    while let Some(m) = stream.next().await {
+                        match m {
+                            Ok(Message::Text(s)) => {
+                                let v = serde_json::from_str(s.as_str()).unwrap_or(Value::Null);
+                                if tx.send(Down::Frame(v)).await.is_err() {
+                                    return;
+                                }
+                            }
+                            Ok(Message::Close(c)) => {
+                                code = c.map(|c| u16::from(c.code));
+                                break;
+                            }
+                            Ok(_) => {}
+                            Err(_) => break,
+                        }
+                    }
+                    let _ = tx.send(Down::Closed(code)).await;
+                });
+                Ok(Link {
+                    up: Up::Ws(sink),
+                    rx,
+                    reader,
+                    tr,
+                })
+            }
+            Tr::Lp | Tr::Jsonp => {
+                let mut conn = HttpConn::new(t.clone());
+                let to = Duration::from_secs(10);
+                let h = hello.to_string();
+                let v = if tr == Tr::Lp {
+                    let (s, b) = conn
+                        .request(
+                            "POST",
+                            "/v1/lp/open?tr=lp",
+                            &[("content-type", "text/plain")],
+                            &h,
+                            to,
+                        )
+                        .await?;
+                    if s != 200 {
+                        return Err(io::Error::other(format!("open: {s} {b}")));
+                    }
+                    serde_json::from_str::<Value>(&b).map_err(io::Error::other)?
+                } else {
+                    let path = format!("/v1/jsonp/open?cb=cb&f={}", enc(&h));
+                    let (s, b) = conn.request("GET", &path, &[], "", to).await?;
+                    if s != 200 {
+                        return Err(io::Error::other(format!("open: {s} {b}")));
+                    }
+                    unwrap_jsonp(&b)?
+                };
+                let chan = v["chan"]
+                    .as_str()
+                    .ok_or_else(|| io::Error::other(format!("open answered {v}")))?
+                    .to_string();
+                let reader = tokio::spawn(poll_loop(t.clone(), tr, chan.clone(), tx));
+                Ok(Link {
+                    up: Up::Http { tr, conn, chan },
+                    rx,
+                    reader,
+                    tr,
+                })
+            }
+        }
+    }
+
+    /// Send frames in order. An error means the link is broken.
+    pub(crate) async fn send(&mut self, frames: &[Value]) -> io::Result<()> {
+        if frames.is_empty() {
+            return Ok(());
+        }
+        match &mut self.up {
+            Up::Ws(sink) => {
+                for f in frames {
+                    let fut = sink.send(Message::text(f.to_string()));
+                    match tokio::time::timeout(Duration::from_secs(10), fut).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => return Err(io::Error::other(e)),
+                        Err(_) => return Err(io::ErrorKind::TimedOut.into()),
+                    }
+                }
+                Ok(())
+            }
+            Up::Http { tr, conn, chan } => {
+                let to = Duration::from_secs(10);
+                if *tr == Tr::Lp {
+                    let body = Value::Array(frames.to_vec()).to_string();
+                    let path = format!("/v1/lp/send?chan={chan}");
+                    let (s, b) = conn
+                        .request("POST", &path, &[("content-type", "text/plain")], &body, to)
+                        .await?;
+                    check_send(s, &b)
+                } else {
+                    for f in frames {
+                        jsonp_send(conn, chan, f, to).await?;
+                    }
+                    Ok(())
+                }
+            }
+        }
+    }
+}
+
+fn check_send(status: u16, body: &str) -> io::Result<()> {
+    if status == 200 && body.contains("\"ok\":true") {
+        Ok(())
+    } else {
+        Err(io::Error::other(format!("send: {status} {body:.120}")))
+    }
+}
+
+/// One frame over JSONP, in parts when its URL would be too long.
+async fn jsonp_send(conn: &mut HttpConn, chan: &str, f: &Value, to: Duration) -> io::Result<()> {
+    let text = f.to_string();
+    let whole = enc(&text);
+    if whole.len() <= 1800 {
+        let path = format!("/v1/jsonp/send?cb=cb&chan={chan}&f={whole}");
+        let (s, b) = conn.request("GET", &path, &[], "", to).await?;
+        return check_send(s, &b);
+    }
+    let pid = f["cid"].as_str().unwrap_or("p").to_string();
+    let chars: Vec<char> = text.chars().collect();
+    let pieces: Vec<String> = chars.chunks(200).map(|c| c.iter().collect()).collect();
+    for (i, p) in pieces.iter().enumerate() {
+        let path = format!(
+            "/v1/jsonp/send?cb=cb&chan={chan}&pid={pid}&i={i}&n={}&d={}",
+            pieces.len(),
+            enc(p)
+        );
+        let (s, b) = conn.request("GET", &path, &[], "", to).await?;
+        check_send(s, &b)?;
+    }
+    Ok(())
+}
+
+/// Poll a channel until it ends, pushing frames in sequence order, each once.
+async fn poll_loop(t: Arc<Target>, tr: Tr, chan: String, tx: mpsc::Sender<Down>) {
+    let mut conn = HttpConn::new(t.clone());
+    let mut ack = 0u64;
+    let mut n = 0u64;
+    let code = loop {
+        n += 1;
+        let r = if tr == Tr::Lp {
+            let path = format!("/v1/lp/poll?chan={chan}&ack={ack}&_={n}");
+            conn.request("GET", &path, &[], "", t.request_timeout)
+                .await
+                .and_then(|(s, b)| {
+                    if s == 200 {
+                        serde_json::from_str::<Value>(&b).map_err(io::Error::other)
+                    } else {
+                        Err(io::Error::other(format!("poll: {s}")))
+                    }
+                })
+        } else {
+            let path = format!("/v1/jsonp/poll?cb=cb&chan={chan}&ack={ack}&_={n}");
+            conn.request("GET", &path, &[], "", t.request_timeout)
+                .await
+                .and_then(|(_, b)| unwrap_jsonp(&b))
+        };
+        let Ok(v) = r else { break None };
+        let from = v["from"].as_u64().unwrap_or(0);
+        let frames = v["frames"].as_array().cloned().unwrap_or_default();
+        let mut bye = None;
+        for (i, f) in frames.into_iter().enumerate() {
+            let seq = from + i as u64;
+            if from != 0 && seq <= ack {
+                continue; // a repeat of an answer we already had
+            }
+            if from != 0 {
+                ack = seq;
+            }
+            if f["t"] == "bye" {
+                bye = Some(f["code"].as_u64().unwrap_or(0) as u16);
+            }
+            if tx.send(Down::Frame(f)).await.is_err() {
+                return;
+            }
+        }
+        if bye.is_some() {
+            break bye;
+        }
+    };
+    let _ = tx.send(Down::Closed(code)).await;
+}

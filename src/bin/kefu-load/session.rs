@@ -1,0 +1,608 @@
+//! A client that follows the protocol to the letter, and the checks made on what it saw.
+//!
+//! Owns: [`Peer`] — one visitor or agent: its streams (conv, epoch, last offset held,
+//! every entry received), its unacked messages (resent after every reconnect), hello with
+//! `resume`, re-follows after a reconnect, dedupe by offset — and [`drive`], which keeps a
+//! peer connected over a chosen mix of transports until its work is done or time is up,
+//! measuring ack and delivery latency on the way. [`verify`] compares every peer's view
+//! with the stored log: lost, duplicated, reordered, acknowledged-but-missing.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use crate::net::{Down, Link, Target, Tr};
+
+/// Microseconds since the Unix epoch (comparable across processes on one machine).
+pub(crate) fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    Visitor,
+    Agent,
+}
+
+/// One stream as a peer sees it.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct View {
+    pub(crate) epoch: Option<u64>,
+    /// The last offset held.
+    pub(crate) last: u64,
+    /// Every entry received, in order: (offset, cid).
+    pub(crate) seen: Vec<(u64, String)>,
+    /// Entries this peer expects in the stream before it is done.
+    pub(crate) expect: u64,
+}
+
+struct Pending {
+    cid: String,
+    conv: Option<i64>,
+    body: String,
+    first_sent: Option<Instant>,
+    /// Sent on the current link and not refused.
+    sent: bool,
+}
+
+/// Counters and samples of one peer.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct PeerStats {
+    pub(crate) acks: u64,
+    pub(crate) dup_acks: u64,
+    /// Links opened (the first one included).
+    pub(crate) links: u64,
+    pub(crate) link_failures: u64,
+    /// Ack latency, µs, per acknowledged message.
+    pub(crate) ack_us: Vec<u64>,
+    /// Delivery latency of others' messages, µs.
+    pub(crate) e2e_us: Vec<u64>,
+    /// Entries received.
+    pub(crate) entries: u64,
+    pub(crate) by_transport: BTreeMap<&'static str, u64>,
+}
+
+/// A visitor or an agent.
+pub(crate) struct Peer {
+    pub(crate) role: Role,
+    pub(crate) name: String,
+    site: String,
+    /// Visitor token (from `welcome`) or agent sign-in token.
+    pub(crate) token: Option<String>,
+    pub(crate) views: BTreeMap<i64, View>,
+    pending: VecDeque<Pending>,
+    /// cid → (conv, off) of every acknowledged message of this peer.
+    pub(crate) acked: HashMap<String, (i64, u64)>,
+    /// Messages made so far.
+    pub(crate) made: u64,
+    /// Protocol violations seen (gaps, duplicates, unexpected errors).
+    pub(crate) violations: Vec<String>,
+    pub(crate) stats: PeerStats,
+    welcomed: bool,
+    /// Where the next agent message goes (round robin).
+    rr: usize,
+    /// Entries every stream must reach before the peer is done.
+    pub(crate) expect_each: u64,
+    /// An agent's messages per conversation.
+    pub(crate) per_conv: u64,
+    made_to: HashMap<i64, u64>,
+}
+
+impl Peer {
+    pub(crate) fn visitor(name: &str, site: &str) -> Peer {
+        Peer::new(Role::Visitor, name, site, None)
+    }
+
+    pub(crate) fn agent(name: &str, site: &str, token: &str) -> Peer {
+        Peer::new(Role::Agent, name, site, Some(token.to_string()))
+    }
+
+    fn new(role: Role, name: &str, site: &str, token: Option<String>) -> Peer {
+        Peer {
+            role,
+            name: name.to_string(),
+            site: site.to_string(),
+            token,
+            views: BTreeMap::new(),
+            pending: VecDeque::new(),
+            acked: HashMap::new(),
+            made: 0,
+            violations: Vec::new(),
+            stats: PeerStats::default(),
+            welcomed: false,
+            rr: 0,
+            expect_each: 0,
+            per_conv: 0,
+            made_to: HashMap::new(),
+        }
+    }
+
+    /// The visitor's conversation, once known.
+    pub(crate) fn conv(&self) -> Option<i64> {
+        self.views.keys().next().copied()
+    }
+
+    pub(crate) fn unacked(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// The first frame of every link.
+    pub(crate) fn hello(&self) -> Value {
+        let mut h = json!({"t": "hello", "v": 1, "site": self.site});
+        match self.role {
+            Role::Visitor => {
+                h["role"] = json!("visitor");
+                if let Some(t) = &self.token {
+                    h["visitor"] = json!(t);
+                }
+                if let Some((conv, v)) = self.views.iter().next() {
+                    if let Some(epoch) = v.epoch {
+                        h["resume"] = json!({"conv": conv, "epoch": epoch, "after": v.last});
+                    }
+                }
+            }
+            Role::Agent => {
+                h["role"] = json!("agent");
+                h["token"] = json!(self.token.clone().unwrap_or_default());
+            }
+        }
+        h
+    }
+
+    /// An agent starts watching `conv` (followed from the next link on, or now).
+    pub(crate) fn watch(&mut self, conv: i64) -> Option<Value> {
+        let welcomed = self.welcomed;
+        let v = self.view(conv);
+        welcomed.then(|| follow(conv, v))
+    }
+
+    fn view(&mut self, conv: i64) -> &mut View {
+        let expect = self.expect_each;
+        self.views.entry(conv).or_insert_with(|| View {
+            expect,
+            ..View::default()
+        })
+    }
+
+    /// Make a new message (to the next conversation in turn, for an agent).
+    pub(crate) fn make(&mut self) -> Option<Value> {
+        let conv = match self.role {
+            Role::Visitor => self.conv(),
+            Role::Agent => {
+                let n = self.views.len();
+                let pick = (1..=n)
+                    .map(|k| (self.rr + k) % n.max(1))
+                    .find(|&i| {
+                        let c = self.views.keys().nth(i).expect("in range");
+                        self.made_to.get(c).copied().unwrap_or(0) < self.per_conv
+                    })?;
+                self.rr = pick;
+                let c = *self.views.keys().nth(pick).expect("in range");
+                *self.made_to.entry(c).or_default() += 1;
+                Some(c)
+            }
+        };
+        self.made += 1;
+        let cid = format!("{}-{}", self.name, self.made);
+        let body = format!("{} {}", self.made, now_us());
+        self.pending.push_back(Pending {
+            cid,
+            conv,
+            body,
+            first_sent: None,
+            sent: false,
+        });
+        let welcomed = self.welcomed;
+        let p = self.pending.back_mut().expect("just pushed");
+        welcomed.then(|| {
+            p.sent = true;
+            p.first_sent = Some(Instant::now());
+            msg_frame(p)
+        })
+    }
+
+    /// Unsent messages (after a reconnect, or refused with `overloaded`), in order.
+    fn resend(&mut self) -> Vec<Value> {
+        let now = Instant::now();
+        let mut out = Vec::new();
+        let conv = self.conv();
+        for p in self.pending.iter_mut().filter(|p| !p.sent) {
+            if p.conv.is_none() && self.role == Role::Visitor {
+                p.conv = conv;
+            }
+            p.sent = true;
+            p.first_sent.get_or_insert(now);
+            out.push(msg_frame(p));
+        }
+        out
+    }
+
+    fn link_lost(&mut self) {
+        self.welcomed = false;
+        for p in self.pending.iter_mut() {
+            p.sent = false;
+        }
+    }
+
+    /// Handle one frame; returns frames to send back.
+    pub(crate) fn on_frame(&mut self, f: &Value) -> Vec<Value> {
+        let t = f["t"].as_str().unwrap_or("");
+        let conv = f["conv"].as_i64();
+        match t {
+            "welcome" => {
+                self.welcomed = true;
+                if self.role == Role::Visitor {
+                    if let Some(v) = f["visitor"].as_str() {
+                        self.token = Some(v.to_string());
+                    }
+                    if let (Some(c), Some(e)) = (conv, f["epoch"].as_u64()) {
+                        self.set_epoch(c, e);
+                    }
+                    self.resend()
+                } else {
+                    let mut out: Vec<Value> = self.views.iter().map(|(c, v)| follow(*c, v)).collect();
+                    out.extend(self.resend());
+                    out
+                }
+            }
+            "conv" | "following" => {
+                if let (Some(c), Some(e)) = (conv, f["epoch"].as_u64()) {
+                    self.set_epoch(c, e);
+                }
+                Vec::new()
+            }
+            "e" => self.on_entry(f),
+            "ack" => {
+                self.on_ack(f);
+                Vec::new()
+            }
+            "err" => self.on_err(f),
+            "ping" => vec![json!({"t": "pong"})],
+            _ => Vec::new(),
+        }
+    }
+
+    fn set_epoch(&mut self, conv: i64, epoch: u64) {
+        let v = self.view(conv);
+        match v.epoch {
+            Some(e) if e != epoch => {
+                let expect = v.expect;
+                *v = View {
+                    epoch: Some(epoch),
+                    expect,
+                    ..View::default()
+                };
+                self.violations
+                    .push(format!("conv {conv}: epoch changed {e} → {epoch}"));
+            }
+            _ => v.epoch = Some(epoch),
+        }
+    }
+
+    fn on_entry(&mut self, f: &Value) -> Vec<Value> {
+        let (Some(conv), Some(off)) = (f["conv"].as_i64(), f["off"].as_u64()) else {
+            self.violations.push(format!("entry without conv/off: {f}"));
+            return Vec::new();
+        };
+        let cid = f["cid"].as_str().unwrap_or("").to_string();
+        let v = self.view(conv);
+        if off <= v.last {
+            self.violations
+                .push(format!("conv {conv}: duplicate entry {off} (held {})", v.last));
+            return Vec::new();
+        }
+        if off != v.last + 1 {
+            self.violations
+                .push(format!("conv {conv}: gap: got {off} after {}", v.last));
+            return vec![follow(conv, v)];
+        }
+        v.last = off;
+        v.seen.push((off, cid.clone()));
+        self.stats.entries += 1;
+        if !cid.starts_with(&format!("{}-", self.name)) {
+            if let Some(sent) = f["body"]
+                .as_str()
+                .and_then(|b| b.split(' ').nth(1))
+                .and_then(|s| s.parse::<u64>().ok())
+            {
+                self.stats.e2e_us.push(now_us().saturating_sub(sent));
+            }
+        }
+        Vec::new()
+    }
+
+    fn on_ack(&mut self, f: &Value) {
+        let (Some(cid), Some(conv), Some(off)) =
+            (f["cid"].as_str(), f["conv"].as_i64(), f["off"].as_u64())
+        else {
+            self.violations.push(format!("bad ack {f}"));
+            return;
+        };
+        if let Some(&(c0, o0)) = self.acked.get(cid) {
+            if (c0, o0) != (conv, off) {
+                self.violations
+                    .push(format!("{cid} acked at {c0}/{o0} and again at {conv}/{off}"));
+            }
+            self.stats.dup_acks += 1;
+            return;
+        }
+        let Some(i) = self.pending.iter().position(|p| p.cid == cid) else {
+            self.violations.push(format!("ack for unknown cid {cid}"));
+            return;
+        };
+        let p = self.pending.remove(i).expect("found");
+        if let Some(t) = p.first_sent {
+            self.stats.ack_us.push(t.elapsed().as_micros() as u64);
+        }
+        self.acked.insert(p.cid, (conv, off));
+        self.stats.acks += 1;
+    }
+
+    fn on_err(&mut self, f: &Value) -> Vec<Value> {
+        let code = f["code"].as_str().unwrap_or("");
+        match code {
+            "overloaded" | "store" => {
+                if let Some(p) = self.pending.iter_mut().find(|p| Some(p.cid.as_str()) == f["cid"].as_str()) {
+                    p.sent = false; // resent on the next tick
+                }
+                Vec::new()
+            }
+            _ => {
+                self.violations.push(format!("unexpected error frame {f}"));
+                Vec::new()
+            }
+        }
+    }
+
+    /// Nothing left to send, everything acknowledged and every expected entry held.
+    pub(crate) fn settled(&self, to_make: u64) -> bool {
+        self.made >= to_make
+            && self.pending.is_empty()
+            && self.views.values().all(|v| v.last >= v.expect)
+    }
+}
+
+fn follow(conv: i64, v: &View) -> Value {
+    let mut f = json!({"t": "follow", "conv": conv, "after": v.last});
+    if let Some(e) = v.epoch {
+        f["epoch"] = json!(e);
+    }
+    f
+}
+
+fn msg_frame(p: &Pending) -> Value {
+    let mut f = json!({"t": "msg", "cid": p.cid, "body": p.body});
+    if let Some(c) = p.conv {
+        f["conv"] = json!(c);
+    }
+    f
+}
+
+/// What a peer does while connected.
+#[derive(Clone)]
+pub(crate) struct Work {
+    /// Messages to make in all.
+    pub(crate) messages: u64,
+    /// Most unacknowledged messages at once.
+    pub(crate) window: usize,
+    /// Pause between messages (none: as fast as the window allows).
+    pub(crate) every: Option<Duration>,
+    /// Transports to choose from on each (re)connect.
+    pub(crate) transports: Vec<Tr>,
+    /// No frame for this long: the link is dead.
+    pub(crate) dead_after: Duration,
+    /// Give up at this instant.
+    pub(crate) deadline: Instant,
+    pub(crate) seed: u64,
+    /// Keep the link open (answering pings) after the work is done, until `stop`.
+    pub(crate) linger: bool,
+}
+
+/// Keep `peer` connected until it has settled (or the deadline, or `stop`). Conversations
+/// named on `convs` are watched (agents). Visitors report their conversation on `report`.
+pub(crate) async fn drive(
+    peer: &mut Peer,
+    target: Arc<Target>,
+    work: Work,
+    mut convs: Option<mpsc::UnboundedReceiver<i64>>,
+    report: Option<mpsc::UnboundedSender<i64>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut rng = StdRng::seed_from_u64(work.seed);
+    let mut reported = false;
+    let mut backoff = Duration::from_millis(20);
+    let mut next_msg = Instant::now();
+    'links: while Instant::now() < work.deadline && !*stop.borrow() {
+        if peer.settled(work.messages) && !work.linger && convs.is_none() {
+            return;
+        }
+        let tr = work.transports[rng.gen_range(0..work.transports.len())];
+        peer.stats.links += 1;
+        let mut link = match Link::open(&target, tr, &peer.hello()).await {
+            Ok(l) => l,
+            Err(_) => {
+                peer.stats.link_failures += 1;
+                let jitter = rng.gen_range(0..=backoff.as_millis() as u64);
+                tokio::time::sleep(Duration::from_millis(jitter)).await;
+                backoff = (backoff * 2).min(Duration::from_millis(500));
+                continue;
+            }
+        };
+        *peer.stats.by_transport.entry(tr.name()).or_default() += 1;
+        let mut last_rx = Instant::now();
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        loop {
+            let mut out = Vec::new();
+            tokio::select! {
+                d = link.rx.recv() => match d {
+                    Some(Down::Frame(f)) => {
+                        last_rx = Instant::now();
+                        if f["t"] == "welcome" {
+                            backoff = Duration::from_millis(20);
+                        }
+                        out = peer.on_frame(&f);
+                    }
+                    Some(Down::Closed(_)) | None => break,
+                },
+                _ = tick.tick() => {
+                    if last_rx.elapsed() > work.dead_after {
+                        break;
+                    }
+                    if let Some(rx) = convs.as_mut() {
+                        loop {
+                            match rx.try_recv() {
+                                Ok(c) => out.extend(peer.watch(c)),
+                                Err(mpsc::error::TryRecvError::Empty) => break,
+                                Err(mpsc::error::TryRecvError::Disconnected) => {
+                                    convs = None;
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                    out.extend(peer.resend());
+                }
+                _ = stop.changed() => return,
+            }
+            if !reported {
+                if let (Some(r), Some(c)) = (&report, peer.conv()) {
+                    let _ = r.send(c);
+                    reported = true;
+                }
+            }
+            while peer.welcomed
+                && peer.made < work.messages
+                && peer.pending.len() < work.window
+                && Instant::now() >= next_msg
+            {
+                match peer.make() {
+                    Some(f) => out.push(f),
+                    None => break,
+                }
+                if let Some(e) = work.every {
+                    next_msg = (next_msg + e).max(Instant::now() - e * 4);
+                }
+            }
+            if link.send(&out).await.is_err() {
+                break;
+            }
+            if Instant::now() >= work.deadline {
+                break 'links;
+            }
+            if peer.settled(work.messages) && !work.linger && convs.is_none() {
+                return;
+            }
+        }
+        drop(link);
+        peer.link_lost();
+    }
+}
+
+/// What the log holds for one conversation: (offset, cid) in offset order.
+pub(crate) type Log = Vec<(u64, String)>;
+
+/// The outcome of [`verify`].
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub(crate) struct Verdict {
+    pub(crate) messages_made: u64,
+    pub(crate) acknowledged: u64,
+    pub(crate) stored: u64,
+    pub(crate) lost: u64,
+    pub(crate) duplicated: u64,
+    pub(crate) reordered: u64,
+    pub(crate) acked_missing: u64,
+    pub(crate) delivery_mismatch: u64,
+    pub(crate) gaps_or_dups_seen: u64,
+    pub(crate) problems: Vec<String>,
+}
+
+impl Verdict {
+    pub(crate) fn clean(&self) -> bool {
+        self.lost == 0
+            && self.duplicated == 0
+            && self.reordered == 0
+            && self.acked_missing == 0
+            && self.delivery_mismatch == 0
+            && self.gaps_or_dups_seen == 0
+    }
+}
+
+/// Check every peer against the stored logs (`logs[conv]`).
+pub(crate) fn verify(peers: &[Peer], logs: &HashMap<i64, Log>) -> Verdict {
+    let mut v = Verdict::default();
+    let mut note = |v: &mut Verdict, m: String| {
+        if v.problems.len() < 20 {
+            v.problems.push(m);
+        }
+    };
+    for log in logs.values() {
+        v.stored += log.len() as u64;
+        let mut cids = HashSet::new();
+        let mut last_seq: HashMap<&str, u64> = HashMap::new();
+        for (i, (off, cid)) in log.iter().enumerate() {
+            if *off != i as u64 + 1 {
+                note(&mut v, format!("log offsets not contiguous at {off}"));
+            }
+            if !cids.insert(cid.as_str()) {
+                v.duplicated += 1;
+                note(&mut v, format!("{cid} stored twice"));
+            }
+            if let Some((who, n)) = cid.rsplit_once('-') {
+                let n: u64 = n.parse().unwrap_or(0);
+                let prev = last_seq.insert(who, n).unwrap_or(0);
+                if n < prev {
+                    v.reordered += 1;
+                    note(&mut v, format!("{cid} stored after {who}-{prev}"));
+                }
+            }
+        }
+    }
+    for p in peers {
+        v.messages_made += p.made;
+        v.acknowledged += p.acked.len() as u64;
+        v.gaps_or_dups_seen += p.violations.len() as u64;
+        for m in p.violations.iter().take(3) {
+            note(&mut v, format!("{}: {m}", p.name));
+        }
+        for (cid, (conv, off)) in &p.acked {
+            let ok = logs
+                .get(conv)
+                .and_then(|l| l.get((*off as usize).wrapping_sub(1)))
+                .is_some_and(|(o, c)| o == off && c == cid);
+            if !ok {
+                v.acked_missing += 1;
+                note(&mut v, format!("{cid} acked at {conv}/{off}, not in the log there"));
+            }
+        }
+        // Every message made must be in the log.
+        let stored: HashSet<&str> = logs
+            .values()
+            .flat_map(|l| l.iter().map(|(_, c)| c.as_str()))
+            .filter(|c| c.starts_with(&format!("{}-", p.name)))
+            .collect();
+        for n in 1..=p.made {
+            if !stored.contains(format!("{}-{n}", p.name).as_str()) {
+                v.lost += 1;
+                note(&mut v, format!("{}-{n} is not in the log", p.name));
+            }
+        }
+        // What each peer received is exactly a prefix of the log.
+        for (conv, view) in &p.views {
+            let log = logs.get(conv).map(Vec::as_slice).unwrap_or(&[]);
+            if view.seen.len() > log.len() || view.seen[..] != log[..view.seen.len()] {
+                v.delivery_mismatch += 1;
+                note(&mut v, format!("{} saw conv {conv} differently from the log", p.name));
+            }
+        }
+    }
+    v
+}
