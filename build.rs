@@ -11,6 +11,7 @@ fn main() {
     println!("cargo:rerun-if-changed={}", list.display());
     println!("cargo:rerun-if-changed=widget-js/src");
     println!("cargo:rerun-if-changed=widget-js/demo.html");
+    println!("cargo:rerun-if-changed=console");
     let mut parts: Vec<String> = Vec::new();
     if let Ok(text) = fs::read_to_string(&list) {
         for line in text.lines().map(str::trim) {

@@ -77,6 +77,16 @@ pub struct Config {
     pub jsonp_max_pending_total: usize,
     /// An incomplete JSONP message is dropped after this many ms.
     pub jsonp_part_ttl_ms: u64,
+    /// Volatile frames (presence, typing, invitations) queued per connection; past it
+    /// the queue is replaced by a fresh snapshot.
+    pub volatile_queue: usize,
+    /// A visitor whose last connection closed is shown as gone after this many ms (a
+    /// page reload does not flicker in the agents' list).
+    pub presence_grace_ms: u64,
+    /// Least time between two forwarded `typing` frames of one connection, in ms.
+    pub typing_interval_ms: u64,
+    /// Pending invitations per visitor.
+    pub max_invites: usize,
     /// How long a visitor session outlives its last connection, in ms, so a reload or a
     /// frozen phone that comes back keeps the same session.
     pub session_grace_ms: u64,
@@ -127,6 +137,10 @@ impl Default for Config {
             jsonp_max_pending_total: 10_000,
             jsonp_part_ttl_ms: 30_000,
             session_grace_ms: 60_000,
+            volatile_queue: 256,
+            presence_grace_ms: 10_000,
+            typing_interval_ms: 200,
+            max_invites: 4,
             admin_password: String::new(),
             token_ttl_ms: 7 * 24 * 3600 * 1000,
             login_max_failures: 5,
@@ -227,6 +241,10 @@ impl Config {
 
     pub fn chan_idle(&self) -> Duration {
         Duration::from_millis(self.chan_idle_ms)
+    }
+
+    pub fn presence_grace(&self) -> Duration {
+        Duration::from_millis(self.presence_grace_ms)
     }
 
     pub fn session_grace(&self) -> Duration {

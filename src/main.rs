@@ -48,6 +48,45 @@ enum Command {
         #[command(subcommand)]
         action: SiteAction,
     },
+    /// Manage agents.
+    Agent {
+        #[command(subcommand)]
+        action: AgentAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum AgentAction {
+    /// Add an agent to a site; prints its password when it was generated.
+    Add {
+        /// The site's key (see `kefu site list`).
+        #[arg(long)]
+        site: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        /// `agent` or `admin`.
+        #[arg(long, default_value = "agent")]
+        role: String,
+        /// Generated when omitted.
+        #[arg(long)]
+        password: Option<String>,
+    },
+    /// List a site's agents.
+    List {
+        #[arg(long)]
+        site: String,
+    },
+    /// Set an agent's password; prints it when it was generated.
+    Passwd {
+        #[arg(long)]
+        site: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        password: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -60,6 +99,13 @@ enum SiteAction {
         /// An allowed origin (repeatable), e.g. https://www.example.com
         #[arg(long = "origin")]
         origins: Vec<String>,
+    },
+    /// Require (or stop requiring) HMAC-verified visitor identities on a site.
+    Identity {
+        /// The site's key.
+        site: String,
+        #[arg(long, action = clap::ArgAction::Set)]
+        required: bool,
     },
 }
 
@@ -138,6 +184,7 @@ fn main() -> ExitCode {
     let result = load_config(&cli).and_then(|config| match cli.command {
         None | Some(Command::Serve) => serve(config),
         Some(Command::Site { action }) => site(config, action),
+        Some(Command::Agent { action }) => agent(config, action),
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -217,7 +264,70 @@ fn site(config: Config, action: SiteAction) -> anyhow::Result<()> {
         }
         SiteAction::Add { name, origins } => {
             let s = store.add_site(&name, &origins)?;
-            println!("{}\t{}\t{}", s.id, s.key, s.name);
+            println!("{}\t{}\t{}\tsecret {}", s.id, s.key, s.name, s.secret);
+        }
+        SiteAction::Identity { site, required } => {
+            let s = store
+                .site_by_key(&site)?
+                .ok_or_else(|| anyhow::anyhow!("no site with key {site}"))?;
+            store.set_require_identity(s.id, required)?;
+            println!("{}\tverified identity required: {required}", s.key);
+        }
+    }
+    Ok(())
+}
+
+fn agent(config: Config, action: AgentAction) -> anyhow::Result<()> {
+    use kefu::core::auth::hash_password;
+    let store = kefu::store::open(&config.database_url, 1, config.sqlite_synchronous == "full")?;
+    let site_of = |key: &str| {
+        store
+            .site_by_key(key)?
+            .ok_or_else(|| anyhow::anyhow!("no site with key {key}"))
+    };
+    let password_or_new = |p: Option<String>| match p {
+        Some(p) if p.len() >= 8 => Ok((p, false)),
+        Some(_) => Err(anyhow::anyhow!("passwords need at least 8 characters")),
+        None => Ok((kefu::ids::random_token(16), true)),
+    };
+    match action {
+        AgentAction::Add {
+            site,
+            email,
+            name,
+            role,
+            password,
+        } => {
+            if role != "agent" && role != "admin" {
+                anyhow::bail!("role must be agent or admin");
+            }
+            let s = site_of(&site)?;
+            let (pw, generated) = password_or_new(password)?;
+            let a = store.add_agent(s.id, &email, &name, &role, &hash_password(&pw)?)?;
+            println!("{}\t{}\t{}\t{}", a.id, a.email, a.name, a.role);
+            if generated {
+                println!("password: {pw}");
+            }
+        }
+        AgentAction::List { site } => {
+            for a in store.agents(site_of(&site)?.id)? {
+                println!("{}\t{}\t{}\t{}", a.id, a.email, a.name, a.role);
+            }
+        }
+        AgentAction::Passwd {
+            site,
+            email,
+            password,
+        } => {
+            let s = site_of(&site)?;
+            let (pw, generated) = password_or_new(password)?;
+            if !store.set_password(s.id, &email, &hash_password(&pw)?)? {
+                anyhow::bail!("no agent {email} on site {site}");
+            }
+            println!("password changed for {email}");
+            if generated {
+                println!("password: {pw}");
+            }
         }
     }
     Ok(())

@@ -42,21 +42,51 @@ pub struct Position {
     pub after: Offset,
 }
 
+/// The host site's own identity of a visitor, optionally signed (`docs/protocol.md` §7).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub attrs: serde_json::Map<String, serde_json::Value>,
+    /// Hex HMAC-SHA256 of `id` under the site secret.
+    #[serde(default, skip_serializing)]
+    pub sig: Option<String>,
+}
+
+/// Limits on `User` (characters).
+pub const USER_ID_MAX: usize = 128;
+pub const USER_NAME_MAX: usize = 128;
+pub const USER_ATTRS_MAX: usize = 20;
+pub const USER_ATTR_KEY_MAX: usize = 64;
+pub const USER_ATTR_VALUE_MAX: usize = 256;
+/// Longest page URL, title or referrer kept for presence (longer ones are cut).
+pub const PAGE_FIELD_MAX: usize = 512;
+/// Longest typing draft forwarded as a sneak peek.
+pub const TYPING_TEXT_MAX: usize = 1000;
+
+/// The first frame of every connection.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Hello {
+    pub v: u32,
+    pub site: String,
+    pub role: Role,
+    #[serde(default)]
+    pub visitor: Option<String>,
+    #[serde(default)]
+    pub token: Option<String>,
+    #[serde(default)]
+    pub resume: Option<Position>,
+    #[serde(default)]
+    pub user: Option<User>,
+}
+
 /// Frames a client sends.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(tag = "t", rename_all = "lowercase")]
 pub enum ClientFrame {
-    Hello {
-        v: u32,
-        site: String,
-        role: Role,
-        #[serde(default)]
-        visitor: Option<String>,
-        #[serde(default)]
-        token: Option<String>,
-        #[serde(default)]
-        resume: Option<Position>,
-    },
+    Hello(Hello),
     Follow {
         conv: ConversationId,
         #[serde(default)]
@@ -71,6 +101,44 @@ pub enum ClientFrame {
         body: String,
         #[serde(default)]
         conv: Option<ConversationId>,
+        #[serde(default)]
+        contact: Option<Contact>,
+    },
+    Page {
+        #[serde(default)]
+        url: String,
+        #[serde(default)]
+        title: String,
+        #[serde(default, rename = "ref")]
+        referrer: String,
+        #[serde(default = "yes")]
+        visible: bool,
+        #[serde(default)]
+        visits: Option<u32>,
+    },
+    Typing {
+        #[serde(default)]
+        conv: Option<ConversationId>,
+        on: bool,
+        #[serde(default)]
+        text: Option<String>,
+    },
+    Read {
+        #[serde(default)]
+        conv: Option<ConversationId>,
+        upto: Offset,
+    },
+    Invite {
+        visitor: String,
+        text: String,
+    },
+    #[serde(rename = "invite_reply")]
+    InviteReply {
+        id: u64,
+        accept: bool,
+    },
+    Presence {
+        status: AgentStatus,
     },
     Ack {
         conv: ConversationId,
@@ -78,6 +146,18 @@ pub enum ClientFrame {
     },
     Ping,
     Pong,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// An agent's availability.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AgentStatus {
+    Online,
+    Away,
 }
 
 /// Why a client frame was refused (`err` frame codes, `docs/protocol.md` §4).
@@ -94,6 +174,7 @@ pub enum ErrorCode {
     TooManyFollows,
     Overloaded,
     Store,
+    UnknownVisitor,
 }
 
 /// A refused frame: the code plus a human-readable reason.
@@ -123,12 +204,30 @@ pub fn parse_client_frame(text: &str, max_body_chars: usize) -> Result<ClientFra
         }
     })?;
     match &frame {
-        ClientFrame::Hello {
+        ClientFrame::Hello(Hello {
             visitor: Some(v), ..
-        } if !is_token(v, VISITOR_TOKEN_MIN, VISITOR_TOKEN_MAX) => {
+        }) if !is_token(v, VISITOR_TOKEN_MIN, VISITOR_TOKEN_MAX) => {
             return Err(FrameError::new(
                 ErrorCode::BadFrame,
                 "visitor must be 16-64 chars of [A-Za-z0-9_-]",
+            ));
+        }
+        ClientFrame::Hello(Hello { user: Some(u), .. }) => check_user(u)?,
+        ClientFrame::Msg {
+            contact: Some(c), ..
+        } if c.name.chars().count() > USER_NAME_MAX || c.email.chars().count() > 256 => {
+            return Err(FrameError::new(
+                ErrorCode::BadFrame,
+                "contact name or email too long",
+            ));
+        }
+        ClientFrame::Typing { text: Some(t), .. } if t.chars().count() > TYPING_TEXT_MAX => {
+            return Err(FrameError::new(ErrorCode::TooLong, "typing draft too long"));
+        }
+        ClientFrame::Invite { text, .. } if text.chars().count() > max_body_chars => {
+            return Err(FrameError::new(
+                ErrorCode::TooLong,
+                "invitation text too long",
             ));
         }
         ClientFrame::Msg { cid, body, .. } => {
@@ -153,6 +252,41 @@ pub fn parse_client_frame(text: &str, max_body_chars: usize) -> Result<ClientFra
     Ok(frame)
 }
 
+/// Who to answer, given with a message from the "leave a message" form.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contact {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub email: String,
+}
+
+fn check_user(u: &User) -> Result<(), FrameError> {
+    let bad = |m: &str| Err(FrameError::new(ErrorCode::BadFrame, m));
+    if u.id.is_empty() || u.id.chars().count() > USER_ID_MAX {
+        return bad("user.id must be 1-128 characters");
+    }
+    if u.name.chars().count() > USER_NAME_MAX {
+        return bad("user.name is over 128 characters");
+    }
+    if u.attrs.len() > USER_ATTRS_MAX {
+        return bad("user.attrs has more than 20 entries");
+    }
+    for (k, v) in &u.attrs {
+        let len = match v {
+            serde_json::Value::String(s) => s.chars().count(),
+            other => other.to_string().len(),
+        };
+        if k.chars().count() > USER_ATTR_KEY_MAX || len > USER_ATTR_VALUE_MAX {
+            return bad("a user attribute is too long (keys 64, values 256 characters)");
+        }
+    }
+    if u.sig.as_ref().is_some_and(|s| s.len() > 128) {
+        return bad("user.sig is too long");
+    }
+    Ok(())
+}
+
 /// The `e` frame of one committed stream entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EntryFrame {
@@ -164,6 +298,12 @@ pub struct EntryFrame {
     pub cid: String,
     pub body: String,
     pub ts: i64,
+    /// `read` entries: the offset read up to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upto: Option<Offset>,
+    /// Offline messages: who to answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact: Option<Contact>,
 }
 
 /// Frames the server sends.
@@ -214,6 +354,33 @@ pub enum ServerFrame<'a> {
     Bye {
         code: u16,
         reason: &'a str,
+    },
+    Agents {
+        online: bool,
+    },
+    Visitors {
+        list: &'a serde_json::Value,
+    },
+    Visitor {
+        op: &'a str,
+        v: &'a serde_json::Value,
+    },
+    Typing {
+        conv: ConversationId,
+        role: Role,
+        name: &'a str,
+        on: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        text: Option<&'a str>,
+    },
+    Delivered {
+        conv: ConversationId,
+        upto: Offset,
+    },
+    Invite {
+        id: u64,
+        name: &'a str,
+        text: &'a str,
     },
 }
 
@@ -282,7 +449,7 @@ mod tests {
         )
         .unwrap();
         match f {
-            ClientFrame::Hello { resume, .. } => assert_eq!(
+            ClientFrame::Hello(Hello { resume, .. }) => assert_eq!(
                 resume,
                 Some(Position {
                     conv: ConversationId(7),
@@ -340,6 +507,8 @@ mod tests {
             cid: "c".into(),
             body: "<b>hi</b>".into(),
             ts: 5,
+            upto: None,
+            contact: None,
         };
         let text = ServerFrame::Entry(&e).encode();
         assert_eq!(

@@ -299,3 +299,60 @@ mod login_tests {
         assert!(PasswordHash::new(DUMMY_HASH).is_ok());
     }
 }
+
+/// Does `sig` (hex) equal HMAC-SHA256(`secret`, `id`)? Compared in constant time.
+pub fn verify_identity(secret: &str, id: &str, sig: &str) -> bool {
+    use hmac::{Hmac, Mac};
+    let Some(bytes) = decode_hex(sig) else {
+        return false;
+    };
+    let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()) else {
+        return false;
+    };
+    mac.update(id.as_bytes());
+    mac.verify_slice(&bytes).is_ok()
+}
+
+/// The hex HMAC-SHA256 a host site computes to sign a visitor's identity.
+pub fn sign_identity(secret: &str, id: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
+    mac.update(id.as_bytes());
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn decode_hex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod identity_tests {
+    use super::*;
+
+    #[test]
+    fn signatures_verify_only_for_the_right_secret_and_id() {
+        let sig = sign_identity("site-secret", "user-42");
+        assert_eq!(sig.len(), 64);
+        assert!(verify_identity("site-secret", "user-42", &sig));
+        assert!(verify_identity(
+            "site-secret",
+            "user-42",
+            &sig.to_uppercase()
+        ));
+        assert!(!verify_identity("other-secret", "user-42", &sig));
+        assert!(!verify_identity("site-secret", "user-43", &sig));
+        assert!(!verify_identity("site-secret", "user-42", &sig[..62]));
+        assert!(!verify_identity("site-secret", "user-42", "zz"));
+        assert!(!verify_identity("site-secret", "user-42", ""));
+    }
+}

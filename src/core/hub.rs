@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::auth::{self, LoginError, LoginLimiter};
+use super::presence::Presence;
 use super::registry::Registry;
 use super::session::VisitorSession;
 use super::signal::Signal;
@@ -72,6 +73,10 @@ struct Inner {
     connections: AtomicUsize,
     /// Failed agent sign-ins, for rate limiting.
     logins: LoginLimiter,
+    /// Who is on each site now.
+    presence: Presence,
+    /// Source of invitation ids.
+    next_invite: std::sync::atomic::AtomicU64,
     /// Connections closed because they could not keep up (4001), since start.
     slow_disconnects: AtomicUsize,
 }
@@ -96,6 +101,8 @@ impl Hub {
                 sessions: Mutex::new(HashMap::new()),
                 sites: Mutex::new(HashMap::new()),
                 connections: AtomicUsize::new(0),
+                presence: Presence::default(),
+                next_invite: std::sync::atomic::AtomicU64::new(1),
                 logins: LoginLimiter::new(
                     config.login_max_failures,
                     Duration::from_millis(config.login_window_ms),
@@ -238,16 +245,39 @@ impl Hub {
         Ok(session)
     }
 
-    /// A connection left `session`; forget the session after the grace period if no
-    /// connection came back.
-    pub(crate) fn leave_session(&self, session: &Arc<VisitorSession>, sig: &Arc<Signal>) {
-        if session.detach(sig) > 0 {
+    pub(crate) fn presence(&self) -> &Presence {
+        &self.inner.presence
+    }
+
+    pub(crate) fn next_invite_id(&self) -> u64 {
+        self.inner.next_invite.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// A connection left `session`. With no connection left for `presence_grace_ms` the
+    /// visitor is shown as gone; after `session_grace_ms` the session is forgotten.
+    pub(crate) fn leave_session(
+        &self,
+        session: &Arc<VisitorSession>,
+        sig: &Arc<Signal>,
+        kind: TransportKind,
+    ) {
+        if session.detach(sig, kind) > 0 {
+            self.inner.presence.visitor_changed(session);
             return;
         }
         let hub = self.clone();
         let session = session.clone();
-        let grace = self.inner.config.session_grace();
+        let presence_grace = self.inner.config.presence_grace();
+        let grace = self
+            .inner
+            .config
+            .session_grace()
+            .saturating_sub(presence_grace);
         tokio::spawn(async move {
+            tokio::time::sleep(presence_grace).await;
+            if session.connection_count() == 0 {
+                hub.inner.presence.visitor_gone(&session);
+            }
             tokio::time::sleep(grace).await;
             let mut map = hub.inner.sessions.lock().unwrap_or_else(|p| p.into_inner());
             if session.connection_count() == 0 {

@@ -8,12 +8,14 @@
 //! - `conn`: one connection's life, whatever transport carries it
 //! - `stream`, `registry`, `signal`: live streams and waking their followers
 //! - `session`: a visitor's session shared by its tabs
+//! - `presence`: who is on each site now (visitors, agents), never stored
 //! - `writer`: the single group-committing writer
 //! - `auth`: password hashing and the first-run bootstrap
 
 pub mod auth;
 pub mod conn;
 pub mod hub;
+pub(crate) mod presence;
 pub(crate) mod registry;
 pub(crate) mod session;
 pub(crate) mod signal;

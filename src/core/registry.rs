@@ -104,8 +104,8 @@ mod tests {
     #[test]
     fn a_stream_lives_while_followed() {
         let r = Registry::new();
-        let a = Arc::new(Signal::new());
-        let b = Arc::new(Signal::new());
+        let a = Arc::new(Signal::new(8));
+        let b = Arc::new(Signal::new(8));
         let conv = ConversationId(3);
         assert!(r.follow(conv, &a).is_none());
         let mk = || Stream::new(conv, SiteId(1), Epoch(1), Offset(0), 4);

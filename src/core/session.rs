@@ -3,11 +3,44 @@
 //! Owns: the visitor's open conversation as this process knows it, and which connections
 //! to tell when that conversation is opened from one of them. Knows nothing of transports.
 
-use std::sync::{Arc, Mutex};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
 
+use bytes::Bytes;
+
+use super::hub::TransportKind;
 use super::signal::Signal;
-use crate::ids::{SessionId, SiteId};
-use crate::store::ConvInfo;
+use crate::ids::{AgentId, SessionId, SiteId};
+use crate::protocol::User;
+use crate::store::{now_ms, ConvInfo};
+
+/// What agents see of a visitor (never stored).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct VisitorInfo {
+    pub url: String,
+    pub title: String,
+    pub referrer: String,
+    pub visible: bool,
+    pub ua: String,
+    /// First seen, ms since the Unix epoch.
+    pub since: i64,
+    /// Page views in this session.
+    pub pages: u32,
+    /// Visits counted by the widget for this browser.
+    pub visits: u32,
+    /// The host site's identity of the visitor, and whether its signature checked out.
+    pub user: Option<(User, bool)>,
+    /// Transports of the open connections, one per connection.
+    pub transports: Vec<TransportKind>,
+}
+
+/// An invitation waiting for the visitor's answer.
+#[derive(Debug, Clone)]
+pub(crate) struct Invite {
+    pub id: u64,
+    pub agent: AgentId,
+    pub text: String,
+}
 
 pub(crate) struct VisitorSession {
     pub id: SessionId,
@@ -20,6 +53,10 @@ pub(crate) struct VisitorSession {
     conv: Mutex<Option<ConvInfo>>,
     /// Connections of this visitor, to wake when the conversation opens.
     conns: Mutex<Vec<Arc<Signal>>>,
+    /// Presence shown to agents.
+    info: Mutex<VisitorInfo>,
+    /// Invitations not yet answered, oldest first; bounded by `max_invites`.
+    invites: Mutex<VecDeque<Invite>>,
 }
 
 impl VisitorSession {
@@ -31,7 +68,64 @@ impl VisitorSession {
             loaded: tokio::sync::OnceCell::new(),
             conv: Mutex::new(None),
             conns: Mutex::new(Vec::new()),
+            info: Mutex::new(VisitorInfo {
+                since: now_ms(),
+                visible: true,
+                ..VisitorInfo::default()
+            }),
+            invites: Mutex::new(VecDeque::new()),
         }
+    }
+
+    pub(crate) fn info(&self) -> MutexGuard<'_, VisitorInfo> {
+        self.info.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The visitor as agents see it (`docs/protocol.md` §7).
+    pub(crate) fn presence_json(&self) -> serde_json::Value {
+        let conv = self.conv().map(|c| c.id);
+        let i = self.info();
+        let mut transports: Vec<&str> = i.transports.iter().map(|t| t.name()).collect();
+        transports.sort_unstable();
+        transports.dedup();
+        let user = i.user.as_ref().map(|(u, verified)| {
+            serde_json::json!({"id": u.id, "name": u.name, "attrs": u.attrs, "verified": verified})
+        });
+        serde_json::json!({
+            "id": self.id.0,
+            "page": {"url": i.url, "title": i.title, "ref": i.referrer},
+            "visible": i.visible,
+            "ua": i.ua,
+            "transports": transports,
+            "since": i.since,
+            "pages": i.pages,
+            "visits": i.visits,
+            "conv": conv,
+            "user": user,
+        })
+    }
+
+    /// Queue a volatile frame on every connection of this visitor.
+    pub(crate) fn push_volatile(&self, f: &Bytes) {
+        for s in self.conns.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            s.push_volatile(f.clone());
+        }
+    }
+
+    /// Remember an invitation (dropping the oldest past `max`).
+    pub(crate) fn add_invite(&self, inv: Invite, max: usize) {
+        let mut q = self.invites.lock().unwrap_or_else(|p| p.into_inner());
+        while q.len() >= max.max(1) {
+            q.pop_front();
+        }
+        q.push_back(inv);
+    }
+
+    /// Take invitation `id` (answered), if it is still pending.
+    pub(crate) fn take_invite(&self, id: u64) -> Option<Invite> {
+        let mut q = self.invites.lock().unwrap_or_else(|p| p.into_inner());
+        let i = q.iter().position(|x| x.id == id)?;
+        q.remove(i)
     }
 
     pub(crate) fn conv(&self) -> Option<ConvInfo> {
@@ -55,15 +149,22 @@ impl VisitorSession {
         }
     }
 
-    pub(crate) fn attach(&self, s: &Arc<Signal>) {
+    pub(crate) fn attach(&self, s: &Arc<Signal>, kind: TransportKind) {
         self.conns
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(s.clone());
+        self.info().transports.push(kind);
     }
 
     /// Detach a connection; returns how many remain.
-    pub(crate) fn detach(&self, s: &Arc<Signal>) -> usize {
+    pub(crate) fn detach(&self, s: &Arc<Signal>, kind: TransportKind) -> usize {
+        {
+            let mut i = self.info();
+            if let Some(p) = i.transports.iter().position(|t| *t == kind) {
+                i.transports.remove(p);
+            }
+        }
         let mut c = self.conns.lock().unwrap_or_else(|p| p.into_inner());
         c.retain(|x| !Arc::ptr_eq(x, s));
         c.len()

@@ -5,9 +5,11 @@
 //! (and the store); a connection pulls what it has not sent yet, so a slow connection
 //! costs no memory. Knows nothing of transports.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
+use bytes::Bytes;
 use tokio::sync::Notify;
 
 use crate::ids::ConversationId;
@@ -20,15 +22,57 @@ pub(crate) struct Signal {
     dirty: Mutex<Vec<ConversationId>>,
     /// The session's conversation changed (opened from another tab).
     session_changed: AtomicBool,
+    /// Volatile frames (presence, typing, invitations) waiting to be written. Bounded by
+    /// `cap`: on overflow the queue is dropped and `resync` set, so the connection sends
+    /// a fresh snapshot instead — volatile state is replaced, never accumulated.
+    volatile: Mutex<VecDeque<Bytes>>,
+    cap: usize,
+    resync: AtomicBool,
+    /// The connection belongs to an agent (typing drafts go only to agents).
+    agent: AtomicBool,
 }
 
 impl Signal {
-    pub(crate) fn new() -> Signal {
+    pub(crate) fn new(volatile_cap: usize) -> Signal {
         Signal {
             notify: Notify::new(),
             dirty: Mutex::new(Vec::new()),
             session_changed: AtomicBool::new(false),
+            volatile: Mutex::new(VecDeque::new()),
+            cap: volatile_cap.max(1),
+            resync: AtomicBool::new(false),
+            agent: AtomicBool::new(false),
         }
+    }
+
+    /// Queue a volatile frame (see `volatile`).
+    pub(crate) fn push_volatile(&self, frame: Bytes) {
+        {
+            let mut q = self.volatile.lock().unwrap_or_else(|p| p.into_inner());
+            if q.len() >= self.cap {
+                q.clear();
+                self.resync.store(true, Ordering::Release);
+            } else {
+                q.push_back(frame);
+            }
+        }
+        self.notify.notify_one();
+    }
+
+    pub(crate) fn take_volatile(&self) -> VecDeque<Bytes> {
+        std::mem::take(&mut *self.volatile.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    pub(crate) fn take_resync(&self) -> bool {
+        self.resync.swap(false, Ordering::AcqRel)
+    }
+
+    pub(crate) fn set_agent(&self) {
+        self.agent.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn is_agent(&self) -> bool {
+        self.agent.load(Ordering::Acquire)
     }
 
     /// Stream `conv` has new entries.

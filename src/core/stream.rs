@@ -146,6 +146,23 @@ impl Stream {
         g.followers.len()
     }
 
+    /// Send a volatile frame to every follower but `except`: `to_agents` to agents'
+    /// connections, `to_others` (if any) to the rest.
+    pub(crate) fn volatile(
+        &self,
+        to_agents: Option<&Bytes>,
+        to_others: Option<&Bytes>,
+        except: &Arc<Signal>,
+    ) {
+        let followers = self.lock().followers.clone();
+        for f in followers.iter().filter(|f| !Arc::ptr_eq(f, except)) {
+            let frame = if f.is_agent() { to_agents } else { to_others };
+            if let Some(frame) = frame {
+                f.push_volatile(frame.clone());
+            }
+        }
+    }
+
     #[cfg(test)]
     pub(crate) fn follower_count(&self) -> usize {
         self.lock().followers.len()
@@ -198,7 +215,7 @@ mod tests {
     #[test]
     fn publish_wakes_followers_once_per_stream() {
         let s = stream(0, 8);
-        let a = Arc::new(Signal::new());
+        let a = Arc::new(Signal::new(8));
         assert_eq!(s.add_follower(&a), Offset(0));
         s.add_follower(&a);
         assert_eq!(s.follower_count(), 1);

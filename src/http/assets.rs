@@ -16,6 +16,33 @@ use super::{text, Body, HttpCtx};
 const WIDGET_JS: &str = include_str!(concat!(env!("OUT_DIR"), "/widget.js"));
 /// The demo page, with `{{BASE_URL}}` and `{{SITE_KEY}}` placeholders.
 const DEMO_HTML: &str = include_str!("../../widget-js/demo.html");
+/// The agent console: plain HTML, JavaScript and CSS (modern browsers).
+const CONSOLE_HTML: &str = include_str!("../../console/index.html");
+const CONSOLE_JS: &str = include_str!("../../console/app.js");
+const CONSOLE_CSS: &str = include_str!("../../console/app.css");
+
+/// `GET /console`, `/console/app.js`, `/console/app.css`. The page forbids inline
+/// scripts and any other origin for scripts (CSP), so user text can never run.
+pub(super) fn console(path: &str) -> Result<Response<Body>, HttpError> {
+    let (ct, body) = match path {
+        "/console" | "/console/" => ("text/html; charset=utf-8", CONSOLE_HTML),
+        "/console/app.js" => ("application/javascript; charset=utf-8", CONSOLE_JS),
+        "/console/app.css" => ("text/css; charset=utf-8", CONSOLE_CSS),
+        _ => return Err(HttpError::NotFound),
+    };
+    Ok(Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, ct)
+        .header(header::CACHE_CONTROL, "no-cache")
+        .header("x-content-type-options", "nosniff")
+        .header(
+            "content-security-policy",
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self' ws: wss:; frame-ancestors 'none'",
+        )
+        .header("x-frame-options", "DENY")
+        .body(Full::new(Bytes::from_static(body.as_bytes())))
+        .expect("static response parts are valid"))
+}
 
 fn widget_etag() -> &'static str {
     static ETAG: OnceLock<String> = OnceLock::new();

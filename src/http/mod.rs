@@ -73,6 +73,7 @@ pub async fn handle(req: Request<Incoming>, ctx: HttpCtx) -> Result<Response<Bod
         (&Method::GET, "/") => Ok(index(&ctx)),
         (&Method::GET, "/widget.js") => assets::widget(&req),
         (&Method::GET, "/demo") => assets::demo(&ctx).await,
+        (&Method::GET, p) if p == "/console" || p.starts_with("/console/") => assets::console(p),
         (_, "/healthz" | "/v1/ws" | "/" | "/widget.js" | "/demo") => {
             Err(HttpError::MethodNotAllowed)
         }

@@ -72,7 +72,7 @@ pub(super) async fn upgrade(
     let shutdown = ctx.shutdown.clone();
     let info = ConnInfo {
         origin,
-        peer: Some(ctx.peer),
+        ..ConnInfo::from_headers(req.headers(), false, ctx.peer)
     };
     let on_upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {

@@ -10,7 +10,7 @@ pub(crate) mod schema;
 pub mod sqlite;
 
 use crate::ids::{AgentId, ConversationId, Epoch, Offset, SiteId, VisitorId};
-use crate::protocol::{EntryFrame, Role};
+use crate::protocol::{Contact, EntryFrame, Role};
 
 /// One site (tenant).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +25,8 @@ pub struct Site {
     pub allowed_origins: Vec<String>,
     /// Transports this site allows (`ws`, `lp`, `xdr`, `jsonp`).
     pub transports: Vec<String>,
+    /// Visitors must carry an identity signed with `secret`.
+    pub require_identity: bool,
 }
 
 impl Site {
@@ -72,6 +74,10 @@ pub struct NewEntry {
     pub cid: String,
     pub body: String,
     pub ts: i64,
+    /// For `read` entries: the offset read up to.
+    pub upto: Option<Offset>,
+    /// For offline messages: who to answer.
+    pub contact: Option<Contact>,
 }
 
 /// What became of one `NewEntry` in `append_batch`.
@@ -126,6 +132,12 @@ pub trait Store: Send + Sync + 'static {
         password_hash: &str,
     ) -> StoreResult<Agent>;
     fn agents(&self, site: SiteId) -> StoreResult<Vec<Agent>>;
+
+    /// Replace an agent's password hash; false if there is no such agent on the site.
+    fn set_password(&self, site: SiteId, email: &str, password_hash: &str) -> StoreResult<bool>;
+
+    /// Require (or stop requiring) verified visitor identities on a site.
+    fn set_require_identity(&self, site: SiteId, required: bool) -> StoreResult<()>;
 
     /// Agents with this email (one per site at most), with their password hashes.
     fn agents_by_email(&self, email: &str) -> StoreResult<Vec<(Agent, String)>>;

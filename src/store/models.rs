@@ -18,6 +18,7 @@ pub(super) struct SiteRow {
     pub secret: String,
     pub allowed_origins: String,
     pub transports: String,
+    pub require_identity: bool,
 }
 
 impl From<SiteRow> for Site {
@@ -30,6 +31,7 @@ impl From<SiteRow> for Site {
             secret: r.secret,
             allowed_origins: words(&r.allowed_origins),
             transports: words(&r.transports),
+            require_identity: r.require_identity,
         }
     }
 }
@@ -129,10 +131,25 @@ pub(super) struct EntryRow {
     pub cid: String,
     pub body: String,
     pub ts: i64,
+    /// JSON: `{"upto": N}` for reads, `{"contact": {…}}` for offline messages.
+    pub meta: Option<String>,
 }
 
 impl EntryRow {
     pub(super) fn frame(self) -> EntryFrame {
+        let meta: Option<serde_json::Value> = self
+            .meta
+            .as_deref()
+            .and_then(|m| serde_json::from_str(m).ok());
+        let upto = meta
+            .as_ref()
+            .and_then(|m| m.get("upto"))
+            .and_then(|u| u.as_u64())
+            .map(Offset);
+        let contact = meta
+            .as_ref()
+            .and_then(|m| m.get("contact"))
+            .and_then(|c| serde_json::from_value(c.clone()).ok());
         EntryFrame {
             conv: ConversationId(self.conversation_id),
             off: Offset(self.off as u64),
@@ -146,6 +163,8 @@ impl EntryRow {
             cid: self.cid,
             body: self.body,
             ts: self.ts,
+            upto,
+            contact,
         }
     }
 }

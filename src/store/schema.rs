@@ -11,6 +11,7 @@ diesel::table! {
         allowed_origins -> Text,
         transports -> Text,
         created_at -> BigInt,
+        require_identity -> Bool,
     }
 }
 
@@ -56,6 +57,7 @@ diesel::table! {
         cid -> Text,
         body -> Text,
         ts -> BigInt,
+        meta -> Nullable<Text>,
     }
 }
 

@@ -218,6 +218,28 @@ impl Store for SqliteStore {
         })
     }
 
+    fn set_password(&self, site: SiteId, email: &str, password_hash: &str) -> StoreResult<bool> {
+        self.write(|c| {
+            let n = diesel::update(
+                agents::table
+                    .filter(agents::site_id.eq(site.0))
+                    .filter(agents::email.eq(email)),
+            )
+            .set(agents::password_hash.eq(password_hash))
+            .execute(c)?;
+            Ok(n > 0)
+        })
+    }
+
+    fn set_require_identity(&self, site: SiteId, required: bool) -> StoreResult<()> {
+        self.write(|c| {
+            diesel::update(sites::table.find(site.0))
+                .set(sites::require_identity.eq(required))
+                .execute(c)?;
+            Ok(())
+        })
+    }
+
     fn agents_by_email(&self, email: &str) -> StoreResult<Vec<(Agent, String)>> {
         self.read(|c| {
             let rows: Vec<(AgentRow, String)> = agents::table
@@ -377,6 +399,18 @@ impl Store for SqliteStore {
     }
 }
 
+/// The JSON `meta` column of an entry, if it has extra data.
+fn entry_meta(e: &NewEntry) -> Option<String> {
+    let mut m = serde_json::Map::new();
+    if let Some(u) = e.upto {
+        m.insert("upto".into(), serde_json::json!(u.0));
+    }
+    if let Some(c) = &e.contact {
+        m.insert("contact".into(), serde_json::json!(c));
+    }
+    (!m.is_empty()).then(|| serde_json::Value::Object(m).to_string())
+}
+
 /// The body of one group commit. Three kinds of statement whatever the batch size: the
 /// heads of the conversations involved, the already-stored `(cid, sender)` pairs, and
 /// multi-row INSERTs of the new entries.
@@ -451,6 +485,7 @@ fn append_in_tx(c: &mut SqliteConnection, batch: &[NewEntry]) -> StoreResult<Vec
             cid: e.cid.clone(),
             body: e.body.clone(),
             ts: e.ts,
+            meta: entry_meta(e),
         };
         out.push(Appended::New(row.clone().frame()));
         rows.push(row);
@@ -484,6 +519,8 @@ mod tests {
             cid: cid.into(),
             body: format!("body of {cid}"),
             ts: 1,
+            upto: None,
+            contact: None,
         }
     }
 
@@ -603,6 +640,8 @@ mod freshness_tests {
                 cid: format!("c{i}"),
                 body: "b".into(),
                 ts: 1,
+                upto: None,
+                contact: None,
             }])
             .unwrap();
             assert_eq!(s.conversation(a.id).unwrap().unwrap().head, Offset(i));

@@ -109,10 +109,8 @@ async fn run(req: &Request<Incoming>, ctx: &HttpCtx, action: &str) -> Result<Str
     if action == "open" {
         let hello =
             query_decoded(q, "f")?.ok_or_else(|| HttpError::BadRequest("missing f".into()))?;
-        let info = ConnInfo {
-            origin: None,
-            peer: Some(ctx.peer),
-        };
+        // Script loads carry no Origin; the site's origins cannot be checked for JSONP.
+        let info = ConnInfo::from_headers(req.headers(), false, ctx.peer);
         let chan = ctx
             .channels
             .open(

@@ -157,11 +157,8 @@ pub(crate) async fn open(
             )))
         }
     };
+    let info = ConnInfo::from_headers(req.headers(), true, ctx.peer);
     let hello = body_text(req, ctx).await?;
-    let info = ConnInfo {
-        origin: origin.clone(),
-        peer: Some(ctx.peer),
-    };
     let chan = ctx
         .channels
         .open(kind, hello, &ctx.hub, info, ctx.shutdown.clone())

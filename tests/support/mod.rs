@@ -152,6 +152,8 @@ impl Client {
                 Some(Message::Text(t)) => {
                     let v: Value = serde_json::from_str(t.as_str()).expect("server sends JSON");
                     if v["t"] == "ping" {
+                        // Like a real client: a slow, loaded test machine must not look dead.
+                        let _ = self.ws.send(Message::text(r#"{"t":"pong"}"#)).await;
                         continue;
                     }
                     return v;

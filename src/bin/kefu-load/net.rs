@@ -136,6 +136,11 @@ impl HttpConn {
         }
     }
 
+    /// Close the connection (the next request opens a new one).
+    pub(crate) fn close(&mut self) {
+        self.stream = None;
+    }
+
     /// One request; any failure drops the connection and is returned.
     pub(crate) async fn request(
         &mut self,
@@ -162,10 +167,7 @@ impl HttpConn {
         body: &str,
     ) -> io::Result<(u16, String)> {
         if self.stream.is_none() {
-            self.stream = Some(BufReader::with_capacity(
-                4096,
-                self.target.tcp().await?,
-            ));
+            self.stream = Some(BufReader::with_capacity(4096, self.target.tcp().await?));
         }
         let s = self.stream.as_mut().expect("just set");
         let mut req = format!(
@@ -238,6 +240,8 @@ fn unwrap_jsonp(body: &str) -> io::Result<Value> {
 #[derive(Debug)]
 pub(crate) enum Down {
     Frame(Value),
+    /// A poll came back (maybe empty): the channel is alive.
+    Alive,
     /// The link ended; the close code if the server gave one (WebSocket close or `bye`).
     Closed(Option<u16>),
 }
@@ -256,7 +260,6 @@ pub(crate) struct Link {
     up: Up,
     pub(crate) rx: mpsc::Receiver<Down>,
     reader: JoinHandle<()>,
-    pub(crate) tr: Tr,
 }
 
 impl Drop for Link {
@@ -300,12 +303,11 @@ impl Link {
                     up: Up::Ws(sink),
                     rx,
                     reader,
-                    tr,
                 })
             }
             Tr::Lp | Tr::Jsonp => {
                 let mut conn = HttpConn::new(t.clone());
-                let to = Duration::from_secs(10);
+                let to = t.request_timeout;
                 let h = hello.to_string();
                 let v = if tr == Tr::Lp {
                     let (s, b) = conn
@@ -333,12 +335,13 @@ impl Link {
                     .as_str()
                     .ok_or_else(|| io::Error::other(format!("open answered {v}")))?
                     .to_string();
+                // Sends are rare for most clients: do not hold a second socket open.
+                conn.close();
                 let reader = tokio::spawn(poll_loop(t.clone(), tr, chan.clone(), tx));
                 Ok(Link {
                     up: Up::Http { tr, conn, chan },
                     rx,
                     reader,
-                    tr,
                 })
             }
         }
@@ -362,7 +365,7 @@ impl Link {
                 Ok(())
             }
             Up::Http { tr, conn, chan } => {
-                let to = Duration::from_secs(10);
+                let to = conn.target.request_timeout;
                 if *tr == Tr::Lp {
                     let body = Value::Array(frames.to_vec()).to_string();
                     let path = format!("/v1/lp/send?chan={chan}");
@@ -438,6 +441,9 @@ async fn poll_loop(t: Arc<Target>, tr: Tr, chan: String, tx: mpsc::Sender<Down>)
                 .and_then(|(_, b)| unwrap_jsonp(&b))
         };
         let Ok(v) = r else { break None };
+        if tx.send(Down::Alive).await.is_err() {
+            return;
+        }
         let from = v["from"].as_u64().unwrap_or(0);
         let frames = v["frames"].as_array().cloned().unwrap_or_default();
         let mut bye = None;

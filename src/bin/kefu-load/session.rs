@@ -8,6 +8,7 @@
 //! with the stored log: lost, duplicated, reordered, acknowledged-but-missing.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -131,10 +132,6 @@ impl Peer {
         self.views.keys().next().copied()
     }
 
-    pub(crate) fn unacked(&self) -> usize {
-        self.pending.len()
-    }
-
     /// The first frame of every link.
     pub(crate) fn hello(&self) -> Value {
         let mut h = json!({"t": "hello", "v": 1, "site": self.site});
@@ -179,12 +176,10 @@ impl Peer {
             Role::Visitor => self.conv(),
             Role::Agent => {
                 let n = self.views.len();
-                let pick = (1..=n)
-                    .map(|k| (self.rr + k) % n.max(1))
-                    .find(|&i| {
-                        let c = self.views.keys().nth(i).expect("in range");
-                        self.made_to.get(c).copied().unwrap_or(0) < self.per_conv
-                    })?;
+                let pick = (1..=n).map(|k| (self.rr + k) % n.max(1)).find(|&i| {
+                    let c = self.views.keys().nth(i).expect("in range");
+                    self.made_to.get(c).copied().unwrap_or(0) < self.per_conv
+                })?;
                 self.rr = pick;
                 let c = *self.views.keys().nth(pick).expect("in range");
                 *self.made_to.entry(c).or_default() += 1;
@@ -249,7 +244,8 @@ impl Peer {
                     }
                     self.resend()
                 } else {
-                    let mut out: Vec<Value> = self.views.iter().map(|(c, v)| follow(*c, v)).collect();
+                    let mut out: Vec<Value> =
+                        self.views.iter().map(|(c, v)| follow(*c, v)).collect();
                     out.extend(self.resend());
                     out
                 }
@@ -294,17 +290,18 @@ impl Peer {
             return Vec::new();
         };
         let cid = f["cid"].as_str().unwrap_or("").to_string();
-        let v = self.view(conv);
-        if off <= v.last {
+        let last = self.view(conv).last;
+        if off <= last {
             self.violations
-                .push(format!("conv {conv}: duplicate entry {off} (held {})", v.last));
+                .push(format!("conv {conv}: duplicate entry {off} (held {last})"));
             return Vec::new();
         }
-        if off != v.last + 1 {
+        if off != last + 1 {
             self.violations
-                .push(format!("conv {conv}: gap: got {off} after {}", v.last));
-            return vec![follow(conv, v)];
+                .push(format!("conv {conv}: gap: got {off} after {last}"));
+            return vec![follow(conv, self.view(conv))];
         }
+        let v = self.view(conv);
         v.last = off;
         v.seen.push((off, cid.clone()));
         self.stats.entries += 1;
@@ -329,8 +326,9 @@ impl Peer {
         };
         if let Some(&(c0, o0)) = self.acked.get(cid) {
             if (c0, o0) != (conv, off) {
-                self.violations
-                    .push(format!("{cid} acked at {c0}/{o0} and again at {conv}/{off}"));
+                self.violations.push(format!(
+                    "{cid} acked at {c0}/{o0} and again at {conv}/{off}"
+                ));
             }
             self.stats.dup_acks += 1;
             return;
@@ -351,7 +349,11 @@ impl Peer {
         let code = f["code"].as_str().unwrap_or("");
         match code {
             "overloaded" | "store" => {
-                if let Some(p) = self.pending.iter_mut().find(|p| Some(p.cid.as_str()) == f["cid"].as_str()) {
+                if let Some(p) = self
+                    .pending
+                    .iter_mut()
+                    .find(|p| Some(p.cid.as_str()) == f["cid"].as_str())
+                {
                     p.sent = false; // resent on the next tick
                 }
                 Vec::new()
@@ -405,6 +407,30 @@ pub(crate) struct Work {
     pub(crate) seed: u64,
     /// Keep the link open (answering pings) after the work is done, until `stop`.
     pub(crate) linger: bool,
+    /// Shared counters (progress bars, the storm's stopwatch).
+    pub(crate) counters: Option<Arc<Counters>>,
+    /// Each change of this value drops the current link at once (a cut on command).
+    pub(crate) cut: Option<watch::Receiver<u64>>,
+}
+
+/// Counters shared by many peers.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) acks: AtomicU64,
+    pub(crate) welcomes: AtomicU64,
+    /// Peers that have settled (each counted once).
+    pub(crate) settled: AtomicU64,
+}
+
+async fn changed(cut: &mut Option<watch::Receiver<u64>>) {
+    match cut {
+        Some(rx) => {
+            if rx.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending().await,
+    }
 }
 
 /// Keep `peer` connected until it has settled (or the deadline, or `stop`). Conversations
@@ -421,6 +447,8 @@ pub(crate) async fn drive(
     let mut reported = false;
     let mut backoff = Duration::from_millis(20);
     let mut next_msg = Instant::now();
+    let mut cut = work.cut.clone();
+    let mut counted = false;
     'links: while Instant::now() < work.deadline && !*stop.borrow() {
         if peer.settled(work.messages) && !work.linger && convs.is_none() {
             return;
@@ -442,14 +470,24 @@ pub(crate) async fn drive(
         let mut tick = tokio::time::interval(Duration::from_millis(20));
         loop {
             let mut out = Vec::new();
+            let acks_before = peer.stats.acks;
             tokio::select! {
                 d = link.rx.recv() => match d {
                     Some(Down::Frame(f)) => {
                         last_rx = Instant::now();
                         if f["t"] == "welcome" {
                             backoff = Duration::from_millis(20);
+                            if let Some(c) = &work.counters {
+                                c.welcomes.fetch_add(1, Ordering::Relaxed);
+                            }
                         }
                         out = peer.on_frame(&f);
+                    }
+                    Some(Down::Alive) => last_rx = Instant::now(),
+                    Some(Down::Closed(Some(code))) if (4100..4200).contains(&code) => {
+                        // "Do not reconnect until something is fixed" (protocol §5).
+                        peer.violations.push(format!("closed with {code}: not reconnecting"));
+                        return;
                     }
                     Some(Down::Closed(_)) | None => break,
                 },
@@ -472,6 +510,15 @@ pub(crate) async fn drive(
                     out.extend(peer.resend());
                 }
                 _ = stop.changed() => return,
+                _ = changed(&mut cut) => break,
+            }
+            if let Some(c) = &work.counters {
+                c.acks
+                    .fetch_add(peer.stats.acks - acks_before, Ordering::Relaxed);
+                if !counted && peer.settled(work.messages) {
+                    counted = true;
+                    c.settled.fetch_add(1, Ordering::Relaxed);
+                }
             }
             if !reported {
                 if let (Some(r), Some(c)) = (&report, peer.conv()) {
@@ -539,7 +586,7 @@ impl Verdict {
 /// Check every peer against the stored logs (`logs[conv]`).
 pub(crate) fn verify(peers: &[Peer], logs: &HashMap<i64, Log>) -> Verdict {
     let mut v = Verdict::default();
-    let mut note = |v: &mut Verdict, m: String| {
+    let note = |v: &mut Verdict, m: String| {
         if v.problems.len() < 20 {
             v.problems.push(m);
         }
@@ -580,7 +627,10 @@ pub(crate) fn verify(peers: &[Peer], logs: &HashMap<i64, Log>) -> Verdict {
                 .is_some_and(|(o, c)| o == off && c == cid);
             if !ok {
                 v.acked_missing += 1;
-                note(&mut v, format!("{cid} acked at {conv}/{off}, not in the log there"));
+                note(
+                    &mut v,
+                    format!("{cid} acked at {conv}/{off}, not in the log there"),
+                );
             }
         }
         // Every message made must be in the log.
@@ -600,7 +650,10 @@ pub(crate) fn verify(peers: &[Peer], logs: &HashMap<i64, Log>) -> Verdict {
             let log = logs.get(conv).map(Vec::as_slice).unwrap_or(&[]);
             if view.seen.len() > log.len() || view.seen[..] != log[..view.seen.len()] {
                 v.delivery_mismatch += 1;
-                note(&mut v, format!("{} saw conv {conv} differently from the log", p.name));
+                note(
+                    &mut v,
+                    format!("{} saw conv {conv} differently from the log", p.name),
+                );
             }
         }
     }

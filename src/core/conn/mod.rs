@@ -17,6 +17,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio::time::Instant;
 
 use super::hub::{Hub, TransportKind};
+use super::presence::AgentLink;
 use super::session::VisitorSession;
 use super::signal::Signal;
 use super::stream::{Read, Stream};
@@ -24,8 +25,8 @@ use super::writer::AppendError;
 use super::Shutdown;
 use crate::ids::{random_token, ConversationId, Epoch, Offset, SessionId, SiteId};
 use crate::protocol::{
-    close, error_frame, parse_client_frame, ClientFrame, ErrorCode, FrameError, Position, Role,
-    ServerFrame, VERSION,
+    close, error_frame, parse_client_frame, ClientFrame, Contact, ErrorCode, FrameError, Hello,
+    Position, Role, ServerFrame, VERSION,
 };
 use crate::store::{now_ms, Agent, Appended, NewEntry};
 
@@ -74,6 +75,33 @@ pub struct ConnInfo {
     pub origin: Option<String>,
     /// The peer address, for logs.
     pub peer: Option<std::net::SocketAddr>,
+    /// The `User-Agent` header (at most 256 characters), shown to agents.
+    pub user_agent: Option<String>,
+}
+
+impl ConnInfo {
+    /// Read what the connection knows from its HTTP request headers.
+    pub fn from_headers(
+        headers: &http::HeaderMap,
+        origin: bool,
+        peer: std::net::SocketAddr,
+    ) -> ConnInfo {
+        let text = |h: http::header::HeaderName| {
+            headers
+                .get(h)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        ConnInfo {
+            origin: if origin {
+                text(http::header::ORIGIN)
+            } else {
+                None
+            },
+            peer: Some(peer),
+            user_agent: text(http::header::USER_AGENT).map(|ua| ua.chars().take(256).collect()),
+        }
+    }
 }
 
 /// Why the loop ends.
@@ -87,7 +115,10 @@ enum End {
 type Flow = Result<(), End>;
 
 /// An append waiting for its commit.
-type Pending = Pin<Box<dyn Future<Output = (String, Result<Appended, AppendError>)> + Send>>;
+/// An append waiting for its commit: its cid, whether the client expects an `ack` for it
+/// (appends the server makes on the client's behalf, like an accepted invitation, do not),
+/// and the outcome.
+type Pending = Pin<Box<dyn Future<Output = (String, bool, Result<Appended, AppendError>)> + Send>>;
 
 /// Position of this connection in one followed stream.
 struct Cursor {
@@ -103,7 +134,7 @@ enum Principal {
     /// A visitor: sees and writes only its own open conversation.
     Visitor(Arc<VisitorSession>),
     /// A signed-in agent: sees and writes every conversation of its site.
-    Agent(Agent),
+    Agent(Agent, Arc<AgentLink>),
 }
 
 struct Authed {
@@ -115,17 +146,19 @@ struct Authed {
 /// Run a connection until the peer leaves, the link dies, or the server shuts down.
 pub async fn run<T: Transport>(hub: Hub, transport: T, info: ConnInfo, shutdown: Shutdown) {
     let kind = transport.kind();
+    let sig = Arc::new(Signal::new(hub.config().volatile_queue));
     let mut c = Conn {
         hb: hub.config().heartbeat(),
         hub,
         t: transport,
         info,
-        sig: Arc::new(Signal::new()),
+        sig,
         authed: None,
         follows: HashMap::new(),
         pending: FuturesUnordered::new(),
         bad_frames: 0,
         last_rx: Instant::now(),
+        last_typing: None,
     };
     let end = c.main_loop(shutdown).await;
     match end {
@@ -153,6 +186,8 @@ struct Conn<T> {
     bad_frames: u32,
     last_rx: Instant,
     hb: Duration,
+    /// When the last `typing` frame was forwarded (`typing_interval_ms`).
+    last_typing: Option<Instant>,
 }
 
 impl<T: Transport> Conn<T> {
@@ -169,8 +204,8 @@ impl<T: Transport> Conn<T> {
             let step: Flow = tokio::select! {
                 biased;
                 _ = shutdown.wait() => return self.drain_and_close().await,
-                Some((cid, r)) = self.pending.next(), if !self.pending.is_empty() => {
-                    self.answer_append(&cid, r).await
+                Some((cid, answer, r)) = self.pending.next(), if !self.pending.is_empty() => {
+                    self.answer_append(&cid, answer, r).await
                 }
                 _ = self.sig.notified() => self.on_signal().await,
                 m = self.t.recv(), if self.pending.len() < max_inflight => self.on_inbound(m).await,
@@ -186,8 +221,8 @@ impl<T: Transport> Conn<T> {
     async fn drain_and_close(&mut self) -> End {
         let grace = self.hub.config().shutdown_grace();
         let _ = tokio::time::timeout(grace, async {
-            while let Some((cid, r)) = self.pending.next().await {
-                if self.answer_append(&cid, r).await.is_err() {
+            while let Some((cid, answer, r)) = self.pending.next().await {
+                if self.answer_append(&cid, answer, r).await.is_err() {
                     break;
                 }
             }
@@ -200,12 +235,18 @@ impl<T: Transport> Conn<T> {
         for (_, cur) in self.follows.drain() {
             self.hub.unfollow(&cur.stream, &self.sig);
         }
-        if let Some(Authed {
-            principal: Principal::Visitor(session),
-            ..
-        }) = self.authed.take()
-        {
-            self.hub.leave_session(&session, &self.sig);
+        let kind = self.t.kind();
+        match self.authed.take() {
+            Some(Authed {
+                principal: Principal::Visitor(session),
+                ..
+            }) => self.hub.leave_session(&session, &self.sig, kind),
+            Some(Authed {
+                principal: Principal::Agent(_, link),
+                site,
+                ..
+            }) => self.hub.presence().agent_left(site, &link),
+            None => {}
         }
     }
 
@@ -288,18 +329,8 @@ impl<T: Transport> Conn<T> {
 
     async fn on_frame(&mut self, frame: ClientFrame) -> Flow {
         match (frame, self.authed.is_some()) {
-            (
-                ClientFrame::Hello {
-                    v,
-                    site,
-                    role,
-                    visitor,
-                    token,
-                    resume,
-                },
-                false,
-            ) => self.on_hello(v, &site, role, visitor, token, resume).await,
-            (ClientFrame::Hello { .. }, true) => {
+            (ClientFrame::Hello(h), false) => self.on_hello(h).await,
+            (ClientFrame::Hello(_), true) => {
                 self.refuse(FrameError::new(
                     ErrorCode::NotReady,
                     "hello was already sent",
@@ -321,10 +352,39 @@ impl<T: Transport> Conn<T> {
                 }
                 Ok(())
             }
-            (ClientFrame::Msg { cid, body, conv }, true) => self.on_msg(cid, body, conv).await,
+            (
+                ClientFrame::Msg {
+                    cid,
+                    body,
+                    conv,
+                    contact,
+                },
+                true,
+            ) => self.on_msg(cid, body, conv, contact).await,
+            (
+                ClientFrame::Page {
+                    url,
+                    title,
+                    referrer,
+                    visible,
+                    visits,
+                },
+                true,
+            ) => self.on_page(url, title, referrer, visible, visits).await,
+            (ClientFrame::Typing { conv, on, text }, true) => self.on_typing(conv, on, text).await,
+            (ClientFrame::Read { conv, upto }, true) => self.on_read(conv, upto).await,
+            (ClientFrame::Invite { visitor, text }, true) => self.on_invite(&visitor, &text).await,
+            (ClientFrame::InviteReply { id, accept }, true) => {
+                self.on_invite_reply(id, accept).await
+            }
+            (ClientFrame::Presence { status }, true) => self.on_presence(status).await,
             (ClientFrame::Ack { conv, off }, true) => match self.follows.get_mut(&conv) {
                 Some(cur) if off <= cur.sent => {
+                    let advanced = off > cur.acked;
                     cur.acked = cur.acked.max(off);
+                    if advanced {
+                        self.on_agent_ack(conv, off);
+                    }
                     Ok(())
                 }
                 Some(cur) => {
@@ -344,15 +404,17 @@ impl<T: Transport> Conn<T> {
         }
     }
 
-    async fn on_hello(
-        &mut self,
-        v: u32,
-        site_key: &str,
-        role: Role,
-        visitor: Option<String>,
-        agent_token: Option<String>,
-        resume: Option<Position>,
-    ) -> Flow {
+    async fn on_hello(&mut self, hello: Hello) -> Flow {
+        let Hello {
+            v,
+            site: site_key,
+            role,
+            visitor,
+            token: agent_token,
+            resume,
+            user,
+        } = hello;
+        let site_key = site_key.as_str();
         if v != VERSION {
             return Err(End::Close(
                 close::BAD_VERSION,
@@ -386,6 +448,22 @@ impl<T: Transport> Conn<T> {
         if role == Role::Agent {
             return self.agent_hello(site.id, agent_token).await;
         }
+        let user = match user {
+            Some(u) => {
+                let verified = u.sig.as_deref().is_some_and(|sig| {
+                    crate::core::auth::verify_identity(&site.secret, &u.id, sig)
+                });
+                Some((u, verified))
+            }
+            None => None,
+        };
+        if site.require_identity && !user.as_ref().is_some_and(|(_, v)| *v) {
+            tracing::info!(peer = ?self.info.peer, site = site_key, "visitor without a verified identity");
+            return Err(End::Close(
+                close::UNAUTHORIZED,
+                "this site requires a verified identity",
+            ));
+        }
         let token = visitor.unwrap_or_else(|| random_token(24));
         let session = match self.hub.visitor_session(site.id, &token).await {
             Ok(s) => s,
@@ -394,7 +472,16 @@ impl<T: Transport> Conn<T> {
                 return Err(End::Close(close::INTERNAL, "store unavailable"));
             }
         };
-        session.attach(&self.sig);
+        session.attach(&self.sig, kind);
+        {
+            let mut i = session.info();
+            if i.ua.is_empty() {
+                i.ua = self.info.user_agent.clone().unwrap_or_default();
+            }
+            if user.is_some() {
+                i.user = user;
+            }
+        }
         let conv = session.conv();
         let head = match conv {
             Some(c) => match self.hub.head(c.id).await {
@@ -432,7 +519,9 @@ impl<T: Transport> Conn<T> {
             };
             self.on_follow(pos, true).await?;
         }
-        Ok(())
+        self.hub.presence().visitor_changed(&session);
+        let online = self.hub.presence().agents_available(site.id);
+        self.send_frame(ServerFrame::Agents { online }).await
     }
 
     /// An agent's hello: the token must belong to an agent of this site.
@@ -455,8 +544,10 @@ impl<T: Transport> Conn<T> {
             ));
         };
         let session = SessionId::random();
+        self.sig.set_agent();
+        let link = Arc::new(AgentLink::new(self.sig.clone()));
         self.authed = Some(Authed {
-            principal: Principal::Agent(agent),
+            principal: Principal::Agent(agent, link.clone()),
             site,
             role: Role::Agent,
         });
@@ -469,7 +560,10 @@ impl<T: Transport> Conn<T> {
             head: None,
             hb: self.hb.as_millis() as u64,
         })
-        .await
+        .await?;
+        // Register before the snapshot: a change racing it arrives after it.
+        self.hub.presence().agent_joined(site, &link);
+        self.send_visitor_snapshot(site).await
     }
 
     async fn send_unknown_conv(&mut self, conv: ConversationId, cid: Option<&str>) -> Flow {
@@ -490,7 +584,7 @@ impl<T: Transport> Conn<T> {
         match &self.authed {
             Some(a) if a.site == stream.site => match &a.principal {
                 Principal::Visitor(s) => s.conv().map(|c| c.id) == Some(stream.conv),
-                Principal::Agent(_) => true,
+                Principal::Agent(..) => true,
             },
             _ => false,
         }
@@ -630,7 +724,7 @@ impl<T: Transport> Conn<T> {
         for conv in self.sig.take_dirty() {
             self.deliver(conv).await?;
         }
-        Ok(())
+        self.flush_volatile().await
     }
 
     /// Tell a visitor connection its conversation exists and follow it from the start.
@@ -650,7 +744,13 @@ impl<T: Transport> Conn<T> {
         .await
     }
 
-    async fn on_msg(&mut self, cid: String, body: String, conv: Option<ConversationId>) -> Flow {
+    async fn on_msg(
+        &mut self,
+        cid: String,
+        body: String,
+        conv: Option<ConversationId>,
+        contact: Option<Contact>,
+    ) -> Flow {
         let Some(a) = &self.authed else {
             return Ok(());
         };
@@ -670,7 +770,7 @@ impl<T: Transport> Conn<T> {
                 self.start_own_conversation(info.id, info.epoch).await?;
                 (info.id, format!("v{}", info.visitor))
             }
-            Principal::Agent(agent) => {
+            Principal::Agent(agent, _) => {
                 let sender = format!("a{}", agent.id);
                 let site = a.site;
                 let Some(conv) = conv else {
@@ -707,15 +807,27 @@ impl<T: Transport> Conn<T> {
             cid: cid.clone(),
             body,
             ts: now_ms(),
+            upto: None,
+            contact,
         };
+        self.submit(entry, true).await
+    }
+
+    /// Queue an append; its `ack` (when `answer`) or error comes back through `pending`.
+    async fn submit(&mut self, entry: NewEntry, answer: bool) -> Flow {
+        let cid = entry.cid.clone();
         match self.hub.writer().append(entry) {
             Ok(rx) => {
                 self.pending.push(Box::pin(async move {
-                    (cid, rx.await.unwrap_or(Err(AppendError::Closed)))
+                    (cid, answer, rx.await.unwrap_or(Err(AppendError::Closed)))
                 }));
                 Ok(())
             }
-            Err(e) => self.append_failed(&cid, &e).await,
+            Err(e) if answer => self.append_failed(&cid, &e).await,
+            Err(e) => {
+                tracing::warn!(error = %e, cid = %cid, "server-made append refused");
+                Ok(())
+            }
         }
     }
 
@@ -736,7 +848,18 @@ impl<T: Transport> Conn<T> {
         .await
     }
 
-    async fn answer_append(&mut self, cid: &str, r: Result<Appended, AppendError>) -> Flow {
+    async fn answer_append(
+        &mut self,
+        cid: &str,
+        answer: bool,
+        r: Result<Appended, AppendError>,
+    ) -> Flow {
+        if !answer {
+            if let Err(e) = r {
+                tracing::warn!(error = %e, cid = %cid, "server-made append failed");
+            }
+            return Ok(());
+        }
         match r {
             Ok(Appended::New(e)) => {
                 self.send_frame(ServerFrame::Ack {
@@ -763,168 +886,6 @@ impl<T: Transport> Conn<T> {
     }
 }
 
+mod live;
 #[cfg(test)]
-mod tests {
-    //! The connection logic driven through a recording transport: no sockets.
-
-    use std::sync::Arc;
-
-    use serde_json::{json, Value};
-    use tokio::sync::mpsc;
-
-    use super::*;
-    use crate::config::Config;
-    use crate::store::sqlite::SqliteStore;
-
-    /// Frames in through a channel; everything written is recorded.
-    struct Recorder {
-        inbound: mpsc::UnboundedReceiver<Inbound>,
-        written: mpsc::UnboundedSender<String>,
-    }
-
-    impl Transport for Recorder {
-        fn kind(&self) -> TransportKind {
-            TransportKind::Test
-        }
-        async fn recv(&mut self) -> Inbound {
-            self.inbound.recv().await.unwrap_or(Inbound::Closed)
-        }
-        async fn send(&mut self, frame: Bytes) -> Result<(), TransportClosed> {
-            let text = String::from_utf8(frame.to_vec()).expect("frames are UTF-8");
-            self.written.send(text).map_err(|_| TransportClosed)
-        }
-        async fn close(&mut self, code: u16, _reason: &str) {
-            let _ = self
-                .written
-                .send(format!("{{\"t\":\"closed\",\"code\":{code}}}"));
-        }
-    }
-
-    struct Peer {
-        tx: mpsc::UnboundedSender<Inbound>,
-        rx: mpsc::UnboundedReceiver<String>,
-    }
-
-    impl Peer {
-        fn send(&self, v: Value) {
-            self.tx.send(Inbound::Text(v.to_string())).unwrap();
-        }
-        async fn next(&mut self) -> Value {
-            let t = tokio::time::timeout(Duration::from_secs(10), self.rx.recv())
-                .await
-                .expect("a frame in time")
-                .expect("connection open");
-            serde_json::from_str(&t).unwrap()
-        }
-        async fn next_type(&mut self, t: &str) -> Value {
-            loop {
-                let v = self.next().await;
-                if v["t"] == t {
-                    return v;
-                }
-            }
-        }
-    }
-
-    fn connect(hub: &Hub, shutdown: &Shutdown) -> Peer {
-        let (tx, inbound) = mpsc::unbounded_channel();
-        let (written, rx) = mpsc::unbounded_channel();
-        let t = Recorder { inbound, written };
-        tokio::spawn(run(hub.clone(), t, ConnInfo::default(), shutdown.clone()));
-        Peer { tx, rx }
-    }
-
-    async fn setup(tail: usize) -> (tempfile::TempDir, Hub, String) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path().join("c.db").to_str().unwrap(), 2, false).unwrap();
-        let boot = crate::core::auth::bootstrap(&store, &[], "pw")
-            .unwrap()
-            .unwrap();
-        let config = Config {
-            stream_tail: tail,
-            catch_up_page: 3,
-            ..Config::default()
-        };
-        let hub = Hub::start(Arc::new(config), Arc::new(store));
-        (dir, hub, boot.site.key)
-    }
-
-    #[tokio::test]
-    async fn resume_merges_store_and_tail_without_gap_or_duplicate() {
-        let (_dir, hub, site) = setup(2).await;
-        let (_trigger, shutdown) = Shutdown::new();
-        let mut a = connect(&hub, &shutdown);
-        a.send(json!({"t":"hello","v":1,"site":site,"role":"visitor"}));
-        let w = a.next_type("welcome").await;
-        for i in 1..=8 {
-            a.send(json!({"t":"msg","cid":format!("c{i}"),"body":format!("b{i}")}));
-        }
-        let mut acked = 0;
-        let mut conv = Value::Null;
-        while acked < 8 {
-            let f = a.next().await;
-            if f["t"] == "ack" {
-                acked += 1;
-                conv = f["conv"].clone();
-            }
-        }
-        // The tail holds 2 entries and pages are 3: offsets 2..=6 come from the store in
-        // two pages, 7 and 8 from the tail; a message published meanwhile follows them.
-        let mut b = connect(&hub, &shutdown);
-        b.send(
-            json!({"t":"hello","v":1,"site":site,"role":"visitor","visitor":w["visitor"],
-            "resume":{"conv":conv,"after":1}}),
-        );
-        assert_eq!(b.next_type("welcome").await["head"], 8);
-        assert_eq!(b.next().await["t"], "following");
-        a.send(json!({"t":"msg","cid":"c9","body":"b9"}));
-        let mut offs = Vec::new();
-        while offs.len() < 8 {
-            let f = b.next().await;
-            if f["t"] == "e" {
-                offs.push(f["off"].as_u64().unwrap());
-            }
-        }
-        assert_eq!(offs, (2..=9).collect::<Vec<_>>());
-    }
-
-    #[tokio::test]
-    async fn acks_follow_commits_and_resends_are_answered_from_the_log() {
-        let (_dir, hub, site) = setup(64).await;
-        let (trigger, shutdown) = Shutdown::new();
-        let mut a = connect(&hub, &shutdown);
-        a.send(json!({"t":"hello","v":1,"site":site,"role":"visitor"}));
-        a.next_type("welcome").await;
-        a.send(json!({"t":"msg","cid":"x","body":"one"}));
-        let ack = a.next_type("ack").await;
-        let conv = ack["conv"].as_i64().unwrap();
-        let stored = hub
-            .blocking(move |s| s.read_after(ConversationId(conv), Offset(0), 10))
-            .await
-            .unwrap();
-        assert_eq!(stored.len(), 1, "acked means committed");
-        a.send(json!({"t":"msg","cid":"x","body":"one"}));
-        let again = a.next_type("ack").await;
-        assert_eq!(
-            (again["off"].as_u64(), again["dup"].as_bool()),
-            (Some(1), Some(true))
-        );
-        // Shutdown: bye, then close 4000.
-        trigger.fire();
-        assert_eq!(a.next_type("bye").await["code"], 4000);
-        assert_eq!(a.next_type("closed").await["code"], 4000);
-    }
-
-    #[tokio::test]
-    async fn frames_before_hello_are_refused_and_a_flood_of_them_closes() {
-        let (_dir, hub, _site) = setup(8).await;
-        let (_trigger, shutdown) = Shutdown::new();
-        let mut a = connect(&hub, &shutdown);
-        a.send(json!({"t":"follow","conv":1,"after":0}));
-        assert_eq!(a.next_type("err").await["code"], "not_ready");
-        for _ in 0..20 {
-            a.tx.send(Inbound::Text("garbage".into())).unwrap();
-        }
-        assert_eq!(a.next_type("closed").await["code"], 4104);
-    }
-}
+mod tests;

@@ -1,0 +1,2 @@
+ALTER TABLE entries DROP COLUMN meta;
+ALTER TABLE sites DROP COLUMN require_identity;

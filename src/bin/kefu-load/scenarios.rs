@@ -1,0 +1,429 @@
+//! The kefu scenarios: throughput, latency, idle memory, parked-poll memory, reconnect
+//! storm and the chaos soak. Each one signs an agent in (which also names the site),
+//! runs, checks what it can (every run verifies delivery against the log where it wrote
+//! anything), and hands figures to `report`.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use crate::mix::{self, Mix};
+use crate::net::{Target, Tr};
+use crate::report::{self, Progress};
+use crate::session::{self, drive, Counters, Peer, Role, Work};
+use crate::{loopback_addr, sources, transports, Cli, Scenario};
+
+/// Run the chosen scenario. `Ok(false)`: it ran, but a correctness check failed.
+pub(crate) async fn run(cli: &Cli) -> Result<bool, String> {
+    let c = &cli.common;
+    let addr = loopback_addr(&c.url)?;
+    let srcs = if c.sources > 1 {
+        sources(0, c.sources)
+    } else {
+        Vec::new()
+    };
+    let t = Target::new(addr, srcs, Duration::from_secs(40))?;
+    let deadline = Instant::now() + Duration::from_secs(c.time_limit.saturating_sub(5).max(1));
+    match &cli.scenario {
+        Scenario::Throughput {
+            visitors,
+            messages,
+            window,
+            agents,
+            transport,
+        } => {
+            let mix = Mix {
+                visitors: *visitors,
+                per_visitor: messages / *visitors as u64,
+                agents: *agents,
+                per_conv_agent: 0,
+                window: *window,
+                every: None,
+                transports: transports(transport)?,
+                dead_after: Duration::from_secs(15),
+                deadline,
+                seed: c.seed,
+                progress: None,
+            };
+            load(cli, &t, "throughput", mix).await
+        }
+        Scenario::Latency {
+            rate,
+            duration,
+            visitors,
+            agents,
+            transport,
+        } => {
+            let per = rate * duration / *visitors as u64;
+            let every = Duration::from_secs_f64(*visitors as f64 / *rate as f64);
+            let mix = Mix {
+                visitors: *visitors,
+                per_visitor: per,
+                agents: *agents,
+                per_conv_agent: 0,
+                window: 256,
+                every: Some(every),
+                transports: transports(transport)?,
+                dead_after: Duration::from_secs(15),
+                deadline,
+                seed: c.seed,
+                progress: None,
+            };
+            load(cli, &t, "latency", mix).await
+        }
+        Scenario::Idle { conns, hold } => {
+            crate::workers::hold(cli, &t, "idle", *conns, *hold).await
+        }
+        Scenario::Polls { conns, hold } => {
+            crate::workers::hold(cli, &t, "polls", *conns, *hold).await
+        }
+        Scenario::Storm { clients } => storm(cli, &t, *clients, deadline).await,
+        Scenario::Soak {
+            visitors,
+            messages,
+            agents,
+            transport,
+        } => {
+            soak(
+                cli,
+                &t,
+                *visitors,
+                *messages,
+                *agents,
+                transports(transport)?,
+                deadline,
+            )
+            .await
+        }
+        Scenario::CompareSocketio { .. } => crate::socketio::compare(cli, &t, deadline).await,
+        Scenario::Worker {
+            kind, conns, site, ..
+        } => crate::workers::worker(&t, kind, *conns, site).await,
+    }
+}
+
+/// Sum of messages and entries over peers of one role.
+fn sums(peers: &[Peer], role: Role) -> (u64, u64) {
+    peers
+        .iter()
+        .filter(|p| p.role == role)
+        .fold((0, 0), |(a, e), p| {
+            (a + p.acked.len() as u64, e + p.stats.entries)
+        })
+}
+
+/// Throughput and latency: visitors write, agents read; then the log is checked.
+pub(crate) async fn load(cli: &Cli, t: &Arc<Target>, name: &str, mix: Mix) -> Result<bool, String> {
+    let (result, summary, ok) = load_inner(cli, t, name, mix).await?;
+    report::finish(cli.common.out.clone(), name, &result, &summary)?;
+    Ok(ok)
+}
+
+/// [`load`] without the output: (result, summary lines, checks passed).
+pub(crate) async fn load_inner(
+    cli: &Cli,
+    t: &Arc<Target>,
+    name: &str,
+    mut mix: Mix,
+) -> Result<(Value, Vec<String>, bool), String> {
+    let c = &cli.common;
+    let (token, site) = mix::login_site(t, &c.email, &c.password).await?;
+    let mut gauge = report::gauge_conn(t);
+    let before = report::health(&mut gauge, "/healthz").await?;
+    let counters = Arc::new(Counters::default());
+    mix.progress = Some(counters.clone());
+    let total = mix.per_visitor * mix.visitors as u64;
+    let bar = Progress::start(name, total, Arc::new(Default::default()), c.quiet);
+    let ticker = {
+        let (counters, bar_counter) = (counters.clone(), bar.counter());
+        tokio::spawn(async move {
+            loop {
+                bar_counter.store(counters.acks.load(Ordering::Relaxed), Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+    let tokens = vec![token.clone(); mix.agents];
+    let start = Instant::now();
+    let peers = mix::run(t, &site, &tokens, &mix).await;
+    let secs = start.elapsed().as_secs_f64();
+    ticker.abort();
+    drop(bar);
+    let after = report::health(&mut gauge, "/healthz").await?;
+    let convs: Vec<i64> = peers
+        .iter()
+        .filter(|p| p.role == Role::Visitor)
+        .filter_map(Peer::conv)
+        .collect();
+    let logs = mix::fetch_logs(t, &token, convs).await?;
+    let verdict = session::verify(&peers, &logs);
+    let (acked, _) = sums(&peers, Role::Visitor);
+    let (_, delivered) = sums(&peers, Role::Agent);
+    let lat = report::latencies(&peers);
+    let result = json!({
+        "scenario": name,
+        "visitors": mix.visitors, "agents": mix.agents, "window": mix.window,
+        "transports": mix.transports.iter().map(|t| t.name()).collect::<Vec<_>>(),
+        "messages_planned": total,
+        "acknowledged": acked,
+        "delivered_to_agents": delivered,
+        "seconds": secs,
+        "acked_per_second": acked as f64 / secs,
+        "latency": lat,
+        "healthz_before": before, "healthz_after": after,
+        "verdict": verdict,
+    });
+    let summary = vec![
+        format!(
+            "{acked} of {total} messages durably acknowledged in {secs:.2} s: {:.0} msg/s",
+            acked as f64 / secs
+        ),
+        format!(
+            "{delivered} entries delivered to {} agent connection(s)",
+            mix.agents
+        ),
+        format!("ack latency:      {}", report::pline(&lat["ack"])),
+        format!("delivery latency: {}", report::pline(&lat["delivery"])),
+        format!(
+            "log check: {}",
+            if verdict.clean() {
+                "clean (0 lost, 0 duplicated, 0 reordered)".to_string()
+            } else {
+                format!("{:?}", verdict.problems)
+            }
+        ),
+    ];
+    Ok((result, summary, verdict.clean() && acked == total))
+}
+
+/// Cut every client at once; time until all have a new welcome and hold the entry an
+/// agent wrote to each conversation during the cut.
+async fn storm(cli: &Cli, t: &Arc<Target>, k: usize, deadline: Instant) -> Result<bool, String> {
+    let c = &cli.common;
+    let (token, site) = mix::login_site(t, &c.email, &c.password).await?;
+    let counters = Arc::new(Counters::default());
+    let (cut_tx, cut_rx) = watch::channel(0u64);
+    let (stop_tx, stop) = watch::channel(false);
+    let (rep_tx, mut rep_rx) = mpsc::unbounded_channel();
+    let mut tasks = Vec::new();
+    let bar = Progress::start("connect", k as u64, Arc::new(Default::default()), c.quiet);
+    for i in 0..k {
+        let mut p = Peer::visitor(&format!("s{i}"), &site);
+        p.expect_each = 2;
+        let w = Work {
+            messages: 1,
+            window: 1,
+            every: None,
+            transports: vec![Tr::Ws],
+            dead_after: Duration::from_secs(15),
+            deadline,
+            seed: c.seed ^ i as u64,
+            linger: true,
+            counters: Some(counters.clone()),
+            cut: Some(cut_rx.clone()),
+        };
+        let (t, stop, rep) = (t.clone(), stop.clone(), rep_tx.clone());
+        tasks.push(tokio::spawn(async move {
+            drive(&mut p, t, w, None, Some(rep), stop).await;
+            p
+        }));
+        if i % 500 == 499 {
+            // Do not outrun the accept backlog.
+            while counters.welcomes.load(Ordering::Relaxed) + 200 < i as u64
+                && Instant::now() < deadline
+            {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        bar.counter()
+            .store(counters.welcomes.load(Ordering::Relaxed), Ordering::Relaxed);
+    }
+    drop(rep_tx);
+    let mut convs = Vec::new();
+    while convs.len() < k {
+        match tokio::time::timeout_at(deadline, rep_rx.recv()).await {
+            Ok(Some(conv)) => convs.push(conv),
+            _ => break,
+        }
+    }
+    while (counters.acks.load(Ordering::Relaxed) as usize) < k && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    drop(bar);
+    tokio::time::sleep(Duration::from_millis(300)).await; // echoes of the first messages
+    let welcomes0 = counters.welcomes.load(Ordering::Relaxed);
+    // The cut, and meanwhile one agent message to every conversation (straight to the
+    // server: the agent is not part of the storm).
+    let t0 = Instant::now();
+    cut_tx.send_modify(|g| *g += 1);
+    let (conv_tx, conv_rx) = mpsc::unbounded_channel();
+    for cv in &convs {
+        let _ = conv_tx.send(*cv);
+    }
+    drop(conv_tx);
+    let mut agent = Peer::agent("sa", &site, &token);
+    agent.per_conv = 1;
+    agent.expect_each = 2;
+    let aw = Work {
+        messages: convs.len() as u64,
+        window: 256,
+        every: None,
+        transports: vec![Tr::Ws],
+        dead_after: Duration::from_secs(15),
+        deadline,
+        seed: c.seed,
+        linger: false,
+        counters: None,
+        cut: None,
+    };
+    let agent_task = tokio::spawn({
+        let (t, stop) = (t.clone(), stop.clone());
+        async move {
+            drive(&mut agent, t, aw, Some(conv_rx), None, stop).await;
+            agent
+        }
+    });
+    let mut resumed_at = None;
+    while Instant::now() < deadline {
+        let w = counters.welcomes.load(Ordering::Relaxed) - welcomes0;
+        if resumed_at.is_none() && w >= k as u64 {
+            resumed_at = Some(t0.elapsed());
+        }
+        if counters.settled.load(Ordering::Relaxed) >= k as u64 && resumed_at.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let caught_up = t0.elapsed();
+    let all_settled = counters.settled.load(Ordering::Relaxed) >= k as u64;
+    let _ = stop_tx.send(true);
+    let mut peers = Vec::new();
+    for h in tasks {
+        if let Ok(p) = h.await {
+            peers.push(p);
+        }
+    }
+    if let Ok(a) = agent_task.await {
+        peers.push(a);
+    }
+    let logs = mix::fetch_logs(t, &token, convs.iter().copied()).await?;
+    let verdict = session::verify(&peers, &logs);
+    let holding_both = peers
+        .iter()
+        .filter(|p| p.role == Role::Visitor && p.views.values().all(|v| v.last == 2))
+        .count();
+    let result = json!({
+        "scenario": "storm",
+        "clients": k,
+        "conversations": convs.len(),
+        "resumed_all_ms": resumed_at.map(|d| d.as_secs_f64() * 1000.0),
+        "caught_up_all_ms": all_settled.then_some(caught_up.as_secs_f64() * 1000.0),
+        "clients_holding_both_entries": holding_both,
+        "verdict": verdict,
+    });
+    let ms = |d: Option<Duration>| {
+        d.map_or("never".to_string(), |d| {
+            format!("{:.0} ms", d.as_secs_f64() * 1000.0)
+        })
+    };
+    let summary = vec![
+        format!("{k} clients cut at once"),
+        format!("all re-welcomed (resumed) after {}", ms(resumed_at)),
+        format!(
+            "all holding the entry written during the cut after {}",
+            ms(all_settled.then_some(caught_up))
+        ),
+        format!(
+            "{holding_both} of {k} hold exactly offsets 1..2; gap/duplicate check: {}",
+            if verdict.clean() { "clean" } else { "FAILED" }
+        ),
+    ];
+    report::finish(c.out.clone(), "storm", &result, &summary)?;
+    Ok(verdict.clean() && all_settled && holding_both == k)
+}
+
+/// The chaos test at scale, through the fault proxy, with everything cut every 5 s.
+async fn soak(
+    cli: &Cli,
+    t: &Arc<Target>,
+    visitors: usize,
+    messages: u64,
+    agents: usize,
+    trs: Vec<Tr>,
+    deadline: Instant,
+) -> Result<bool, String> {
+    use kefu::chaos::{Faults, Proxy};
+    let c = &cli.common;
+    let (token, site) = mix::login_site(t, &c.email, &c.password).await?;
+    let proxy = Proxy::start(
+        "127.0.0.1:0".parse().expect("literal"),
+        t.addr,
+        Faults::rough(Duration::from_secs(2)),
+        c.seed,
+    )
+    .await
+    .map_err(|e| format!("proxy: {e}"))?;
+    let through = Target::new(proxy.addr(), Vec::new(), Duration::from_secs(40))?;
+    let counters = Arc::new(Counters::default());
+    let per_conv_agent = (messages / 4).max(1);
+    let mix = Mix {
+        visitors,
+        per_visitor: messages,
+        agents,
+        per_conv_agent,
+        window: 8,
+        every: Some(Duration::from_millis(20)),
+        transports: trs,
+        dead_after: Duration::from_secs(8),
+        deadline,
+        seed: c.seed,
+        progress: Some(counters.clone()),
+    };
+    let total = visitors as u64 * (messages + per_conv_agent);
+    let bar = Progress::start("soak", total, Arc::new(Default::default()), c.quiet);
+    let tokens = vec![token.clone(); agents];
+    let run = tokio::spawn({
+        let (through, site, mix) = (through.clone(), site.clone(), mix.clone());
+        async move { mix::run(&through, &site, &tokens, &mix).await }
+    });
+    let start = Instant::now();
+    let mut next_cut = Instant::now() + Duration::from_secs(5);
+    while !run.is_finished() {
+        bar.counter()
+            .store(counters.acks.load(Ordering::Relaxed), Ordering::Relaxed);
+        if Instant::now() >= next_cut {
+            proxy.cut_all();
+            next_cut += Duration::from_secs(5);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(bar);
+    let peers = run.await.map_err(|e| e.to_string())?;
+    let secs = start.elapsed().as_secs_f64();
+    let stats = proxy.stats();
+    let convs: Vec<i64> = peers
+        .iter()
+        .filter(|p| p.role == Role::Visitor)
+        .filter_map(Peer::conv)
+        .collect();
+    let logs = mix::fetch_logs(t, &token, convs).await?;
+    let verdict = session::verify(&peers, &logs);
+    let links: u64 = peers.iter().map(|p| p.stats.links).sum();
+    let result: Value = json!({
+        "scenario": "soak", "visitors": visitors, "agents": agents,
+        "messages_planned": total, "seconds": secs, "links": links,
+        "proxy": format!("{stats:?}"), "verdict": verdict,
+    });
+    let summary = vec![
+        format!("{} of {total} messages made, {} acknowledged, {} stored, in {secs:.1} s", verdict.messages_made, verdict.acknowledged, verdict.stored),
+        format!("{links} links; proxy: {stats:?}"),
+        format!("lost {}, duplicated {}, reordered {}, acked-but-missing {}, delivery mismatches {}, gaps/dups seen {}",
+            verdict.lost, verdict.duplicated, verdict.reordered, verdict.acked_missing, verdict.delivery_mismatch, verdict.gaps_or_dups_seen),
+    ];
+    report::finish(c.out.clone(), "soak", &result, &summary)?;
+    Ok(verdict.clean() && verdict.messages_made == total && verdict.acknowledged == total)
+}

@@ -1,0 +1,335 @@
+//! The live features of a connection: page views, typing and sneak peek, read receipts,
+//! delivery notices, invitations, agent availability, and writing queued volatile frames.
+//!
+//! Owns: what each of those frames does (`docs/protocol.md` §7). Durable ones (`read`,
+//! an accepted invitation's message) go through the writer like messages; volatile ones
+//! go to the `Signal` queues of the connections concerned and are never stored.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::time::Instant;
+
+use super::{Authed, Conn, Flow, Principal, Transport};
+use crate::core::session::Invite;
+use crate::ids::{ConversationId, Offset, SiteId};
+use crate::protocol::{AgentStatus, ErrorCode, FrameError, Role, ServerFrame, PAGE_FIELD_MAX};
+use crate::store::{now_ms, NewEntry};
+
+fn cut(mut s: String, max: usize) -> String {
+    if let Some((i, _)) = s.char_indices().nth(max) {
+        s.truncate(i);
+    }
+    s
+}
+
+impl<T: Transport> Conn<T> {
+    /// Write what other connections queued for this one; after an overflow, a snapshot.
+    pub(super) async fn flush_volatile(&mut self) -> Flow {
+        let resync = self.sig.take_resync();
+        for f in self.sig.take_volatile() {
+            self.send(f).await?;
+        }
+        if resync {
+            match self.authed.as_ref() {
+                Some(Authed {
+                    principal: Principal::Agent(..),
+                    site,
+                    ..
+                }) => {
+                    let site = *site;
+                    self.send_visitor_snapshot(site).await?;
+                }
+                Some(Authed { site, .. }) => {
+                    let online = self.hub.presence().agents_available(*site);
+                    self.send_frame(ServerFrame::Agents { online }).await?;
+                }
+                None => {}
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) async fn send_visitor_snapshot(&mut self, site: SiteId) -> Flow {
+        let list = self.hub.presence().snapshot(site);
+        self.send_frame(ServerFrame::Visitors { list: &list }).await
+    }
+
+    fn visitor_session(&self) -> Option<Arc<crate::core::session::VisitorSession>> {
+        match self.authed.as_ref().map(|a| &a.principal) {
+            Some(Principal::Visitor(s)) => Some(s.clone()),
+            _ => None,
+        }
+    }
+
+    fn agent(&self) -> Option<(&crate::store::Agent, SiteId)> {
+        match self.authed.as_ref() {
+            Some(Authed {
+                principal: Principal::Agent(a, _),
+                site,
+                ..
+            }) => Some((a, *site)),
+            _ => None,
+        }
+    }
+
+    async fn only_for(&mut self, who: &str) -> Flow {
+        self.refuse(FrameError::new(
+            ErrorCode::BadFrame,
+            format!("only {who} send this frame"),
+        ))
+        .await
+    }
+
+    /// `page`: where the visitor is now.
+    pub(super) async fn on_page(
+        &mut self,
+        url: String,
+        title: String,
+        referrer: String,
+        visible: bool,
+        visits: Option<u32>,
+    ) -> Flow {
+        let Some(session) = self.visitor_session() else {
+            return self.only_for("visitors").await;
+        };
+        {
+            let mut i = session.info();
+            let url = cut(url, PAGE_FIELD_MAX);
+            if url != i.url {
+                i.pages += 1;
+            }
+            i.url = url;
+            i.title = cut(title, PAGE_FIELD_MAX);
+            i.referrer = cut(referrer, PAGE_FIELD_MAX);
+            i.visible = visible;
+            if let Some(v) = visits {
+                i.visits = v;
+            }
+        }
+        self.hub.presence().visitor_changed(&session);
+        Ok(())
+    }
+
+    /// `typing`: forwarded to the conversation's other followers, the draft to agents only.
+    pub(super) async fn on_typing(
+        &mut self,
+        conv: Option<ConversationId>,
+        on: bool,
+        text: Option<String>,
+    ) -> Flow {
+        let interval = Duration::from_millis(self.hub.config().typing_interval_ms);
+        if on && self.last_typing.is_some_and(|t| t.elapsed() < interval) {
+            return Ok(()); // volatile: a dropped update is replaced by the next
+        }
+        let (conv, role, name) = match self.authed.as_ref().map(|a| &a.principal) {
+            Some(Principal::Visitor(s)) => match s.conv() {
+                Some(c) => (c.id, Role::Visitor, String::new()),
+                None => return Ok(()), // nobody can see it yet
+            },
+            Some(Principal::Agent(a, _)) => match conv {
+                Some(c) => (c, Role::Agent, a.name.clone()),
+                None => {
+                    return self
+                        .refuse(FrameError::new(
+                            ErrorCode::BadFrame,
+                            "agents must name the conversation",
+                        ))
+                        .await
+                }
+            },
+            None => return Ok(()),
+        };
+        let Some(cur) = self.follows.get(&conv) else {
+            return self.send_unknown_conv(conv, None).await;
+        };
+        let stream = cur.stream.clone();
+        self.last_typing = Some(Instant::now());
+        let draft = if role == Role::Visitor {
+            text.as_deref()
+        } else {
+            None
+        };
+        let to_agents = Bytes::from(
+            ServerFrame::Typing {
+                conv,
+                role,
+                name: &name,
+                on,
+                text: draft,
+            }
+            .encode(),
+        );
+        let to_others = Bytes::from(
+            ServerFrame::Typing {
+                conv,
+                role,
+                name: &name,
+                on,
+                text: None,
+            }
+            .encode(),
+        );
+        stream.volatile(Some(&to_agents), Some(&to_others), &self.sig);
+        Ok(())
+    }
+
+    /// `read`: a durable `read` entry, acked with cid `r<upto>`.
+    pub(super) async fn on_read(&mut self, conv: Option<ConversationId>, upto: Offset) -> Flow {
+        let (conv, role, sender) = match self.authed.as_ref().map(|a| &a.principal) {
+            Some(Principal::Visitor(s)) => match (s.conv(), conv) {
+                (Some(c), None) => (c.id, Role::Visitor, format!("v{}", c.visitor)),
+                (Some(c), Some(x)) if x == c.id => (c.id, Role::Visitor, format!("v{}", c.visitor)),
+                (_, x) => {
+                    return self
+                        .send_unknown_conv(x.unwrap_or(ConversationId(0)), None)
+                        .await
+                }
+            },
+            Some(Principal::Agent(a, _)) => match conv {
+                Some(c) => (c, Role::Agent, format!("a{}", a.id)),
+                None => {
+                    return self
+                        .refuse(FrameError::new(
+                            ErrorCode::BadFrame,
+                            "agents must name the conversation",
+                        ))
+                        .await
+                }
+            },
+            None => return Ok(()),
+        };
+        // Only what this connection was sent can have been read.
+        let Some(cur) = self.follows.get(&conv) else {
+            return self.send_unknown_conv(conv, None).await;
+        };
+        if upto > cur.sent || upto == Offset::ZERO {
+            let head = cur.sent;
+            return self
+                .send_frame(ServerFrame::Err {
+                    code: ErrorCode::BadOffset,
+                    msg: "read beyond what was sent",
+                    cid: None,
+                    conv: Some(conv),
+                    epoch: None,
+                    head: Some(head),
+                })
+                .await;
+        }
+        let entry = NewEntry {
+            conv,
+            kind: "read".into(),
+            role,
+            sender,
+            cid: format!("r{}", upto.0),
+            body: String::new(),
+            ts: now_ms(),
+            upto: Some(upto),
+            contact: None,
+        };
+        self.submit(entry, true).await
+    }
+
+    /// An agent acknowledged entries of `conv`: the visitor's tabs learn they arrived.
+    pub(super) fn on_agent_ack(&mut self, conv: ConversationId, upto: Offset) {
+        if self.agent().is_none() {
+            return;
+        }
+        if let Some(cur) = self.follows.get(&conv) {
+            let f = Bytes::from(ServerFrame::Delivered { conv, upto }.encode());
+            // Only the visitor's connections care.
+            cur.stream.volatile(None, Some(&f), &self.sig);
+        }
+    }
+
+    /// `invite` (agents): offer a chat to a visitor on the site.
+    pub(super) async fn on_invite(&mut self, visitor: &str, text: &str) -> Flow {
+        let Some((agent, site)) = self.agent() else {
+            return self.only_for("agents").await;
+        };
+        let (agent_id, name) = (agent.id, agent.name.clone());
+        let Some(session) = self.hub.presence().find_visitor(site, visitor) else {
+            return self
+                .send_frame(ServerFrame::Err {
+                    code: ErrorCode::UnknownVisitor,
+                    msg: "that visitor has left",
+                    cid: None,
+                    conv: None,
+                    epoch: None,
+                    head: None,
+                })
+                .await;
+        };
+        let id = self.hub.next_invite_id();
+        session.add_invite(
+            Invite {
+                id,
+                agent: agent_id,
+                text: text.to_string(),
+            },
+            self.hub.config().max_invites,
+        );
+        let f = Bytes::from(
+            ServerFrame::Invite {
+                id,
+                name: &name,
+                text,
+            }
+            .encode(),
+        );
+        session.push_volatile(&f);
+        Ok(())
+    }
+
+    /// `invite_reply` (visitors): accepting opens the conversation with the invitation's
+    /// text as the agent's first message.
+    pub(super) async fn on_invite_reply(&mut self, id: u64, accept: bool) -> Flow {
+        let Some(session) = self.visitor_session() else {
+            return self.only_for("visitors").await;
+        };
+        let Some(inv) = session.take_invite(id) else {
+            return Ok(()); // answered from another tab, or dropped: nothing to do
+        };
+        if !accept {
+            return Ok(());
+        }
+        let info = match self.hub.open_conversation(&session, &self.sig).await {
+            Ok(i) => i,
+            Err(e) => return self.append_failed(&format!("inv{id}"), &e).await,
+        };
+        self.start_own_conversation(info.id, info.epoch).await?;
+        let entry = NewEntry {
+            conv: info.id,
+            kind: "msg".into(),
+            role: Role::Agent,
+            sender: format!("a{}", inv.agent),
+            cid: format!("inv{id}"),
+            body: inv.text,
+            ts: now_ms(),
+            upto: None,
+            contact: None,
+        };
+        self.hub.presence().visitor_changed(&session);
+        self.submit(entry, false).await
+    }
+
+    /// `presence` (agents): online or away.
+    pub(super) async fn on_presence(&mut self, status: AgentStatus) -> Flow {
+        let link_site = match self.authed.as_ref() {
+            Some(Authed {
+                principal: Principal::Agent(_, link),
+                site,
+                ..
+            }) => Some((link.clone(), *site)),
+            _ => None,
+        };
+        let Some((link, site)) = link_site else {
+            return self.only_for("agents").await;
+        };
+        self.hub
+            .presence()
+            .set_away(site, &link, status == AgentStatus::Away);
+        Ok(())
+    }
+}

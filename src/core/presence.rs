@@ -1,0 +1,170 @@
+//! Who is on each site right now: visitors (and where they are) and agents.
+//!
+//! Owns: the per-site sets of online visitor sessions and agent connections, the JSON
+//! agents see for a visitor, and fanning volatile presence frames out — visitor changes
+//! to the site's agents, agent availability to the site's visitors. Nothing here is ever
+//! stored: a visitor reaches the database only once it has a conversation.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+
+use super::session::VisitorSession;
+use super::signal::Signal;
+use crate::ids::SiteId;
+use crate::protocol::ServerFrame;
+
+/// One agent connection.
+pub(crate) struct AgentLink {
+    pub sig: Arc<Signal>,
+    /// The agent said it is away (`presence`).
+    away: AtomicBool,
+}
+
+impl AgentLink {
+    pub(crate) fn new(sig: Arc<Signal>) -> AgentLink {
+        AgentLink {
+            sig,
+            away: AtomicBool::new(false),
+        }
+    }
+}
+
+#[derive(Default)]
+struct SitePresence {
+    /// Online visitor sessions by session id.
+    visitors: HashMap<String, Arc<VisitorSession>>,
+    agents: Vec<Arc<AgentLink>>,
+}
+
+impl SitePresence {
+    fn available(&self) -> bool {
+        self.agents.iter().any(|a| !a.away.load(Ordering::Acquire))
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct Presence {
+    sites: Mutex<HashMap<SiteId, SitePresence>>,
+}
+
+fn frame(f: ServerFrame<'_>) -> Bytes {
+    Bytes::from(f.encode())
+}
+
+impl Presence {
+    fn lock(&self) -> MutexGuard<'_, HashMap<SiteId, SitePresence>> {
+        self.sites.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A visitor is online (a first connection) or changed (a page view): tell agents.
+    pub(crate) fn visitor_changed(&self, s: &Arc<VisitorSession>) {
+        let v = s.presence_json();
+        let agents = {
+            let mut sites = self.lock();
+            let site = sites.entry(s.site).or_default();
+            let new = site.visitors.insert(s.id.0.clone(), s.clone()).is_none();
+            let f = frame(ServerFrame::Visitor {
+                op: if new { "join" } else { "update" },
+                v: &v,
+            });
+            site.agents
+                .iter()
+                .map(|a| (a.sig.clone(), f.clone()))
+                .collect::<Vec<_>>()
+        };
+        for (sig, f) in agents {
+            sig.push_volatile(f);
+        }
+    }
+
+    /// A visitor left (no connection for `presence_grace_ms`): tell agents.
+    pub(crate) fn visitor_gone(&self, s: &Arc<VisitorSession>) {
+        let agents = {
+            let mut sites = self.lock();
+            let Some(site) = sites.get_mut(&s.site) else {
+                return;
+            };
+            if site.visitors.remove(&s.id.0).is_none() {
+                return;
+            }
+            let v = serde_json::json!({ "id": s.id.0 });
+            let f = frame(ServerFrame::Visitor { op: "leave", v: &v });
+            let out: Vec<_> = site
+                .agents
+                .iter()
+                .map(|a| (a.sig.clone(), f.clone()))
+                .collect();
+            if site.visitors.is_empty() && site.agents.is_empty() {
+                sites.remove(&s.site);
+            }
+            out
+        };
+        for (sig, f) in agents {
+            sig.push_volatile(f);
+        }
+    }
+
+    pub(crate) fn find_visitor(&self, site: SiteId, id: &str) -> Option<Arc<VisitorSession>> {
+        self.lock().get(&site)?.visitors.get(id).cloned()
+    }
+
+    /// Every online visitor of `site`, as agents see them.
+    pub(crate) fn snapshot(&self, site: SiteId) -> serde_json::Value {
+        let sessions: Vec<Arc<VisitorSession>> = self
+            .lock()
+            .get(&site)
+            .map(|s| s.visitors.values().cloned().collect())
+            .unwrap_or_default();
+        serde_json::Value::Array(sessions.iter().map(|s| s.presence_json()).collect())
+    }
+
+    /// Is any agent of `site` online and not away?
+    pub(crate) fn agents_available(&self, site: SiteId) -> bool {
+        self.lock().get(&site).is_some_and(SitePresence::available)
+    }
+
+    /// Change the agents of `site` under the lock; if availability flipped, tell every
+    /// online visitor's connections.
+    fn with_agents(&self, site: SiteId, f: impl FnOnce(&mut SitePresence)) {
+        let notify = {
+            let mut sites = self.lock();
+            let sp = sites.entry(site).or_default();
+            let before = sp.available();
+            f(sp);
+            let after = sp.available();
+            let visitors: Vec<Arc<VisitorSession>> = if before != after {
+                sp.visitors.values().cloned().collect()
+            } else {
+                Vec::new()
+            };
+            if sp.visitors.is_empty() && sp.agents.is_empty() {
+                sites.remove(&site);
+            }
+            (after, visitors)
+        };
+        let (online, visitors) = notify;
+        if visitors.is_empty() {
+            return;
+        }
+        let f = frame(ServerFrame::Agents { online });
+        for v in visitors {
+            v.push_volatile(&f);
+        }
+    }
+
+    pub(crate) fn agent_joined(&self, site: SiteId, link: &Arc<AgentLink>) {
+        let link = link.clone();
+        self.with_agents(site, |sp| sp.agents.push(link));
+    }
+
+    pub(crate) fn agent_left(&self, site: SiteId, link: &Arc<AgentLink>) {
+        self.with_agents(site, |sp| sp.agents.retain(|a| !Arc::ptr_eq(a, link)));
+    }
+
+    pub(crate) fn set_away(&self, site: SiteId, link: &Arc<AgentLink>, away: bool) {
+        self.with_agents(site, |_| link.away.store(away, Ordering::Release));
+    }
+}

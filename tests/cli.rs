@@ -1,0 +1,91 @@
+//! The command line: sites and agents managed on the database the server uses.
+
+mod support;
+
+use std::process::Command;
+
+use serde_json::{json, Value};
+use support::*;
+
+fn kefu(db: &str, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_kefu"))
+        .args(args)
+        .env("KEFU_DATABASE_URL", db)
+        .env("KEFU_LOG", "warn")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+#[tokio::test]
+async fn sites_and_agents_from_the_command_line() {
+    let dir = temp_dir();
+    let db = format!("sqlite://{}", dir.path().join("kefu.db").display());
+    let (ok, out, err) = kefu(
+        &db,
+        &["site", "add", "Shop", "--origin", "https://shop.example"],
+    );
+    assert!(ok, "{err}");
+    let key = out.split('\t').nth(1).unwrap().to_string();
+    let (ok, out, _) = kefu(&db, &["site", "list"]);
+    assert!(ok && out.contains(&key) && out.contains("https://shop.example"));
+    let (ok, out, err) = kefu(
+        &db,
+        &[
+            "agent", "add", "--site", &key, "--email", "ann@shop", "--name", "Ann",
+        ],
+    );
+    assert!(ok, "{err}");
+    let password = out
+        .lines()
+        .find_map(|l| l.strip_prefix("password: "))
+        .unwrap()
+        .to_string();
+    let (ok, _, err) = kefu(
+        &db,
+        &[
+            "agent", "add", "--site", &key, "--email", "x@shop", "--name", "X", "--role", "boss",
+        ],
+    );
+    assert!(!ok && err.contains("role"), "{err}");
+    let (ok, _, err) = kefu(
+        &db,
+        &["agent", "passwd", "--site", &key, "--email", "nobody@shop"],
+    );
+    assert!(!ok && err.contains("no agent"), "{err}");
+    let (ok, out, _) = kefu(&db, &["agent", "list", "--site", &key]);
+    assert!(ok && out.contains("ann@shop"));
+
+    // The server on the same database signs Ann in, on her site.
+    let srv = start(dir.path()).await;
+    let login = |pw: &str| json!({"email":"ann@shop","password":pw}).to_string();
+    let (s, _, b) = http(srv.addr, "POST", "/v1/login", &[], &login(&password)).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&b).unwrap()["agent"]["site"],
+        key.as_str()
+    );
+    let (ok, _, err) = kefu(
+        &db,
+        &[
+            "agent",
+            "passwd",
+            "--site",
+            &key,
+            "--email",
+            "ann@shop",
+            "--password",
+            "new-password-1",
+        ],
+    );
+    assert!(ok, "{err}");
+    let (s, _, _) = http(srv.addr, "POST", "/v1/login", &[], &login(&password)).await;
+    assert_eq!(s, 401, "the old password no longer works");
+    let (s, _, _) = http(srv.addr, "POST", "/v1/login", &[], &login("new-password-1")).await;
+    assert_eq!(s, 200);
+    srv.stop().await;
+}
