@@ -12,8 +12,10 @@ const nodeGlobals = {
   require: "readonly", module: "writable", process: "readonly", console: "readonly",
   __dirname: "readonly", __filename: "readonly", Buffer: "readonly", setTimeout: "readonly",
   clearTimeout: "readonly", setInterval: "readonly", clearInterval: "readonly",
-  URL: "readonly", AbortController: "readonly"
+  URL: "readonly", AbortController: "readonly", fetch: "readonly"
 };
+// Functions that tests hand to page.evaluate run in the browser.
+const pageGlobals = { window: "readonly", document: "readonly", Event: "readonly", kefu: "readonly" };
 
 module.exports = [
   { ignores: ["node_modules/**"] },
@@ -55,7 +57,7 @@ module.exports = [
   },
   {
     files: ["eslint.config.js", "scripts/**/*.js", "test/**/*.js"],
-    languageOptions: { ecmaVersion: 2022, sourceType: "commonjs", globals: nodeGlobals },
+    languageOptions: { ecmaVersion: 2022, sourceType: "commonjs", globals: { ...nodeGlobals, ...pageGlobals } },
     rules: { "no-undef": "error", "no-unused-vars": ["error", { args: "none", caughtErrors: "none" }] }
   }
 ];

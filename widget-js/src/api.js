@@ -31,6 +31,7 @@
       s.page();
       if (!doc.hidden) {
         s.wake(true);
+        s.read();
       }
     });
     ns.listen(win, "hashchange", function () {

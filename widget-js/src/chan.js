@@ -67,11 +67,14 @@
     this.flush();
   };
   ChanLink.prototype.flush = function () {
-    var self = this, n;
+    var self = this, n, len;
     if (this.dead || this.sending || this.st || !this.chan || !this.q.length) {
       return;
     }
-    n = Math.min(this.q.length, this.c.batch);
+    /* At most batch frames and about 30000 characters (the server takes 128 KiB). */
+    for (n = 0, len = 0; n < this.q.length && n < this.c.batch && len < 30000; n++) {
+      len += ns.json.stringify(this.q[n]).length;
+    }
     this.sending = this.c.send(this.chan, this.q.slice(0, n), ns.safe(function (err, d) {
       self.sending = null;
       if (d && d.frames) {

@@ -1,5 +1,5 @@
-/* The link: ladder, timeouts, heartbeat, close codes, backoff, waking, upgrade probes.
- * Owner o: o.hello(), o.up(welcome), o.frame(f), o.state(s). */
+/* The link manager (README.md, "How it connects"). Owner o: o.hello(), o.up(welcome),
+ * o.frame(f), o.state(s). */
 (function (ns) {
   if (!ns) {
     return;
@@ -30,7 +30,7 @@
     if (f.ws) {
       return this.round();
     }
-    /* A parked JSONP poll would hold the page's load event for 25 s: start after it. */
+    /* A parked JSONP poll would hold the page's load event: start after it. */
     if (!f.cors && !f.xdr && ns.doc.readyState !== "complete" && !this.waited) {
       this.waited = this.state = "idle";
       return ns.listen(ns.win, "load", function () {
@@ -164,7 +164,10 @@
     if (link !== this.link) {
       return;
     }
-    this.link = null;
+    if (this.probe) {
+      this.probe.close();
+    }
+    this.link = this.probe = null;
     this.wt = ns.cancel(this.wt);
     if (ns.fatal(code)) {
       this.stop();

@@ -58,12 +58,5 @@
     sane = false;
   }
   ns.jsonPoly = { parse: parse, stringify: stringify };
-  ns.json = sane ? {
-    parse: function (s) {
-      return nat.parse(s);
-    },
-    stringify: function (v) {
-      return nat.stringify(v);
-    }
-  } : ns.jsonPoly;
+  ns.json = sane ? nat : ns.jsonPoly;
 })(window.kefu && window.kefu._ld);

@@ -27,8 +27,7 @@
     return Math.round(Math.min(30000, 500 * Math.pow(2, Math.min(attempt, 16))) * (0.5 + r / 2));
   };
 
-  /* Rounds step down on failure; those that failed above the welcomed one are blocked
-   * a while (30 s doubling to 10 min). A round where all failed blocks nothing. */
+  /* Rounds and blocking: see README.md, "How it connects". */
   function Ladder(list) {
     this.list = list;
     this.until = {};

@@ -3,13 +3,17 @@
   if (!ns) {
     return;
   }
-  var VOL = { page: 1, typing: 1, invite_reply: 1 };
+  var VOL = { page: 1, typing: 1, invite_reply: 1, read: 1 };
 
   function Session(o) {
     var self = this;
     ns.extend(this, { o: o, ev: o.ev, store: o.store || new ns.Store(o.site), sent: {}, nosup: {}, ackMax: 0, ackSent: 0 });
     this.out = new ns.Outbox(this.store);
     this.st = new ns.Stream(this.store);
+    /* A visit: a page load 30 minutes or more after the last one. */
+    var v = this.store.get("visits") || { n: 0, at: 0 };
+    this.visits = v.n + (ns.now() - v.at >= 1800000 ? 1 : 0);
+    this.store.set("visits", { n: this.visits, at: ns.now() });
     this.conn = o.conn || new ns.Conn({
       base: o.base,
       site: o.site,
@@ -61,6 +65,8 @@
     this.ackMax = this.ackSent = 0;
     this.flush();
     this.page();
+    this.rs = 0;
+    this.read();
     if (!this.ready) {
       this.ready = true;
       this.ev.emit("ready", { visitor: w.visitor });
@@ -106,6 +112,7 @@
         }
         this.show("entry", f);
         this.show("marks");
+        this.read();
         this.ev.emit("message", f);
       } else if (r === "gap" && !this.refollow) {
         this.refollow = true;
@@ -126,8 +133,6 @@
       this.show("agents", f.online !== false);
     } else if (t === "invite") {
       this.show("invite", f);
-    } else if (t === "queue") {
-      this.show("queue", f.position);
     } else if (t === "delivered" && f.conv === st.conv && st.mark("dlv", f.upto)) {
       this.show("marks");
     }
@@ -151,7 +156,7 @@
     } else if (c === "unknown_conv" && mine && !cid) {
       this.reset(null, null);
     } else if (c === "too_long") {
-      /* No cid from the server: blame the longest. */
+      /* No cid: blame the longest. */
       ns.each(this.out.list(), function (it) {
         if (!f.cid && it.body.length > (self.n || 0)) {
           self.n = it.body.length;
@@ -185,7 +190,15 @@
   Session.prototype.page = function () {
     var d = ns.doc;
     this.vol({ t: "page", url: String(ns.win.location.href).slice(0, 1000), title: String(d.title).slice(0, 200),
-      ref: String(d.referrer).slice(0, 1000), visible: d.visibilityState !== "hidden" });
+      ref: String(d.referrer).slice(0, 1000), visible: d.visibilityState !== "hidden", visits: this.visits });
+  };
+  /* Read receipt: the window is open and visible, and an agent said something new. */
+  Session.prototype.read = function () {
+    var up = this.st.agentMax();
+    if (up > Math.max(this.st.me, this.rs || 0) && this.view && this.view.isOpen && ns.doc.visibilityState !== "hidden") {
+      this.vol({ t: "read", conv: this.st.conv, upto: up });
+      this.rs = up;
+    }
   };
   Session.prototype.typing = function (text) {
     var on = !!ns.trim(text), now = ns.now();

@@ -8,11 +8,11 @@
     this.s = store;
     this.set(null, null);
     if (d && typeof d.conv === "number" && typeof d.epoch === "number" && d.last >= 0) {
-      ns.extend(this, { conv: d.conv, epoch: d.epoch, last: d.last, hist: d.hist || [], dlv: d.dlv || 0, rd: d.rd || 0 });
+      ns.extend(this, { conv: d.conv, epoch: d.epoch, last: d.last, hist: d.hist || [], dlv: d.dlv || 0, rd: d.rd || 0, me: d.me || 0 });
     }
   }
   Stream.prototype.set = function (conv, epoch) {
-    ns.extend(this, { conv: conv, epoch: epoch, last: 0, hist: [], dlv: 0, rd: 0 });
+    ns.extend(this, { conv: conv, epoch: epoch, last: 0, hist: [], dlv: 0, rd: 0, me: 0 });
   };
   Stream.prototype.reset = function (conv, epoch) {
     this.set(conv, epoch);
@@ -31,9 +31,8 @@
     }
     this.last = e.off;
     if (e.kind === "read") {
-      if (e.role !== "visitor" && e.upto > this.rd) {
-        this.rd = e.upto;
-      }
+      /* Our own read entries (from any tab) say what we already marked read. */
+      this[e.role === "visitor" ? "me" : "rd"] = Math.max(this[e.role === "visitor" ? "me" : "rd"], e.upto || 0);
     } else {
       this.hist.push({ off: e.off, kind: e.kind, role: e.role, cid: e.cid, body: e.body, ts: e.ts, name: e.name });
       this.hist = this.hist.slice(-200);
@@ -59,6 +58,15 @@
     }
     return false;
   };
+  /* Offset of the last agent message held. */
+  Stream.prototype.agentMax = function () {
+    for (var i = this.hist.length - 1; i >= 0; i--) {
+      if (this.hist[i].role !== "visitor" && this.hist[i].kind === "msg") {
+        return this.hist[i].off;
+      }
+    }
+    return 0;
+  };
   Stream.prototype.state = function (off) {
     return off <= this.rd ? "read" : off <= this.dlv ? "delivered" : "sent";
   };
@@ -70,7 +78,7 @@
     if (!force && d && d.conv === this.conv && d.epoch === this.epoch && d.last > this.last) {
       return;
     }
-    this.s.set("conv", { conv: this.conv, epoch: this.epoch, last: this.last, hist: this.hist, dlv: this.dlv, rd: this.rd });
+    this.s.set("conv", { conv: this.conv, epoch: this.epoch, last: this.last, hist: this.hist, dlv: this.dlv, rd: this.rd, me: this.me });
   };
   Stream.prototype.resume = function () {
     return this.conv === null ? undefined : { conv: this.conv, epoch: this.epoch, after: this.last };

@@ -8,13 +8,13 @@
     connecting: "Connecting\u2026", online: "Online", reconnecting: "Reconnecting\u2026",
     offline: "Connection lost. Your messages are kept and will be sent.", retry: "Retry now",
     err: "Chat is unavailable.", e4101: "Chat is not set up for this site (unknown site key).",
-    e4102: "This website may not use this chat (origin not allowed).",
+    e4102: "This site may not use this chat (origin not allowed).",
     sending: "Sending\u2026", sent: "Sent", delivered: "Delivered", read: "Read", failed: "Not sent",
-    typing: "$n is typing\u2026", agent: "Agent", queue: "You are number $n in the queue.",
-    leave: "No one is here right now. Leave a message and we will get back to you.",
+    typing: "$n is typing\u2026", agent: "Agent",
+    leave: "No one is here now. Leave a message and we will reply.",
     name: "Your name", email: "Your email", msg: "Your message", thanks: "Thanks! We got your message.",
-    accept: "Reply", dismiss: "No thanks", join: "$n joined", leaveChat: "$n left",
-    transfer: "Transferred to $n", close: "Conversation closed"
+    accept: "Reply", dismiss: "No thanks", join: "An agent joined", leave_: "The agent left",
+    transfer: "Transferred to another agent", close: "Conversation closed"
   };
   function add(parent, tag, cls, text) {
     return parent.appendChild(ns.el(tag, cls, text));
@@ -63,7 +63,6 @@
     this.ban = add(this.body, "div", "kf-ban");
     this.list = add(this.body, "div", "kf-list");
     this.pend = add(this.body, "div", "kf-pend");
-    this.q = add(this.body, "div", "kf-q");
     this.ty = add(this.body, "div", "kf-ty");
     lv = this.lv = add(this.body, "div", "kf-lv");
     this.lvNote = add(lv, "p", "", L.leave);
@@ -97,7 +96,7 @@
     this.badge = add(btn(r, "kf-btn", L.btn, function () {
       self.open(!self.isOpen);
     }), "span", "kf-n");
-    ns.each([w, this.inv, this.ban, this.q, this.ty, lv, this.badge], function (e) {
+    ns.each([w, this.inv, this.ban, this.ty, lv, this.badge], function (e) {
       ns.show(e, false);
     });
     d.body.appendChild(r);
@@ -122,6 +121,7 @@
         ns.show(this.badge, false);
         this.unread = 0;
         this.scroll();
+        this.s.read();
       }
       this.s.ev.emit(on ? "open" : "close", {});
     }
@@ -179,7 +179,7 @@
         }
       }
     } else if (/^(join|leave|transfer|close)$/.test(k)) {
-      m = add(this.list, "div", "kf-sys", L[k === "leave" ? "leaveChat" : k].replace("$n", e.name || L.agent));
+      m = add(this.list, "div", "kf-sys", L[k === "leave" ? "leave_" : k]);
     } else {
       return;
     }
@@ -214,10 +214,6 @@
         ns.show(ty, false);
       }, 8000);
     }
-  };
-  Ui.prototype.queue = function (pos) {
-    ns.text(this.q, L.queue.replace("$n", pos));
-    ns.show(this.q, pos > 0);
   };
   Ui.prototype.agents = function (online) {
     ns.show(this.lv, !online);

@@ -122,9 +122,7 @@
   };
   Emitter.prototype.off = function (ev, fn) {
     var a = this.ls[ev] || [], i = ns.indexOf(a, fn);
-    if (i >= 0) {
-      a.splice(i, 1);
-    }
+    a.splice(i, i < 0 ? 0 : 1);
   };
   Emitter.prototype.emit = function (ev, data) {
     var a = (this.ls[ev] || []).slice(0), i;

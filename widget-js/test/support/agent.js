@@ -28,6 +28,7 @@ class Agent {
     this.entries = [];
     this.errors = [];
     this.acks = new Map();
+    this.visitors = new Map();
     this.n = 0;
   }
   async connect() {
@@ -49,6 +50,9 @@ class Agent {
       if (f.off !== last + 1) this.errors.push(`entry ${f.off} after ${last}`);
       this.entries.push(f);
     } else if (f.t === "ack") this.acks.set(f.cid, f);
+    else if (f.t === "visitors") this.visitors = new Map(f.list.map((v) => [v.id, v]));
+    else if (f.t === "visitor" && f.op === "leave") this.visitors.delete(f.v.id);
+    else if (f.t === "visitor") this.visitors.set(f.v.id, f.v);
     else if (f.t === "err") this.errors.push(JSON.stringify(f));
   }
   // Follow the (only) conversation of the site once it exists.
@@ -68,6 +72,9 @@ class Agent {
     const cid = "agent" + ++this.n + "x" + Date.now().toString(36);
     this.ws.send(JSON.stringify({ t: "msg", conv: this.conv, cid, body }));
     await waitFor(() => this.acks.get(cid), 10000, "ack of agent message " + body);
+  }
+  send(frame) {
+    this.ws.send(JSON.stringify(Object.assign({ conv: this.conv }, frame)));
   }
   close() {
     if (this.ws) this.ws.terminate();

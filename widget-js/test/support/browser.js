@@ -39,7 +39,13 @@ const MODES = {
 async function openPage(browser, m, opts = {}) {
   const context = await browser.newContext(opts.context || {});
   const page = await context.newPage();
-  const rec = { errors: [], hellos: [], console: [] };
+  const rec = record(page, { errors: [], hellos: [], console: [], maxSendUrl: 0, parts: 0 });
+  if (MODES[m].init) await context.addInitScript(MODES[m].init);
+  return { context, page, rec };
+}
+
+// Record a page's errors, hellos and JSONP URL lengths into rec.
+function record(page, rec) {
   page.on("pageerror", (e) => rec.errors.push(e.message));
   page.on("console", (msg) => rec.console.push(msg.text()));
   page.on("websocket", (ws) => {
@@ -51,9 +57,12 @@ async function openPage(browser, m, opts = {}) {
     const u = new URL(req.url());
     if (u.pathname === "/v1/lp/open") rec.hellos.push(JSON.parse(req.postData()));
     if (u.pathname === "/v1/jsonp/open") rec.hellos.push(JSON.parse(u.searchParams.get("f")));
+    if (u.pathname === "/v1/jsonp/send") {
+      rec.maxSendUrl = Math.max(rec.maxSendUrl, req.url().length);
+      if (u.searchParams.has("pid")) rec.parts += 1;
+    }
   });
-  if (MODES[m].init) await context.addInitScript(MODES[m].init);
-  return { context, page, rec };
+  return rec;
 }
 
 // The widget's state as the page sees it (kefu("on", "state") plus internals for tests).
@@ -64,4 +73,4 @@ function widgetState(page) {
   });
 }
 
-module.exports = { launch, openPage, widgetState, MODES };
+module.exports = { launch, openPage, record, widgetState, MODES };

@@ -24,11 +24,13 @@ function freePort() {
   });
 }
 
-// A TCP proxy: cut() destroys every proxied connection; refuse(true) drops new ones.
+// A TCP proxy: cut() destroys every proxied connection; refuse(true) drops new ones;
+// stall(true) silently drops all data both ways (a dead link that still looks open).
 async function startProxy() {
   const pairs = new Set();
   let target = null;
   let refusing = false;
+  let stalled = false;
   const server = net.createServer((client) => {
     if (refusing || !target) {
       client.destroy();
@@ -44,8 +46,8 @@ async function startProxy() {
     };
     client.on("error", drop).on("close", drop);
     up.on("error", drop).on("close", drop);
-    client.pipe(up);
-    up.pipe(client);
+    client.on("data", (d) => stalled || up.write(d));
+    up.on("data", (d) => stalled || client.write(d));
   });
   await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
   return {
@@ -64,6 +66,9 @@ async function startProxy() {
     },
     refuse(on) {
       refusing = on;
+    },
+    stall(on) {
+      stalled = on;
     },
     close() {
       this.cut();

@@ -69,6 +69,22 @@ test("WebSocket that fails before welcome falls to long-poll at once; WebSocket 
   assert.ok(links[1].dead, "long-poll closed");
 });
 
+test("when the fallback link dies during an upgrade probe, the probe goes too", () => {
+  const { c, links, last, clock } = setup();
+  c.start();
+  last().end(1006, "");
+  last().welcome();
+  clock.advance(32000);
+  const probe = last();
+  assert.equal(probe.kind, "ws");
+  links[1].end(0, "network");
+  assert.ok(probe.dead, "no second link behind the manager's back");
+  assert.equal(c.state, "offline");
+  clock.advance(1000);
+  assert.equal(links.length, 4, "one reconnect");
+  assert.equal(c.link, last());
+});
+
 test("a WebSocket that does not open within 4 s counts as failed", () => {
   const { c, last, clock } = setup();
   c.start();

@@ -49,7 +49,7 @@ test("message states: sending, sent, delivered, read", () => {
   assert.match(q("kf-me")[0].textContent, /Read/);
 });
 
-test("agent typing, queue position and system entries", () => {
+test("agent typing and system entries", () => {
   const { s, q, env } = page();
   s.up(W);
   s.frame({ t: "typing", conv: 7, role: "agent", name: "Alice", on: true });
@@ -60,11 +60,9 @@ test("agent typing, queue position and system entries", () => {
   s.frame({ t: "typing", conv: 7, role: "agent", name: "Alice", on: true });
   env.clock.advance(8000);
   assert.equal(q("kf-ty")[0].style.display, "none", "and after a while, in case 'off' was lost");
-  s.frame({ t: "queue", conv: 7, position: 3 });
-  assert.equal(q("kf-q")[0].textContent, "You are number 3 in the queue.");
   s.frame(e(2, { kind: "join", name: "Bob" }));
   s.frame(e(3, { kind: "close" }));
-  assert.deepEqual(q("kf-sys").map((n) => n.textContent), ["Bob joined", "Conversation closed"]);
+  assert.deepEqual(q("kf-sys").map((n) => n.textContent), ["An agent joined", "Conversation closed"]);
 });
 
 test("no agent online: the leave-a-message form sends a message with contact details", () => {
