@@ -87,6 +87,12 @@ pub struct Config {
     pub typing_interval_ms: u64,
     /// Pending invitations per visitor.
     pub max_invites: usize,
+    /// Open conversations one agent is given at most.
+    pub agent_capacity: usize,
+    /// How new conversations are given to agents: `least-busy` or `round-robin`.
+    pub assignment: String,
+    /// A conversation its agent has not answered for this many ms goes to another agent.
+    pub reassign_after_ms: u64,
     /// How long a visitor session outlives its last connection, in ms, so a reload or a
     /// frozen phone that comes back keeps the same session.
     pub session_grace_ms: u64,
@@ -141,6 +147,9 @@ impl Default for Config {
             presence_grace_ms: 10_000,
             typing_interval_ms: 200,
             max_invites: 4,
+            agent_capacity: 5,
+            assignment: "least-busy".to_string(),
+            reassign_after_ms: 60_000,
             admin_password: String::new(),
             token_ttl_ms: 7 * 24 * 3600 * 1000,
             login_max_failures: 5,
@@ -215,6 +224,12 @@ impl Config {
         }
         if self.max_url_bytes < 256 || self.jsonp_max_parts == 0 || self.jsonp_max_pending == 0 {
             return bad("max_url_bytes must be at least 256; jsonp_max_parts and jsonp_max_pending at least 1");
+        }
+        if !matches!(self.assignment.as_str(), "least-busy" | "round-robin") {
+            return bad("assignment must be \"least-busy\" or \"round-robin\"");
+        }
+        if self.agent_capacity == 0 {
+            return bad("agent_capacity must be at least 1");
         }
         if !matches!(self.sqlite_synchronous.as_str(), "full" | "normal") {
             return bad("sqlite_synchronous must be \"full\" or \"normal\"");

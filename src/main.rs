@@ -202,7 +202,10 @@ fn serve(config: Config) -> anyhow::Result<()> {
     rt.block_on(async {
         let p = kefu::prepare(config).await?;
         let base = p.hub.config().base_url();
-        println!("kefu is listening on {base}");
+        println!("kefu is listening on http://{}", p.addr);
+        if base != format!("http://{}", p.addr) {
+            println!("  public URL: {base}");
+        }
         if let Some(b) = &p.bootstrap {
             println!("  created site \"{}\" with key {}", b.site.name, b.site.key);
             println!(
@@ -214,7 +217,7 @@ fn serve(config: Config) -> anyhow::Result<()> {
         let ws = base.replacen("http", "ws", 1);
         println!("  demo page:  {base}/demo");
         println!("  WebSocket:  {ws}/v1/ws   health: {base}/healthz");
-        println!("  the agent console is not built yet (see README)");
+        println!("  agent console: {base}/console");
         let (trigger, shutdown) = Shutdown::new();
         tokio::spawn(async move {
             wait_for_signal().await;

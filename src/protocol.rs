@@ -140,6 +140,13 @@ pub enum ClientFrame {
     Presence {
         status: AgentStatus,
     },
+    Transfer {
+        conv: ConversationId,
+        to: crate::ids::AgentId,
+    },
+    Close {
+        conv: ConversationId,
+    },
     Ack {
         conv: ConversationId,
         off: Offset,
@@ -175,13 +182,18 @@ pub enum ErrorCode {
     Overloaded,
     Store,
     UnknownVisitor,
+    UnknownAgent,
+    BadAck,
 }
 
-/// A refused frame: the code plus a human-readable reason.
+/// A refused frame: the code plus a human-readable reason, and, when they could be read,
+/// the refused frame's type and cid.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FrameError {
     pub code: ErrorCode,
     pub msg: String,
+    pub of: Option<String>,
+    pub cid: Option<String>,
 }
 
 impl FrameError {
@@ -189,6 +201,8 @@ impl FrameError {
         FrameError {
             code,
             msg: msg.into(),
+            of: None,
+            cid: None,
         }
     }
 }
@@ -196,6 +210,22 @@ impl FrameError {
 /// Parse and validate one client frame. Shape rules that serde cannot express (token
 /// alphabets, lengths) are checked here, so the core only ever sees well-formed frames.
 pub fn parse_client_frame(text: &str, max_body_chars: usize) -> Result<ClientFrame, FrameError> {
+    parse_checked(text, max_body_chars).map_err(|mut e| {
+        // Name what was refused when the text says it (only on this error path).
+        if let Ok(serde_json::Value::Object(o)) = serde_json::from_str::<serde_json::Value>(text) {
+            let short = |v: Option<&serde_json::Value>| {
+                v.and_then(|v| v.as_str())
+                    .filter(|s| is_token(s, 1, CID_MAX))
+                    .map(str::to_string)
+            };
+            e.of = short(o.get("t"));
+            e.cid = short(o.get("cid"));
+        }
+        e
+    })
+}
+
+fn parse_checked(text: &str, max_body_chars: usize) -> Result<ClientFrame, FrameError> {
     let frame: ClientFrame = serde_json::from_str(text).map_err(|e| {
         use serde_json::error::Category;
         match e.classify() {
@@ -340,6 +370,9 @@ pub enum ServerFrame<'a> {
     Err {
         code: ErrorCode,
         msg: &'a str,
+        /// The type (`t`) of the refused frame, when it could be read.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        of: Option<&'a str>,
         #[serde(skip_serializing_if = "Option::is_none")]
         cid: Option<&'a str>,
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -382,6 +415,17 @@ pub enum ServerFrame<'a> {
         name: &'a str,
         text: &'a str,
     },
+    Assigned {
+        conv: ConversationId,
+        visitor: &'a str,
+    },
+    Queue {
+        conv: ConversationId,
+        position: usize,
+    },
+    Team {
+        agents: &'a serde_json::Value,
+    },
 }
 
 impl ServerFrame<'_> {
@@ -395,9 +439,10 @@ impl ServerFrame<'_> {
 /// An `err` frame with only a code and message.
 pub fn error_frame(err: &FrameError) -> String {
     ServerFrame::Err {
+        of: err.of.as_deref(),
         code: err.code,
         msg: &err.msg,
-        cid: None,
+        cid: err.cid.as_deref(),
         conv: None,
         epoch: None,
         head: None,
@@ -517,6 +562,17 @@ mod tests {
         );
         let err = error_frame(&FrameError::new(ErrorCode::NotReady, "hello first"));
         assert_eq!(err, r#"{"t":"err","code":"not_ready","msg":"hello first"}"#);
+        let e =
+            parse_client_frame(r#"{"t":"msg","cid":"c7","body":"0123456789x"}"#, 10).unwrap_err();
+        assert_eq!(
+            (e.of.as_deref(), e.cid.as_deref()),
+            (Some("msg"), Some("c7"))
+        );
+        assert!(
+            error_frame(&e).contains(r#""of":"msg""#) && error_frame(&e).contains(r#""cid":"c7""#)
+        );
+        let e = parse_client_frame(r#"{"t":"<b>","cid":"x y"}"#, 10).unwrap_err();
+        assert_eq!((e.of, e.cid), (None, None), "nothing odd is echoed");
     }
 
     #[test]

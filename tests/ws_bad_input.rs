@@ -136,7 +136,7 @@ async fn offsets_beyond_the_head_and_wrong_epochs_are_reported() {
     assert_ne!(epoch, 1);
     // Cumulative ack beyond what was sent.
     c.send(json!({"t":"ack","conv":conv,"off":50})).await;
-    assert_eq!(c.recv_type("err").await["code"], "bad_offset");
+    assert_eq!(c.recv_type("err").await["code"], "bad_ack");
 
     // A resume beyond the head: reported, then followed from the head.
     let mut r = Client::connect(&srv.ws_url()).await;

@@ -91,7 +91,7 @@ impl Hub {
             config.writer_queue,
             config.writer_batch,
         );
-        Hub {
+        let hub = Hub {
             inner: Arc::new(Inner {
                 config: config.clone(),
                 store,
@@ -109,7 +109,17 @@ impl Hub {
                 ),
                 slow_disconnects: AtomicUsize::new(0),
             }),
-        }
+        };
+        // Re-assign unanswered conversations, until the hub is gone.
+        let weak = Arc::downgrade(&hub.inner);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let Some(inner) = weak.upgrade() else { break };
+                Hub { inner }.reassign_stale();
+            }
+        });
+        hub
     }
 
     pub fn config(&self) -> &Config {

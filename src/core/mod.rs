@@ -9,11 +9,13 @@
 //! - `stream`, `registry`, `signal`: live streams and waking their followers
 //! - `session`: a visitor's session shared by its tabs
 //! - `presence`: who is on each site now (visitors, agents), never stored
+//! - `desk`: assignment, queue, transfer, close
 //! - `writer`: the single group-committing writer
 //! - `auth`: password hashing and the first-run bootstrap
 
 pub mod auth;
 pub mod conn;
+pub(crate) mod desk;
 pub mod hub;
 pub(crate) mod presence;
 pub(crate) mod registry;

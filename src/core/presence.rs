@@ -5,7 +5,7 @@
 //! to the site's agents, agent availability to the site's visitors. Nothing here is ever
 //! stored: a visitor reaches the database only once it has a conversation.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -13,19 +13,23 @@ use bytes::Bytes;
 
 use super::session::VisitorSession;
 use super::signal::Signal;
-use crate::ids::SiteId;
+use crate::ids::{AgentId, ConversationId, SiteId};
 use crate::protocol::ServerFrame;
 
 /// One agent connection.
 pub(crate) struct AgentLink {
+    pub agent: AgentId,
+    pub name: String,
     pub sig: Arc<Signal>,
     /// The agent said it is away (`presence`).
-    away: AtomicBool,
+    pub(super) away: AtomicBool,
 }
 
 impl AgentLink {
-    pub(crate) fn new(sig: Arc<Signal>) -> AgentLink {
+    pub(crate) fn new(agent: AgentId, name: String, sig: Arc<Signal>) -> AgentLink {
         AgentLink {
+            agent,
+            name,
             sig,
             away: AtomicBool::new(false),
         }
@@ -33,14 +37,30 @@ impl AgentLink {
 }
 
 #[derive(Default)]
-struct SitePresence {
+pub(super) struct SitePresence {
     /// Online visitor sessions by session id.
-    visitors: HashMap<String, Arc<VisitorSession>>,
-    agents: Vec<Arc<AgentLink>>,
+    pub(super) visitors: HashMap<String, Arc<VisitorSession>>,
+    /// Agent connections (an agent with two tabs has two).
+    pub(super) agents: Vec<Arc<AgentLink>>,
+    /// Who owns each assigned open conversation (`desk`).
+    pub(super) owners: HashMap<ConversationId, Owner>,
+    /// Conversations waiting for an agent, oldest first.
+    pub(super) queue: VecDeque<(ConversationId, Arc<VisitorSession>)>,
+    /// Round-robin position.
+    pub(super) turn: usize,
+}
+
+/// The agent a conversation is assigned to.
+pub(super) struct Owner {
+    pub(super) agent: AgentId,
+    pub(super) session: Arc<VisitorSession>,
+    pub(super) since: std::time::Instant,
+    /// The agent has written in the conversation since it was assigned.
+    pub(super) answered: bool,
 }
 
 impl SitePresence {
-    fn available(&self) -> bool {
+    pub(super) fn available(&self) -> bool {
         self.agents.iter().any(|a| !a.away.load(Ordering::Acquire))
     }
 }
@@ -55,7 +75,7 @@ fn frame(f: ServerFrame<'_>) -> Bytes {
 }
 
 impl Presence {
-    fn lock(&self) -> MutexGuard<'_, HashMap<SiteId, SitePresence>> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, HashMap<SiteId, SitePresence>> {
         self.sites.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -97,7 +117,7 @@ impl Presence {
                 .iter()
                 .map(|a| (a.sig.clone(), f.clone()))
                 .collect();
-            if site.visitors.is_empty() && site.agents.is_empty() {
+            if site.visitors.is_empty() && site.agents.is_empty() && site.owners.is_empty() {
                 sites.remove(&s.site);
             }
             out
@@ -140,7 +160,7 @@ impl Presence {
             } else {
                 Vec::new()
             };
-            if sp.visitors.is_empty() && sp.agents.is_empty() {
+            if sp.visitors.is_empty() && sp.agents.is_empty() && sp.owners.is_empty() {
                 sites.remove(&site);
             }
             (after, visitors)

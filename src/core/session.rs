@@ -149,6 +149,14 @@ impl VisitorSession {
         }
     }
 
+    /// Forget the open conversation `conv` (it was closed): the next message opens a new one.
+    pub(crate) fn clear_conv(&self, conv: crate::ids::ConversationId) {
+        let mut c = self.conv.lock().unwrap_or_else(|p| p.into_inner());
+        if c.map(|x| x.id) == Some(conv) {
+            *c = None;
+        }
+    }
+
     pub(crate) fn attach(&self, s: &Arc<Signal>, kind: TransportKind) {
         self.conns
             .lock()

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
 use super::registry::Registry;
-use crate::ids::SiteId;
+use crate::ids::{ConversationId, SiteId};
 use crate::protocol::ServerFrame;
 use crate::store::{Appended, ConvInfo, NewEntry, Store, StoreError};
 
@@ -38,6 +38,8 @@ enum Command {
         token: String,
         reply: oneshot::Sender<Result<ConvInfo, AppendError>>,
     },
+    /// Mark a conversation closed.
+    CloseConversation(ConversationId),
     /// Flush everything queued before this, then stop.
     Stop,
 }
@@ -97,6 +99,13 @@ impl Writer {
         rx.await.unwrap_or(Err(AppendError::Closed))
     }
 
+    /// Mark `conv` closed (after the entries queued before this).
+    pub(crate) fn close_conversation(&self, conv: ConversationId) {
+        if self.tx.try_send(Command::CloseConversation(conv)).is_err() {
+            tracing::warn!(conv = %conv, "writer queue full: conversation not marked closed");
+        }
+    }
+
     /// Ask the writer to flush what is queued and stop. Waits for room in the queue.
     pub(crate) async fn stop(&self) {
         let _ = self.tx.send(Command::Stop).await;
@@ -131,6 +140,13 @@ fn run(
                         .map_err(|e| store_failed(&e));
                     let _ = reply.send(r);
                 }
+                Command::CloseConversation(conv) => {
+                    // Entries queued before the close are committed first.
+                    commit(&*store, &registry, &mut entries, &mut replies);
+                    if let Err(e) = store.close_conversation(conv) {
+                        store_failed(&e);
+                    }
+                }
                 Command::Stop => {
                     stopping = true;
                     break;
@@ -152,7 +168,7 @@ fn run(
             Command::EnsureConversation { reply, .. } => {
                 let _ = reply.send(Err(AppendError::Closed));
             }
-            Command::Stop => {}
+            Command::CloseConversation(_) | Command::Stop => {}
         }
     }
     tracing::info!("writer stopped");

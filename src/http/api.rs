@@ -114,7 +114,14 @@ pub(super) async fn conversations(
         .map_err(|e| HttpError::Unavailable(format!("store: {e}")))?;
     let items: Vec<_> = list
         .iter()
-        .map(|c| serde_json::json!({"conv": c.id, "epoch": c.epoch, "head": c.head, "visitor": format!("v{}", c.visitor)}))
+        .map(|c| {
+            serde_json::json!({
+                "conv": c.id, "epoch": c.epoch, "head": c.head,
+                "visitor": format!("v{}", c.visitor),
+                "owner": ctx.hub.owner_of(site, c.id),
+                "queued": ctx.hub.is_queued(site, c.id),
+            })
+        })
         .collect();
     Ok(text(
         StatusCode::OK,

@@ -65,8 +65,11 @@ impl HttpError {
     /// `{"error": code, "reason": text}` with the matching status.
     pub fn into_response(self) -> Response<Full<Bytes>> {
         let body = serde_json::json!({ "error": self.code(), "reason": self.to_string() });
-        Response::builder()
-            .status(self.status())
+        let mut b = Response::builder();
+        if let HttpError::TooManyRequests(wait) = &self {
+            b = b.header(header::RETRY_AFTER, wait.to_string());
+        }
+        b.status(self.status())
             .header(header::CONTENT_TYPE, "application/json")
             .header(header::CACHE_CONTROL, "no-store")
             .body(Full::new(Bytes::from(body.to_string())))

@@ -117,9 +117,10 @@ fn index(ctx: &HttpCtx) -> Response<Body> {
     let html = format!(
         "<!doctype html><meta charset=utf-8><title>kefu</title>\
          <h1>kefu</h1><p>Live-chat gateway.</p><ul>\
+         <li><a href=\"/demo\">Demo page</a> with the visitor widget</li>\
+         <li><a href=\"/console\">Agent console</a></li>\
          <li>WebSocket endpoint: <code>{base}/v1/ws</code> (protocol: <code>docs/protocol.md</code>)</li>\
-         <li><a href=\"/healthz\">/healthz</a></li></ul>\
-         <p>The visitor widget, demo page and agent console are not built yet.</p>"
+         <li><a href=\"/healthz\">/healthz</a></li></ul>"
     );
     text(StatusCode::OK, "text/html; charset=utf-8", html)
 }

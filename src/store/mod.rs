@@ -162,6 +162,9 @@ pub trait Store: Send + Sync + 'static {
 
     fn conversation(&self, id: ConversationId) -> StoreResult<Option<ConvInfo>>;
 
+    /// Mark a conversation closed (its visitor's next message opens a new one).
+    fn close_conversation(&self, id: ConversationId) -> StoreResult<()>;
+
     /// Append a batch in ONE transaction (group commit). Offsets are assigned here,
     /// contiguous per conversation; a `(sender, cid)` already stored (or repeated within
     /// the batch) is not stored again and is reported as `Dup`. All or nothing.

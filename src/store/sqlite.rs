@@ -371,6 +371,15 @@ impl Store for SqliteStore {
         })
     }
 
+    fn close_conversation(&self, id: ConversationId) -> StoreResult<()> {
+        self.write(|c| {
+            diesel::update(conversations::table.find(id.0))
+                .set(conversations::status.eq("closed"))
+                .execute(c)?;
+            Ok(())
+        })
+    }
+
     fn append_batch(&self, batch: &[NewEntry]) -> StoreResult<Vec<Appended>> {
         if batch.is_empty() {
             return Ok(Vec::new());

@@ -201,11 +201,17 @@
     }
   };
   Session.prototype.typing = function (text) {
-    var on = !!ns.trim(text), now = ns.now();
+    var self = this, on = !!ns.trim(text), now = ns.now();
+    ns.cancel(this.tyT);
     if (on !== this.tyOn || on && now - this.tyAt > 500) {
       this.tyOn = on;
       this.tyAt = now;
       this.vol({ t: "typing", on: on, text: on ? text.slice(0, 500) : undefined });
+    } else if (on) {
+      // Throttled: the last draft of a burst still goes out.
+      this.tyT = ns.later(function () {
+        self.typing(text);
+      }, 501 - (now - this.tyAt));
     }
   };
   Session.prototype.inviteReply = function (id, accept) {

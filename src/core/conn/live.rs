@@ -11,10 +11,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::time::Instant;
 
-use super::{Authed, Conn, Flow, Principal, Transport};
+use super::{Authed, Conn, End, Flow, Principal, Transport};
 use crate::core::session::Invite;
-use crate::ids::{ConversationId, Offset, SiteId};
-use crate::protocol::{AgentStatus, ErrorCode, FrameError, Role, ServerFrame, PAGE_FIELD_MAX};
+use crate::ids::{AgentId, ConversationId, Offset, SiteId};
+use crate::protocol::{
+    close, AgentStatus, ErrorCode, FrameError, Role, ServerFrame, PAGE_FIELD_MAX,
+};
 use crate::store::{now_ms, NewEntry};
 
 fn cut(mut s: String, max: usize) -> String {
@@ -208,6 +210,7 @@ impl<T: Transport> Conn<T> {
             let head = cur.sent;
             return self
                 .send_frame(ServerFrame::Err {
+                    of: None,
                     code: ErrorCode::BadOffset,
                     msg: "read beyond what was sent",
                     cid: None,
@@ -222,7 +225,8 @@ impl<T: Transport> Conn<T> {
             kind: "read".into(),
             role,
             sender,
-            cid: format!("r{}", upto.0),
+            // ':' cannot occur in a client's cid: server-made ids never collide with them.
+            cid: format!("read:{}", upto.0),
             body: String::new(),
             ts: now_ms(),
             upto: Some(upto),
@@ -252,6 +256,7 @@ impl<T: Transport> Conn<T> {
         let Some(session) = self.hub.presence().find_visitor(site, visitor) else {
             return self
                 .send_frame(ServerFrame::Err {
+                    of: None,
                     code: ErrorCode::UnknownVisitor,
                     msg: "that visitor has left",
                     cid: None,
@@ -296,7 +301,7 @@ impl<T: Transport> Conn<T> {
         }
         let info = match self.hub.open_conversation(&session, &self.sig).await {
             Ok(i) => i,
-            Err(e) => return self.append_failed(&format!("inv{id}"), &e).await,
+            Err(e) => return self.append_failed(&format!("invite:{id}"), &e).await,
         };
         self.start_own_conversation(info.id, info.epoch).await?;
         let entry = NewEntry {
@@ -304,14 +309,18 @@ impl<T: Transport> Conn<T> {
             kind: "msg".into(),
             role: Role::Agent,
             sender: format!("a{}", inv.agent),
-            cid: format!("inv{id}"),
+            cid: format!("invite:{id}"),
             body: inv.text,
             ts: now_ms(),
             upto: None,
             contact: None,
         };
         self.hub.presence().visitor_changed(&session);
-        self.submit(entry, false).await
+        self.submit(entry, false).await?;
+        let site = session.site;
+        self.hub
+            .ensure_owner(site, info.id, &session, Some(inv.agent));
+        Ok(())
     }
 
     /// `presence` (agents): online or away.
@@ -330,6 +339,64 @@ impl<T: Transport> Conn<T> {
         self.hub
             .presence()
             .set_away(site, &link, status == AgentStatus::Away);
+        self.hub.desk_changed(site);
+        Ok(())
+    }
+
+    /// May this agent act on `conv` (a conversation of its site)?
+    async fn agent_may_act(&mut self, conv: ConversationId) -> Result<bool, End> {
+        let Some((_, site)) = self.agent() else {
+            return Ok(false);
+        };
+        if let Some(cur) = self.follows.get(&conv) {
+            return Ok(cur.stream.site == site);
+        }
+        match self.hub.blocking(move |s| s.conversation(conv)).await {
+            Ok(info) => Ok(info.is_some_and(|i| i.site == site)),
+            Err(e) => {
+                tracing::error!(error = %e, "conversation lookup failed");
+                Err(End::Close(close::INTERNAL, "store unavailable"))
+            }
+        }
+    }
+
+    /// `transfer` (agents): give a conversation to another agent on line.
+    pub(super) async fn on_transfer(&mut self, conv: ConversationId, to: AgentId) -> Flow {
+        if self.agent().is_none() {
+            return self.only_for("agents").await;
+        }
+        if !self.agent_may_act(conv).await? {
+            return self.send_unknown_conv(conv, None).await;
+        }
+        let site = self.agent().expect("checked").1;
+        match self.hub.transfer(site, conv, to) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let msg = e.to_string();
+                self.send_frame(ServerFrame::Err {
+                    of: None,
+                    code: ErrorCode::UnknownAgent,
+                    msg: &msg,
+                    cid: None,
+                    conv: Some(conv),
+                    epoch: None,
+                    head: None,
+                })
+                .await
+            }
+        }
+    }
+
+    /// `close` (agents): close a conversation.
+    pub(super) async fn on_close(&mut self, conv: ConversationId) -> Flow {
+        let Some((agent, site)) = self.agent() else {
+            return self.only_for("agents").await;
+        };
+        let (id, name) = (agent.id, agent.name.clone());
+        if !self.agent_may_act(conv).await? {
+            return self.send_unknown_conv(conv, None).await;
+        }
+        self.hub.close_conversation(site, conv, id, name);
         Ok(())
     }
 }

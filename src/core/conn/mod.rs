@@ -245,7 +245,10 @@ impl<T: Transport> Conn<T> {
                 principal: Principal::Agent(_, link),
                 site,
                 ..
-            }) => self.hub.presence().agent_left(site, &link),
+            }) => {
+                self.hub.presence().agent_left(site, &link);
+                self.hub.desk_changed(site);
+            }
             None => {}
         }
     }
@@ -378,6 +381,8 @@ impl<T: Transport> Conn<T> {
                 self.on_invite_reply(id, accept).await
             }
             (ClientFrame::Presence { status }, true) => self.on_presence(status).await,
+            (ClientFrame::Transfer { conv, to }, true) => self.on_transfer(conv, to).await,
+            (ClientFrame::Close { conv }, true) => self.on_close(conv).await,
             (ClientFrame::Ack { conv, off }, true) => match self.follows.get_mut(&conv) {
                 Some(cur) if off <= cur.sent => {
                     let advanced = off > cur.acked;
@@ -390,7 +395,8 @@ impl<T: Transport> Conn<T> {
                 Some(cur) => {
                     let head = cur.sent;
                     self.send_frame(ServerFrame::Err {
-                        code: ErrorCode::BadOffset,
+                        of: Some("ack"),
+                        code: ErrorCode::BadAck,
                         msg: "ack beyond what was sent",
                         cid: None,
                         conv: Some(conv),
@@ -433,7 +439,10 @@ impl<T: Transport> Conn<T> {
             }
         };
         if let Some(origin) = &self.info.origin {
-            if !site.allows_origin(origin) {
+            // Agents may also come from kefu's own console.
+            let own =
+                role == Role::Agent && origin.trim_end_matches('/') == self.hub.config().base_url();
+            if !own && !site.allows_origin(origin) {
                 tracing::info!(origin = %origin, site = site_key, "origin not allowed");
                 return Err(End::Close(close::ORIGIN_NOT_ALLOWED, "origin not allowed"));
             }
@@ -545,7 +554,11 @@ impl<T: Transport> Conn<T> {
         };
         let session = SessionId::random();
         self.sig.set_agent();
-        let link = Arc::new(AgentLink::new(self.sig.clone()));
+        let link = Arc::new(AgentLink::new(
+            agent.id,
+            agent.name.clone(),
+            self.sig.clone(),
+        ));
         self.authed = Some(Authed {
             principal: Principal::Agent(agent, link.clone()),
             site,
@@ -563,11 +576,14 @@ impl<T: Transport> Conn<T> {
         .await?;
         // Register before the snapshot: a change racing it arrives after it.
         self.hub.presence().agent_joined(site, &link);
-        self.send_visitor_snapshot(site).await
+        self.send_visitor_snapshot(site).await?;
+        self.hub.desk_changed(site);
+        Ok(())
     }
 
     async fn send_unknown_conv(&mut self, conv: ConversationId, cid: Option<&str>) -> Flow {
         self.send_frame(ServerFrame::Err {
+            of: None,
             code: ErrorCode::UnknownConv,
             msg: "no such conversation",
             cid,
@@ -620,6 +636,7 @@ impl<T: Transport> Conn<T> {
         let mut after = pos.after;
         if pos.epoch.is_some_and(|e| e != stream.epoch) {
             self.send_frame(ServerFrame::Err {
+                of: None,
                 code: ErrorCode::EpochMismatch,
                 msg: "this stream has another epoch: start again from 0",
                 cid: None,
@@ -636,6 +653,7 @@ impl<T: Transport> Conn<T> {
         }
         if after > head {
             self.send_frame(ServerFrame::Err {
+                of: None,
                 code: ErrorCode::BadOffset,
                 msg: "offset beyond the stream's head",
                 cid: None,
@@ -810,7 +828,17 @@ impl<T: Transport> Conn<T> {
             upto: None,
             contact,
         };
-        self.submit(entry, true).await
+        self.submit(entry, true).await?;
+        // Someone must answer it: the desk assigns (or queues) the conversation, and an
+        // agent's message marks it answered.
+        match self.authed.as_ref().map(|a| (&a.principal, a.site)) {
+            Some((Principal::Visitor(s), site)) => {
+                self.hub.ensure_owner(site, conv, &s.clone(), None)
+            }
+            Some((Principal::Agent(agent, _), site)) => self.hub.answered(site, conv, agent.id),
+            None => {}
+        }
+        Ok(())
     }
 
     /// Queue an append; its `ack` (when `answer`) or error comes back through `pending`.
@@ -838,6 +866,7 @@ impl<T: Transport> Conn<T> {
         };
         let msg = e.to_string();
         self.send_frame(ServerFrame::Err {
+            of: None,
             code,
             msg: &msg,
             cid: Some(cid),

@@ -1,0 +1,152 @@
+//! The help desk: assignment by availability and load, the queue, transfer, re-assignment
+//! of unanswered conversations, and closing.
+
+mod support;
+
+use serde_json::{json, Value};
+use support::*;
+
+/// Add agent `email` (password "pw-<email>") to the first site, straight in the database.
+fn add_agent(srv: &TestServer, email: &str, name: &str) {
+    let store =
+        kefu::store::open(&format!("sqlite://{}", srv.db_path.display()), 1, false).unwrap();
+    let site = store.site_by_key(&srv.site_key).unwrap().unwrap();
+    let hash = kefu::core::auth::hash_password(&format!("pw-{email}")).unwrap();
+    store
+        .add_agent(site.id, email, name, "agent", &hash)
+        .unwrap();
+}
+
+async fn agent(srv: &TestServer, email: &str, password: &str) -> (Client, i64) {
+    let body = json!({"email":email,"password":password}).to_string();
+    let (s, _, b) = http(srv.addr, "POST", "/v1/login", &[], &body).await;
+    assert_eq!(s, 200, "{b}");
+    let b: Value = serde_json::from_str(&b).unwrap();
+    let mut a = Client::connect(&srv.ws_url()).await;
+    a.send(json!({"t":"hello","v":1,"site":srv.site_key,"role":"agent","token":b["token"]}))
+        .await;
+    a.recv_type("welcome").await;
+    (a, b["agent"]["id"].as_i64().unwrap())
+}
+
+async fn admin(srv: &TestServer) -> (Client, i64) {
+    agent(srv, "admin@localhost", "test-password").await
+}
+
+async fn visitor_writes(srv: &TestServer, cid: &str) -> (Client, Value) {
+    let mut v = Client::connect(&srv.ws_url()).await;
+    v.hello(&srv.site_key, None, None).await;
+    v.msg(cid, "hello?").await;
+    let conv = v.recv_type("conv").await["conv"].clone();
+    (v, conv)
+}
+
+/// The next `e` of the given kind.
+async fn entry_of_kind(c: &mut Client, kind: &str) -> Value {
+    loop {
+        let e = c.recv_type("e").await;
+        if e["kind"] == kind {
+            return e;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_new_conversation_goes_to_an_available_agent() {
+    let dir = temp_dir();
+    let srv = start(dir.path()).await;
+    let (mut a, _) = admin(&srv).await;
+    let team = a.recv_type("team").await;
+    assert_eq!(team["agents"][0]["name"], "Admin");
+    let (mut v, conv) = visitor_writes(&srv, "m1").await;
+    let assigned = a.recv_type("assigned").await;
+    assert_eq!(assigned["conv"], conv);
+    let join = entry_of_kind(&mut v, "join").await;
+    assert_eq!(
+        (join["role"].as_str(), join["body"].as_str()),
+        (Some("agent"), Some("Admin"))
+    );
+    assert_eq!(a.recv_type("team").await["agents"][0]["load"], 1);
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn without_a_free_agent_conversations_queue_and_are_served_in_order() {
+    let dir = temp_dir();
+    let srv = start_with(dir.path(), |c| c.agent_capacity = 1).await;
+    let (mut v1, c1) = visitor_writes(&srv, "a").await;
+    assert_eq!(v1.recv_type("queue").await["position"], 1);
+    let (mut v2, c2) = visitor_writes(&srv, "b").await;
+    assert_eq!(v2.recv_type("queue").await["position"], 2);
+    // An agent comes on line: the first is served, the second moves up.
+    let (mut a, aid) = admin(&srv).await;
+    assert_eq!(a.recv_type("assigned").await["conv"], c1);
+    assert_eq!(v1.recv_type("queue").await["position"], 0);
+    assert_eq!(v2.recv_type("queue").await["position"], 1);
+    // At capacity: closing the first serves the second.
+    a.send(json!({"t":"close","conv":c1})).await;
+    assert_eq!(a.recv_type("assigned").await["conv"], c2);
+    assert_eq!(v2.recv_type("queue").await["position"], 0);
+    let close = entry_of_kind(&mut v1, "close").await;
+    assert_eq!(close["sender"], format!("a{aid}"));
+    // The first visitor writes again: a new conversation.
+    v1.msg("again", "one more thing").await;
+    let c3 = v1.recv_type("conv").await["conv"].clone();
+    assert_ne!(c3, c1);
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn the_least_busy_agent_gets_the_next_conversation() {
+    let dir = temp_dir();
+    let srv = start(dir.path()).await;
+    add_agent(&srv, "b@x", "Bea");
+    let (mut a, aid) = admin(&srv).await;
+    let (mut b, bid) = agent(&srv, "b@x", "pw-b@x").await;
+    let mut owners = Vec::new();
+    let mut visitors = Vec::new();
+    for i in 0..4 {
+        let (v, conv) = visitor_writes(&srv, &format!("v{i}")).await;
+        visitors.push(v);
+        // Whoever got it, it is exactly one of them.
+        let got = tokio::select! {
+            f = a.recv_type("assigned") => (aid, f),
+            f = b.recv_type("assigned") => (bid, f),
+        };
+        assert_eq!(got.1["conv"], conv);
+        owners.push(got.0);
+    }
+    let a_load = owners.iter().filter(|o| **o == aid).count();
+    assert_eq!(a_load, 2, "two each: {owners:?}");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn transfers_and_reassignment_of_unanswered_conversations() {
+    let dir = temp_dir();
+    let srv = start_with(dir.path(), |c| c.reassign_after_ms = 800).await;
+    add_agent(&srv, "b@x", "Bea");
+    let (mut a, _) = admin(&srv).await;
+    let (mut v, conv) = visitor_writes(&srv, "m1").await;
+    assert_eq!(a.recv_type("assigned").await["conv"], conv);
+    let (mut b, bid) = agent(&srv, "b@x", "pw-b@x").await;
+    // Admin answers (so it is not re-assigned), then hands it to Bea.
+    a.send(json!({"t":"msg","conv":conv,"cid":"a1","body":"Hi!"}))
+        .await;
+    a.recv_type("ack").await;
+    a.send(json!({"t":"transfer","conv":conv,"to":bid})).await;
+    assert_eq!(b.recv_type("assigned").await["conv"], conv);
+    let t = entry_of_kind(&mut v, "transfer").await;
+    assert_eq!(t["body"], "Bea");
+    // A transfer to someone not on line is refused.
+    a.send(json!({"t":"transfer","conv":conv,"to":999})).await;
+    assert_eq!(a.recv_type("err").await["code"], "unknown_agent");
+    // Bea does not answer: after 0.8 s it goes back to the admin.
+    assert_eq!(a.recv_type("assigned").await["conv"], conv);
+    let back = entry_of_kind(&mut v, "transfer").await;
+    assert_eq!(back["body"], "Admin");
+    // Visitors cannot transfer or close.
+    v.send(json!({"t":"close","conv":conv})).await;
+    assert_eq!(v.recv_type("err").await["code"], "bad_frame");
+    srv.stop().await;
+}
