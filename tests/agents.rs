@@ -219,3 +219,88 @@ async fn bad_passwords_forged_and_revoked_tokens_are_refused() {
     assert_eq!(a.closed_with().await, 4103);
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn transcript_search_finds_text_literally_and_only_on_the_agents_site() {
+    let dir = temp_dir();
+    let srv = start(dir.path()).await;
+    let other_key = second_site(&srv);
+    let mut v = Client::connect(&srv.ws_url()).await;
+    v.hello(&srv.site_key, None, None).await;
+    for (cid, body) in [
+        ("s1", "My order 100% never arrived"),
+        ("s2", "order_id is A-17"),
+        ("s3", "thanks"),
+    ] {
+        v.msg(cid, body).await;
+        v.recv_type("ack").await;
+    }
+    let mut o = Client::connect(&srv.ws_url()).await;
+    o.hello(&other_key, None, None).await;
+    o.msg("o1", "another site's ORDER").await;
+    o.recv_type("ack").await;
+
+    let (_, body) = login(&srv, "admin@localhost", "test-password").await;
+    let auth = format!("Bearer {}", body["token"].as_str().unwrap());
+    let search = |q: &str| format!("/v1/search?q={}", enc(q));
+    let (s, _, b) = http(
+        srv.addr,
+        "GET",
+        &search("ORDER"),
+        &[("authorization", &auth)],
+        "",
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let hits: Value = serde_json::from_str(&b).unwrap();
+    let cids: Vec<&str> = hits["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["cid"].as_str().unwrap())
+        .collect();
+    assert_eq!(cids, vec!["s2", "s1"], "newest first, this site only");
+    // Wildcards are matched literally.
+    let (_, _, b) = http(
+        srv.addr,
+        "GET",
+        &search("0%"),
+        &[("authorization", &auth)],
+        "",
+    )
+    .await;
+    assert_eq!(
+        serde_json::from_str::<Value>(&b).unwrap()["hits"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let (_, _, b) = http(
+        srv.addr,
+        "GET",
+        &search("r_i"),
+        &[("authorization", &auth)],
+        "",
+    )
+    .await;
+    assert_eq!(
+        serde_json::from_str::<Value>(&b).unwrap()["hits"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let (s, _, _) = http(
+        srv.addr,
+        "GET",
+        &search("x"),
+        &[("authorization", &auth)],
+        "",
+    )
+    .await;
+    assert_eq!(s, 400, "too short");
+    let (s, _, _) = http(srv.addr, "GET", &search("order"), &[], "").await;
+    assert_eq!(s, 401);
+    srv.stop().await;
+}

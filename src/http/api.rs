@@ -130,6 +130,37 @@ pub(super) async fn conversations(
     ))
 }
 
+/// `GET /v1/search?q=TEXT&limit=N`: messages of the agent's site containing TEXT.
+pub(super) async fn search(
+    req: Request<Incoming>,
+    ctx: &HttpCtx,
+) -> Result<Response<Body>, HttpError> {
+    let a = agent(&req, ctx).await?;
+    let q = req.uri().query();
+    let needle = query_decoded(q, "q")?.unwrap_or_default();
+    let needle = needle.trim().to_string();
+    if needle.chars().count() < 2 || needle.chars().count() > 200 {
+        return Err(HttpError::BadRequest(
+            "q must be 2 to 200 characters".into(),
+        ));
+    }
+    let limit: usize = query_param(q, "limit").map_or(Ok(50), |v| {
+        v.parse()
+            .map_err(|_| HttpError::BadRequest("limit must be a number".into()))
+    })?;
+    let (site, limit) = (a.site, limit.clamp(1, 200));
+    let hits = ctx
+        .hub
+        .blocking(move |s| s.search(site, &needle, limit))
+        .await
+        .map_err(|e| HttpError::Unavailable(format!("store: {e}")))?;
+    Ok(text(
+        StatusCode::OK,
+        JSON,
+        serde_json::json!({ "hits": hits }).to_string(),
+    ))
+}
+
 /// `GET /v1/conversations/{id}/entries?after=N&limit=M`: history from the log.
 pub(super) async fn entries(
     req: Request<Incoming>,

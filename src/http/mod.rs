@@ -48,6 +48,7 @@ pub async fn handle(req: Request<Incoming>, ctx: HttpCtx) -> Result<Response<Bod
         (&Method::POST, "/v1/login") => api::login(req, &ctx).await,
         (&Method::POST, "/v1/logout") => api::logout(req, &ctx).await,
         (&Method::GET, "/v1/conversations") => api::conversations(req, &ctx).await,
+        (&Method::GET, "/v1/search") => api::search(req, &ctx).await,
         (&Method::GET, p) if p.starts_with("/v1/conversations/") && p.ends_with("/entries") => {
             let id = p
                 .trim_start_matches("/v1/conversations/")

@@ -151,6 +151,10 @@ pub trait Store: Send + Sync + 'static {
     /// Revoke a token; false if it did not exist.
     fn revoke_token(&self, token_hash: &str, now: i64) -> StoreResult<bool>;
 
+    /// Messages of a site's conversations whose text contains `needle` (case-insensitive
+    /// for ASCII), newest first, at most `limit`.
+    fn search(&self, site: SiteId, needle: &str, limit: usize) -> StoreResult<Vec<EntryFrame>>;
+
     /// Open conversations of a site, newest first, at most `limit`.
     fn open_conversations(&self, site: SiteId, limit: usize) -> StoreResult<Vec<ConvInfo>>;
 

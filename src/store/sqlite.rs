@@ -288,6 +288,32 @@ impl Store for SqliteStore {
         })
     }
 
+    fn search(&self, site: SiteId, needle: &str, limit: usize) -> StoreResult<Vec<EntryFrame>> {
+        // LIKE with its wildcards escaped: the needle is matched literally.
+        let escaped: String = needle
+            .chars()
+            .flat_map(|c| match c {
+                '%' | '_' | '\\' => vec!['\\', c],
+                c => vec![c],
+            })
+            .collect();
+        let pattern = format!("%{escaped}%");
+        self.read(|c| {
+            Ok(entries::table
+                .inner_join(conversations::table)
+                .filter(conversations::site_id.eq(site.0))
+                .filter(entries::kind.eq("msg"))
+                .filter(entries::body.like(&pattern).escape('\\'))
+                .order((entries::ts.desc(), entries::off.desc()))
+                .limit(limit as i64)
+                .select(EntryRow::as_select())
+                .load(c)?
+                .into_iter()
+                .map(EntryRow::frame)
+                .collect())
+        })
+    }
+
     fn open_conversations(&self, site: SiteId, limit: usize) -> StoreResult<Vec<ConvInfo>> {
         self.read(|c| {
             let rows: Vec<ConvRow> = conversations::table
