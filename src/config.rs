@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 /// Server configuration. Each field says why it exists; `docs/config.md` repeats it for
 /// operators.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Address to listen on.
@@ -189,6 +189,14 @@ impl Config {
         })
     }
 
+    /// The names of all fields (the keys of the TOML file and of `KEFU_<FIELD>`).
+    pub fn field_names() -> Vec<String> {
+        match toml::Table::try_from(Config::default()) {
+            Ok(t) => t.keys().cloned().collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
     /// Reject values that cannot work, with a message naming the field.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: &str| Err(ConfigError::Invalid(m.to_string()));
@@ -302,6 +310,14 @@ mod tests {
                 "docs/config.md lacks {f}"
             );
         }
+    }
+
+    #[test]
+    fn field_names_cover_the_struct() {
+        let names = Config::field_names();
+        assert!(names.contains(&"heartbeat_ms".to_string()));
+        assert!(names.contains(&"listen".to_string()));
+        assert!(names.len() > 30);
     }
 
     #[test]

@@ -129,6 +129,7 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
         }
         None => toml::Table::new(),
     };
+    let fields = Config::field_names();
     for (k, v) in std::env::vars() {
         let Some(field) = k.strip_prefix("KEFU_") else {
             continue;
@@ -136,7 +137,13 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
         if NOT_FIELDS.contains(&k.as_str()) {
             continue;
         }
-        table.insert(field.to_ascii_lowercase(), env_value(&v));
+        let field = field.to_ascii_lowercase();
+        if !fields.contains(&field) {
+            // Other programs' KEFU_* variables (and typos) must not stop the server.
+            eprintln!("kefu: ignoring {k}: not a configuration field (see docs/config.md)");
+            continue;
+        }
+        table.insert(field, env_value(&v));
     }
     let mut set = |k: &str, v: toml::Value| {
         table.insert(k.to_string(), v);

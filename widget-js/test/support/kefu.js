@@ -85,6 +85,7 @@ function waitFor(fn, ms, what) {
       try {
         v = await fn();
       } catch (e) {
+        if (e && e.fatal) return reject(e);
         v = undefined;
       }
       if (v) return resolve(v);
@@ -134,7 +135,7 @@ async function startKefu() {
   };
   try {
     const key = await waitFor(() => {
-      if (exited !== null) throw new Error("kefu exited early: " + out);
+      if (exited !== null) throw Object.assign(new Error("kefu exited early: " + out), { fatal: true });
       const m = /created site "[^"]*" with key (s_[A-Za-z0-9_-]+)/.exec(out);
       return m && m[1];
     }, 30000, "kefu to start");
