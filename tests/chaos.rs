@@ -18,6 +18,9 @@ mod net;
 #[allow(dead_code)]
 #[path = "../src/bin/kefu-load/session.rs"]
 mod session;
+#[allow(dead_code)]
+#[path = "../src/bin/kefu-load/verify.rs"]
+mod verify;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -31,7 +34,7 @@ use tokio::time::Instant;
 fn stored_logs(
     srv: &TestServer,
     convs: impl IntoIterator<Item = i64>,
-) -> HashMap<i64, session::Log> {
+) -> HashMap<i64, verify::Log> {
     convs
         .into_iter()
         .map(|c| {
@@ -120,7 +123,7 @@ async fn nothing_is_lost_duplicated_or_reordered_through_chaos() {
         "every visitor got a conversation"
     );
     let logs = stored_logs(&srv, convs.iter().copied());
-    let verdict = session::verify(&peers, &logs);
+    let verdict = verify::verify(&peers, &logs);
     let expected = plan.visitors as u64 * (plan.per_visitor + plan.per_conv_agent);
     assert_eq!(verdict.messages_made, expected, "{verdict:#?}");
     assert!(verdict.clean(), "{verdict:#?}");
@@ -129,12 +132,13 @@ async fn nothing_is_lost_duplicated_or_reordered_through_chaos() {
     for p in &peers {
         for (conv, v) in &p.views {
             assert_eq!(
-                v.last,
+                v.msgs,
                 plan.per_visitor + plan.per_conv_agent,
                 "{} holds conv {conv} only up to {}",
                 p.name,
                 v.last
             );
+            assert_eq!(v.seen, logs[conv], "{} saw conv {conv} as stored", p.name);
         }
     }
     // The run really moved between transports.

@@ -15,6 +15,9 @@ mod net;
 #[allow(dead_code)]
 #[path = "../src/bin/kefu-load/session.rs"]
 mod session;
+#[allow(dead_code)]
+#[path = "../src/bin/kefu-load/verify.rs"]
+mod verify;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -160,7 +163,7 @@ async fn acknowledged_messages_survive_kill_9() {
         "every visitor got a conversation"
     );
     let store = kefu::store::open(&format!("sqlite://{}", db.display()), 1, false).unwrap();
-    let logs: HashMap<i64, session::Log> = convs
+    let logs: HashMap<i64, verify::Log> = convs
         .iter()
         .map(|&c| {
             let es = store
@@ -173,11 +176,23 @@ async fn acknowledged_messages_survive_kill_9() {
             (c, es.into_iter().map(|e| (e.off.0, e.cid)).collect())
         })
         .collect();
-    let verdict = session::verify(&peers, &logs);
+    let verdict = verify::verify(&peers, &logs);
     assert!(verdict.clean(), "{verdict:#?}");
     assert_eq!(verdict.messages_made, expected, "{verdict:#?}");
     assert_eq!(verdict.acknowledged, expected, "{verdict:#?}");
     assert_eq!(verdict.stored, expected, "{verdict:#?}");
+    for p in &peers {
+        for (conv, v) in &p.views {
+            assert_eq!(
+                v.msgs,
+                plan.per_visitor + plan.per_conv_agent,
+                "{} holds conv {conv} only up to {}",
+                p.name,
+                v.last
+            );
+            assert_eq!(v.seen, logs[conv], "{} saw conv {conv} as stored", p.name);
+        }
+    }
     let links: u64 = peers.iter().map(|p| p.stats.links).sum();
     assert!(
         links >= 4 * peers.len() as u64,

@@ -4,7 +4,7 @@
 //! targets only, every run bounded in size and time), the runtime, and writing the JSON
 //! result file and the human summary. The scenarios are in `scenarios.rs` (kefu) and
 //! `socketio.rs` (the Socket.IO comparison); the protocol client in `session.rs`, `net.rs`
-//! and `mix.rs`; worker processes in `workers.rs`; figures in `report.rs`.
+//! and `mix.rs`; the log check in `verify.rs`; worker processes in `workers.rs`; figures in `report.rs`.
 
 mod mix;
 mod net;
@@ -12,9 +12,10 @@ mod report;
 mod scenarios;
 mod session;
 mod socketio;
+mod verify;
 mod workers;
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -169,16 +170,23 @@ pub(crate) fn loopback_addr(url: &str) -> Result<SocketAddr, String> {
         .find_map(|p| url.strip_prefix(p))
         .ok_or_else(|| format!("{url}: give an http:// or ws:// URL"))?;
     let hostport = rest.split('/').next().unwrap_or("");
-    let addrs: Vec<SocketAddr> = hostport
-        .to_socket_addrs()
-        .map_err(|e| format!("{url}: {e}"))?
-        .collect();
-    let a = addrs
-        .iter()
-        .find(|a| a.is_ipv4())
-        .or(addrs.first())
-        .copied()
-        .ok_or_else(|| format!("{url}: no address"))?;
+    // No name resolution: an IP literal or `localhost` only.
+    let (host, port) = match hostport.rsplit_once(':') {
+        Some((h, p)) if !h.is_empty() && !p.contains(']') => (h, p),
+        _ => (hostport, "80"),
+    };
+    let port: u16 = port
+        .parse()
+        .map_err(|_| format!("{url}: bad port {port:?}"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let ip: IpAddr = if host.eq_ignore_ascii_case("localhost") {
+        IpAddr::V4(Ipv4Addr::LOCALHOST)
+    } else {
+        host.parse().map_err(|_| {
+            format!("{url}: give an IP address or localhost (names are not resolved)")
+        })?
+    };
+    let a = SocketAddr::new(ip, port);
     if !a.ip().is_loopback() {
         return Err(format!(
             "{url} resolves to {a}, which is not a loopback address; kefu-load only targets this machine"
@@ -223,6 +231,18 @@ fn within<T: PartialOrd + std::fmt::Display>(name: &str, v: T, lo: T, hi: T) -> 
     Ok(())
 }
 
+/// An agent connection follows at most 256 conversations (the server's `max_follows`).
+fn follows(visitors: usize, agents: usize) -> Result<(), String> {
+    if agents > 0 && visitors.div_ceil(agents) > session::MAX_FOLLOWS {
+        return Err(format!(
+            "each agent can follow at most {} conversations (server max_follows): use --agents {} or more",
+            session::MAX_FOLLOWS,
+            visitors.div_ceil(session::MAX_FOLLOWS)
+        ));
+    }
+    Ok(())
+}
+
 /// Reject nonsense before anything connects.
 fn check(cli: &Cli) -> Result<(), String> {
     let c = &cli.common;
@@ -244,6 +264,7 @@ fn check(cli: &Cli) -> Result<(), String> {
             if *messages < *visitors as u64 {
                 return Err("--messages must be at least --visitors (one each)".into());
             }
+            follows(*visitors, *agents)?;
             transports(transport)?;
         }
         Scenario::Latency {
@@ -260,6 +281,7 @@ fn check(cli: &Cli) -> Result<(), String> {
             if *rate * *duration < *visitors as u64 {
                 return Err("--rate × --duration must give every visitor a message".into());
             }
+            follows(*visitors, *agents)?;
             if *duration + 30 > c.time_limit {
                 return Err("--time-limit must exceed --duration by 30 s".into());
             }
@@ -285,6 +307,7 @@ fn check(cli: &Cli) -> Result<(), String> {
             within("visitors", *visitors, 1, 5_000)?;
             within("messages", *messages, 1, 100_000)?;
             within("agents", *agents, 1, 64)?;
+            follows(*visitors, *agents)?;
             transports(transport)?;
         }
         Scenario::CompareSocketio {

@@ -3,7 +3,7 @@
 //!
 //! Owns: signing agents in, starting every peer, handing each visitor's conversation to
 //! one agent as soon as it exists, and reading the stored logs back through the agent
-//! API for [`crate::session::verify`].
+//! API for [`crate::verify::verify`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,7 +14,8 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::net::{HttpConn, Target, Tr};
-use crate::session::{drive, Counters, Log, Peer, Work};
+use crate::session::{drive, Counters, Peer, Work};
+use crate::verify::Log;
 
 /// The shape of a mixed run.
 #[derive(Clone)]
@@ -74,6 +75,7 @@ pub(crate) async fn run(t: &Arc<Target>, site: &str, tokens: &[String], mix: &Mi
         linger: false,
         counters: mix.progress.clone(),
         cut: None,
+        before_cut: None,
     };
     let mut agent_tx = Vec::new();
     let mut agents = Vec::new();

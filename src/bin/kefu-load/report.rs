@@ -43,9 +43,15 @@ pub(crate) fn latencies(peers: &[Peer]) -> Value {
 /// `GET /healthz` (kefu) or `GET /rss` (the Socket.IO relay) as JSON.
 pub(crate) async fn health(conn: &mut HttpConn, path: &str) -> Result<Value, String> {
     // A kept-alive connection may have been closed by the server while idle: retry once.
-    let r = match conn.request("GET", path, &[], "", Duration::from_secs(10)).await {
+    let r = match conn
+        .request("GET", path, &[], "", Duration::from_secs(10))
+        .await
+    {
         Ok(r) => Ok(r),
-        Err(_) => conn.request("GET", path, &[], "", Duration::from_secs(10)).await,
+        Err(_) => {
+            conn.request("GET", path, &[], "", Duration::from_secs(10))
+                .await
+        }
     };
     let (s, b) = r.map_err(|e| format!("{path}: {e}"))?;
     if s != 200 {

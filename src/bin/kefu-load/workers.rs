@@ -52,6 +52,7 @@ async fn open(
             linger: true,
             counters: Some(counters.clone()),
             cut: None,
+            before_cut: None,
         };
         let (t, stop) = (t.clone(), stop.clone());
         tasks.push(tokio::spawn(async move {
