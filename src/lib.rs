@@ -10,7 +10,8 @@
 //! - `main.rs` (binary): flags, config file, env, tracing, exit codes.
 //! - [`server`]: accept loop, connection cap, graceful shutdown.
 //! - [`http`]: routing by `(method, path)`, origin checks, errors → statuses.
-//! - [`transport`]: WebSocket framing (long-poll and JSONP join here).
+//! - [`transport`]: WebSocket framing; HTTP channels for long-poll, XDomainRequest, JSONP.
+//! - [`web`]: HTTP primitives (body type, errors and statuses, query parsing) under both.
 //! - [`protocol`]: frame types and validation, no I/O.
 //! - [`core`]: sessions, streams, offsets, acks, dedupe, fan-out, the single writer.
 //! - [`store`]: the `Store` trait and its diesel backends (SQLite by default).
@@ -25,6 +26,7 @@ pub mod protocol;
 pub mod server;
 pub mod store;
 pub mod transport;
+pub mod web;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -20,6 +20,7 @@ use super::session::VisitorSession;
 use super::signal::Signal;
 use super::stream::Stream;
 use super::writer::{AppendError, Writer};
+pub use super::TransportKind;
 use crate::config::Config;
 use crate::ids::{ConversationId, Offset, SiteId};
 use crate::protocol::ServerFrame;
@@ -27,30 +28,6 @@ use crate::store::{now_ms, Agent, ConvInfo, Site, Store, StoreError, StoreResult
 
 /// How long a site lookup is cached (a site edited by the CLI is seen within this).
 const SITE_TTL: Duration = Duration::from_secs(5);
-
-/// Transports, for gauges and per-site rules.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TransportKind {
-    WebSocket,
-    LongPoll,
-    Xdr,
-    Jsonp,
-    /// In-process test transport.
-    Test,
-}
-
-impl TransportKind {
-    /// The name used in site settings and the negotiation document.
-    pub fn name(self) -> &'static str {
-        match self {
-            TransportKind::WebSocket => "ws",
-            TransportKind::LongPoll => "lp",
-            TransportKind::Xdr => "xdr",
-            TransportKind::Jsonp => "jsonp",
-            TransportKind::Test => "test",
-        }
-    }
-}
 
 #[derive(Clone)]
 pub struct Hub {

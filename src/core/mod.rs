@@ -26,6 +26,30 @@ pub(crate) mod writer;
 
 use tokio::sync::watch;
 
+/// Transports, for gauges and per-site rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportKind {
+    WebSocket,
+    LongPoll,
+    Xdr,
+    Jsonp,
+    /// In-process test transport.
+    Test,
+}
+
+impl TransportKind {
+    /// The name used in site settings and the negotiation document.
+    pub fn name(self) -> &'static str {
+        match self {
+            TransportKind::WebSocket => "ws",
+            TransportKind::LongPoll => "lp",
+            TransportKind::Xdr => "xdr",
+            TransportKind::Jsonp => "jsonp",
+            TransportKind::Test => "test",
+        }
+    }
+}
+
 /// The one shutdown signal. Every long-lived loop selects on `wait()`.
 #[derive(Clone)]
 pub struct Shutdown {

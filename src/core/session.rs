@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 
-use super::hub::TransportKind;
 use super::signal::Signal;
+use super::TransportKind;
 use crate::ids::{AgentId, SessionId, SiteId};
 use crate::protocol::User;
 use crate::store::{now_ms, ConvInfo};

@@ -10,31 +10,16 @@ pub mod error;
 mod ws;
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
 
-use std::sync::Arc;
-
-use bytes::Bytes;
 use http::{header, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::Incoming;
 
-use crate::core::hub::Hub;
-use crate::core::Shutdown;
-use crate::transport::{channel, jsonp, long_poll};
+use crate::transport::{jsonp, long_poll};
 use error::HttpError;
 
-/// Everything a request handler may use.
-#[derive(Clone)]
-pub struct HttpCtx {
-    pub hub: Hub,
-    pub shutdown: Shutdown,
-    pub peer: SocketAddr,
-    /// Open HTTP channels (long-poll, XDR, JSONP).
-    pub channels: Arc<channel::Registry>,
-}
-
-pub type Body = Full<Bytes>;
+pub use crate::transport::RequestCtx as HttpCtx;
+pub use crate::web::{query_decoded, query_param, read_body, text, Body};
 
 /// Route one request.
 pub async fn handle(req: Request<Incoming>, ctx: HttpCtx) -> Result<Response<Body>, Infallible> {
@@ -180,75 +165,6 @@ async fn negotiate(req: &Request<Incoming>, ctx: &HttpCtx) -> Result<Response<Bo
         }
         (Err(e), None) => return Err(e),
     })
-}
-
-/// Read a request body of at most `limit` bytes (413 past it).
-pub(crate) async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, HttpError> {
-    match Limited::new(body, limit).collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e)
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            Err(HttpError::TooLarge)
-        }
-        Err(e) => Err(HttpError::BadRequest(format!("reading body: {e}"))),
-    }
-}
-
-/// Query parameter `name`, percent-decoded (`+` is a space) as UTF-8.
-pub(crate) fn query_decoded(query: Option<&str>, name: &str) -> Result<Option<String>, HttpError> {
-    let Some(raw) = query_param(query, name) else {
-        return Ok(None);
-    };
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let hex = bytes
-                    .get(i + 1..i + 3)
-                    .and_then(|h| std::str::from_utf8(h).ok())
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-                    .ok_or_else(|| {
-                        HttpError::BadRequest(format!("bad percent-encoding in {name}"))
-                    })?;
-                out.push(hex);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out)
-        .map(Some)
-        .map_err(|_| HttpError::BadRequest(format!("{name} is not UTF-8")))
-}
-
-pub(crate) fn text(status: StatusCode, content_type: &str, body: String) -> Response<Body> {
-    Response::builder()
-        .status(status)
-        .header(header::CONTENT_TYPE, content_type)
-        .header(header::CACHE_CONTROL, "no-store")
-        .body(Full::new(Bytes::from(body)))
-        .expect("static response parts are valid")
-}
-
-/// The value of query parameter `name`, if present (no percent-decoding: the values this
-/// server reads are tokens of `[A-Za-z0-9_-]`).
-pub(crate) fn query_param<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
-    query?
-        .split('&')
-        .filter_map(|kv| kv.split_once('=').or(Some((kv, ""))))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
 }
 
 #[cfg(test)]

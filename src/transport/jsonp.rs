@@ -13,10 +13,11 @@ use super::channel::ChannelError;
 use super::long_poll::{
     ack_param, channel_error, poll_channel, split_frames, unknown_channel_json,
 };
+use super::RequestCtx as HttpCtx;
 use crate::core::conn::ConnInfo;
 use crate::core::hub::TransportKind;
-use crate::http::error::HttpError;
-use crate::http::{query_decoded, query_param, Body, HttpCtx};
+use crate::web::HttpError;
+use crate::web::{query_decoded, query_param, Body};
 
 /// Is `cb` a safe callback name: up to three dot-separated identifiers of
 /// `[A-Za-z_$][A-Za-z0-9_$]{0,63}`?

@@ -11,11 +11,12 @@ use hyper::body::Incoming;
 use serde_json::value::RawValue;
 
 use super::channel::{Channel, ChannelError, PollResult};
+use super::RequestCtx as HttpCtx;
 use crate::core::conn::ConnInfo;
 use crate::core::hub::TransportKind;
-use crate::http::error::HttpError;
-use crate::http::{query_param, read_body, Body, HttpCtx};
 use crate::protocol::{close, ServerFrame};
+use crate::web::HttpError;
+use crate::web::{query_param, read_body, Body};
 
 /// A JSON answer with the headers every channel response carries.
 pub(crate) fn json_response(

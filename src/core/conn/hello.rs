@@ -1,0 +1,183 @@
+//! The first frame: checking the site, origin, transport and identity of a `hello`, and
+//! starting the visitor's or agent's session.
+
+use std::sync::Arc;
+
+use super::{Authed, Conn, End, Flow, Principal, Transport};
+use crate::core::presence::AgentLink;
+use crate::core::TransportKind;
+use crate::ids::{random_token, Offset, SessionId, SiteId};
+use crate::protocol::{close, Hello, Position, Role, ServerFrame, VERSION};
+
+impl<T: Transport> Conn<T> {
+    pub(super) async fn on_hello(&mut self, hello: Hello) -> Flow {
+        let Hello {
+            v,
+            site: site_key,
+            role,
+            visitor,
+            token: agent_token,
+            resume,
+            user,
+        } = hello;
+        let site_key = site_key.as_str();
+        if v != VERSION {
+            return Err(End::Close(
+                close::BAD_VERSION,
+                "unsupported protocol version",
+            ));
+        }
+        let site = match self.hub.site(site_key).await {
+            Ok(Some(s)) => s,
+            Ok(None) => {
+                tracing::info!(peer = ?self.info.peer, site = site_key, "unknown site");
+                return Err(End::Close(close::UNKNOWN_SITE, "unknown site"));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "site lookup failed");
+                return Err(End::Close(close::INTERNAL, "store unavailable"));
+            }
+        };
+        if let Some(origin) = &self.info.origin {
+            // Agents may also come from kefu's own console.
+            let own =
+                role == Role::Agent && origin.trim_end_matches('/') == self.hub.config().base_url();
+            if !own && !site.allows_origin(origin) {
+                tracing::info!(origin = %origin, site = site_key, "origin not allowed");
+                return Err(End::Close(close::ORIGIN_NOT_ALLOWED, "origin not allowed"));
+            }
+        }
+        let kind = self.t.kind();
+        if kind != TransportKind::Test && !site.allows_transport(kind.name()) {
+            return Err(End::Close(
+                close::TRANSPORT_DISABLED,
+                "transport disabled for this site",
+            ));
+        }
+        if role == Role::Agent {
+            return self.agent_hello(site.id, agent_token).await;
+        }
+        let user = match user {
+            Some(u) => {
+                let verified = u.sig.as_deref().is_some_and(|sig| {
+                    crate::core::auth::verify_identity(&site.secret, &u.id, sig)
+                });
+                Some((u, verified))
+            }
+            None => None,
+        };
+        if site.require_identity && !user.as_ref().is_some_and(|(_, v)| *v) {
+            tracing::info!(peer = ?self.info.peer, site = site_key, "visitor without a verified identity");
+            return Err(End::Close(
+                close::UNAUTHORIZED,
+                "this site requires a verified identity",
+            ));
+        }
+        let token = visitor.unwrap_or_else(|| random_token(24));
+        let session = match self.hub.visitor_session(site.id, &token).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "session load failed");
+                return Err(End::Close(close::INTERNAL, "store unavailable"));
+            }
+        };
+        session.attach(&self.sig, kind);
+        {
+            let mut i = session.info();
+            if i.ua.is_empty() {
+                i.ua = self.info.user_agent.clone().unwrap_or_default();
+            }
+            if user.is_some() {
+                i.user = user;
+            }
+        }
+        let conv = session.conv();
+        let head = match conv {
+            Some(c) => match self.hub.head(c.id).await {
+                Ok(h) => Some(h),
+                Err(e) => {
+                    tracing::error!(error = %e, "head lookup failed");
+                    return Err(End::Close(close::INTERNAL, "store unavailable"));
+                }
+            },
+            None => None,
+        };
+        self.authed = Some(Authed {
+            principal: Principal::Visitor(session.clone()),
+            site: site.id,
+            role,
+        });
+        self.send_frame(ServerFrame::Welcome {
+            v: VERSION,
+            session: &session.id.0,
+            visitor: Some(&token),
+            conv: conv.map(|c| c.id),
+            epoch: conv.map(|c| c.epoch),
+            head,
+            hb: self.hb.as_millis() as u64,
+        })
+        .await?;
+        if let Some(c) = conv {
+            let pos = match resume {
+                Some(p) if p.conv == c.id => p,
+                _ => Position {
+                    conv: c.id,
+                    epoch: Some(c.epoch),
+                    after: Offset::ZERO,
+                },
+            };
+            self.on_follow(pos, true).await?;
+        }
+        self.hub.presence().visitor_changed(&session);
+        let online = self.hub.presence().agents_available(site.id);
+        self.send_frame(ServerFrame::Agents { online }).await
+    }
+
+    /// An agent's hello: the token must belong to an agent of this site.
+    pub(super) async fn agent_hello(&mut self, site: SiteId, token: Option<String>) -> Flow {
+        let agent = match token {
+            Some(t) => match self.hub.agent_by_token(&t).await {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::error!(error = %e, "token lookup failed");
+                    return Err(End::Close(close::INTERNAL, "store unavailable"));
+                }
+            },
+            None => None,
+        };
+        let Some(agent) = agent.filter(|a| a.site == site) else {
+            tracing::info!(peer = ?self.info.peer, "agent hello with a bad token");
+            return Err(End::Close(
+                close::UNAUTHORIZED,
+                "unknown, expired or revoked token",
+            ));
+        };
+        let session = SessionId::random();
+        self.sig.set_agent();
+        let link = Arc::new(AgentLink::new(
+            agent.id,
+            agent.name.clone(),
+            self.sig.clone(),
+        ));
+        self.authed = Some(Authed {
+            principal: Principal::Agent(agent, link.clone()),
+            site,
+            role: Role::Agent,
+        });
+        self.send_frame(ServerFrame::Welcome {
+            v: VERSION,
+            session: &session.0,
+            visitor: None,
+            conv: None,
+            epoch: None,
+            head: None,
+            hb: self.hb.as_millis() as u64,
+        })
+        .await?;
+        // Register before the snapshot: a change racing it arrives after it.
+        self.hub.presence().agent_joined(site, &link);
+        self.send_visitor_snapshot(site).await?;
+        self.hub.desk_changed(site);
+        Ok(())
+    }
+}

@@ -1,0 +1,78 @@
+//! HTTP errors: one type, one status each, one JSON body shape.
+//!
+//! Owns: the mapping from a refusal to its status code and reason. Every handler returns
+//! these instead of building error responses itself.
+
+use bytes::Bytes;
+use http::{header, Response, StatusCode};
+use http_body_util::Full;
+
+/// A refused HTTP request.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error("not found")]
+    NotFound,
+    #[error("unknown site")]
+    UnknownSite,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    #[error("missing, unknown, expired or revoked token (or wrong email or password)")]
+    Unauthorized,
+    #[error("too many attempts; retry in {0} s")]
+    TooManyRequests(u64),
+    #[error("payload too large")]
+    TooLarge,
+    #[error("unsupported content type {0:?}: send text/plain or application/json")]
+    UnsupportedMediaType(String),
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl HttpError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            HttpError::NotFound | HttpError::UnknownSite => StatusCode::NOT_FOUND,
+            HttpError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            HttpError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            HttpError::Forbidden(_) => StatusCode::FORBIDDEN,
+            HttpError::Unauthorized => StatusCode::UNAUTHORIZED,
+            HttpError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            HttpError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            HttpError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            HttpError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            HttpError::NotFound => "not_found",
+            HttpError::UnknownSite => "unknown_site",
+            HttpError::MethodNotAllowed => "method_not_allowed",
+            HttpError::BadRequest(_) => "bad_request",
+            HttpError::Forbidden(_) => "forbidden",
+            HttpError::Unauthorized => "unauthorized",
+            HttpError::TooManyRequests(_) => "rate_limited",
+            HttpError::TooLarge => "too_large",
+            HttpError::UnsupportedMediaType(_) => "unsupported_media_type",
+            HttpError::Unavailable(_) => "unavailable",
+        }
+    }
+
+    /// `{"error": code, "reason": text}` with the matching status.
+    pub fn into_response(self) -> Response<Full<Bytes>> {
+        let body = serde_json::json!({ "error": self.code(), "reason": self.to_string() });
+        let mut b = Response::builder();
+        if let HttpError::TooManyRequests(wait) = &self {
+            b = b.header(header::RETRY_AFTER, wait.to_string());
+        }
+        b.status(self.status())
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::CACHE_CONTROL, "no-store")
+            .body(Full::new(Bytes::from(body.to_string())))
+            .expect("static response parts are valid")
+    }
+}
