@@ -77,6 +77,9 @@ pub struct Config {
     pub jsonp_max_pending_total: usize,
     /// An incomplete JSONP message is dropped after this many ms.
     pub jsonp_part_ttl_ms: u64,
+    /// Connections (sockets and HTTP channels) one visitor session may hold at once; past
+    /// it a new one is closed with 4003. Bounds parked polls per session.
+    pub max_session_connections: usize,
     /// Volatile frames (presence, typing, invitations) queued per connection; past it
     /// the queue is replaced by a fresh snapshot.
     pub volatile_queue: usize,
@@ -143,6 +146,7 @@ impl Default for Config {
             jsonp_max_pending_total: 10_000,
             jsonp_part_ttl_ms: 30_000,
             session_grace_ms: 60_000,
+            max_session_connections: 32,
             volatile_queue: 256,
             presence_grace_ms: 10_000,
             typing_interval_ms: 200,

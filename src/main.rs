@@ -100,6 +100,15 @@ enum SiteAction {
         #[arg(long = "origin")]
         origins: Vec<String>,
     },
+    /// Choose the transports a site allows, e.g. `kefu site transports KEY lp xdr jsonp`
+    /// for a site whose visitors sit behind proxies that break WebSocket.
+    Transports {
+        /// The site's key.
+        site: String,
+        /// Any of ws, lp, xdr, jsonp.
+        #[arg(required = true)]
+        transports: Vec<String>,
+    },
     /// Require (or stop requiring) HMAC-verified visitor identities on a site.
     Identity {
         /// The site's key.
@@ -275,6 +284,19 @@ fn site(config: Config, action: SiteAction) -> anyhow::Result<()> {
         SiteAction::Add { name, origins } => {
             let s = store.add_site(&name, &origins)?;
             println!("{}\t{}\t{}\tsecret {}", s.id, s.key, s.name, s.secret);
+        }
+        SiteAction::Transports { site, transports } => {
+            if let Some(bad) = transports
+                .iter()
+                .find(|t| !["ws", "lp", "xdr", "jsonp"].contains(&t.as_str()))
+            {
+                anyhow::bail!("unknown transport {bad:?}: use ws, lp, xdr or jsonp");
+            }
+            let s = store
+                .site_by_key(&site)?
+                .ok_or_else(|| anyhow::anyhow!("no site with key {site}"))?;
+            store.set_transports(s.id, &transports)?;
+            println!("{}\ttransports: {}", s.key, transports.join(" "));
         }
         SiteAction::Identity { site, required } => {
             let s = store

@@ -59,6 +59,12 @@ async fn sites_and_agents_from_the_command_line() {
     assert!(!ok && err.contains("no agent"), "{err}");
     let (ok, out, _) = kefu(&db, &["agent", "list", "--site", &key]);
     assert!(ok && out.contains("ann@shop"));
+    let (ok, _, err) = kefu(&db, &["site", "transports", &key, "ws", "carrier-pigeon"]);
+    assert!(!ok && err.contains("carrier-pigeon"), "{err}");
+    let (ok, out, err) = kefu(&db, &["site", "transports", &key, "lp", "jsonp"]);
+    assert!(ok && out.contains("lp jsonp"), "{err}");
+    let (ok, out, _) = kefu(&db, &["site", "identity", &key, "--required", "false"]);
+    assert!(ok && out.contains("false"));
 
     // The server on the same database signs Ann in, on her site.
     let srv = start(dir.path()).await;

@@ -406,3 +406,48 @@ async fn negotiation_lists_the_sites_transports() {
     assert!(b.contains("unknown_site"));
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn a_site_can_disable_websocket_and_sessions_hold_bounded_connections() {
+    let dir = temp_dir();
+    let srv = start_with(dir.path(), |c| c.max_session_connections = 2).await;
+    let store =
+        kefu::store::open(&format!("sqlite://{}", srv.db_path.display()), 1, false).unwrap();
+    let site = store.site_by_key(&srv.site_key).unwrap().unwrap();
+    // Two connections of one visitor are fine; a third is refused with 4003.
+    let mut a = Client::connect(&srv.ws_url()).await;
+    let w = a.hello(&srv.site_key, None, None).await;
+    let token = w["visitor"].as_str().unwrap().to_string();
+    let mut b = HttpClient::open(srv.addr, "lp", &hello(&srv.site_key, Some(&token), None)).await;
+    b.recv_type("welcome").await;
+    let mut c = Client::connect(&srv.ws_url()).await;
+    c.send(json!({"t":"hello","v":1,"site":srv.site_key,"role":"visitor","visitor":token}))
+        .await;
+    assert_eq!(c.closed_with().await, 4003);
+    // Behind a hostile proxy: the site allows only the HTTP transports.
+    store
+        .set_transports(site.id, &["lp".into(), "jsonp".into()])
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(5200)).await; // site cache
+    let (_, _, n) = http(
+        srv.addr,
+        "GET",
+        &format!("/v1/negotiate?site={}", srv.site_key),
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(
+        serde_json::from_str::<Value>(&n).unwrap()["transports"],
+        json!(["lp", "jsonp"])
+    );
+    let mut d = Client::connect(&srv.ws_url()).await;
+    d.send(json!({"t":"hello","v":1,"site":srv.site_key,"role":"visitor"}))
+        .await;
+    assert_eq!(d.closed_with().await, 4105);
+    let mut x = HttpClient::open(srv.addr, "xdr", &hello(&srv.site_key, None, None)).await;
+    assert_eq!(x.recv_type("bye").await["code"], 4105);
+    let mut j = HttpClient::open(srv.addr, "jsonp", &hello(&srv.site_key, None, None)).await;
+    j.recv_type("welcome").await;
+    srv.stop().await;
+}

@@ -136,6 +136,9 @@ pub trait Store: Send + Sync + 'static {
     /// Replace an agent's password hash; false if there is no such agent on the site.
     fn set_password(&self, site: SiteId, email: &str, password_hash: &str) -> StoreResult<bool>;
 
+    /// The transports a site allows (any of `ws`, `lp`, `xdr`, `jsonp`).
+    fn set_transports(&self, site: SiteId, transports: &[String]) -> StoreResult<()>;
+
     /// Require (or stop requiring) verified visitor identities on a site.
     fn set_require_identity(&self, site: SiteId, required: bool) -> StoreResult<()>;
 

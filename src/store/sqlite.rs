@@ -231,6 +231,16 @@ impl Store for SqliteStore {
         })
     }
 
+    fn set_transports(&self, site: SiteId, transports: &[String]) -> StoreResult<()> {
+        let list = transports.join(" ");
+        self.write(|c| {
+            diesel::update(sites::table.find(site.0))
+                .set(sites::transports.eq(&list))
+                .execute(c)?;
+            Ok(())
+        })
+    }
+
     fn set_require_identity(&self, site: SiteId, required: bool) -> StoreResult<()> {
         self.write(|c| {
             diesel::update(sites::table.find(site.0))

@@ -81,6 +81,13 @@ impl<T: Transport> Conn<T> {
                 return Err(End::Close(close::INTERNAL, "store unavailable"));
             }
         };
+        if session.connection_count() >= self.hub.config().max_session_connections {
+            tracing::info!(peer = ?self.info.peer, "too many connections for one visitor");
+            return Err(End::Close(
+                close::OVERLOADED,
+                "too many connections for this visitor",
+            ));
+        }
         session.attach(&self.sig, kind);
         {
             let mut i = session.info();
