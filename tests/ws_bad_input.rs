@@ -116,11 +116,11 @@ async fn offsets_beyond_the_head_and_wrong_epochs_are_reported() {
     let mut c = Client::connect(&srv.ws_url()).await;
     let w = hello(&mut c, &srv).await;
     let token = w["visitor"].as_str().unwrap().to_string();
+    let mut conv = Value::Null;
     for i in 0..3 {
         c.msg(&format!("m{i}"), "x").await;
-        c.recv_type("ack").await;
+        conv = c.recv_type("ack").await["conv"].clone();
     }
-    let conv = c.recv_type("e").await["conv"].clone();
     // Explicit follow: refused.
     c.send(json!({"t":"follow","conv":conv,"after":99})).await;
     let e = c.recv_type("err").await;

@@ -145,9 +145,15 @@ impl Client {
         self.ws.send(m).await.expect("send");
     }
 
-    /// Next protocol frame, skipping server pings. Panics on close or timeout.
+    /// Next protocol frame, skipping server pings. Panics on close, or when no frame but
+    /// pings came for `WAIT`.
     pub async fn recv(&mut self) -> Value {
+        let deadline = tokio::time::Instant::now() + WAIT;
         loop {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "only pings for {WAIT:?}"
+            );
             match self.next_message().await {
                 Some(Message::Text(t)) => {
                     let v: Value = serde_json::from_str(t.as_str()).expect("server sends JSON");
