@@ -388,3 +388,72 @@ async fn a_slow_consumer_is_disconnected_and_resumes() {
     assert_eq!(srv.stored(conv).len(), total + 1);
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn a_visitor_who_comes_back_within_the_grace_period_keeps_its_session() {
+    let dir = temp_dir();
+    let srv = start(dir.path()).await;
+    let mut a = Client::connect(&srv.ws_url()).await;
+    let w = a.hello(&srv.site_key, None, None).await;
+    let token = w["visitor"].as_str().unwrap().to_string();
+    // A second tab shares the session.
+    let mut b = Client::connect(&srv.ws_url()).await;
+    assert_eq!(
+        b.hello(&srv.site_key, Some(&token), None).await["session"],
+        w["session"]
+    );
+    // Every connection gone (a frozen phone), then back: the same session.
+    drop(a);
+    drop(b);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let mut c = Client::connect(&srv.ws_url()).await;
+    assert_eq!(
+        c.hello(&srv.site_key, Some(&token), None).await["session"],
+        w["session"]
+    );
+    // Another visitor gets another one.
+    let mut d = Client::connect(&srv.ws_url()).await;
+    assert_ne!(
+        d.hello(&srv.site_key, None, None).await["session"],
+        w["session"]
+    );
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn the_widget_is_served_with_an_etag_and_the_demo_embeds_it() {
+    let dir = temp_dir();
+    let srv = start(dir.path()).await;
+    let (s, head, body) = http(srv.addr, "GET", "/widget.js", &[], "").await;
+    assert_eq!(s, 200);
+    assert!(head.contains("content-type: application/javascript"));
+    assert!(head.contains("cache-control: public, max-age=300"));
+    assert!(body.contains("kefu"), "the bundle is served");
+    let etag = head
+        .lines()
+        .find_map(|l| l.strip_prefix("etag: "))
+        .expect("an etag")
+        .trim()
+        .to_string();
+    let (s, _, body) = http(
+        srv.addr,
+        "GET",
+        "/widget.js",
+        &[("if-none-match", &etag)],
+        "",
+    )
+    .await;
+    assert_eq!(s, 304);
+    assert!(body.is_empty());
+    let (s, _, demo) = http(srv.addr, "GET", "/demo", &[], "").await;
+    assert_eq!(s, 200);
+    assert!(
+        demo.contains(&srv.site_key) && demo.contains("/widget.js"),
+        "the demo embeds the first site"
+    );
+    assert!(!demo.contains("{{"), "placeholders are filled");
+    let (s, head, _) = http(srv.addr, "GET", "/console", &[], "").await;
+    assert_eq!(s, 200);
+    assert!(head.contains("content-security-policy: default-src 'self'"));
+    srv.stop().await;
+}
