@@ -133,6 +133,8 @@
       this.show("agents", f.online !== false);
     } else if (t === "invite") {
       this.show("invite", f);
+    } else if (t === "queue") {
+      this.show("queue", f.position);
     } else if (t === "delivered" && f.conv === st.conv && st.mark("dlv", f.upto)) {
       this.show("marks");
     }

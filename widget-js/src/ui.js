@@ -10,7 +10,7 @@
     err: "Chat is unavailable.", e4101: "Chat is not set up for this site (unknown site key).",
     e4102: "This site may not use this chat (origin not allowed).",
     sending: "Sending\u2026", sent: "Sent", delivered: "Delivered", read: "Read", failed: "Not sent",
-    typing: "$n is typing\u2026", agent: "Agent",
+    typing: "$n is typing\u2026", agent: "Agent", queue: "Waiting for an agent: you are number $n",
     leave: "No one is here now. Leave a message and we will reply.",
     name: "Your name", email: "Your email", msg: "Your message", thanks: "Thanks! We got your message.",
     accept: "Reply", dismiss: "No thanks", join: "An agent joined", leave_: "The agent left",
@@ -202,6 +202,11 @@
     for (var i = 0; i < this.mine.length; i++) {
       this.setState(this.mine[i], this.s.st.state(this.mine[i].off));
     }
+  };
+  Ui.prototype.queue = function (n) {
+    this.tyT = ns.cancel(this.tyT);
+    ns.text(this.ty, L.queue.replace("$n", n));
+    ns.show(this.ty, n > 0);
   };
   Ui.prototype.typing = function (on, name) {
     var ty = this.ty;

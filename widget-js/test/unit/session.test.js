@@ -245,3 +245,11 @@ test("too_long and overloaded", () => {
   env.clock.advance(3000);
   assert.deepEqual(conn.take("msg").map((f) => f.cid), [small.cid], "resent after a backoff");
 });
+
+test("the queue position reaches the view", () => {
+  const { s, shown } = session();
+  s.up(welcome(null, null, null));
+  s.frame({ t: "queue", conv: 3, position: 2 });
+  s.frame({ t: "queue", conv: 3, position: 0 });
+  assert.deepEqual(shown.filter((x) => x[0] === "queue"), [["queue", 2], ["queue", 0]]);
+});

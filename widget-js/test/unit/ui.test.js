@@ -65,6 +65,16 @@ test("agent typing and system entries", () => {
   assert.deepEqual(q("kf-sys").map((n) => n.textContent), ["An agent joined", "Conversation closed"]);
 });
 
+test("the queue position is shown while waiting for an agent", () => {
+  const { s, q } = page();
+  s.up(W);
+  s.frame({ t: "queue", conv: 7, position: 3 });
+  assert.equal(q("kf-ty")[0].textContent, "Waiting for an agent: you are number 3");
+  assert.notEqual(q("kf-ty")[0].style.display, "none");
+  s.frame({ t: "queue", conv: 7, position: 0 });
+  assert.equal(q("kf-ty")[0].style.display, "none", "hidden once an agent is found");
+});
+
 test("no agent online: the leave-a-message form sends a message with contact details", () => {
   const { s, q, conn } = page();
   s.up(W);
