@@ -14,9 +14,7 @@ use tokio::time::Instant;
 use super::{Authed, Conn, End, Flow, Principal, Transport};
 use crate::core::session::Invite;
 use crate::ids::{AgentId, ConversationId, Offset, SiteId};
-use crate::protocol::{
-    close, AgentStatus, ErrorCode, FrameError, Role, ServerFrame, PAGE_FIELD_MAX,
-};
+use crate::protocol::{AgentStatus, ErrorCode, FrameError, Role, ServerFrame, PAGE_FIELD_MAX};
 use crate::store::{now_ms, NewEntry};
 
 fn cut(mut s: String, max: usize) -> String {
@@ -76,6 +74,33 @@ impl<T: Transport> Conn<T> {
         }
     }
 
+    /// The conversation a `typing` or `read` frame is about: a visitor's own (a named one
+    /// must be it), or the one an agent names. `None` when there is none (a visitor
+    /// without a conversation) or the frame was refused (the refusal is already sent).
+    async fn frame_conv(
+        &mut self,
+        conv: Option<ConversationId>,
+    ) -> Result<Option<ConversationId>, End> {
+        let own = match self.authed.as_ref().map(|a| &a.principal) {
+            Some(Principal::Visitor(s)) => Some(s.conv().map(|c| c.id)),
+            Some(Principal::Agent(..)) => None,
+            None => return Ok(None),
+        };
+        match (own, conv) {
+            (Some(own), None) => Ok(own),
+            (Some(Some(own)), Some(c)) if own == c => Ok(Some(c)),
+            (Some(_), Some(c)) => self.send_unknown_conv(c, None).await.map(|_| None),
+            (None, Some(c)) => Ok(Some(c)),
+            (None, None) => self
+                .refuse(FrameError::new(
+                    ErrorCode::BadFrame,
+                    "agents must name the conversation",
+                ))
+                .await
+                .map(|_| None),
+        }
+    }
+
     async fn only_for(&mut self, who: &str) -> Flow {
         self.refuse(FrameError::new(
             ErrorCode::BadFrame,
@@ -125,24 +150,14 @@ impl<T: Transport> Conn<T> {
         if on && self.last_typing.is_some_and(|t| t.elapsed() < interval) {
             return Ok(()); // volatile: a dropped update is replaced by the next
         }
-        let (conv, role, name) = match self.authed.as_ref().map(|a| &a.principal) {
-            Some(Principal::Visitor(s)) => match s.conv() {
-                Some(c) => (c.id, Role::Visitor, String::new()),
-                None => return Ok(()), // nobody can see it yet
-            },
-            Some(Principal::Agent(a, _)) => match conv {
-                Some(c) => (c, Role::Agent, a.name.clone()),
-                None => {
-                    return self
-                        .refuse(FrameError::new(
-                            ErrorCode::BadFrame,
-                            "agents must name the conversation",
-                        ))
-                        .await
-                }
-            },
-            None => return Ok(()),
+        let Some(conv) = self.frame_conv(conv).await? else {
+            return Ok(());
         };
+        let role = self.authed.as_ref().map_or(Role::Visitor, |a| a.role);
+        let name = self
+            .agent()
+            .map(|(a, _)| a.name.clone())
+            .unwrap_or_default();
         let Some(cur) = self.follows.get(&conv) else {
             return self.send_unknown_conv(conv, None).await;
         };
@@ -177,31 +192,15 @@ impl<T: Transport> Conn<T> {
         Ok(())
     }
 
-    /// `read`: a durable `read` entry, acked with cid `r<upto>`.
+    /// `read`: a durable `read` entry, acked with cid `read:<upto>`.
     pub(super) async fn on_read(&mut self, conv: Option<ConversationId>, upto: Offset) -> Flow {
-        let (conv, role, sender) = match self.authed.as_ref().map(|a| &a.principal) {
-            Some(Principal::Visitor(s)) => match (s.conv(), conv) {
-                (Some(c), None) => (c.id, Role::Visitor, format!("v{}", c.visitor)),
-                (Some(c), Some(x)) if x == c.id => (c.id, Role::Visitor, format!("v{}", c.visitor)),
-                (_, x) => {
-                    return self
-                        .send_unknown_conv(x.unwrap_or(ConversationId(0)), None)
-                        .await
-                }
-            },
-            Some(Principal::Agent(a, _)) => match conv {
-                Some(c) => (c, Role::Agent, format!("a{}", a.id)),
-                None => {
-                    return self
-                        .refuse(FrameError::new(
-                            ErrorCode::BadFrame,
-                            "agents must name the conversation",
-                        ))
-                        .await
-                }
-            },
-            None => return Ok(()),
+        let Some(conv) = self.frame_conv(conv).await? else {
+            return Ok(());
         };
+        let (Some(a), Some(sender)) = (self.authed.as_ref(), self.sender()) else {
+            return Ok(());
+        };
+        let role = a.role;
         // Only what this connection was sent can have been read.
         let Some(cur) = self.follows.get(&conv) else {
             return self.send_unknown_conv(conv, None).await;
@@ -343,30 +342,15 @@ impl<T: Transport> Conn<T> {
         Ok(())
     }
 
-    /// May this agent act on `conv` (a conversation of its site)?
-    async fn agent_may_act(&mut self, conv: ConversationId) -> Result<bool, End> {
-        let Some((_, site)) = self.agent() else {
-            return Ok(false);
-        };
-        if let Some(cur) = self.follows.get(&conv) {
-            return Ok(cur.stream.site == site);
-        }
-        match self.hub.blocking(move |s| s.conversation(conv)).await {
-            Ok(info) => Ok(info.is_some_and(|i| i.site == site)),
-            Err(e) => {
-                tracing::error!(error = %e, "conversation lookup failed");
-                Err(End::Close(close::INTERNAL, "store unavailable"))
-            }
-        }
-    }
-
     /// `transfer` (agents): give a conversation to another agent on line.
     pub(super) async fn on_transfer(&mut self, conv: ConversationId, to: AgentId) -> Flow {
         if self.agent().is_none() {
             return self.only_for("agents").await;
         }
-        if !self.agent_may_act(conv).await? {
-            return self.send_unknown_conv(conv, None).await;
+        match self.of_my_site(conv).await {
+            Ok(true) => {}
+            Ok(false) => return self.send_unknown_conv(conv, None).await,
+            Err(_) => return self.send_err(ErrorCode::Store, "store unavailable").await,
         }
         let site = self.agent().expect("checked").1;
         match self.hub.transfer(site, conv, to) {
@@ -393,8 +377,10 @@ impl<T: Transport> Conn<T> {
             return self.only_for("agents").await;
         };
         let (id, name) = (agent.id, agent.name.clone());
-        if !self.agent_may_act(conv).await? {
-            return self.send_unknown_conv(conv, None).await;
+        match self.of_my_site(conv).await {
+            Ok(true) => {}
+            Ok(false) => return self.send_unknown_conv(conv, None).await,
+            Err(_) => return self.send_err(ErrorCode::Store, "store unavailable").await,
         }
         self.hub.close_conversation(site, conv, id, name);
         Ok(())

@@ -451,7 +451,6 @@ impl<T: Transport> Conn<T> {
             }
             Principal::Agent(agent, _) => {
                 let sender = format!("a{}", agent.id);
-                let site = a.site;
                 let Some(conv) = conv else {
                     return self
                         .refuse(FrameError::new(
@@ -460,20 +459,10 @@ impl<T: Transport> Conn<T> {
                         ))
                         .await;
                 };
-                let visible = match self.follows.get(&conv) {
-                    Some(cur) => cur.stream.site == site,
-                    None => match self.hub.blocking(move |s| s.conversation(conv)).await {
-                        Ok(info) => info.is_some_and(|i| i.site == site),
-                        Err(e) => {
-                            tracing::error!(error = %e, "conversation lookup failed");
-                            return self
-                                .append_failed(&cid, &AppendError::Store(e.to_string()))
-                                .await;
-                        }
-                    },
-                };
-                if !visible {
-                    return self.send_unknown_conv(conv, Some(&cid)).await;
+                match self.of_my_site(conv).await {
+                    Ok(true) => {}
+                    Ok(false) => return self.send_unknown_conv(conv, Some(&cid)).await,
+                    Err(e) => return self.append_failed(&cid, &AppendError::Store(e)).await,
                 }
                 (conv, sender)
             }
@@ -500,6 +489,34 @@ impl<T: Transport> Conn<T> {
             None => {}
         }
         Ok(())
+    }
+
+    /// Is `conv` a conversation of this connection's site? From the followed stream when
+    /// there is one, else from the store.
+    async fn of_my_site(&mut self, conv: ConversationId) -> Result<bool, String> {
+        let Some(site) = self.authed.as_ref().map(|a| a.site) else {
+            return Ok(false);
+        };
+        if let Some(cur) = self.follows.get(&conv) {
+            return Ok(cur.stream.site == site);
+        }
+        match self.hub.blocking(move |s| s.conversation(conv)).await {
+            Ok(info) => Ok(info.is_some_and(|i| i.site == site)),
+            Err(e) => {
+                tracing::error!(error = %e, "conversation lookup failed");
+                Err(e.to_string())
+            }
+        }
+    }
+
+    /// How this client appears as a sender: `v<visitor id>` (once it has a conversation)
+    /// or `a<agent id>`.
+    fn sender(&self) -> Option<String> {
+        match self.authed.as_ref().map(|a| &a.principal) {
+            Some(Principal::Visitor(s)) => s.conv().map(|c| format!("v{}", c.visitor)),
+            Some(Principal::Agent(a, _)) => Some(format!("a{}", a.id)),
+            None => None,
+        }
     }
 
     /// Queue an append; its `ack` (when `answer`) or error comes back through `pending`.
