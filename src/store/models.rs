@@ -119,9 +119,24 @@ pub(super) struct NewConvRow<'a> {
     pub created_at: i64,
 }
 
-#[derive(Clone, Queryable, Selectable, Insertable)]
+/// A new entry as inserted: borrowed from the batch, so a group commit copies nothing.
+#[derive(Insertable)]
 #[diesel(table_name = entries)]
 #[diesel(treat_none_as_default_value = false)]
+pub(super) struct NewEntryRow<'a> {
+    pub conversation_id: i64,
+    pub off: i64,
+    pub kind: &'a str,
+    pub role: &'a str,
+    pub sender: &'a str,
+    pub cid: &'a str,
+    pub body: &'a str,
+    pub ts: i64,
+    pub meta: Option<String>,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = entries)]
 pub(super) struct EntryRow {
     pub conversation_id: i64,
     pub off: i64,

@@ -488,8 +488,7 @@ fn append_in_tx(c: &mut SqliteConnection, batch: &[NewEntry]) -> StoreResult<Vec
     let mut cids: Vec<&str> = batch.iter().map(|e| e.cid.as_str()).collect();
     cids.sort_unstable();
     cids.dedup();
-    // (cid, sender) -> (conv, off, ts) of what is already stored or stored by this batch.
-    let mut seen: HashMap<(String, String), (i64, i64, i64)> = HashMap::new();
+    let mut stored: Vec<(String, String, i64, i64, i64)> = Vec::new();
     for chunk in cids.chunks(IDS_PER_QUERY) {
         let rows: Vec<(String, String, i64, i64, i64)> = entries::table
             .filter(entries::cid.eq_any(chunk))
@@ -501,15 +500,19 @@ fn append_in_tx(c: &mut SqliteConnection, batch: &[NewEntry]) -> StoreResult<Vec
                 entries::ts,
             ))
             .load(c)?;
-        for (cid, sender, conv, off, ts) in rows {
-            seen.insert((cid, sender), (conv, off, ts));
-        }
+        stored.extend(rows);
     }
+    // (cid, sender) -> (conv, off, ts) of what is already stored or stored by this batch.
+    // Keys borrow from `stored` and `batch`: no copies per message.
+    let mut seen: HashMap<(&str, &str), (i64, i64, i64)> = stored
+        .iter()
+        .map(|(cid, sender, conv, off, ts)| ((cid.as_str(), sender.as_str()), (*conv, *off, *ts)))
+        .collect();
 
     let mut out = Vec::with_capacity(batch.len());
     let mut rows = Vec::with_capacity(batch.len());
     for e in batch {
-        let key = (e.cid.clone(), e.sender.clone());
+        let key = (e.cid.as_str(), e.sender.as_str());
         if let Some(&(conv, off, ts)) = seen.get(&key) {
             out.push(Appended::Dup {
                 conv: ConversationId(conv),
@@ -521,19 +524,29 @@ fn append_in_tx(c: &mut SqliteConnection, batch: &[NewEntry]) -> StoreResult<Vec
         let head = heads.get_mut(&e.conv.0).expect("checked above");
         *head += 1;
         seen.insert(key, (e.conv.0, *head, e.ts));
-        let row = EntryRow {
+        rows.push(NewEntryRow {
             conversation_id: e.conv.0,
             off: *head,
+            kind: &e.kind,
+            role: e.role.as_str(),
+            sender: &e.sender,
+            cid: &e.cid,
+            body: &e.body,
+            ts: e.ts,
+            meta: entry_meta(e),
+        });
+        out.push(Appended::New(EntryFrame {
+            conv: e.conv,
+            off: Offset(*head as u64),
             kind: e.kind.clone(),
-            role: e.role.as_str().to_string(),
+            role: e.role,
             sender: e.sender.clone(),
             cid: e.cid.clone(),
             body: e.body.clone(),
             ts: e.ts,
-            meta: entry_meta(e),
-        };
-        out.push(Appended::New(row.clone().frame()));
-        rows.push(row);
+            upto: e.upto,
+            contact: e.contact.clone(),
+        }));
     }
     for chunk in rows.chunks(ROWS_PER_INSERT) {
         diesel::insert_into(entries::table)
