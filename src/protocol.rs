@@ -434,6 +434,11 @@ impl ServerFrame<'_> {
         // Serializing these types cannot fail: no maps with non-string keys, no floats.
         serde_json::to_string(self).expect("server frames always serialize")
     }
+
+    /// Encoded once, shareable between every connection it goes to.
+    pub fn to_bytes(&self) -> bytes::Bytes {
+        bytes::Bytes::from(self.encode())
+    }
 }
 
 /// An `err` frame with only a code and message.

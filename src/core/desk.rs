@@ -39,10 +39,6 @@ struct Effects {
     team: bool,
 }
 
-fn frame(f: ServerFrame<'_>) -> Bytes {
-    Bytes::from(f.encode())
-}
-
 /// Agents of the site who could take one more conversation, as (id, name, load), in
 /// id order.
 fn candidates(sp: &SitePresence, capacity: usize) -> Vec<(AgentId, String, usize)> {
@@ -108,10 +104,11 @@ impl Hub {
                 answered: false,
             },
         );
-        let assigned = frame(ServerFrame::Assigned {
+        let assigned = ServerFrame::Assigned {
             conv,
             visitor: &session.id.0,
-        });
+        }
+        .to_bytes();
         for a in sp.agents.iter().filter(|a| a.agent == agent) {
             fx.to_agents.push((a.clone(), assigned.clone()));
         }
@@ -124,10 +121,11 @@ impl Hub {
         for (i, (conv, s)) in sp.queue.iter().enumerate() {
             fx.to_visitors.push((
                 s.clone(),
-                frame(ServerFrame::Queue {
+                ServerFrame::Queue {
                     conv: *conv,
                     position: i + 1,
-                }),
+                }
+                .to_bytes(),
             ));
         }
     }
@@ -140,8 +138,10 @@ impl Hub {
                 break;
             };
             sp.queue.pop_front();
-            fx.to_visitors
-                .push((s.clone(), frame(ServerFrame::Queue { conv, position: 0 })));
+            fx.to_visitors.push((
+                s.clone(),
+                ServerFrame::Queue { conv, position: 0 }.to_bytes(),
+            ));
             Self::give(sp, fx, conv, s, who, "join");
             moved = true;
         }
@@ -176,7 +176,7 @@ impl Hub {
                     }));
                 }
                 let list = serde_json::Value::Array(agents);
-                let f = frame(ServerFrame::Team { agents: &list });
+                let f = ServerFrame::Team { agents: &list }.to_bytes();
                 sp.agents
                     .iter()
                     .map(|a| (a.clone(), f.clone()))
@@ -240,7 +240,7 @@ impl Hub {
                     let position = sp.queue.len();
                     fx.to_visitors.push((
                         session.clone(),
-                        frame(ServerFrame::Queue { conv, position }),
+                        ServerFrame::Queue { conv, position }.to_bytes(),
                     ));
                 }
             }

@@ -358,7 +358,7 @@ impl Hub {
             .await?;
         Ok(entries
             .iter()
-            .map(|e| (e.off, Bytes::from(ServerFrame::Entry(e).encode())))
+            .map(|e| (e.off, ServerFrame::Entry(e).to_bytes()))
             .collect())
     }
 

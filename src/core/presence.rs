@@ -9,8 +9,6 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use bytes::Bytes;
-
 use super::session::VisitorSession;
 use super::signal::Signal;
 use crate::ids::{AgentId, ConversationId, SiteId};
@@ -70,10 +68,6 @@ pub(crate) struct Presence {
     sites: Mutex<HashMap<SiteId, SitePresence>>,
 }
 
-fn frame(f: ServerFrame<'_>) -> Bytes {
-    Bytes::from(f.encode())
-}
-
 impl Presence {
     pub(super) fn lock(&self) -> MutexGuard<'_, HashMap<SiteId, SitePresence>> {
         self.sites.lock().unwrap_or_else(|p| p.into_inner())
@@ -86,10 +80,11 @@ impl Presence {
             let mut sites = self.lock();
             let site = sites.entry(s.site).or_default();
             let new = site.visitors.insert(s.id.0.clone(), s.clone()).is_none();
-            let f = frame(ServerFrame::Visitor {
+            let f = ServerFrame::Visitor {
                 op: if new { "join" } else { "update" },
                 v: &v,
-            });
+            }
+            .to_bytes();
             site.agents
                 .iter()
                 .map(|a| (a.sig.clone(), f.clone()))
@@ -111,7 +106,7 @@ impl Presence {
                 return;
             }
             let v = serde_json::json!({ "id": s.id.0 });
-            let f = frame(ServerFrame::Visitor { op: "leave", v: &v });
+            let f = ServerFrame::Visitor { op: "leave", v: &v }.to_bytes();
             let out: Vec<_> = site
                 .agents
                 .iter()
@@ -169,7 +164,7 @@ impl Presence {
         if visitors.is_empty() {
             return;
         }
-        let f = frame(ServerFrame::Agents { online });
+        let f = ServerFrame::Agents { online }.to_bytes();
         for v in visitors {
             v.push_volatile(&f);
         }

@@ -9,7 +9,6 @@
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
 use super::registry::Registry;
@@ -206,7 +205,7 @@ fn commit(
     };
     for r in &results {
         if let Ok(Appended::New(e)) = r {
-            let frame = Bytes::from(ServerFrame::Entry(e).encode());
+            let frame = ServerFrame::Entry(e).to_bytes();
             registry.publish(e.conv, e.off, frame);
         }
     }

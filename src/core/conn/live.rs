@@ -8,7 +8,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use tokio::time::Instant;
 
 use super::{Authed, Conn, End, Flow, Principal, Transport};
@@ -168,26 +167,22 @@ impl<T: Transport> Conn<T> {
         } else {
             None
         };
-        let to_agents = Bytes::from(
-            ServerFrame::Typing {
-                conv,
-                role,
-                name: &name,
-                on,
-                text: draft,
-            }
-            .encode(),
-        );
-        let to_others = Bytes::from(
-            ServerFrame::Typing {
-                conv,
-                role,
-                name: &name,
-                on,
-                text: None,
-            }
-            .encode(),
-        );
+        let to_agents = ServerFrame::Typing {
+            conv,
+            role,
+            name: &name,
+            on,
+            text: draft,
+        }
+        .to_bytes();
+        let to_others = ServerFrame::Typing {
+            conv,
+            role,
+            name: &name,
+            on,
+            text: None,
+        }
+        .to_bytes();
         stream.volatile(Some(&to_agents), Some(&to_others), &self.sig);
         Ok(())
     }
@@ -240,7 +235,7 @@ impl<T: Transport> Conn<T> {
             return;
         }
         if let Some(cur) = self.follows.get(&conv) {
-            let f = Bytes::from(ServerFrame::Delivered { conv, upto }.encode());
+            let f = ServerFrame::Delivered { conv, upto }.to_bytes();
             // Only the visitor's connections care.
             cur.stream.volatile(None, Some(&f), &self.sig);
         }
@@ -274,14 +269,12 @@ impl<T: Transport> Conn<T> {
             },
             self.hub.config().max_invites,
         );
-        let f = Bytes::from(
-            ServerFrame::Invite {
-                id,
-                name: &name,
-                text,
-            }
-            .encode(),
-        );
+        let f = ServerFrame::Invite {
+            id,
+            name: &name,
+            text,
+        }
+        .to_bytes();
         session.push_volatile(&f);
         Ok(())
     }

@@ -267,7 +267,7 @@ impl<T: Transport> Conn<T> {
     }
 
     async fn send_frame(&mut self, f: ServerFrame<'_>) -> Flow {
-        self.send(Bytes::from(f.encode())).await
+        self.send(f.to_bytes()).await
     }
 
     async fn send_err(&mut self, code: ErrorCode, msg: &str) -> Flow {
