@@ -90,6 +90,12 @@ pub struct Config {
     pub typing_interval_ms: u64,
     /// Pending invitations per visitor.
     pub max_invites: usize,
+    /// A visitor gets at most one automatic invitation per this many ms.
+    pub auto_invite_interval_ms: u64,
+    /// Automatic invitation rules per site.
+    pub max_rules: usize,
+    /// Canned responses per site.
+    pub max_canned: usize,
     /// Open conversations one agent is given at most.
     pub agent_capacity: usize,
     /// How new conversations are given to agents: `least-busy` or `round-robin`.
@@ -151,6 +157,9 @@ impl Default for Config {
             presence_grace_ms: 10_000,
             typing_interval_ms: 200,
             max_invites: 4,
+            auto_invite_interval_ms: 600_000,
+            max_rules: 50,
+            max_canned: 500,
             agent_capacity: 5,
             assignment: "least-busy".to_string(),
             reassign_after_ms: 60_000,

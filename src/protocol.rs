@@ -147,6 +147,9 @@ pub enum ClientFrame {
     Close {
         conv: ConversationId,
     },
+    Reopen {
+        conv: ConversationId,
+    },
     Ack {
         conv: ConversationId,
         off: Offset,

@@ -5,19 +5,6 @@ mod support;
 use serde_json::{json, Value};
 use support::*;
 
-async fn login(srv: &TestServer, email: &str, password: &str) -> (u16, Value) {
-    let body = json!({"email": email, "password": password}).to_string();
-    let (s, _, b) = http(
-        srv.addr,
-        "POST",
-        "/v1/login",
-        &[("content-type", "application/json")],
-        &body,
-    )
-    .await;
-    (s, serde_json::from_str(&b).unwrap_or(Value::Null))
-}
-
 async fn agent(srv: &TestServer, site: &str, token: &str) -> Client {
     let mut a = Client::connect(&srv.ws_url()).await;
     a.send(json!({"t":"hello","v":1,"site":site,"role":"agent","token":token}))
@@ -25,18 +12,6 @@ async fn agent(srv: &TestServer, site: &str, token: &str) -> Client {
     let w = a.recv_type("welcome").await;
     assert!(w["visitor"].is_null());
     a
-}
-
-/// A second site with its own agent, written straight into the database.
-fn second_site(srv: &TestServer) -> String {
-    let store =
-        kefu::store::open(&format!("sqlite://{}", srv.db_path.display()), 1, false).unwrap();
-    let site = store.add_site("Other", &[]).unwrap();
-    let hash = kefu::core::auth::hash_password("other-pw").unwrap();
-    store
-        .add_agent(site.id, "agent@other", "Other agent", "agent", &hash)
-        .unwrap();
-    site.key
 }
 
 #[tokio::test]

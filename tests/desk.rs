@@ -150,3 +150,70 @@ async fn transfers_and_reassignment_of_unanswered_conversations() {
     assert_eq!(v.recv_type("err").await["code"], "bad_frame");
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn a_closed_conversation_is_reopened_by_an_agent_of_its_site() {
+    let dir = temp_dir();
+    let srv = start(dir.path()).await;
+    let (mut a, aid) = admin(&srv).await;
+    let (mut v, c1) = visitor_writes(&srv, "m1").await;
+    assert_eq!(a.recv_type("assigned").await["conv"], c1);
+    // Only closed conversations reopen.
+    a.send(json!({"t":"reopen","conv":c1})).await;
+    let err = a.recv_type("err").await;
+    assert_eq!(
+        (err["code"].as_str(), &err["conv"]),
+        (Some("bad_frame"), &c1)
+    );
+    a.send(json!({"t":"close","conv":c1})).await;
+    entry_of_kind(&mut v, "close").await;
+    // Visitors cannot reopen.
+    v.send(json!({"t":"reopen","conv":c1})).await;
+    assert_eq!(v.recv_type("err").await["code"], "bad_frame");
+    // Nor can another site's agent: the conversation does not exist for it.
+    let other = second_site(&srv);
+    let token = token_of(&srv, "agent@other", "other-pw").await;
+    let mut o = Client::connect(&srv.ws_url()).await;
+    o.send(json!({"t":"hello","v":1,"site":other,"role":"agent","token":token}))
+        .await;
+    o.recv_type("welcome").await;
+    o.send(json!({"t":"reopen","conv":c1})).await;
+    assert_eq!(o.recv_type("err").await["code"], "unknown_conv");
+
+    a.send(json!({"t":"reopen","conv":c1})).await;
+    assert_eq!(a.recv_type("assigned").await["conv"], c1);
+    let e = entry_of_kind(&mut v, "reopen").await;
+    assert_eq!(
+        (e["sender"].clone(), e["body"].as_str()),
+        (json!(format!("a{aid}")), Some("Admin"))
+    );
+    // The visitor's next message goes on in the same conversation.
+    v.msg("m2", "thanks for coming back").await;
+    let m = entry_of_kind(&mut v, "msg").await;
+    assert_eq!(
+        (&m["conv"], m["body"].as_str()),
+        (&c1, Some("thanks for coming back"))
+    );
+    let stored: Vec<String> = srv
+        .stored(c1.as_i64().unwrap())
+        .iter()
+        .map(|e| e.kind.clone())
+        .collect();
+    assert_eq!(stored, ["msg", "join", "close", "reopen", "msg"]);
+
+    // Closed again, and the visitor starts a new conversation: the old one cannot be
+    // reopened while the new one is open.
+    a.send(json!({"t":"close","conv":c1})).await;
+    entry_of_kind(&mut v, "close").await;
+    v.msg("m3", "another question").await;
+    let c2 = v.recv_type("conv").await["conv"].clone();
+    assert_ne!(c2, c1);
+    a.send(json!({"t":"reopen","conv":c1})).await;
+    let err = a.recv_type("err").await;
+    assert_eq!(err["code"], "bad_frame");
+    assert!(err["msg"]
+        .as_str()
+        .unwrap()
+        .contains("another open conversation"));
+    srv.stop().await;
+}

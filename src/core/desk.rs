@@ -15,15 +15,24 @@ use bytes::Bytes;
 use super::hub::Hub;
 use super::presence::{AgentLink, Owner, SitePresence};
 use super::session::VisitorSession;
+use super::writer::AppendError;
 use crate::ids::{AgentId, ConversationId, SiteId};
 use crate::protocol::{Role, ServerFrame};
-use crate::store::{now_ms, NewEntry};
+use crate::store::{now_ms, NewEntry, Reopen};
 
-/// Why a transfer was refused.
+/// Why a transfer or a reopen was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum DeskError {
     #[error("that agent is not on line")]
     UnknownAgent,
+    #[error("no such conversation")]
+    UnknownConv,
+    #[error("the conversation is open")]
+    AlreadyOpen,
+    #[error("its visitor has another open conversation")]
+    VisitorBusy,
+    #[error(transparent)]
+    Failed(#[from] AppendError),
 }
 
 /// Side effects decided under the lock, carried out after it.
@@ -59,7 +68,48 @@ fn candidates(sp: &SitePresence, capacity: usize) -> Vec<(AgentId, String, usize
         .collect()
 }
 
+/// One agent on line, as `team` frames and `/v1/agents` show it.
+pub(crate) struct Member {
+    pub id: AgentId,
+    pub name: String,
+    /// `online`, or `away` when every connection of the agent said so.
+    pub status: &'static str,
+    /// Conversations the desk gave the agent.
+    pub load: usize,
+}
+
+/// The site's agents on line, once each, in the order they connected.
+fn team(sp: &SitePresence) -> Vec<Member> {
+    let mut out: Vec<Member> = Vec::new();
+    for a in &sp.agents {
+        if out.iter().any(|m| m.id == a.agent) {
+            continue;
+        }
+        let away = sp
+            .agents
+            .iter()
+            .filter(|x| x.agent == a.agent)
+            .all(|x| x.away.load(std::sync::atomic::Ordering::Acquire));
+        out.push(Member {
+            id: a.agent,
+            name: a.name.clone(),
+            status: if away { "away" } else { "online" },
+            load: sp.owners.values().filter(|o| o.agent == a.agent).count(),
+        });
+    }
+    out
+}
+
 impl Hub {
+    /// The site's agents on line now.
+    pub(crate) fn team(&self, site: SiteId) -> Vec<Member> {
+        self.presence()
+            .lock()
+            .get(&site)
+            .map(team)
+            .unwrap_or_default()
+    }
+
     fn pick(
         &self,
         sp: &mut SitePresence,
@@ -157,25 +207,16 @@ impl Hub {
             let sp = sites.entry(site).or_default();
             f(self, sp, &mut fx);
             if fx.team {
-                let mut agents: Vec<serde_json::Value> = Vec::new();
-                let mut seen = Vec::new();
-                for a in &sp.agents {
-                    if seen.contains(&a.agent) {
-                        continue;
-                    }
-                    seen.push(a.agent);
-                    let away = sp
-                        .agents
-                        .iter()
-                        .filter(|x| x.agent == a.agent)
-                        .all(|x| x.away.load(std::sync::atomic::Ordering::Acquire));
-                    let load = sp.owners.values().filter(|o| o.agent == a.agent).count();
-                    agents.push(serde_json::json!({
-                        "id": a.agent, "name": a.name,
-                        "status": if away { "away" } else { "online" }, "load": load,
-                    }));
-                }
-                let list = serde_json::Value::Array(agents);
+                let list = serde_json::Value::Array(
+                    team(sp)
+                        .into_iter()
+                        .map(|m| {
+                            serde_json::json!({
+                                "id": m.id, "name": m.name, "status": m.status, "load": m.load,
+                            })
+                        })
+                        .collect(),
+                );
                 let f = ServerFrame::Team { agents: &list }.to_bytes();
                 sp.agents
                     .iter()
@@ -249,6 +290,17 @@ impl Hub {
             // Every agent sees the visitor now has a conversation (assigned or waiting).
             self.presence().visitor_changed(session);
         }
+    }
+
+    /// The agent an invitation to a visitor of `site` would come from now: the one with
+    /// the fewest conversations among those who could take one more.
+    pub(crate) fn inviter(&self, site: SiteId) -> Option<(AgentId, String)> {
+        let sites = self.presence().lock();
+        let sp = sites.get(&site)?;
+        candidates(sp, self.config().agent_capacity)
+            .into_iter()
+            .min_by_key(|(id, _, load)| (*load, *id))
+            .map(|(id, name, _)| (id, name))
     }
 
     /// The agent owning `conv`, if any (kept in memory).
@@ -349,6 +401,37 @@ impl Hub {
             fx.team = true;
         });
         self.writer().close_conversation(conv);
+    }
+
+    /// `reopen`: `conv` (closed) is open again, its visitor's, and owned by `agent`.
+    pub(crate) async fn reopen(
+        &self,
+        site: SiteId,
+        conv: ConversationId,
+        agent: (AgentId, String),
+    ) -> Result<(), DeskError> {
+        let (info, token) = match self.writer().reopen(conv).await? {
+            Reopen::Reopened { info, token } => (info, token),
+            Reopen::NotFound => return Err(DeskError::UnknownConv),
+            Reopen::AlreadyOpen => return Err(DeskError::AlreadyOpen),
+            Reopen::VisitorBusy => return Err(DeskError::VisitorBusy),
+        };
+        // The visitor's tabs, if any, get `conv` and follow it again.
+        let live = self.live_session(site, &token);
+        if let Some(s) = &live {
+            s.set_conv(info, None);
+        }
+        let session = live
+            .clone()
+            .unwrap_or_else(|| Arc::new(VisitorSession::new(site, token)));
+        self.with_site(site, |_, sp, fx| {
+            sp.queue.retain(|(c, _)| *c != conv);
+            Self::give(sp, fx, conv, session, agent, "reopen");
+        });
+        if let Some(s) = live.filter(|s| s.connection_count() > 0) {
+            self.presence().visitor_changed(&s);
+        }
+        Ok(())
     }
 
     /// Re-assign conversations left unanswered for `reassign_after_ms`.

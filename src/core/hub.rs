@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::auth::{self, LoginError, LoginLimiter};
+use super::invite::RuleCache;
 use super::presence::Presence;
 use super::registry::Registry;
 use super::session::VisitorSession;
@@ -52,6 +53,8 @@ struct Inner {
     logins: LoginLimiter,
     /// Who is on each site now.
     presence: Presence,
+    /// Automatic invitation rules per site.
+    rules: RuleCache,
     /// Source of invitation ids.
     next_invite: std::sync::atomic::AtomicU64,
     /// Connections closed because they could not keep up (4001), since start.
@@ -79,6 +82,7 @@ impl Hub {
                 sites: Mutex::new(HashMap::new()),
                 connections: AtomicUsize::new(0),
                 presence: Presence::default(),
+                rules: RuleCache::default(),
                 next_invite: std::sync::atomic::AtomicU64::new(1),
                 logins: LoginLimiter::new(
                     config.login_max_failures,
@@ -87,13 +91,16 @@ impl Hub {
                 slow_disconnects: AtomicUsize::new(0),
             }),
         };
-        // Re-assign unanswered conversations, until the hub is gone.
+        // Every second, until the hub is gone: re-assign unanswered conversations and
+        // send the invitations site rules call for.
         let weak = Arc::downgrade(&hub.inner);
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 let Some(inner) = weak.upgrade() else { break };
-                Hub { inner }.reassign_stale();
+                let hub = Hub { inner };
+                hub.reassign_stale();
+                hub.auto_invite().await;
             }
         });
         hub
@@ -234,6 +241,20 @@ impl Hub {
 
     pub(crate) fn presence(&self) -> &Presence {
         &self.inner.presence
+    }
+
+    pub(crate) fn rule_cache(&self) -> &RuleCache {
+        &self.inner.rules
+    }
+
+    /// The live session of visitor `token` on `site`, if this process has one.
+    pub(crate) fn live_session(&self, site: SiteId, token: &str) -> Option<Arc<VisitorSession>> {
+        self.inner
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(site, token.to_string()))
+            .cloned()
     }
 
     pub(crate) fn next_invite_id(&self) -> u64 {

@@ -9,7 +9,8 @@
 //! - `stream`, `registry`, `signal`: live streams and waking their followers
 //! - `session`: a visitor's session shared by its tabs
 //! - `presence`: who is on each site now (visitors, agents), never stored
-//! - `desk`: assignment, queue, transfer, close
+//! - `desk`: assignment, queue, transfer, close, reopen
+//! - `invite`: invitations by agents and by site rules, with the frequency cap
 //! - `writer`: the single group-committing writer
 //! - `auth`: password hashing and the first-run bootstrap
 
@@ -17,6 +18,7 @@ pub mod auth;
 pub mod conn;
 pub(crate) mod desk;
 pub mod hub;
+pub(crate) mod invite;
 pub(crate) mod presence;
 pub(crate) mod registry;
 pub(crate) mod session;

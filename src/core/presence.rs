@@ -136,6 +136,17 @@ impl Presence {
         serde_json::Value::Array(sessions.iter().map(|s| s.presence_json()).collect())
     }
 
+    /// The online visitors of every site where an agent is available.
+    pub(crate) fn visitors_where_agents_available(
+        &self,
+    ) -> Vec<(SiteId, Vec<Arc<VisitorSession>>)> {
+        self.lock()
+            .iter()
+            .filter(|(_, sp)| !sp.visitors.is_empty() && sp.available())
+            .map(|(site, sp)| (*site, sp.visitors.values().cloned().collect()))
+            .collect()
+    }
+
     /// Is any agent of `site` online and not away?
     pub(crate) fn agents_available(&self, site: SiteId) -> bool {
         self.lock().get(&site).is_some_and(SitePresence::available)

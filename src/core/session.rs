@@ -32,6 +32,14 @@ pub(crate) struct VisitorInfo {
     pub user: Option<(User, bool)>,
     /// Transports of the open connections, one per connection.
     pub transports: Vec<TransportKind>,
+    /// When the visitor came to the current page, ms since the Unix epoch.
+    pub page_since: i64,
+    /// When the visitor was last invited (by an agent or a rule).
+    pub invited: Option<i64>,
+    /// When a rule last invited the visitor.
+    pub auto_invited: Option<i64>,
+    /// Rules that invited the visitor in this session (at most `max_rules`).
+    pub rules_fired: Vec<i64>,
 }
 
 /// An invitation waiting for the visitor's answer.
@@ -70,6 +78,7 @@ impl VisitorSession {
             conns: Mutex::new(Vec::new()),
             info: Mutex::new(VisitorInfo {
                 since: now_ms(),
+                page_since: now_ms(),
                 visible: true,
                 ..VisitorInfo::default()
             }),
@@ -102,6 +111,7 @@ impl VisitorSession {
             "visits": i.visits,
             "conv": conv,
             "user": user,
+            "invited": i.invited,
         })
     }
 
@@ -119,6 +129,15 @@ impl VisitorSession {
             q.pop_front();
         }
         q.push_back(inv);
+    }
+
+    /// Is an invitation waiting for the visitor's answer?
+    pub(crate) fn has_invites(&self) -> bool {
+        !self
+            .invites
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_empty()
     }
 
     /// Take invitation `id` (answered), if it is still pending.

@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::registry::Registry;
 use crate::ids::{ConversationId, SiteId};
 use crate::protocol::ServerFrame;
-use crate::store::{Appended, ConvInfo, NewEntry, Store, StoreError};
+use crate::store::{Appended, ConvInfo, NewEntry, Reopen, Store, StoreError};
 
 /// Why an append was not done. Nothing was acknowledged; the client may resend.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -39,6 +39,11 @@ enum Command {
     },
     /// Mark a conversation closed.
     CloseConversation(ConversationId),
+    /// Reopen a closed conversation.
+    Reopen {
+        conv: ConversationId,
+        reply: oneshot::Sender<Result<Reopen, AppendError>>,
+    },
     /// Flush everything queued before this, then stop.
     Stop,
 }
@@ -75,10 +80,7 @@ impl Writer {
         let (reply, rx) = oneshot::channel();
         self.tx
             .try_send(Command::Append { entry, reply })
-            .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => AppendError::Overloaded,
-                mpsc::error::TrySendError::Closed(_) => AppendError::Closed,
-            })?;
+            .map_err(refused)?;
         Ok(rx)
     }
 
@@ -91,10 +93,7 @@ impl Writer {
         let (reply, rx) = oneshot::channel();
         self.tx
             .try_send(Command::EnsureConversation { site, token, reply })
-            .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => AppendError::Overloaded,
-                mpsc::error::TrySendError::Closed(_) => AppendError::Closed,
-            })?;
+            .map_err(refused)?;
         rx.await.unwrap_or(Err(AppendError::Closed))
     }
 
@@ -103,6 +102,15 @@ impl Writer {
         if self.tx.try_send(Command::CloseConversation(conv)).is_err() {
             tracing::warn!(conv = %conv, "writer queue full: conversation not marked closed");
         }
+    }
+
+    /// Reopen `conv` (after the entries and the close queued before this).
+    pub(crate) async fn reopen(&self, conv: ConversationId) -> Result<Reopen, AppendError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .try_send(Command::Reopen { conv, reply })
+            .map_err(refused)?;
+        rx.await.unwrap_or(Err(AppendError::Closed))
     }
 
     /// Ask the writer to flush what is queued and stop. Waits for room in the queue.
@@ -146,6 +154,13 @@ fn run(
                         store_failed(&e);
                     }
                 }
+                Command::Reopen { conv, reply } => {
+                    commit(&*store, &registry, &mut entries, &mut replies);
+                    let r = store
+                        .reopen_conversation(conv)
+                        .map_err(|e| store_failed(&e));
+                    let _ = reply.send(r);
+                }
                 Command::Stop => {
                     stopping = true;
                     break;
@@ -167,10 +182,21 @@ fn run(
             Command::EnsureConversation { reply, .. } => {
                 let _ = reply.send(Err(AppendError::Closed));
             }
+            Command::Reopen { reply, .. } => {
+                let _ = reply.send(Err(AppendError::Closed));
+            }
             Command::CloseConversation(_) | Command::Stop => {}
         }
     }
     tracing::info!("writer stopped");
+}
+
+/// Why a command could not be queued.
+fn refused<T>(e: mpsc::error::TrySendError<T>) -> AppendError {
+    match e {
+        mpsc::error::TrySendError::Full(_) => AppendError::Overloaded,
+        mpsc::error::TrySendError::Closed(_) => AppendError::Closed,
+    }
 }
 
 fn store_failed(e: &StoreError) -> AppendError {

@@ -15,7 +15,7 @@ use crate::ids::{ConversationId, Offset};
 use crate::store::Agent;
 use http::Response;
 
-const JSON: &str = "application/json";
+pub(super) const JSON: &str = "application/json";
 
 /// The bearer token: `Authorization: Bearer T`, or `?token=T` for clients that cannot set
 /// headers.
@@ -31,7 +31,7 @@ fn token(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
     query_decoded(query, "token").ok().flatten()
 }
 
-async fn agent(req: &Request<Incoming>, ctx: &HttpCtx) -> Result<Agent, HttpError> {
+pub(super) async fn agent(req: &Request<Incoming>, ctx: &HttpCtx) -> Result<Agent, HttpError> {
     let t = token(req.headers(), req.uri().query()).ok_or(HttpError::Unauthorized)?;
     ctx.hub
         .agent_by_token(&t)

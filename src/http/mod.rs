@@ -7,6 +7,7 @@
 mod api;
 mod assets;
 pub mod error;
+mod settings;
 mod ws;
 
 use std::convert::Infallible;
@@ -34,6 +35,7 @@ pub async fn handle(req: Request<Incoming>, ctx: HttpCtx) -> Result<Response<Bod
         (&Method::POST, "/v1/logout") => api::logout(req, &ctx).await,
         (&Method::GET, "/v1/conversations") => api::conversations(req, &ctx).await,
         (&Method::GET, "/v1/search") => api::search(req, &ctx).await,
+        (_, p) if settings::owns(p) => settings::route(req, &ctx, p).await,
         (&Method::GET, p) if p.starts_with("/v1/conversations/") && p.ends_with("/entries") => {
             let id = p
                 .trim_start_matches("/v1/conversations/")

@@ -53,6 +53,45 @@ pub struct Agent {
     pub role: String,
 }
 
+/// A canned response: text an agent inserts by typing `/shortcut`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Canned {
+    pub id: i64,
+    pub shortcut: String,
+    pub text: String,
+}
+
+/// An automatic invitation rule (`docs/protocol.md` §7).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct InviteRule {
+    pub id: i64,
+    #[serde(skip)]
+    pub site: SiteId,
+    pub name: String,
+    /// Page URL pattern: `*` matches any run of characters; empty matches every page.
+    pub url: String,
+    /// Seconds on the current page before inviting.
+    pub min_seconds: u32,
+    /// Visits the widget counted for this browser.
+    pub min_visits: u32,
+    /// The invitation's text.
+    pub text: String,
+}
+
+/// What `reopen_conversation` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reopen {
+    /// Open again; `token` is its visitor's.
+    Reopened {
+        info: ConvInfo,
+        token: String,
+    },
+    NotFound,
+    AlreadyOpen,
+    /// Its visitor has another open conversation.
+    VisitorBusy,
+}
+
 /// A conversation and the state of its stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConvInfo {
@@ -108,6 +147,9 @@ pub enum StoreError {
     BadUrl(String),
     #[error("{0}")]
     Invalid(String),
+    /// A uniqueness rule or a limit: the caller asked for something already taken.
+    #[error("{0}")]
+    Conflict(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -171,6 +213,29 @@ pub trait Store: Send + Sync + 'static {
 
     /// Mark a conversation closed (its visitor's next message opens a new one).
     fn close_conversation(&self, id: ConversationId) -> StoreResult<()>;
+
+    /// Reopen a closed conversation, unless its visitor has another open one.
+    fn reopen_conversation(&self, id: ConversationId) -> StoreResult<Reopen>;
+
+    /// The canned responses of a site, by shortcut.
+    fn canned(&self, site: SiteId) -> StoreResult<Vec<Canned>>;
+    /// Add a canned response; `Conflict` if the shortcut is taken or the site has `max`.
+    fn add_canned(
+        &self,
+        site: SiteId,
+        shortcut: &str,
+        text: &str,
+        max: usize,
+    ) -> StoreResult<Canned>;
+    /// Delete a canned response of the site; false if there is none with that id.
+    fn delete_canned(&self, site: SiteId, id: i64) -> StoreResult<bool>;
+
+    /// The automatic invitation rules of a site, oldest first.
+    fn rules(&self, site: SiteId) -> StoreResult<Vec<InviteRule>>;
+    /// Add a rule (its `id` and `site` are ignored); `Conflict` if the site has `max`.
+    fn add_rule(&self, site: SiteId, rule: &InviteRule, max: usize) -> StoreResult<InviteRule>;
+    /// Delete a rule of the site; false if there is none with that id.
+    fn delete_rule(&self, site: SiteId, id: i64) -> StoreResult<bool>;
 
     /// Append a batch in ONE transaction (group commit). Offsets are assigned here,
     /// contiguous per conversation; a `(sender, cid)` already stored (or repeated within

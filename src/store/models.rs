@@ -4,8 +4,10 @@
 
 use diesel::prelude::*;
 
-use super::schema::{agents, conversations, entries, sites, visitors};
-use super::{Agent, ConvInfo, Site};
+use super::schema::{
+    agents, canned_responses, conversations, entries, invite_rules, sites, visitors,
+};
+use super::{Agent, Canned, ConvInfo, InviteRule, Site};
 use crate::ids::{AgentId, ConversationId, Epoch, Offset, SiteId, VisitorId};
 use crate::protocol::{EntryFrame, Role};
 
@@ -182,4 +184,69 @@ impl EntryRow {
             contact,
         }
     }
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = canned_responses)]
+pub(super) struct CannedRow {
+    pub id: i64,
+    pub shortcut: String,
+    pub body: String,
+}
+
+impl From<CannedRow> for Canned {
+    fn from(r: CannedRow) -> Canned {
+        Canned {
+            id: r.id,
+            shortcut: r.shortcut,
+            text: r.body,
+        }
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = canned_responses)]
+pub(super) struct NewCannedRow<'a> {
+    pub site_id: i64,
+    pub shortcut: &'a str,
+    pub body: &'a str,
+    pub created_at: i64,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = invite_rules)]
+pub(super) struct RuleRow {
+    pub id: i64,
+    pub site_id: i64,
+    pub name: String,
+    pub url_pattern: String,
+    pub min_seconds: i64,
+    pub min_visits: i64,
+    pub body: String,
+}
+
+impl From<RuleRow> for InviteRule {
+    fn from(r: RuleRow) -> InviteRule {
+        InviteRule {
+            id: r.id,
+            site: SiteId(r.site_id),
+            name: r.name,
+            url: r.url_pattern,
+            min_seconds: r.min_seconds.clamp(0, u32::MAX as i64) as u32,
+            min_visits: r.min_visits.clamp(0, u32::MAX as i64) as u32,
+            text: r.body,
+        }
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = invite_rules)]
+pub(super) struct NewRuleRow<'a> {
+    pub site_id: i64,
+    pub name: &'a str,
+    pub url_pattern: &'a str,
+    pub min_seconds: i64,
+    pub min_visits: i64,
+    pub body: &'a str,
+    pub created_at: i64,
 }

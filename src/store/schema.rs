@@ -1,4 +1,4 @@
-//! diesel table definitions, matching `diesel-migrations/*/…_init/up.sql`.
+//! diesel table definitions, matching the migrations under `diesel-migrations/`.
 //!
 //! Owns: the column names and SQL types. Knows nothing but diesel.
 
@@ -71,6 +71,29 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    canned_responses (id) {
+        id -> BigInt,
+        site_id -> BigInt,
+        shortcut -> Text,
+        body -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    invite_rules (id) {
+        id -> BigInt,
+        site_id -> BigInt,
+        name -> Text,
+        url_pattern -> Text,
+        min_seconds -> BigInt,
+        min_visits -> BigInt,
+        body -> Text,
+        created_at -> BigInt,
+    }
+}
+
 diesel::joinable!(agents -> sites (site_id));
 diesel::joinable!(agent_tokens -> agents (agent_id));
 diesel::joinable!(visitors -> sites (site_id));
@@ -83,5 +106,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     agent_tokens,
     visitors,
     conversations,
-    entries
+    entries,
+    canned_responses,
+    invite_rules
 );

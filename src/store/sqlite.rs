@@ -17,8 +17,13 @@ use diesel::sqlite::SqliteConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use super::models::*;
-use super::schema::{agent_tokens, agents, conversations, entries, sites, visitors};
-use super::{now_ms, Agent, Appended, ConvInfo, NewEntry, Site, Store, StoreError, StoreResult};
+use super::schema::{
+    agent_tokens, agents, canned_responses, conversations, entries, invite_rules, sites, visitors,
+};
+use super::{
+    now_ms, Agent, Appended, Canned, ConvInfo, InviteRule, NewEntry, Reopen, Site, Store,
+    StoreError, StoreResult,
+};
 use crate::ids::{random_token, AgentId, ConversationId, Epoch, Offset, SiteId};
 use crate::protocol::EntryFrame;
 
@@ -131,6 +136,17 @@ fn find_open_conversation(
         .optional()
 }
 
+/// A unique-constraint violation is the caller's conflict, not a store failure.
+fn taken(e: diesel::result::Error, what: &str) -> StoreError {
+    match e {
+        diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _,
+        ) => StoreError::Conflict(what.to_string()),
+        e => e.into(),
+    }
+}
+
 impl Store for SqliteStore {
     fn ping(&self) -> StoreResult<()> {
         self.read(|c| Ok(c.batch_execute("SELECT 1")?))
@@ -200,7 +216,8 @@ impl Store for SqliteStore {
             Ok(diesel::insert_into(agents::table)
                 .values(&row)
                 .returning(AgentRow::as_returning())
-                .get_result(c)?
+                .get_result(c)
+                .map_err(|e| taken(e, "that email already has an account on the site"))?
                 .into())
         })
     }
@@ -413,6 +430,156 @@ impl Store for SqliteStore {
                 .set(conversations::status.eq("closed"))
                 .execute(c)?;
             Ok(())
+        })
+    }
+
+    fn reopen_conversation(&self, id: ConversationId) -> StoreResult<Reopen> {
+        self.write(|c| {
+            c.immediate_transaction(|c| {
+                let Some((row, status)) = conversations::table
+                    .find(id.0)
+                    .select((ConvRow::as_select(), conversations::status))
+                    .first::<(ConvRow, String)>(c)
+                    .optional()?
+                else {
+                    return Ok(Reopen::NotFound);
+                };
+                if status == "open" {
+                    return Ok(Reopen::AlreadyOpen);
+                }
+                let busy: i64 = conversations::table
+                    .filter(conversations::visitor_id.eq(row.visitor_id))
+                    .filter(conversations::status.eq("open"))
+                    .count()
+                    .get_result(c)?;
+                if busy > 0 {
+                    return Ok(Reopen::VisitorBusy);
+                }
+                diesel::update(conversations::table.find(id.0))
+                    .set(conversations::status.eq("open"))
+                    .execute(c)?;
+                let token: String = visitors::table
+                    .find(row.visitor_id)
+                    .select(visitors::token)
+                    .first(c)?;
+                let head = head_of(c, row.id)?;
+                Ok(Reopen::Reopened {
+                    info: row.info(head),
+                    token,
+                })
+            })
+        })
+    }
+
+    fn canned(&self, site: SiteId) -> StoreResult<Vec<Canned>> {
+        self.read(|c| {
+            Ok(canned_responses::table
+                .filter(canned_responses::site_id.eq(site.0))
+                .order(canned_responses::shortcut)
+                .select(CannedRow::as_select())
+                .load(c)?
+                .into_iter()
+                .map(Canned::from)
+                .collect())
+        })
+    }
+
+    fn add_canned(
+        &self,
+        site: SiteId,
+        shortcut: &str,
+        text: &str,
+        max: usize,
+    ) -> StoreResult<Canned> {
+        self.write(|c| {
+            c.immediate_transaction(|c| {
+                let n: i64 = canned_responses::table
+                    .filter(canned_responses::site_id.eq(site.0))
+                    .count()
+                    .get_result(c)?;
+                if n as usize >= max {
+                    return Err(StoreError::Conflict(format!(
+                        "the site has {max} canned responses already"
+                    )));
+                }
+                Ok(diesel::insert_into(canned_responses::table)
+                    .values(&NewCannedRow {
+                        site_id: site.0,
+                        shortcut,
+                        body: text,
+                        created_at: now_ms(),
+                    })
+                    .returning(CannedRow::as_returning())
+                    .get_result(c)
+                    .map_err(|e| taken(e, "that shortcut is taken"))?
+                    .into())
+            })
+        })
+    }
+
+    fn delete_canned(&self, site: SiteId, id: i64) -> StoreResult<bool> {
+        self.write(|c| {
+            let n = diesel::delete(
+                canned_responses::table
+                    .filter(canned_responses::site_id.eq(site.0))
+                    .filter(canned_responses::id.eq(id)),
+            )
+            .execute(c)?;
+            Ok(n > 0)
+        })
+    }
+
+    fn rules(&self, site: SiteId) -> StoreResult<Vec<InviteRule>> {
+        self.read(|c| {
+            Ok(invite_rules::table
+                .filter(invite_rules::site_id.eq(site.0))
+                .order(invite_rules::id)
+                .select(RuleRow::as_select())
+                .load(c)?
+                .into_iter()
+                .map(InviteRule::from)
+                .collect())
+        })
+    }
+
+    fn add_rule(&self, site: SiteId, rule: &InviteRule, max: usize) -> StoreResult<InviteRule> {
+        self.write(|c| {
+            c.immediate_transaction(|c| {
+                let n: i64 = invite_rules::table
+                    .filter(invite_rules::site_id.eq(site.0))
+                    .count()
+                    .get_result(c)?;
+                if n as usize >= max {
+                    return Err(StoreError::Conflict(format!(
+                        "the site has {max} invitation rules already"
+                    )));
+                }
+                Ok(diesel::insert_into(invite_rules::table)
+                    .values(&NewRuleRow {
+                        site_id: site.0,
+                        name: &rule.name,
+                        url_pattern: &rule.url,
+                        min_seconds: i64::from(rule.min_seconds),
+                        min_visits: i64::from(rule.min_visits),
+                        body: &rule.text,
+                        created_at: now_ms(),
+                    })
+                    .returning(RuleRow::as_returning())
+                    .get_result(c)?
+                    .into())
+            })
+        })
+    }
+
+    fn delete_rule(&self, site: SiteId, id: i64) -> StoreResult<bool> {
+        self.write(|c| {
+            let n = diesel::delete(
+                invite_rules::table
+                    .filter(invite_rules::site_id.eq(site.0))
+                    .filter(invite_rules::id.eq(id)),
+            )
+            .execute(c)?;
+            Ok(n > 0)
         })
     }
 

@@ -22,6 +22,8 @@ pub enum HttpError {
     Forbidden(String),
     #[error("missing, unknown, expired or revoked token (or wrong email or password)")]
     Unauthorized,
+    #[error("conflict: {0}")]
+    Conflict(String),
     #[error("too many attempts; retry in {0} s")]
     TooManyRequests(u64),
     #[error("payload too large")]
@@ -40,6 +42,7 @@ impl HttpError {
             HttpError::BadRequest(_) => StatusCode::BAD_REQUEST,
             HttpError::Forbidden(_) => StatusCode::FORBIDDEN,
             HttpError::Unauthorized => StatusCode::UNAUTHORIZED,
+            HttpError::Conflict(_) => StatusCode::CONFLICT,
             HttpError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             HttpError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             HttpError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -55,6 +58,7 @@ impl HttpError {
             HttpError::BadRequest(_) => "bad_request",
             HttpError::Forbidden(_) => "forbidden",
             HttpError::Unauthorized => "unauthorized",
+            HttpError::Conflict(_) => "conflict",
             HttpError::TooManyRequests(_) => "rate_limited",
             HttpError::TooLarge => "too_large",
             HttpError::UnsupportedMediaType(_) => "unsupported_media_type",

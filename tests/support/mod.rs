@@ -218,6 +218,30 @@ impl Client {
         self.recv_type("welcome").await
     }
 
+    /// Read for `d`, answering pings; panics if a frame of type `t` arrives.
+    pub async fn expect_none(&mut self, t: &str, d: Duration) {
+        let deadline = tokio::time::Instant::now() + d;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let Ok(m) = tokio::time::timeout(left, self.ws.next()).await else {
+                return;
+            };
+            match m {
+                Some(Ok(Message::Text(text))) => {
+                    let v: Value = serde_json::from_str(text.as_str()).expect("JSON");
+                    if v["t"] == "ping" {
+                        let _ = self.ws.send(Message::text(r#"{"t":"pong"}"#)).await;
+                    }
+                    assert_ne!(v["t"], t, "unexpected {v}");
+                }
+                Some(Ok(Message::Close(c))) => panic!("unexpected close: {c:?}"),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => panic!("connection failed: {e}"),
+                None => panic!("connection ended"),
+            }
+        }
+    }
+
     pub async fn msg(&mut self, cid: &str, body: &str) {
         self.send(json!({"t": "msg", "cid": cid, "body": body}))
             .await;
@@ -432,4 +456,62 @@ pub fn unwrap_jsonp(body: &str) -> Value {
         .and_then(|b| b.strip_suffix(");"))
         .unwrap_or_else(|| panic!("not a JSONP answer: {body}"));
     serde_json::from_str(inner).unwrap()
+}
+
+/// `POST /v1/login` → (status, body).
+pub async fn login(srv: &TestServer, email: &str, password: &str) -> (u16, Value) {
+    let body = json!({"email": email, "password": password}).to_string();
+    let (s, _, b) = http(
+        srv.addr,
+        "POST",
+        "/v1/login",
+        &[("content-type", "application/json")],
+        &body,
+    )
+    .await;
+    (s, serde_json::from_str(&b).unwrap_or(Value::Null))
+}
+
+/// The token of a signed-in agent (panics if sign-in fails).
+pub async fn token_of(srv: &TestServer, email: &str, password: &str) -> String {
+    let (s, b) = login(srv, email, password).await;
+    assert_eq!(s, 200, "{b}");
+    b["token"].as_str().unwrap().to_string()
+}
+
+/// An API call with a bearer token → (status, JSON body or null).
+pub async fn api(
+    srv: &TestServer,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let auth = format!("Bearer {token}");
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let (s, _, b) = http(
+        srv.addr,
+        method,
+        path,
+        &[
+            ("authorization", &auth),
+            ("content-type", "application/json"),
+        ],
+        &body,
+    )
+    .await;
+    (s, serde_json::from_str(&b).unwrap_or(Value::Null))
+}
+
+/// A second site with its own agent `agent@other` (password `other-pw`), written straight
+/// into the database. Returns its key.
+pub fn second_site(srv: &TestServer) -> String {
+    let store =
+        kefu::store::open(&format!("sqlite://{}", srv.db_path.display()), 1, false).unwrap();
+    let site = store.add_site("Other", &[]).unwrap();
+    let hash = kefu::core::auth::hash_password("other-pw").unwrap();
+    store
+        .add_agent(site.id, "agent@other", "Other agent", "agent", &hash)
+        .unwrap();
+    site.key
 }

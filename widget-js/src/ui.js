@@ -14,7 +14,7 @@
     leave: "No one is here now. Leave a message and we will reply.",
     name: "Your name", email: "Your email", msg: "Your message", thanks: "Thanks! We got your message.",
     accept: "Reply", dismiss: "No thanks", join: "An agent joined", leave_: "The agent left",
-    transfer: "Transferred to another agent", close: "Conversation closed"
+    transfer: "Transferred to another agent", close: "Conversation closed", reopen: "Conversation reopened"
   };
   function add(parent, tag, cls, text) {
     return parent.appendChild(ns.el(tag, cls, text));
@@ -178,7 +178,7 @@
           ns.show(this.badge, true);
         }
       }
-    } else if (/^(join|leave|transfer|close)$/.test(k)) {
+    } else if (/^(join|leave|transfer|close|reopen)$/.test(k)) {
       m = add(this.list, "div", "kf-sys", L[k === "leave" ? "leave_" : k]);
     } else {
       return;

@@ -11,7 +11,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::{Authed, Conn, End, Flow, Principal, Transport};
-use crate::core::session::Invite;
+use crate::core::desk::DeskError;
+use crate::core::writer::AppendError;
 use crate::ids::{AgentId, ConversationId, Offset, SiteId};
 use crate::protocol::{AgentStatus, ErrorCode, FrameError, Role, ServerFrame, PAGE_FIELD_MAX};
 use crate::store::{now_ms, NewEntry};
@@ -125,6 +126,7 @@ impl<T: Transport> Conn<T> {
             let url = cut(url, PAGE_FIELD_MAX);
             if url != i.url {
                 i.pages += 1;
+                i.page_since = now_ms();
             }
             i.url = url;
             i.title = cut(title, PAGE_FIELD_MAX);
@@ -260,22 +262,7 @@ impl<T: Transport> Conn<T> {
                 })
                 .await;
         };
-        let id = self.hub.next_invite_id();
-        session.add_invite(
-            Invite {
-                id,
-                agent: agent_id,
-                text: text.to_string(),
-            },
-            self.hub.config().max_invites,
-        );
-        let f = ServerFrame::Invite {
-            id,
-            name: &name,
-            text,
-        }
-        .to_bytes();
-        session.push_volatile(&f);
+        self.hub.invite(&session, (agent_id, &name), text);
         Ok(())
     }
 
@@ -348,19 +335,46 @@ impl<T: Transport> Conn<T> {
         let site = self.agent().expect("checked").1;
         match self.hub.transfer(site, conv, to) {
             Ok(()) => Ok(()),
-            Err(e) => {
-                let msg = e.to_string();
-                self.send_frame(ServerFrame::Err {
-                    of: None,
-                    code: ErrorCode::UnknownAgent,
-                    msg: &msg,
-                    cid: None,
-                    conv: Some(conv),
-                    epoch: None,
-                    head: None,
-                })
-                .await
-            }
+            Err(e) => self.desk_refused(conv, e).await,
+        }
+    }
+
+    /// A desk action on `conv` was refused: an `err` naming the conversation.
+    async fn desk_refused(&mut self, conv: ConversationId, e: DeskError) -> Flow {
+        let code = match &e {
+            DeskError::UnknownAgent => ErrorCode::UnknownAgent,
+            DeskError::UnknownConv => ErrorCode::UnknownConv,
+            DeskError::AlreadyOpen | DeskError::VisitorBusy => ErrorCode::BadFrame,
+            DeskError::Failed(AppendError::Overloaded) => ErrorCode::Overloaded,
+            DeskError::Failed(_) => ErrorCode::Store,
+        };
+        let msg = e.to_string();
+        self.send_frame(ServerFrame::Err {
+            of: None,
+            code,
+            msg: &msg,
+            cid: None,
+            conv: Some(conv),
+            epoch: None,
+            head: None,
+        })
+        .await
+    }
+
+    /// `reopen` (agents): reopen a closed conversation and take it.
+    pub(super) async fn on_reopen(&mut self, conv: ConversationId) -> Flow {
+        let Some((agent, site)) = self.agent() else {
+            return self.only_for("agents").await;
+        };
+        let who = (agent.id, agent.name.clone());
+        match self.of_my_site(conv).await {
+            Ok(true) => {}
+            Ok(false) => return self.send_unknown_conv(conv, None).await,
+            Err(_) => return self.send_err(ErrorCode::Store, "store unavailable").await,
+        }
+        match self.hub.reopen(site, conv, who).await {
+            Ok(()) => Ok(()),
+            Err(e) => self.desk_refused(conv, e).await,
         }
     }
 

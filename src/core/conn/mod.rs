@@ -383,6 +383,7 @@ impl<T: Transport> Conn<T> {
             (ClientFrame::Presence { status }, true) => self.on_presence(status).await,
             (ClientFrame::Transfer { conv, to }, true) => self.on_transfer(conv, to).await,
             (ClientFrame::Close { conv }, true) => self.on_close(conv).await,
+            (ClientFrame::Reopen { conv }, true) => self.on_reopen(conv).await,
             (ClientFrame::Ack { conv, off }, true) => match self.follows.get_mut(&conv) {
                 Some(cur) if off <= cur.sent => {
                     let advanced = off > cur.acked;

@@ -1,0 +1,2 @@
+DROP TABLE invite_rules;
+DROP TABLE canned_responses;
