@@ -82,6 +82,13 @@ async fn an_agent_and_a_visitor_chat_both_ways() {
     srv.stop().await;
 }
 
+/// The id of agent `email` (on any site).
+fn a_id(srv: &TestServer, email: &str) -> i64 {
+    let store =
+        kefu::store::open(&format!("sqlite://{}", srv.db_path.display()), 1, false).unwrap();
+    store.agents_by_email(email).unwrap()[0].0.id.0
+}
+
 #[tokio::test]
 async fn an_agent_never_reaches_another_sites_conversations() {
     let dir = temp_dir();
@@ -108,6 +115,37 @@ async fn an_agent_never_reaches_another_sites_conversations() {
     a.send(json!({"t":"msg","conv":conv,"cid":"x","body":"hi"}))
         .await;
     assert_eq!(a.recv_type("err").await["code"], "unknown_conv");
+    // Every other frame naming the conversation is refused the same way.
+    let me = a_id(&srv, "agent@other");
+    for f in [
+        json!({"t":"typing","conv":conv,"on":true}),
+        json!({"t":"read","conv":conv,"upto":1}),
+        json!({"t":"ack","conv":conv,"off":1}),
+        json!({"t":"transfer","conv":conv,"to":me}),
+        json!({"t":"close","conv":conv}),
+        json!({"t":"reopen","conv":conv}),
+    ] {
+        a.send(f.clone()).await;
+        let err = a.recv_type("err").await;
+        assert_eq!(err["code"], "unknown_conv", "{f} → {err}");
+    }
+    // It does not see the first site's visitor, and cannot invite it.
+    let (s, body) = login(&srv, "admin@localhost", "test-password").await;
+    assert_eq!(s, 200);
+    let mut admin = agent(&srv, &srv.site_key, body["token"].as_str().unwrap()).await;
+    let list = admin.recv_type("visitors").await;
+    let vid = list["list"][0]["id"].clone();
+    assert!(vid.is_string(), "{list}");
+    a.send(json!({"t":"invite","visitor":vid,"text":"psst"}))
+        .await;
+    assert_eq!(a.recv_type("err").await["code"], "unknown_visitor");
+    v.expect_none("invite", std::time::Duration::from_millis(300))
+        .await;
+    // Nor can the first site's admin hand the conversation to the other site's agent.
+    admin
+        .send(json!({"t":"transfer","conv":conv,"to":me}))
+        .await;
+    assert_eq!(admin.recv_type("err").await["code"], "unknown_agent");
     // Nor through the API.
     let auth = format!("Bearer {token}");
     let (s, _, list) = http(
@@ -132,11 +170,13 @@ async fn an_agent_never_reaches_another_sites_conversations() {
     )
     .await;
     assert_eq!(s, 404);
-    assert_eq!(
-        srv.stored(conv.as_i64().unwrap()).len(),
-        1,
-        "nothing was written"
-    );
+    // Only the visitor's message and the first site's admin taking it are stored.
+    let kinds: Vec<String> = srv
+        .stored(conv.as_i64().unwrap())
+        .into_iter()
+        .map(|e| format!("{}:{}", e.kind, e.sender))
+        .collect();
+    assert_eq!(kinds, ["msg:v1".to_string(), "join:a1".to_string()]);
     srv.stop().await;
 }
 
