@@ -35,14 +35,15 @@ async fn json_body<T: DeserializeOwned>(req: Request<Incoming>) -> Result<T, Htt
     serde_json::from_slice(&bytes).map_err(|e| HttpError::BadRequest(format!("body: {e}")))
 }
 
-fn admin(a: &Agent) -> Result<(), HttpError> {
-    if a.role == "admin" {
-        Ok(())
-    } else {
-        Err(HttpError::Forbidden(
+/// The signed-in agent, who must be an admin of its site.
+async fn admin(req: &Request<Incoming>, ctx: &HttpCtx) -> Result<Agent, HttpError> {
+    let a = agent(req, ctx).await?;
+    if a.role != "admin" {
+        return Err(HttpError::Forbidden(
             "only admins change site settings".into(),
-        ))
+        ));
     }
+    Ok(a)
 }
 
 /// `field` must have `min..=max` characters.
@@ -84,12 +85,12 @@ pub(super) async fn route(
         (&Method::GET, "/v1/canned") => canned(req, ctx).await,
         (&Method::POST, "/v1/canned") => add_canned(req, ctx).await,
         (&Method::DELETE, p) if p.starts_with("/v1/canned/") => {
-            delete_canned(req, ctx, id_of(p, "/v1/canned/")).await
+            delete(req, ctx, Setting::Canned, id_of(p, "/v1/canned/")).await
         }
         (&Method::GET, "/v1/rules") => rules(req, ctx).await,
         (&Method::POST, "/v1/rules") => add_rule(req, ctx).await,
         (&Method::DELETE, p) if p.starts_with("/v1/rules/") => {
-            delete_rule(req, ctx, id_of(p, "/v1/rules/")).await
+            delete(req, ctx, Setting::Rule, id_of(p, "/v1/rules/")).await
         }
         _ => Err(HttpError::MethodNotAllowed),
     }
@@ -149,8 +150,7 @@ struct NewAgentBody {
 
 /// `POST /v1/agents` (admins): a new agent account on the site.
 async fn add_agent(req: Request<Incoming>, ctx: &HttpCtx) -> Result<Response<Body>, HttpError> {
-    let a = agent(&req, ctx).await?;
-    admin(&a)?;
+    let a = admin(&req, ctx).await?;
     let b: NewAgentBody = json_body(req).await?;
     let email = b.email.trim().to_string();
     chars("email", &email, 3, 320)?;
@@ -202,8 +202,7 @@ struct CannedBody {
 
 /// `POST /v1/canned` (admins).
 async fn add_canned(req: Request<Incoming>, ctx: &HttpCtx) -> Result<Response<Body>, HttpError> {
-    let a = agent(&req, ctx).await?;
-    admin(&a)?;
+    let a = admin(&req, ctx).await?;
     let b: CannedBody = json_body(req).await?;
     chars("shortcut", &b.shortcut, 1, 32)?;
     if !b
@@ -225,20 +224,33 @@ async fn add_canned(req: Request<Incoming>, ctx: &HttpCtx) -> Result<Response<Bo
     ok(StatusCode::CREATED, serde_json::json!({ "canned": c }))
 }
 
-/// `DELETE /v1/canned/{id}` (admins).
-async fn delete_canned(
+/// What a `DELETE` removes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Setting {
+    Canned,
+    Rule,
+}
+
+/// `DELETE /v1/canned/{id}` and `DELETE /v1/rules/{id}` (admins).
+async fn delete(
     req: Request<Incoming>,
     ctx: &HttpCtx,
+    what: Setting,
     id: Result<i64, HttpError>,
 ) -> Result<Response<Body>, HttpError> {
-    let a = agent(&req, ctx).await?;
-    admin(&a)?;
+    let a = admin(&req, ctx).await?;
     let (site, id) = (a.site, id?);
     let gone = ctx
         .hub
-        .blocking(move |s| s.delete_canned(site, id))
+        .blocking(move |s| match what {
+            Setting::Canned => s.delete_canned(site, id),
+            Setting::Rule => s.delete_rule(site, id),
+        })
         .await
         .map_err(store_err)?;
+    if what == Setting::Rule {
+        ctx.hub.rules_changed(site);
+    }
     if !gone {
         return Err(HttpError::NotFound);
     }
@@ -266,8 +278,7 @@ struct RuleBody {
 
 /// `POST /v1/rules` (admins).
 async fn add_rule(req: Request<Incoming>, ctx: &HttpCtx) -> Result<Response<Body>, HttpError> {
-    let a = agent(&req, ctx).await?;
-    admin(&a)?;
+    let a = admin(&req, ctx).await?;
     let b: RuleBody = json_body(req).await?;
     let name = b.name.trim().to_string();
     chars("name", &name, 1, 100)?;
@@ -301,25 +312,4 @@ async fn add_rule(req: Request<Incoming>, ctx: &HttpCtx) -> Result<Response<Body
         .map_err(store_err)?;
     ctx.hub.rules_changed(site);
     ok(StatusCode::CREATED, serde_json::json!({ "rule": r }))
-}
-
-/// `DELETE /v1/rules/{id}` (admins).
-async fn delete_rule(
-    req: Request<Incoming>,
-    ctx: &HttpCtx,
-    id: Result<i64, HttpError>,
-) -> Result<Response<Body>, HttpError> {
-    let a = agent(&req, ctx).await?;
-    admin(&a)?;
-    let (site, id) = (a.site, id?);
-    let gone = ctx
-        .hub
-        .blocking(move |s| s.delete_rule(site, id))
-        .await
-        .map_err(store_err)?;
-    ctx.hub.rules_changed(site);
-    if !gone {
-        return Err(HttpError::NotFound);
-    }
-    ok(StatusCode::OK, serde_json::json!({ "ok": true }))
 }
