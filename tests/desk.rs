@@ -154,7 +154,9 @@ async fn transfers_and_reassignment_of_unanswered_conversations() {
 #[tokio::test]
 async fn a_closed_conversation_is_reopened_by_an_agent_of_its_site() {
     let dir = temp_dir();
-    let srv = start(dir.path()).await;
+    // The agent's client reads only now and then: a long heartbeat keeps a loaded test
+    // machine from dropping it as dead meanwhile.
+    let srv = start_with(dir.path(), |c| c.heartbeat_ms = 30_000).await;
     let (mut a, aid) = admin(&srv).await;
     let (mut v, c1) = visitor_writes(&srv, "m1").await;
     assert_eq!(a.recv_type("assigned").await["conv"], c1);
@@ -162,8 +164,8 @@ async fn a_closed_conversation_is_reopened_by_an_agent_of_its_site() {
     a.send(json!({"t":"reopen","conv":c1})).await;
     let err = a.recv_type("err").await;
     assert_eq!(
-        (err["code"].as_str(), &err["conv"]),
-        (Some("bad_frame"), &c1)
+        (err["code"].as_str(), err["of"].as_str(), &err["conv"]),
+        (Some("bad_frame"), Some("reopen"), &c1)
     );
     a.send(json!({"t":"close","conv":c1})).await;
     entry_of_kind(&mut v, "close").await;
@@ -208,6 +210,14 @@ async fn a_closed_conversation_is_reopened_by_an_agent_of_its_site() {
     v.msg("m3", "another question").await;
     let c2 = v.recv_type("conv").await["conv"].clone();
     assert_ne!(c2, c1);
+    // (Stored before the agent acts on it.)
+    loop {
+        let ack = v.recv_type("ack").await;
+        if ack["cid"] == "m3" {
+            assert_eq!(ack["conv"], c2);
+            break;
+        }
+    }
     a.send(json!({"t":"reopen","conv":c1})).await;
     let err = a.recv_type("err").await;
     assert_eq!(err["code"], "bad_frame");
@@ -215,5 +225,18 @@ async fn a_closed_conversation_is_reopened_by_an_agent_of_its_site() {
         .as_str()
         .unwrap()
         .contains("another open conversation"));
+    // Once that one is closed too, the old one comes back to the visitor's tab, which
+    // moved on to the new one: it is told (`conv`) and gets the old stream from the start.
+    a.send(json!({"t":"close","conv":c2})).await;
+    entry_of_kind(&mut v, "close").await;
+    a.send(json!({"t":"reopen","conv":c1})).await;
+    assert_eq!(v.recv_type("conv").await["conv"], c1);
+    let f = v.recv_type("following").await;
+    assert_eq!(f["conv"], c1);
+    let first = v.recv_type("e").await;
+    assert_eq!((&first["conv"], first["off"].as_u64()), (&c1, Some(1)));
+    v.msg("m4", "back to the first").await;
+    let ack = v.recv_type("ack").await;
+    assert_eq!((ack["cid"].as_str(), &ack["conv"]), (Some("m4"), &c1));
     srv.stop().await;
 }

@@ -151,7 +151,7 @@ impl<T: Transport> Conn<T> {
         if self.sig.take_session_changed() {
             if let Some(Principal::Visitor(session)) = self.authed.as_ref().map(|a| &a.principal) {
                 if let Some(c) = session.conv() {
-                    self.start_own_conversation(c.id, c.epoch).await?;
+                    self.switch_own_conversation(c.id, c.epoch).await?;
                 }
             }
         }
@@ -161,7 +161,8 @@ impl<T: Transport> Conn<T> {
         self.flush_volatile().await
     }
 
-    /// Tell a visitor connection its conversation exists and follow it from the start.
+    /// Tell a visitor connection its conversation exists and follow it from the start
+    /// (nothing to do if the connection follows it already).
     pub(super) async fn start_own_conversation(
         &mut self,
         conv: ConversationId,
@@ -170,6 +171,18 @@ impl<T: Transport> Conn<T> {
         if self.follows.contains_key(&conv) {
             return Ok(());
         }
+        self.switch_own_conversation(conv, epoch).await
+    }
+
+    /// The session's conversation is now `conv` (opened in another tab, or reopened):
+    /// tell the connection and follow it from the start, even if it followed `conv`
+    /// before — its client moved on to another conversation since, and starts over from
+    /// offset 0 on `conv` (entries it still holds are dropped by offset).
+    pub(super) async fn switch_own_conversation(
+        &mut self,
+        conv: ConversationId,
+        epoch: Epoch,
+    ) -> Flow {
         self.send_frame(ServerFrame::Conv { conv, epoch }).await?;
         self.on_follow(
             Position {

@@ -335,12 +335,12 @@ impl<T: Transport> Conn<T> {
         let site = self.agent().expect("checked").1;
         match self.hub.transfer(site, conv, to) {
             Ok(()) => Ok(()),
-            Err(e) => self.desk_refused(conv, e).await,
+            Err(e) => self.desk_refused("transfer", conv, e).await,
         }
     }
 
-    /// A desk action on `conv` was refused: an `err` naming the conversation.
-    async fn desk_refused(&mut self, conv: ConversationId, e: DeskError) -> Flow {
+    /// A desk action (`of`) on `conv` was refused: an `err` naming the conversation.
+    async fn desk_refused(&mut self, of: &str, conv: ConversationId, e: DeskError) -> Flow {
         let code = match &e {
             DeskError::UnknownAgent => ErrorCode::UnknownAgent,
             DeskError::UnknownConv => ErrorCode::UnknownConv,
@@ -350,7 +350,7 @@ impl<T: Transport> Conn<T> {
         };
         let msg = e.to_string();
         self.send_frame(ServerFrame::Err {
-            of: None,
+            of: Some(of),
             code,
             msg: &msg,
             cid: None,
@@ -374,7 +374,7 @@ impl<T: Transport> Conn<T> {
         }
         match self.hub.reopen(site, conv, who).await {
             Ok(()) => Ok(()),
-            Err(e) => self.desk_refused(conv, e).await,
+            Err(e) => self.desk_refused("reopen", conv, e).await,
         }
     }
 
