@@ -11,6 +11,8 @@
   const TYPING_EVERY = 1500; // ms between typing "on" frames while the agent types
   const TYPING_IDLE = 3000; // ms without a keystroke before typing "off"
   const PEEK_TTL = 8000; // a visitor typing indicator with no update expires
+  const CANNED_STALE = 60000; // canned responses older than this are fetched again when used
+  const REOPEN_WAIT = 10000; // ms the Reopen button stays disabled without an answer
 
   const $ = (id) => document.getElementById(id);
 
@@ -48,6 +50,11 @@
     inviting: null,
     paneConv: null,
     seq: 0,
+    canned: [], // [{id, shortcut, text}] by shortcut (GET /v1/canned)
+    cannedAt: 0,
+    rules: [], // automatic invitation rules (GET /v1/rules), for the settings panel
+    reopening: null, // {conv, at}: a reopen frame sent, not yet answered
+    search: null, // {q, hits, error}: message search results shown instead of the list
   };
 
   const conv = (id) => S.convs.get(id);
@@ -157,6 +164,20 @@
     const kind = /iPad|Tablet/.test(ua) ? "Tablet" : /Mobi|iPhone|Android/.test(ua) ? "Mobile" : "Desktop";
     return browser + (os ? " on " + os : "") + " · " + kind;
   }
+
+  // "just now", "42s ago", "5m ago", "3h ago", "2d ago".
+  function ago(ms) {
+    const s = Math.max(0, Math.floor(ms / 1000));
+    if (s < 10) return "just now";
+    if (s < 60) return s + "s ago";
+    const m = Math.floor(s / 60);
+    if (m < 60) return m + "m ago";
+    const hr = Math.floor(m / 60);
+    if (hr < 24) return hr + "h ago";
+    return Math.floor(hr / 24) + "d ago";
+  }
+
+  const isAdmin = () => !!(S.agent && S.agent.role === "admin");
 
   function hostOf(url) {
     try {
@@ -330,10 +351,12 @@
     $("presence").value = "online";
     $("presence-dot").dataset.status = "online";
     $("me-name").textContent = agent.name || agent.email || "";
+    $("settings-btn").hidden = !isAdmin();
     $("login").hidden = true;
     $("app").hidden = false;
     render("convs", "visitors", "team", "pane", "conn");
     connect();
+    loadCanned();
   }
 
   function stop() {
@@ -358,8 +381,20 @@
     S.team = [];
     S.current = null;
     S.inviting = null;
+    S.canned = [];
+    S.cannedAt = 0;
+    S.rules = [];
+    S.reopening = null;
+    S.search = null;
+    $("search-input").value = "";
+    $("search-results").hidden = true;
+    $("conv-list").hidden = false;
     $("invite-form").hidden = true;
-    for (const id of ["conv-list", "team-list", "visitor-list", "msg-list"]) $(id).textContent = "";
+    $("settings-btn").hidden = true;
+    closeSettings();
+    closeSuggest();
+    renderCannedButton();
+    for (const id of ["conv-list", "team-list", "visitor-list", "msg-list", "canned-list", "rules-list", "search-list"]) $(id).textContent = "";
   }
 
   // ---------------------------------------------------------------- REST
@@ -372,6 +407,75 @@
     }
     if (!r.ok) throw new Error(path + ": " + r.status);
     return r.json();
+  }
+
+  // A change (POST, DELETE) → {ok, status, data}; refusals are {error, reason}. A network
+  // failure is status 0.
+  async function apiSend(method, path, body) {
+    const headers = { Authorization: "Bearer " + S.token };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    let r;
+    try {
+      r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    } catch (e) {
+      return { ok: false, status: 0, data: null };
+    }
+    if (r.status === 401) {
+      expired();
+      return { ok: false, status: 401, data: null };
+    }
+    let data = null;
+    try {
+      data = await r.json();
+    } catch (e) {
+      data = null;
+    }
+    return { ok: r.ok, status: r.status, data };
+  }
+
+  // Why the server refused a change, for the agent: its own reason when it gave one.
+  function refusal(res, what) {
+    if (res.data && typeof res.data.reason === "string" && res.data.reason) return res.data.reason;
+    if (res.status === 0) return "Cannot reach the server. Check your connection and try again.";
+    if (res.status === 403) return "Only admins can change the site's settings.";
+    return what + " failed (" + res.status + ").";
+  }
+
+  let cannedLoading = null;
+  function loadCanned() {
+    if (!cannedLoading) cannedLoading = fetchCanned().finally(() => (cannedLoading = null));
+    return cannedLoading;
+  }
+  async function fetchCanned() {
+    const token = S.token;
+    let data;
+    try {
+      data = await api("/v1/canned");
+    } catch (e) {
+      return; // no canned responses then; the reply box works without them
+    }
+    if (S.token !== token) return;
+    S.canned = (Array.isArray(data.canned) ? data.canned : [])
+      .filter((c) => c && typeof c.shortcut === "string" && typeof c.text === "string")
+      .sort((a, b) => (a.shortcut < b.shortcut ? -1 : a.shortcut > b.shortcut ? 1 : 0));
+    S.cannedAt = Date.now();
+    renderCannedButton();
+    renderCannedList();
+    if (sug.open) refreshSuggest();
+  }
+
+  async function loadRules() {
+    const token = S.token;
+    let data;
+    try {
+      data = await api("/v1/rules");
+    } catch (e) {
+      if (S.token === token) showFormError("rule-error", "Could not load the rules: " + e.message);
+      return;
+    }
+    if (S.token !== token) return;
+    S.rules = (Array.isArray(data.rules) ? data.rules : []).filter((r) => r && typeof r === "object");
+    renderRulesList();
   }
 
   async function loadConversations() {
@@ -584,6 +688,7 @@
     for (const C of S.convs.values()) if (C.followed) follow(C);
     for (const item of S.outbox.values()) if (item.state === "sending") sendMsg(item);
     loadConversations();
+    if (Date.now() - S.cannedAt > CANNED_STALE) loadCanned();
   }
 
   function onFrame(f) {
@@ -649,6 +754,7 @@
     if (e.kind === "msg" && e.role === "agent" && e.sender === me() && S.outbox.delete(e.cid)) saveOutbox();
     if (e.kind === "msg" && e.role === "visitor") C.typing = null;
     if (e.kind === "msg" && e.role === "agent") C.agentTyping = null;
+    if (e.kind === "reopen" && S.reopening && S.reopening.conv === C.conv) S.reopening = null;
     recompute(C);
     scheduleAck(C);
     if (S.current === C.conv) {
@@ -657,7 +763,7 @@
     } else {
       render("convs");
     }
-    if (S.current === C.conv && (e.kind === "transfer" || e.kind === "close" || e.kind === "join")) render("pane");
+    if (S.current === C.conv && /^(transfer|close|join|reopen)$/.test(e.kind)) render("pane");
   }
 
   // Derived state of a conversation, from its entries in offset order.
@@ -691,6 +797,12 @@
         owner = { sender: e.sender || teamIdByName(e.body), name: e.body };
       } else if (e.kind === "close") {
         closed = true;
+        lastTs = e.ts;
+      } else if (e.kind === "reopen") {
+        // Open again, and assigned to the agent who reopened it (sender, name as body).
+        C.names.set(e.sender, e.body);
+        owner = { sender: e.sender || teamIdByName(e.body), name: e.body };
+        closed = false;
         lastTs = e.ts;
       }
     }
@@ -756,6 +868,7 @@
 
   function onErr(f) {
     const C = f.conv !== undefined && f.conv !== null ? conv(f.conv) : null;
+    if (isReopenErr(f, C)) return reopenFailed(f);
     switch (f.code) {
       case "epoch_mismatch":
         if (C) {
@@ -868,11 +981,12 @@
 
   function onAssigned(f) {
     const C = newConv(f.conv);
+    const reopened = (S.reopening && S.reopening.conv === f.conv) || (C.entries.get(C.last) || {}).kind === "reopen";
     C.assignedToMe = true;
     if (f.visitor) C.vid = f.visitor;
     recompute(C);
     startFollow(C);
-    toast("New conversation assigned to you: " + convName(C), "good");
+    toast((reopened ? "Conversation reopened: " : "New conversation assigned to you: ") + convName(C), "good");
     if (S.current === null) select(C.conv);
     render("convs", "pane");
     loadConversationsSoon();
@@ -915,6 +1029,7 @@
     const C = cur();
     const input = $("composer-input");
     const body = input.value;
+    closeSuggest();
     if (!C || C.closed || !body.trim()) return;
     const item = { cid: newCid("m"), conv: C.conv, body, ts: Date.now(), state: "sending" };
     S.outbox.set(item.cid, item);
@@ -968,6 +1083,44 @@
     send({ t: "close", conv: C.conv });
   }
 
+  // Reopen the closed conversation in the pane: the server answers with a `reopen` entry
+  // (and `assigned`), or an `err` (reopenFailed).
+  function reopenConv() {
+    const C = cur();
+    if (!C || !C.closed) return;
+    if (!send({ t: "reopen", conv: C.conv })) return toast("Not connected: try again in a moment.", "bad");
+    const attempt = { conv: C.conv, at: Date.now() };
+    S.reopening = attempt;
+    setTimeout(() => {
+      if (S.reopening === attempt) {
+        S.reopening = null;
+        render("pane");
+      }
+    }, REOPEN_WAIT);
+    render("pane");
+  }
+
+  // Whether an `err` answers the reopen frame in flight: `of` names the refused frame's
+  // type when the server gives it; otherwise a bad_frame or unknown_conv about that
+  // conversation (and not about a follow of it) is taken for the answer.
+  function isReopenErr(f, C) {
+    if (f.of !== undefined) return f.of === "reopen";
+    const r = S.reopening;
+    if (!r || (f.code !== "bad_frame" && f.code !== "unknown_conv")) return false;
+    if (f.conv === undefined || f.conv === null) return true;
+    return f.conv === r.conv && !(C && C.pendingFollow);
+  }
+
+  function reopenFailed(f) {
+    S.reopening = null;
+    const why = f.msg ||
+      (f.code === "unknown_conv" ? "the conversation was not found"
+        : f.code === "bad_frame" ? "it is open already, or the visitor has another open conversation"
+          : f.code);
+    toast("Could not reopen the conversation: " + why, "bad");
+    render("pane");
+  }
+
   // A closed conversation leaves the list (and is no longer followed).
   function dismiss() {
     const C = cur();
@@ -1016,6 +1169,378 @@
     }
   }
 
+  // ---------------------------------------------------------------- search
+
+  // Messages of the site (GET /v1/search): the way back to a conversation that is closed
+  // and so no longer listed (after a reload, or once removed from the list).
+  let searchSeq = 0;
+  async function runSearch(ev) {
+    if (ev) ev.preventDefault();
+    const q = $("search-input").value.trim();
+    if (!q) return clearSearch();
+    const seq = ++searchSeq;
+    if (q.length < 2) {
+      S.search = { q, hits: [], error: "Type at least 2 characters." };
+      return renderSearch();
+    }
+    S.search = { q, hits: null, error: null };
+    renderSearch();
+    let data;
+    try {
+      data = await api("/v1/search?q=" + encodeURIComponent(q) + "&limit=50");
+    } catch (e) {
+      if (seq === searchSeq && S.search) {
+        S.search.error = "Search failed: " + e.message;
+        renderSearch();
+      }
+      return;
+    }
+    if (seq !== searchSeq || !S.search) return;
+    S.search.hits = (Array.isArray(data.hits) ? data.hits : []).filter((x) => x && typeof x.conv === "number");
+    renderSearch();
+  }
+
+  function clearSearch() {
+    searchSeq += 1;
+    S.search = null;
+    $("search-input").value = "";
+    renderSearch();
+  }
+
+  function renderSearch() {
+    const box = $("search-results");
+    const list = $("search-list");
+    const on = !!S.search;
+    box.hidden = !on;
+    $("conv-list").hidden = on;
+    list.textContent = "";
+    if (!on) return;
+    const { q, hits, error } = S.search;
+    let summary;
+    if (error) summary = error;
+    else if (hits === null) summary = "Searching for “" + q + "”…";
+    else summary = hits.length + (hits.length === 1 ? " message" : " messages") + " with “" + q + "”";
+    $("search-summary").textContent = summary;
+    for (const hit of hits || []) {
+      const C = conv(hit.conv);
+      const b = add(list, "button", "search-hit");
+      b.type = "button";
+      b.dataset.conv = String(hit.conv);
+      if (S.current === hit.conv) b.classList.add("active");
+      const top = add(b, "div", "conv-top");
+      add(top, "span", "conv-name", (C ? convName(C) : "Conversation") + " · #" + hit.conv);
+      add(top, "span", "conv-time", hhmm(hit.ts));
+      const who = hit.role === "agent" ? agentName(hit.sender, C) + ": " : "";
+      add(add(b, "div", "conv-bottom"), "span", "conv-preview", who + (hit.body || ""));
+      b.addEventListener("click", () => {
+        newConv(hit.conv);
+        select(hit.conv);
+        renderSearch();
+      });
+    }
+  }
+
+  // ---------------------------------------------------------------- canned responses
+
+  // The suggestion list under the reply box: "slash" mode follows a "/shortcut" typed at the
+  // start of the box (picking replaces the box); "all" mode (the Canned button) lists every
+  // response (picking inserts at the caret).
+  const sug = { open: false, mode: "slash", query: "", items: [], index: 0, dismissed: null };
+
+  // "hel" when the box holds exactly "/hel"; null when it is not a shortcut being typed.
+  function slashQuery(value) {
+    const m = /^\/([a-z0-9_-]*)$/i.exec(value);
+    return m ? m[1].toLowerCase() : null;
+  }
+
+  function onComposerInput() {
+    typingInput();
+    const value = $("composer-input").value;
+    if (value !== sug.dismissed) sug.dismissed = null;
+    const q = slashQuery(value);
+    if (q === null || sug.dismissed !== null) {
+      if (sug.open) closeSuggest();
+      return;
+    }
+    openSuggest("slash", q);
+  }
+
+  function openSuggest(mode, query) {
+    sug.mode = mode;
+    sug.query = query;
+    refreshSuggest(true);
+    if (Date.now() - S.cannedAt > CANNED_STALE) loadCanned();
+  }
+
+  // Recompute the items (keeping the selected one when it is still there).
+  function refreshSuggest(opening) {
+    if (!opening && !sug.open) return;
+    const keep = sug.open && sug.items[sug.index] ? sug.items[sug.index].id : null;
+    const items = S.canned.filter((c) => c.shortcut.toLowerCase().startsWith(sug.query));
+    const C = cur();
+    if (!items.length || !C || C.closed) return closeSuggest();
+    sug.open = true;
+    sug.items = items;
+    sug.index = Math.max(0, items.findIndex((c) => c.id === keep));
+    renderSuggest();
+  }
+
+  function closeSuggest() {
+    const was = sug.open;
+    sug.open = false;
+    sug.items = [];
+    sug.index = 0;
+    if (was || !$("canned-suggest").hidden) renderSuggest();
+  }
+
+  function moveSuggest(by) {
+    const n = sug.items.length;
+    if (!n) return;
+    sug.index = (sug.index + by + n) % n;
+    renderSuggest();
+  }
+
+  function renderSuggest() {
+    const ul = $("canned-suggest");
+    const input = $("composer-input");
+    ul.textContent = "";
+    ul.hidden = !sug.open;
+    $("canned-btn").setAttribute("aria-expanded", sug.open && sug.mode === "all" ? "true" : "false");
+    if (!sug.open) {
+      input.removeAttribute("aria-activedescendant");
+      return;
+    }
+    let active = null;
+    sug.items.forEach((c, i) => {
+      const li = add(ul, "li", "canned-option");
+      li.id = "canned-opt-" + i;
+      li.setAttribute("role", "option");
+      li.setAttribute("aria-selected", i === sug.index ? "true" : "false");
+      li.dataset.shortcut = c.shortcut;
+      add(li, "span", "canned-short", "/" + c.shortcut);
+      add(li, "span", "canned-preview", c.text);
+      // Keep the focus in the reply box.
+      li.addEventListener("mousedown", (ev) => ev.preventDefault());
+      li.addEventListener("click", () => pickCanned(i));
+      if (i === sug.index) active = li;
+    });
+    input.setAttribute("aria-activedescendant", "canned-opt-" + sug.index);
+    if (active) active.scrollIntoView({ block: "nearest" });
+  }
+
+  function pickCanned(i) {
+    const c = sug.items[i];
+    if (!c) return;
+    const input = $("composer-input");
+    if (sug.mode === "all" && slashQuery(input.value) === null) {
+      input.setRangeText(c.text, input.selectionStart, input.selectionEnd, "end");
+    } else {
+      input.value = c.text;
+      input.setSelectionRange(c.text.length, c.text.length);
+    }
+    closeSuggest();
+    input.focus();
+    typingInput();
+  }
+
+  // Keys of the reply box while the list is open; true when the key was used.
+  function suggestKey(ev) {
+    if (!sug.open) return false;
+    switch (ev.key) {
+      case "ArrowDown":
+      case "ArrowUp":
+        moveSuggest(ev.key === "ArrowDown" ? 1 : -1);
+        break;
+      case "Enter":
+      case "Tab":
+        if (ev.shiftKey) return false;
+        pickCanned(sug.index);
+        break;
+      case "Escape":
+        sug.dismissed = $("composer-input").value;
+        closeSuggest();
+        break;
+      default:
+        return false;
+    }
+    ev.preventDefault();
+    return true;
+  }
+
+  function toggleCannedMenu() {
+    const input = $("composer-input");
+    if (sug.open && sug.mode === "all") {
+      closeSuggest();
+    } else {
+      input.focus();
+      openSuggest("all", "");
+    }
+  }
+
+  function renderCannedButton() {
+    $("canned-btn").hidden = !S.canned.length;
+  }
+
+  // ---------------------------------------------------------------- settings (admins)
+
+  function showFormError(id, text) {
+    const el = $(id);
+    el.textContent = text || "";
+    el.hidden = !text;
+  }
+
+  function openSettings() {
+    if (!isAdmin()) return;
+    const d = $("settings");
+    showFormError("canned-error", "");
+    showFormError("rule-error", "");
+    renderCannedList();
+    renderRulesList();
+    if (!d.open) d.showModal();
+    loadCanned();
+    loadRules();
+  }
+
+  function closeSettings() {
+    const d = $("settings");
+    if (d.open) d.close();
+  }
+
+  function renderCannedList() {
+    const ul = $("canned-list");
+    ul.textContent = "";
+    if (!S.agent) return;
+    if (!S.canned.length) add(ul, "li", "muted small set-empty", "No canned responses yet.");
+    for (const c of S.canned) {
+      const li = add(ul, "li", "set-item");
+      li.dataset.id = String(c.id);
+      li.dataset.shortcut = c.shortcut;
+      const main = add(li, "div", "set-main");
+      add(main, "div", "set-title", "/" + c.shortcut);
+      add(main, "div", "set-text", c.text);
+      const del = add(li, "button", "btn danger small set-delete", "Delete");
+      del.type = "button";
+      del.setAttribute("aria-label", "Delete canned response /" + c.shortcut);
+      del.addEventListener("click", () => deleteCanned(c, del));
+    }
+  }
+
+  function renderRulesList() {
+    const ul = $("rules-list");
+    ul.textContent = "";
+    if (!S.agent) return;
+    if (!S.rules.length) add(ul, "li", "muted small set-empty", "No automatic invitations yet.");
+    for (const r of S.rules) {
+      const li = add(ul, "li", "set-item");
+      li.dataset.id = String(r.id);
+      const main = add(li, "div", "set-main");
+      add(main, "div", "set-title", String(r.name || "(no name)"));
+      add(main, "div", "set-detail rule-url", r.url ? "URL matches " + r.url : "every page");
+      const secs = Number(r.min_seconds) || 0;
+      const visits = Number(r.min_visits) || 0;
+      add(main, "div", "set-detail rule-when",
+        "after " + secs + (secs === 1 ? " second" : " seconds") + " on the page · at least " + visits + (visits === 1 ? " visit" : " visits"));
+      add(main, "div", "set-text", String(r.text || ""));
+      const del = add(li, "button", "btn danger small set-delete", "Delete");
+      del.type = "button";
+      del.setAttribute("aria-label", "Delete rule " + (r.name || ""));
+      del.addEventListener("click", () => deleteRule(r, del));
+    }
+  }
+
+  async function submitCanned(ev) {
+    ev.preventDefault();
+    const shortcut = $("canned-shortcut").value.trim().replace(/^\//, "").toLowerCase();
+    const text = $("canned-text").value.trim();
+    if (!shortcut || !text) return showFormError("canned-error", "Enter a shortcut and the text it stands for.");
+    const btn = $("canned-add");
+    btn.disabled = true;
+    showFormError("canned-error", "");
+    try {
+      const res = await apiSend("POST", "/v1/canned", { shortcut, text });
+      if (!S.agent) return;
+      if (!res.ok) return showFormError("canned-error", refusal(res, "Adding the canned response"));
+      $("canned-shortcut").value = "";
+      $("canned-text").value = "";
+      const c = res.data && res.data.canned;
+      if (c && typeof c.shortcut === "string" && !S.canned.some((x) => x.id === c.id)) {
+        S.canned = S.canned.concat([c]).sort((a, b) => (a.shortcut < b.shortcut ? -1 : a.shortcut > b.shortcut ? 1 : 0));
+        renderCannedList();
+        renderCannedButton();
+      }
+      $("canned-shortcut").focus();
+      loadCanned();
+    } finally {
+      btn.disabled = false;
+    }
+  }
+
+  async function deleteCanned(c, btn) {
+    btn.disabled = true;
+    showFormError("canned-error", "");
+    const res = await apiSend("DELETE", "/v1/canned/" + encodeURIComponent(c.id));
+    if (!S.agent) return;
+    if (!res.ok && res.status !== 404) {
+      btn.disabled = false;
+      return showFormError("canned-error", refusal(res, "Deleting /" + c.shortcut));
+    }
+    S.canned = S.canned.filter((x) => x.id !== c.id);
+    renderCannedList();
+    renderCannedButton();
+    refreshSuggest();
+    loadCanned();
+  }
+
+  // A whole number 0…max from a form field, or null.
+  function wholeNumber(id) {
+    const v = $(id).value.trim();
+    if (!/^\d+$/.test(v)) return null;
+    return Number(v);
+  }
+
+  async function submitRule(ev) {
+    ev.preventDefault();
+    const name = $("rule-name").value.trim();
+    const url = $("rule-url").value.trim();
+    const text = $("rule-text").value.trim();
+    const minSeconds = wholeNumber("rule-seconds");
+    const minVisits = wholeNumber("rule-visits");
+    if (!name || !text) return showFormError("rule-error", "Enter a name and the invitation text.");
+    if (minSeconds === null || minVisits === null) return showFormError("rule-error", "Seconds and visits are whole numbers, 0 or more.");
+    const btn = $("rule-add");
+    btn.disabled = true;
+    showFormError("rule-error", "");
+    try {
+      const res = await apiSend("POST", "/v1/rules", { name, url, min_seconds: minSeconds, min_visits: minVisits, text });
+      if (!S.agent) return;
+      if (!res.ok) return showFormError("rule-error", refusal(res, "Adding the rule"));
+      for (const id of ["rule-name", "rule-url", "rule-text"]) $(id).value = "";
+      const r = res.data && res.data.rule;
+      if (r && typeof r === "object" && !S.rules.some((x) => x.id === r.id)) {
+        S.rules = S.rules.concat([r]);
+        renderRulesList();
+      }
+      $("rule-name").focus();
+      loadRules();
+    } finally {
+      btn.disabled = false;
+    }
+  }
+
+  async function deleteRule(r, btn) {
+    btn.disabled = true;
+    showFormError("rule-error", "");
+    const res = await apiSend("DELETE", "/v1/rules/" + encodeURIComponent(r.id));
+    if (!S.agent) return;
+    if (!res.ok && res.status !== 404) {
+      btn.disabled = false;
+      return showFormError("rule-error", refusal(res, "Deleting the rule"));
+    }
+    S.rules = S.rules.filter((x) => x.id !== r.id);
+    renderRulesList();
+    loadRules();
+  }
+
   // ---------------------------------------------------------------- selection
 
   function select(id) {
@@ -1023,12 +1548,14 @@
     const old = cur();
     if (old) old.draft = $("composer-input").value;
     typingStop();
+    closeSuggest();
     S.current = id;
     const C = cur();
     if (C) startFollow(C);
     $("composer-input").value = C ? C.draft : "";
     render("pane", "convs");
     if (C) markRead(C);
+    if (S.search) renderSearch();
   }
 
   // ---------------------------------------------------------------- rendering
@@ -1147,6 +1674,10 @@
       add(meta, "span", "meta time", "on site " + duration(now - (v.since || now)));
       add(meta, "span", "meta pages", (v.pages || 0) + (v.pages === 1 ? " page" : " pages"));
       add(meta, "span", "meta visits", (v.visits || 1) + (v.visits === 1 ? " visit" : " visits"));
+      if (typeof v.invited === "number" && v.invited > 0) {
+        const inv = add(meta, "span", "meta invited", "invited " + ago(now - v.invited));
+        inv.title = "Last invited " + new Date(v.invited).toLocaleString();
+      }
       const tr = add(meta, "span", "meta transports");
       for (const t of v.transports || []) add(tr, "span", "tag transport", t);
       if (v.user && v.user.attrs) {
@@ -1197,6 +1728,8 @@
     $("chat-closed").hidden = !C.closed;
     $("composer").hidden = C.closed;
     $("close-btn").disabled = C.closed;
+    $("reopen-btn").disabled = !!(S.reopening && S.reopening.conv === C.conv);
+    if (C.closed) closeSuggest();
     renderTransferOptions();
     // Keep the agent's scroll position unless another conversation was just opened.
     const switched = S.paneConv !== C.conv;
@@ -1246,6 +1779,9 @@
       } else if (e.kind === "close") {
         const who = e.role === "agent" ? " by " + agentName(e.sender, C) : "";
         add(list, "div", "sys close", "Conversation closed" + who + " · " + hhmm(e.ts)).dataset.off = String(e.off);
+      } else if (e.kind === "reopen") {
+        const who = e.body || agentName(e.sender, C);
+        add(list, "div", "sys reopen", who + " reopened the conversation · " + hhmm(e.ts)).dataset.off = String(e.off);
       }
     }
     for (const item of S.outbox.values()) {
@@ -1303,10 +1839,29 @@
     $("composer").addEventListener("submit", submitReply);
     const input = $("composer-input");
     input.addEventListener("keydown", (ev) => {
-      if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) submitReply(ev);
+      if (ev.isComposing) return;
+      if (suggestKey(ev)) return;
+      if (ev.key === "Enter" && !ev.shiftKey) submitReply(ev);
     });
-    input.addEventListener("input", typingInput);
-    input.addEventListener("blur", typingStop);
+    input.addEventListener("input", onComposerInput);
+    input.addEventListener("blur", () => {
+      typingStop();
+      closeSuggest();
+    });
+    const cannedBtn = $("canned-btn");
+    cannedBtn.addEventListener("mousedown", (ev) => ev.preventDefault()); // the box keeps the focus
+    cannedBtn.addEventListener("click", toggleCannedMenu);
+    $("reopen-btn").addEventListener("click", reopenConv);
+    $("search-form").addEventListener("submit", runSearch);
+    $("search-clear").addEventListener("click", clearSearch);
+    $("search-input").addEventListener("input", () => !$("search-input").value && S.search && clearSearch());
+    $("search-input").addEventListener("keydown", (ev) => ev.key === "Escape" && S.search && clearSearch());
+    $("settings-btn").addEventListener("click", openSettings);
+    $("settings-close").addEventListener("click", closeSettings);
+    // A click on the backdrop (the dialog itself, outside its content) closes it.
+    $("settings").addEventListener("click", (ev) => ev.target === $("settings") && closeSettings());
+    $("canned-form").addEventListener("submit", submitCanned);
+    $("rule-form").addEventListener("submit", submitRule);
     $("transfer-btn").addEventListener("click", transfer);
     $("close-btn").addEventListener("click", closeConv);
     $("load-earlier").addEventListener("click", () => cur() && loadEarlier(cur()));

@@ -7,74 +7,25 @@
 
 const { test, before, after } = require("node:test");
 const assert = require("node:assert/strict");
-const fs = require("fs");
-const os = require("os");
-const path = require("path");
-const { spawn, execFile } = require("child_process");
 const WebSocket = require("ws");
-const { startProxy, waitFor, freePort } = require("../support/kefu");
+const { waitFor } = require("../support/kefu");
 const { launch } = require("../support/browser");
+const { startConsoleServer, newConsolePage, signIn, widgetOnline, paneBodies, widgetBodies } = require("../support/console");
 
-const BIN = process.env.KEFU_BIN || path.join(__dirname, "..", "..", "..", "target", "debug", "kefu");
 const B_EMAIL = "b@x";
 const B_PASSWORD = "pw-12345678";
 
 // kefu on a fresh database behind a cuttable TCP proxy; pages (console and demo) load
 // through the proxy, so cut() drops both the agents' and the visitors' links. A second
 // agent is added with the CLI on the same database.
-async function startServer() {
-  if (!fs.existsSync(BIN)) throw new Error(`kefu binary not found at ${BIN}: run "cargo build" or set KEFU_BIN`);
-  const proxy = await startProxy();
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kefu-console-"));
-  const password = "console-test-" + Math.random().toString(36).slice(2, 10);
-  const base = `http://127.0.0.1:${proxy.port}`;
-  const port = await freePort();
-  const env = Object.assign({}, process.env, {
-    KEFU_DATABASE_URL: `sqlite://${path.join(dir, "kefu.db")}`,
-    KEFU_PUBLIC_URL: base,
-    KEFU_ADMIN_PASSWORD: password,
-    KEFU_LOGIN_MAX_FAILURES: "2",
-    KEFU_LOG: process.env.KEFU_LOG || "warn",
-  });
-  const child = spawn(BIN, ["serve", "--listen", `127.0.0.1:${port}`], { env, stdio: ["ignore", "pipe", "pipe"] });
-  let out = "";
-  let exited = null;
-  child.stdout.on("data", (d) => (out += d));
-  child.stderr.on("data", (d) => (out += d));
-  child.on("exit", (code) => (exited = code));
-  const stop = async () => {
-    if (exited === null) {
-      child.kill("SIGKILL");
-      await new Promise((resolve) => (exited !== null ? resolve() : child.once("exit", resolve)));
-    }
-    await proxy.close();
-    fs.rmSync(dir, { recursive: true, force: true });
-  };
-  try {
-    const key = await waitFor(() => {
-      if (exited !== null) throw new Error("kefu exited early: " + out);
-      const m = /created site "[^"]*" with key (s_[A-Za-z0-9_-]+)/.exec(out);
-      return m && m[1];
-    }, 30000, "kefu to start");
-    const direct = `http://127.0.0.1:${port}`;
-    await waitFor(async () => (await fetch(direct + "/healthz")).ok, 15000, "kefu /healthz");
-    proxy.setTarget(port);
-    await new Promise((resolve, reject) => {
-      execFile(BIN, ["agent", "add", "--site", key, "--email", B_EMAIL, "--name", "B", "--password", B_PASSWORD],
-        { env, timeout: 30000 }, (err, stdout, stderr) => (err ? reject(new Error("agent add: " + err.message + stderr)) : resolve(stdout)));
-    });
-    return { base, direct, key, password, proxy, stop, log: () => out };
-  } catch (e) {
-    await stop();
-    throw e;
-  }
-}
-
 let browser, srv;
 const contexts = [];
 before(async () => {
   browser = await launch();
-  srv = await startServer();
+  srv = await startConsoleServer({
+    env: { KEFU_LOGIN_MAX_FAILURES: "2" },
+    agents: [{ email: B_EMAIL, name: "B", password: B_PASSWORD }],
+  });
 });
 after(async () => {
   for (const c of contexts) await c.close().catch(() => {});
@@ -83,45 +34,8 @@ after(async () => {
 });
 
 // A page in a fresh context that records errors, dialogs and CSP violations.
-async function newPage() {
-  const context = await browser.newContext({ viewport: { width: 1360, height: 860 } });
-  contexts.push(context);
-  const page = await context.newPage();
-  const rec = { errors: [], dialogs: [], csp: [] };
-  const sent = [];
-  page.on("websocket", (ws) => ws.on("framesent", (f) => sent.push(String(f.payload))));
-  page.on("pageerror", (e) => rec.errors.push(e.message));
-  page.on("dialog", (d) => {
-    rec.dialogs.push(d.message());
-    d.dismiss().catch(() => {});
-  });
-  page.on("console", (m) => {
-    if (/Content Security Policy|Refused to/i.test(m.text())) rec.csp.push(m.text());
-  });
-  return { context, page, rec, sent };
-}
-
-async function login(page, email, password) {
-  await page.goto(srv.base + "/console");
-  await page.waitForSelector("#login-form", { state: "visible" });
-  await page.fill("#login-email", email);
-  await page.fill("#login-password", password);
-  await page.click("#login-submit");
-  await page.waitForSelector("#app", { state: "visible", timeout: 15000 });
-  await page.waitForSelector('#conn[data-state="online"]', { timeout: 15000 });
-}
-
-async function widgetOnline(page) {
-  await page.waitForFunction(() => {
-    const w = window.kefu && window.kefu._w;
-    const s = w && w.session;
-    return !!(s && s.state && s.state.state === "online");
-  }, null, { timeout: 30000 });
-}
-
-// Message bodies shown in the console's chat pane, in order.
-const paneBodies = (page) => page.$$eval("#msg-list .msg .msg-body", (els) => els.map((e) => e.textContent));
-const widgetBodies = (page) => page.$$eval(".kf-list .kf-m .kf-t", (els) => els.map((e) => e.textContent));
+const newPage = () => newConsolePage(browser, contexts);
+const login = (page, email, password) => signIn(page, srv.base, email, password);
 const count = (list, x) => list.filter((y) => y === x).length;
 
 const NAME = '<img src=x onerror="window.__pwned=1;alert(1)">Mallory';

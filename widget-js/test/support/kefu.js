@@ -98,28 +98,28 @@ function waitFor(fn, ms, what) {
 
 /**
  * Start kefu on a fresh database. Resolves to { base (through the proxy), direct, key,
- * password, proxy, stop() }. stop() always kills the process and removes the temp dir.
+ * password, proxy, env, stop() }. stop() always kills the process and removes the temp
+ * dir. opts.env: more environment for kefu (KEFU_… settings); opts.prefix: the temp dir's
+ * name. `env` is what kefu runs with, for the command line on the same database.
  */
-async function startKefu() {
+async function startKefu(opts = {}) {
   if (!fs.existsSync(BIN)) {
     throw new Error(`kefu binary not found at ${BIN}: run "cargo build" in the repository root, or set KEFU_BIN`);
   }
   const proxy = await startProxy();
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kefu-widget-"));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), opts.prefix || "kefu-widget-"));
   const password = "widget-test-" + Math.random().toString(36).slice(2, 10);
   const base = `http://127.0.0.1:${proxy.port}`;
   // "kefu is listening on ..." prints the public URL (the proxy) when one is set, so the
   // port kefu binds is chosen here.
   const port = await freePort();
-  const child = spawn(BIN, ["serve", "--listen", `127.0.0.1:${port}`], {
-    env: Object.assign({}, process.env, {
-      KEFU_DATABASE_URL: `sqlite://${path.join(dir, "kefu.db")}`,
-      KEFU_PUBLIC_URL: base,
-      KEFU_ADMIN_PASSWORD: password,
-      KEFU_LOG: process.env.KEFU_LOG || "warn",
-    }),
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const env = Object.assign({}, process.env, {
+    KEFU_DATABASE_URL: `sqlite://${path.join(dir, "kefu.db")}`,
+    KEFU_PUBLIC_URL: base,
+    KEFU_ADMIN_PASSWORD: password,
+    KEFU_LOG: process.env.KEFU_LOG || "warn",
+  }, opts.env || {});
+  const child = spawn(BIN, ["serve", "--listen", `127.0.0.1:${port}`], { env, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   let exited = null;
   child.stdout.on("data", (d) => (out += d));
@@ -142,11 +142,11 @@ async function startKefu() {
     const direct = `http://127.0.0.1:${port}`;
     await waitFor(async () => (await fetch(direct + "/healthz")).ok, 15000, "kefu /healthz");
     proxy.setTarget(port);
-    return { base, direct, key, password, proxy, stop, log: () => out };
+    return { base, direct, key, password, proxy, env, stop, log: () => out };
   } catch (e) {
     await stop();
     throw new Error(e.message + (exited !== null ? "" : "\n" + out));
   }
 }
 
-module.exports = { startKefu, startProxy, waitFor, freePort };
+module.exports = { startKefu, startProxy, waitFor, freePort, BIN };
