@@ -263,26 +263,30 @@ fn parse_checked(text: &str, max_body_chars: usize) -> Result<ClientFrame, Frame
                 "invitation text too long",
             ));
         }
-        ClientFrame::Msg { cid, body, .. } => {
-            if !is_token(cid, 1, CID_MAX) {
-                return Err(FrameError::new(
-                    ErrorCode::BadFrame,
-                    "cid must be 1-64 chars of [A-Za-z0-9_-]",
-                ));
-            }
-            if body.chars().count() > max_body_chars {
-                return Err(FrameError::new(
-                    ErrorCode::TooLong,
-                    format!("body is over {max_body_chars} characters"),
-                ));
-            }
-            if body.trim().is_empty() {
-                return Err(FrameError::new(ErrorCode::BadFrame, "body is empty"));
-            }
-        }
+        ClientFrame::Msg { cid, body, .. } => check_msg(cid, body, max_body_chars)?,
         _ => {}
     }
     Ok(frame)
+}
+
+/// A message's `cid` and `body`, wherever it comes from (a `msg` frame, the API).
+pub fn check_msg(cid: &str, body: &str, max_body_chars: usize) -> Result<(), FrameError> {
+    if !is_token(cid, 1, CID_MAX) {
+        return Err(FrameError::new(
+            ErrorCode::BadFrame,
+            "cid must be 1-64 chars of [A-Za-z0-9_-]",
+        ));
+    }
+    if body.chars().count() > max_body_chars {
+        return Err(FrameError::new(
+            ErrorCode::TooLong,
+            format!("body is over {max_body_chars} characters"),
+        ));
+    }
+    if body.trim().is_empty() {
+        return Err(FrameError::new(ErrorCode::BadFrame, "body is empty"));
+    }
+    Ok(())
 }
 
 /// Who to answer, given with a message from the "leave a message" form.

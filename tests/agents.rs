@@ -319,3 +319,82 @@ async fn transcript_search_finds_text_literally_and_only_on_the_agents_site() {
     assert_eq!(s, 401);
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn an_agent_writes_through_the_api_once_per_cid_and_only_on_its_site() {
+    let dir = temp_dir();
+    let srv = start_with(dir.path(), |c| c.max_body_chars = 100).await;
+    second_site(&srv);
+    let mut v = Client::connect(&srv.ws_url()).await;
+    v.hello(&srv.site_key, None, None).await;
+    v.msg("v1", "is anyone there?").await;
+    let conv = v.recv_type("conv").await["conv"].clone();
+    let admin = token_of(&srv, "admin@localhost", "test-password").await;
+    let path = format!("/v1/conversations/{conv}/messages");
+    let msg = json!({"cid":"api-1","body":"<b>Yes</b>, here"});
+    let (s, first) = api(&srv, "POST", &path, &admin, Some(msg.clone())).await;
+    assert_eq!(s, 201, "{first}");
+    assert_eq!((&first["conv"], &first["dup"]), (&conv, &json!(false)));
+    // The visitor gets it like any agent message.
+    loop {
+        let e = v.recv_type("e").await;
+        if e["cid"] == "api-1" {
+            assert_eq!(
+                (e["role"].as_str(), e["body"].as_str(), &e["off"]),
+                (Some("agent"), Some("<b>Yes</b>, here"), &first["off"])
+            );
+            break;
+        }
+    }
+    // A retry is stored once: same offset.
+    let (s, again) = api(&srv, "POST", &path, &admin, Some(msg.clone())).await;
+    assert_eq!(
+        (s, &again["dup"], &again["off"]),
+        (200, &json!(true), &first["off"])
+    );
+    for (bad, status) in [
+        (json!({"cid":"a b","body":"x"}), 400),
+        (json!({"cid":"c","body":"  "}), 400),
+        (json!({"cid":"c","body":"x".repeat(101)}), 400),
+        (json!({"body":"no cid"}), 400),
+    ] {
+        let (s, b) = api(&srv, "POST", &path, &admin, Some(bad.clone())).await;
+        assert_eq!(s, status, "{bad} → {b}");
+    }
+    let other = token_of(&srv, "agent@other", "other-pw").await;
+    let (s, _) = api(
+        &srv,
+        "POST",
+        &path,
+        &other,
+        Some(json!({"cid":"o","body":"hi"})),
+    )
+    .await;
+    assert_eq!(s, 404, "another site's conversation");
+    let (s, _) = api(
+        &srv,
+        "POST",
+        &path,
+        "forged",
+        Some(json!({"cid":"f","body":"hi"})),
+    )
+    .await;
+    assert_eq!(s, 401);
+    let (s, _) = api(
+        &srv,
+        "POST",
+        "/v1/conversations/999/messages",
+        &admin,
+        Some(json!({"cid":"m","body":"hi"})),
+    )
+    .await;
+    assert_eq!(s, 404);
+    let kinds: Vec<String> = srv
+        .stored(conv.as_i64().unwrap())
+        .into_iter()
+        .filter(|e| e.kind == "msg")
+        .map(|e| e.cid)
+        .collect();
+    assert_eq!(kinds, ["v1", "api-1"]);
+    srv.stop().await;
+}

@@ -25,7 +25,9 @@ pub use super::TransportKind;
 use crate::config::Config;
 use crate::ids::{ConversationId, Offset, SiteId};
 use crate::protocol::ServerFrame;
-use crate::store::{now_ms, Agent, ConvInfo, Site, Store, StoreError, StoreResult};
+use crate::store::{
+    now_ms, Agent, Appended, ConvInfo, NewEntry, Site, Store, StoreError, StoreResult,
+};
 
 /// How long a site lookup is cached (a site edited by the CLI is seen within this).
 const SITE_TTL: Duration = Duration::from_secs(5);
@@ -296,6 +298,15 @@ impl Hub {
                 }
             }
         });
+    }
+
+    /// Append `entry` and wait for its commit.
+    pub(crate) async fn append(&self, entry: NewEntry) -> Result<Appended, AppendError> {
+        self.inner
+            .writer
+            .append(entry)?
+            .await
+            .unwrap_or(Err(AppendError::Closed))
     }
 
     /// The visitor's open conversation, created if needed; other tabs are told.

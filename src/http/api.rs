@@ -12,7 +12,8 @@ use super::error::HttpError;
 use super::{query_decoded, query_param, read_body, text, Body, HttpCtx};
 use crate::core::auth::LoginError;
 use crate::ids::{ConversationId, Offset};
-use crate::store::Agent;
+use crate::protocol::{check_msg, Role};
+use crate::store::{now_ms, Agent, Appended, NewEntry};
 use http::Response;
 
 pub(super) const JSON: &str = "application/json";
@@ -197,4 +198,64 @@ pub(super) async fn entries(
     let (info, entries) = found.ok_or(HttpError::NotFound)?;
     let body = serde_json::json!({"conv": info.id, "epoch": info.epoch, "head": info.head, "entries": entries});
     Ok(text(StatusCode::OK, JSON, body.to_string()))
+}
+
+#[derive(Deserialize)]
+struct MessageBody {
+    cid: String,
+    body: String,
+}
+
+/// `POST /v1/conversations/{id}/messages` `{"cid","body"}`: an agent's message, answered
+/// after its commit with where it is in the stream.
+pub(super) async fn post_message(
+    req: Request<Incoming>,
+    ctx: &HttpCtx,
+    id: &str,
+) -> Result<Response<Body>, HttpError> {
+    let a = agent(&req, ctx).await?;
+    let conv = ConversationId(id.parse().map_err(|_| HttpError::NotFound)?);
+    let max = ctx.hub.config().max_body_chars;
+    let bytes = read_body(req.into_body(), ctx.hub.config().max_frame_bytes).await?;
+    let m: MessageBody =
+        serde_json::from_slice(&bytes).map_err(|e| HttpError::BadRequest(format!("body: {e}")))?;
+    check_msg(&m.cid, &m.body, max).map_err(|e| HttpError::BadRequest(e.msg))?;
+    let site = a.site;
+    let info = ctx
+        .hub
+        .blocking(move |s| s.conversation(conv))
+        .await
+        .map_err(|e| HttpError::Unavailable(format!("store: {e}")))?;
+    // Another site's conversation is indistinguishable from a missing one.
+    if info.is_none_or(|i| i.site != site) {
+        return Err(HttpError::NotFound);
+    }
+    let entry = NewEntry {
+        conv,
+        kind: "msg".into(),
+        role: Role::Agent,
+        sender: format!("a{}", a.id),
+        cid: m.cid,
+        body: m.body,
+        ts: now_ms(),
+        upto: None,
+        contact: None,
+    };
+    let done = ctx
+        .hub
+        .append(entry)
+        .await
+        .map_err(|e| HttpError::Unavailable(e.to_string()))?;
+    ctx.hub.answered(site, conv, a.id);
+    let (status, body) = match done {
+        Appended::New(e) => (
+            StatusCode::CREATED,
+            serde_json::json!({"conv": e.conv, "off": e.off, "ts": e.ts, "dup": false}),
+        ),
+        Appended::Dup { conv, off, ts } => (
+            StatusCode::OK,
+            serde_json::json!({"conv": conv, "off": off, "ts": ts, "dup": true}),
+        ),
+    };
+    Ok(text(status, JSON, body.to_string()))
 }

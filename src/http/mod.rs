@@ -36,6 +36,13 @@ pub async fn handle(req: Request<Incoming>, ctx: HttpCtx) -> Result<Response<Bod
         (&Method::GET, "/v1/conversations") => api::conversations(req, &ctx).await,
         (&Method::GET, "/v1/search") => api::search(req, &ctx).await,
         (_, p) if settings::owns(p) => settings::route(req, &ctx, p).await,
+        (&Method::POST, p) if p.starts_with("/v1/conversations/") && p.ends_with("/messages") => {
+            let id = p
+                .trim_start_matches("/v1/conversations/")
+                .trim_end_matches("/messages")
+                .to_string();
+            api::post_message(req, &ctx, &id).await
+        }
         (&Method::GET, p) if p.starts_with("/v1/conversations/") && p.ends_with("/entries") => {
             let id = p
                 .trim_start_matches("/v1/conversations/")
