@@ -72,8 +72,9 @@ pub(super) async fn login(
                 .hub
                 .blocking(move |s| s.sites())
                 .await
-                .ok()
-                .and_then(|v| v.into_iter().find(|s| s.id == a.site))
+                .map_err(|e| HttpError::Unavailable(format!("store: {e}")))?
+                .into_iter()
+                .find(|s| s.id == a.site)
                 .map(|s| s.key);
             let body = serde_json::json!({
                 "token": token,
