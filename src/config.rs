@@ -49,8 +49,15 @@ pub struct Config {
     pub write_timeout_ms: u64,
     /// WebSocket read buffer per connection, in bytes.
     pub ws_read_buffer: usize,
+    /// Outgoing WebSocket bytes gathered before a write to the socket. Frames sent
+    /// together (a catch-up page, a wake's worth of entries) go out in one write; every
+    /// batch ends with a flush, so nothing waits here.
+    pub ws_write_buffer: usize,
     /// WebSocket pending-write cap per connection, in bytes.
     pub ws_max_write_buffer: usize,
+    /// After sending its Close frame, how long the server waits for the client's Close
+    /// (reading and discarding anything else) before dropping the connection, in ms.
+    pub ws_close_wait_ms: u64,
     /// Read-only store connections (SQLite WAL readers).
     pub read_pool_size: u32,
     /// On shutdown, how long connections get to receive their last acks and close, in ms.
@@ -138,7 +145,9 @@ impl Default for Config {
             catch_up_page: 256,
             write_timeout_ms: 10_000,
             ws_read_buffer: 4096,
+            ws_write_buffer: 8 * 1024,
             ws_max_write_buffer: 64 * 1024,
+            ws_close_wait_ms: 1000,
             read_pool_size: 4,
             shutdown_grace_ms: 3000,
             poll_timeout_ms: 25_000,
@@ -233,6 +242,9 @@ impl Config {
         }
         if self.ws_read_buffer < 256 {
             return bad("ws_read_buffer must be at least 256");
+        }
+        if self.ws_write_buffer >= self.ws_max_write_buffer {
+            return bad("ws_write_buffer must be below ws_max_write_buffer");
         }
         if self.read_pool_size == 0 {
             return bad("read_pool_size must be at least 1");

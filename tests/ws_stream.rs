@@ -307,6 +307,7 @@ async fn a_slow_consumer_is_disconnected_and_resumes() {
     let srv = start_with(dir.path(), |c| {
         c.write_timeout_ms = 300;
         c.ws_max_write_buffer = 8 * 1024;
+        c.ws_write_buffer = 4 * 1024;
         // Long heartbeats: the slow tab must be dropped for being slow, not silent.
         c.heartbeat_ms = 60_000;
     })

@@ -21,7 +21,7 @@ use crate::core::hub::TransportKind;
 pub fn ws_config(c: &Config) -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(c.ws_read_buffer)
-        .write_buffer_size(0)
+        .write_buffer_size(c.ws_write_buffer)
         .max_write_buffer_size(c.ws_max_write_buffer)
         .max_message_size(Some(c.max_frame_bytes))
         .max_frame_size(Some(c.max_frame_bytes))
@@ -29,6 +29,8 @@ pub fn ws_config(c: &Config) -> WebSocketConfig {
 
 pub struct WsTransport {
     ws: WebSocketStream<TokioIo<Upgraded>>,
+    /// How long `close` waits for the client's Close (`ws_close_wait_ms`).
+    close_wait: std::time::Duration,
 }
 
 impl WsTransport {
@@ -40,7 +42,10 @@ impl WsTransport {
             Some(ws_config(config)),
         )
         .await;
-        WsTransport { ws }
+        WsTransport {
+            ws,
+            close_wait: std::time::Duration::from_millis(config.ws_close_wait_ms),
+        }
     }
 }
 
@@ -72,13 +77,39 @@ impl Transport for WsTransport {
             .map_err(|_| TransportClosed)
     }
 
+    async fn feed(&mut self, frame: Bytes) -> Result<(), TransportClosed> {
+        let text = Utf8Bytes::try_from(frame).map_err(|_| TransportClosed)?;
+        self.ws
+            .feed(Message::Text(text))
+            .await
+            .map_err(|_| TransportClosed)
+    }
+
+    async fn flush(&mut self) -> Result<(), TransportClosed> {
+        self.ws.flush().await.map_err(|_| TransportClosed)
+    }
+
     async fn close(&mut self, code: u16, reason: &str) {
-        let _ = self
+        let sent = self
             .ws
             .close(Some(CloseFrame {
                 code: CloseCode::from(code),
                 reason: reason.to_owned().into(),
             }))
             .await;
+        if sent.is_err() {
+            return;
+        }
+        // Wait (bounded) for the client's Close, discarding what it still sends: closing
+        // the socket with unread data in it would reset the connection, and the client
+        // could lose our Close frame and its code.
+        let _ = tokio::time::timeout(self.close_wait, async {
+            while let Some(Ok(m)) = self.ws.next().await {
+                if m.is_close() {
+                    break;
+                }
+            }
+        })
+        .await;
     }
 }

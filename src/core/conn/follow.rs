@@ -107,6 +107,12 @@ impl<T: Transport> Conn<T> {
 
     /// Send everything of `conv` after the cursor, from the tail or the store, in order.
     pub(super) async fn deliver(&mut self, conv: ConversationId) -> Flow {
+        self.feed_entries(conv).await?;
+        self.flush_out().await
+    }
+
+    /// `deliver` without the final flush: the caller flushes.
+    async fn feed_entries(&mut self, conv: ConversationId) -> Flow {
         let page = self.hub.config().catch_up_page;
         loop {
             let Some(cur) = self.follows.get(&conv) else {
@@ -115,13 +121,17 @@ impl<T: Transport> Conn<T> {
             let sent = cur.sent;
             let batch = match cur.stream.read_after(sent, page) {
                 Read::Entries(v) => v,
-                Read::FromStore => match self.hub.read_store(conv, sent, page).await {
-                    Ok(v) => v,
-                    Err(e) => {
-                        tracing::error!(error = %e, "catch-up read failed");
-                        return Err(End::Close(close::INTERNAL, "store unavailable"));
+                Read::FromStore => {
+                    // What is fed goes out before waiting for the store.
+                    self.flush_out().await?;
+                    match self.hub.read_store(conv, sent, page).await {
+                        Ok(v) => v,
+                        Err(e) => {
+                            tracing::error!(error = %e, "catch-up read failed");
+                            return Err(End::Close(close::INTERNAL, "store unavailable"));
+                        }
                     }
-                },
+                }
             };
             if batch.is_empty() {
                 return Ok(());
@@ -139,7 +149,7 @@ impl<T: Transport> Conn<T> {
                     tracing::warn!(conv = %conv, expected = cur.sent.next().0, got = off.0, "gap in read; re-reading");
                     break;
                 }
-                self.send(frame).await?;
+                self.feed(frame).await?;
                 if let Some(cur) = self.follows.get_mut(&conv) {
                     cur.sent = off;
                 }
@@ -156,9 +166,10 @@ impl<T: Transport> Conn<T> {
             }
         }
         for conv in self.sig.take_dirty() {
-            self.deliver(conv).await?;
+            self.feed_entries(conv).await?;
         }
-        self.flush_volatile().await
+        self.flush_volatile().await?;
+        self.flush_out().await
     }
 
     /// Tell a visitor connection its conversation exists and follow it from the start

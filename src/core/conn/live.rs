@@ -25,11 +25,12 @@ fn cut(mut s: String, max: usize) -> String {
 }
 
 impl<T: Transport> Conn<T> {
-    /// Write what other connections queued for this one; after an overflow, a snapshot.
+    /// Feed what other connections queued for this one (the caller flushes); after an
+    /// overflow, a snapshot.
     pub(super) async fn flush_volatile(&mut self) -> Flow {
         let resync = self.sig.take_resync();
         for f in self.sig.take_volatile() {
-            self.send(f).await?;
+            self.feed(f).await?;
         }
         if resync {
             match self.authed.as_ref() {

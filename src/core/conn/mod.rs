@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::stream::{FuturesUnordered, StreamExt};
+use futures_util::FutureExt;
 use tokio::time::Instant;
 
 use super::hub::{Hub, TransportKind};
@@ -64,6 +65,15 @@ pub trait Transport: Send {
     fn recv(&mut self) -> impl Future<Output = Inbound> + Send;
     /// Write one frame (UTF-8 JSON text) and flush it.
     fn send(&mut self, frame: Bytes) -> impl Future<Output = Result<(), TransportClosed>> + Send;
+    /// Queue one frame to go out with the next `flush` (or `send`); a transport may write
+    /// it at once. The caller always flushes after a batch.
+    fn feed(&mut self, frame: Bytes) -> impl Future<Output = Result<(), TransportClosed>> + Send {
+        self.send(frame)
+    }
+    /// Write out every frame `feed` queued.
+    fn flush(&mut self) -> impl Future<Output = Result<(), TransportClosed>> + Send {
+        std::future::ready(Ok(()))
+    }
     /// Close with a code from `protocol::close` (after a `bye` frame has been sent).
     fn close(&mut self, code: u16, reason: &str) -> impl Future<Output = ()> + Send;
 }
@@ -205,7 +215,7 @@ impl<T: Transport> Conn<T> {
                 biased;
                 _ = shutdown.wait() => return self.drain_and_close().await,
                 Some((cid, answer, r)) = self.pending.next(), if !self.pending.is_empty() => {
-                    self.answer_append(&cid, answer, r).await
+                    self.answer_ready(cid, answer, r).await
                 }
                 _ = self.sig.notified() => self.on_signal().await,
                 m = self.t.recv(), if self.pending.len() < max_inflight => self.on_inbound(m).await,
@@ -222,7 +232,7 @@ impl<T: Transport> Conn<T> {
         let grace = self.hub.config().shutdown_grace();
         let _ = tokio::time::timeout(grace, async {
             while let Some((cid, answer, r)) = self.pending.next().await {
-                if self.answer_append(&cid, answer, r).await.is_err() {
+                if self.answer_ready(cid, answer, r).await.is_err() {
                     break;
                 }
             }
@@ -255,7 +265,27 @@ impl<T: Transport> Conn<T> {
 
     /// Write one frame; a write that cannot finish in time marks the client slow.
     async fn send(&mut self, frame: Bytes) -> Flow {
-        match tokio::time::timeout(self.hub.config().write_timeout(), self.t.send(frame)).await {
+        let timeout = self.hub.config().write_timeout();
+        let r = tokio::time::timeout(timeout, self.t.send(frame)).await;
+        self.written(r)
+    }
+
+    /// Queue one frame for the next `flush_out` (or `send`).
+    async fn feed(&mut self, frame: Bytes) -> Flow {
+        let timeout = self.hub.config().write_timeout();
+        let r = tokio::time::timeout(timeout, self.t.feed(frame)).await;
+        self.written(r)
+    }
+
+    /// Write out everything fed.
+    async fn flush_out(&mut self) -> Flow {
+        let timeout = self.hub.config().write_timeout();
+        let r = tokio::time::timeout(timeout, self.t.flush()).await;
+        self.written(r)
+    }
+
+    fn written(&self, r: Result<Result<(), TransportClosed>, tokio::time::error::Elapsed>) -> Flow {
+        match r {
             Ok(Ok(())) => Ok(()),
             Ok(Err(TransportClosed)) => Err(End::Gone),
             Err(_) => {
@@ -556,6 +586,24 @@ impl<T: Transport> Conn<T> {
         .await
     }
 
+    /// Answer a finished append and every other one already finished (one group commit
+    /// finishes many), then flush the acks together.
+    async fn answer_ready(
+        &mut self,
+        cid: String,
+        answer: bool,
+        r: Result<Appended, AppendError>,
+    ) -> Flow {
+        self.answer_append(&cid, answer, r).await?;
+        // Polling once without waiting is safe: the main loop polls `pending` again (with
+        // its own waker) before it sleeps.
+        while let Some(Some((cid, answer, r))) = self.pending.next().now_or_never() {
+            self.answer_append(&cid, answer, r).await?;
+        }
+        self.flush_out().await
+    }
+
+    /// Feed the ack (or the refusal) of one append; the caller flushes.
     async fn answer_append(
         &mut self,
         cid: &str,
@@ -570,24 +618,24 @@ impl<T: Transport> Conn<T> {
         }
         match r {
             Ok(Appended::New(e)) => {
-                self.send_frame(ServerFrame::Ack {
+                let ack = ServerFrame::Ack {
                     cid,
                     conv: e.conv,
                     off: e.off,
                     ts: e.ts,
                     dup: false,
-                })
-                .await
+                };
+                self.feed(ack.to_bytes()).await
             }
             Ok(Appended::Dup { conv, off, ts }) => {
-                self.send_frame(ServerFrame::Ack {
+                let ack = ServerFrame::Ack {
                     cid,
                     conv,
                     off,
                     ts,
                     dup: true,
-                })
-                .await
+                };
+                self.feed(ack.to_bytes()).await
             }
             Err(e) => self.append_failed(cid, &e).await,
         }
