@@ -362,7 +362,10 @@ test("agent console: resume after epoch_mismatch and bad_offset; an unsent reply
       await waitFor(() => route !== old, 15000, "the console to reconnect");
       await page.waitForSelector('#conn[data-state="online"]', { timeout: 15000 });
       await waitFor(() => errs.includes(code), 10000, code);
-      const mine = follows.slice(before).filter((f) => f.conv === conv);
+      const ours = () => follows.slice(before).filter((f) => f.conv === conv);
+      // The corrected follow goes out once the console has handled the error.
+      await waitFor(() => ours().length >= 2, 10000, mode + ": the corrected follow");
+      const mine = ours();
       assert.ok(mine.length >= 2, `${mode}: a tampered follow, then a corrected one: ${JSON.stringify(mine)}`);
       if (mode === "epoch") assert.equal(mine[mine.length - 1].after, 0, "epoch_mismatch: from 0 again");
       else assert.equal(mine[mine.length - 1].after, mine[0].after - 1000, "bad_offset: from what it holds");
