@@ -341,3 +341,38 @@ async fn automatic_invitations_wait_for_an_agent_and_respect_the_interval() {
     }
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn nobody_is_invited_while_every_agent_is_at_capacity() {
+    let dir = temp_dir();
+    let srv = start_with(dir.path(), |c| {
+        c.agent_capacity = 1;
+        c.auto_invite_interval_ms = 1000;
+    })
+    .await;
+    let admin = token_of(&srv, ADMIN.0, ADMIN.1).await;
+    let rule = json!({"name":"All","url":"","min_seconds":0,"min_visits":0,"text":"Hi there"});
+    assert_eq!(
+        api(&srv, "POST", "/v1/rules", &admin, Some(rule)).await.0,
+        201
+    );
+    let mut a = Client::connect(&srv.ws_url()).await;
+    a.send(json!({"t":"hello","v":1,"site":srv.site_key,"role":"agent","token":admin}))
+        .await;
+    a.recv_type("welcome").await;
+    // The only agent takes one chat: it is full.
+    let mut busy = Client::connect(&srv.ws_url()).await;
+    busy.hello(&srv.site_key, None, None).await;
+    busy.msg("b1", "help").await;
+    let conv = busy.recv_type("conv").await["conv"].clone();
+    assert_eq!(a.recv_type("assigned").await["conv"], conv);
+    let mut v = Client::connect(&srv.ws_url()).await;
+    v.hello(&srv.site_key, None, None).await;
+    page(&mut v, "https://shop.test/", 1).await;
+    v.expect_none("invite", std::time::Duration::from_millis(2500))
+        .await;
+    // Room again: the rule was not used up meanwhile.
+    a.send(json!({"t":"close","conv":conv})).await;
+    assert_eq!(invited(&mut v).await["text"], "Hi there");
+    srv.stop().await;
+}

@@ -4,7 +4,7 @@
 //! visitor (URL pattern, time on page, visits), and the frequency cap (`docs/protocol.md`
 //! §7): each rule at most once per visitor session, at most one automatic invitation per
 //! `auto_invite_interval_ms`, none while the page is hidden, the visitor has a conversation
-//! or an unanswered invitation, or no agent is available. Rules are cached per site and
+//! or an unanswered invitation, or no agent could take one more chat. Rules are cached per site and
 //! dropped from the cache when the API changes them.
 
 use std::collections::HashMap;
@@ -134,6 +134,11 @@ impl Hub {
                     continue;
                 }
             };
+            // Nobody could take one more chat (all at capacity): invite nobody, use up
+            // no rule.
+            let Some((agent, name)) = self.inviter(site) else {
+                continue;
+            };
             let now = now_ms();
             for s in sessions {
                 if s.conv().is_some() || s.has_invites() {
@@ -147,9 +152,6 @@ impl Hub {
                     info.auto_invited = Some(now);
                     info.rules_fired.push(rule.id);
                     rule
-                };
-                let Some((agent, name)) = self.inviter(site) else {
-                    break; // nobody left to invite in the name of
                 };
                 self.invite(&s, (agent, &name), &rule.text);
             }
