@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::auth::{self, LoginError, LoginLimiter};
-use super::invite::RuleCache;
 use super::presence::Presence;
 use super::registry::Registry;
 use super::session::VisitorSession;
@@ -26,7 +25,7 @@ use crate::config::Config;
 use crate::ids::{ConversationId, Offset, SiteId};
 use crate::protocol::ServerFrame;
 use crate::store::{
-    now_ms, Agent, Appended, ConvInfo, NewEntry, Site, Store, StoreError, StoreResult,
+    now_ms, Agent, Appended, ConvInfo, InviteRule, NewEntry, Site, Store, StoreError, StoreResult,
 };
 
 /// How long a site lookup is cached (a site edited by the CLI is seen within this).
@@ -55,8 +54,8 @@ struct Inner {
     logins: LoginLimiter,
     /// Who is on each site now.
     presence: Presence,
-    /// Automatic invitation rules per site.
-    rules: RuleCache,
+    /// Automatic invitation rules per site, loaded on first use (`invite`).
+    rules: Mutex<HashMap<SiteId, Arc<Vec<InviteRule>>>>,
     /// Source of invitation ids.
     next_invite: std::sync::atomic::AtomicU64,
     /// Connections closed because they could not keep up (4001), since start.
@@ -84,7 +83,7 @@ impl Hub {
                 sites: Mutex::new(HashMap::new()),
                 connections: AtomicUsize::new(0),
                 presence: Presence::default(),
-                rules: RuleCache::default(),
+                rules: Mutex::new(HashMap::new()),
                 next_invite: std::sync::atomic::AtomicU64::new(1),
                 logins: LoginLimiter::new(
                     config.login_max_failures,
@@ -245,7 +244,7 @@ impl Hub {
         &self.inner.presence
     }
 
-    pub(crate) fn rule_cache(&self) -> &RuleCache {
+    pub(crate) fn rule_cache(&self) -> &Mutex<HashMap<SiteId, Arc<Vec<InviteRule>>>> {
         &self.inner.rules
     }
 

@@ -7,8 +7,7 @@
 //! or an unanswered invitation, or no agent could take one more chat. Rules are cached per site and
 //! dropped from the cache when the API changes them.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use super::hub::Hub;
 use super::session::{Invite, VisitorInfo, VisitorSession};
@@ -70,12 +69,6 @@ fn due<'r>(
         .find(|r| !v.rules_fired.contains(&r.id) && rule_matches(r, v, now))
 }
 
-/// Rules per site, loaded on first use.
-#[derive(Default)]
-pub(crate) struct RuleCache {
-    sites: Mutex<HashMap<SiteId, Arc<Vec<InviteRule>>>>,
-}
-
 impl Hub {
     /// Send invitation `text` to `session` in the name of agent `agent`.
     pub(crate) fn invite(
@@ -101,7 +94,7 @@ impl Hub {
 
     /// The rules of `site` (cached).
     pub(crate) async fn site_rules(&self, site: SiteId) -> StoreResult<Arc<Vec<InviteRule>>> {
-        let cache = &self.rule_cache().sites;
+        let cache = self.rule_cache();
         if let Some(r) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(&site) {
             return Ok(r.clone());
         }
@@ -116,7 +109,6 @@ impl Hub {
     /// The rules of `site` changed: read them again on next use.
     pub(crate) fn rules_changed(&self, site: SiteId) {
         self.rule_cache()
-            .sites
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&site);
