@@ -18,7 +18,7 @@ use super::session::VisitorSession;
 use super::writer::AppendError;
 use crate::ids::{AgentId, ConversationId, SiteId};
 use crate::protocol::{Role, ServerFrame};
-use crate::store::{now_ms, NewEntry, Reopen};
+use crate::store::{NewEntry, Reopen};
 
 /// Why a transfer or a reopen was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -227,17 +227,8 @@ impl Hub {
             }
         };
         for (conv, kind, agent, name) in fx.entries {
-            let entry = NewEntry {
-                conv,
-                kind: kind.into(),
-                role: Role::Agent,
-                sender: format!("a{agent}"),
-                cid: format!("{kind}:{}", self.next_invite_id()),
-                body: name,
-                ts: now_ms(),
-                upto: None,
-                contact: None,
-            };
+            let cid = format!("{kind}:{}", self.next_invite_id());
+            let entry = NewEntry::now(conv, kind, Role::Agent, format!("a{agent}"), cid, name);
             if let Err(e) = self.writer().append(entry) {
                 tracing::warn!(error = %e, conv = %conv, kind, "desk entry refused");
             }

@@ -16,14 +16,15 @@ use crate::protocol::ServerFrame;
 use crate::store::{now_ms, InviteRule, StoreResult};
 
 /// Does `text` match `pattern`, where `*` matches any run of characters (also none) and
-/// everything else matches itself? The whole of `text` must match.
+/// everything else matches itself? The whole of `text` must match. Works on bytes, with no
+/// allocation: a literal character's UTF-8 bytes can only match at a character boundary.
 pub(crate) fn glob_match(pattern: &str, text: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (p, t) = (pattern.as_bytes(), text.as_bytes());
     let (mut pi, mut ti) = (0, 0);
     // Where the last `*` was, and where in `text` it started matching.
     let mut star: Option<(usize, usize)> = None;
     while ti < t.len() {
-        if pi < p.len() && p[pi] == '*' {
+        if pi < p.len() && p[pi] == b'*' {
             star = Some((pi, ti));
             pi += 1;
         } else if pi < p.len() && p[pi] == t[ti] {
@@ -38,7 +39,7 @@ pub(crate) fn glob_match(pattern: &str, text: &str) -> bool {
             return false;
         }
     }
-    p[pi..].iter().all(|&c| c == '*')
+    p[pi..].iter().all(|&c| c == b'*')
 }
 
 /// Does `rule` match a visitor as it is at `now` (ms)?
@@ -117,7 +118,7 @@ impl Hub {
     /// Invite every visitor a rule of its site matches now (run every second).
     pub(crate) async fn auto_invite(&self) {
         let interval = self.config().auto_invite_interval_ms;
-        for (site, sessions) in self.presence().visitors_where_agents_available() {
+        for site in self.presence().sites_with_visitors_and_agents() {
             let rules = match self.site_rules(site).await {
                 Ok(r) if !r.is_empty() => r,
                 Ok(_) => continue,
@@ -126,13 +127,13 @@ impl Hub {
                     continue;
                 }
             };
-            // Nobody could take one more chat (all at capacity): invite nobody, use up
-            // no rule.
+            // Nobody could take one more chat (all away or at capacity): invite nobody,
+            // use up no rule.
             let Some((agent, name)) = self.inviter(site) else {
                 continue;
             };
             let now = now_ms();
-            for s in sessions {
+            for s in self.presence().visitors(site) {
                 if s.conv().is_some() || s.has_invites() {
                     continue;
                 }

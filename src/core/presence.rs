@@ -128,23 +128,25 @@ impl Presence {
 
     /// Every online visitor of `site`, as agents see them.
     pub(crate) fn snapshot(&self, site: SiteId) -> serde_json::Value {
-        let sessions: Vec<Arc<VisitorSession>> = self
-            .lock()
-            .get(&site)
-            .map(|s| s.visitors.values().cloned().collect())
-            .unwrap_or_default();
+        let sessions = self.visitors(site);
         serde_json::Value::Array(sessions.iter().map(|s| s.presence_json()).collect())
     }
 
-    /// The online visitors of every site where an agent is available.
-    pub(crate) fn visitors_where_agents_available(
-        &self,
-    ) -> Vec<(SiteId, Vec<Arc<VisitorSession>>)> {
+    /// Sites with a visitor on line and an agent available.
+    pub(crate) fn sites_with_visitors_and_agents(&self) -> Vec<SiteId> {
         self.lock()
             .iter()
             .filter(|(_, sp)| !sp.visitors.is_empty() && sp.available())
-            .map(|(site, sp)| (*site, sp.visitors.values().cloned().collect()))
+            .map(|(site, _)| *site)
             .collect()
+    }
+
+    /// The online visitors of `site`.
+    pub(crate) fn visitors(&self, site: SiteId) -> Vec<Arc<VisitorSession>> {
+        self.lock()
+            .get(&site)
+            .map(|sp| sp.visitors.values().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Is any agent of `site` online and not away?

@@ -13,7 +13,7 @@ use super::{query_decoded, query_param, read_body, text, Body, HttpCtx};
 use crate::core::auth::LoginError;
 use crate::ids::{ConversationId, Offset};
 use crate::protocol::{check_msg, Role};
-use crate::store::{now_ms, Agent, Appended, NewEntry};
+use crate::store::{Agent, Appended, NewEntry};
 use http::Response;
 
 pub(super) const JSON: &str = "application/json";
@@ -68,13 +68,12 @@ pub(super) async fn login(
         .map_err(|e| HttpError::Unavailable(format!("store: {e}")))?;
     match r {
         Ok((token, a)) => {
+            let id = a.site;
             let site = ctx
                 .hub
-                .blocking(move |s| s.sites())
+                .blocking(move |s| s.site(id))
                 .await
                 .map_err(|e| HttpError::Unavailable(format!("store: {e}")))?
-                .into_iter()
-                .find(|s| s.id == a.site)
                 .map(|s| s.key);
             let body = serde_json::json!({
                 "token": token,
@@ -231,17 +230,14 @@ pub(super) async fn post_message(
     if info.is_none_or(|i| i.site != site) {
         return Err(HttpError::NotFound);
     }
-    let entry = NewEntry {
+    let entry = NewEntry::now(
         conv,
-        kind: "msg".into(),
-        role: Role::Agent,
-        sender: format!("a{}", a.id),
-        cid: m.cid,
-        body: m.body,
-        ts: now_ms(),
-        upto: None,
-        contact: None,
-    };
+        "msg",
+        Role::Agent,
+        format!("a{}", a.id),
+        m.cid,
+        m.body,
+    );
     let done = ctx
         .hub
         .append(entry)

@@ -102,7 +102,7 @@ async fn site(req: Request<Incoming>, ctx: &HttpCtx) -> Result<Response<Body>, H
     let id = a.site;
     let site = ctx
         .hub
-        .blocking(move |s| Ok(s.sites()?.into_iter().find(|s| s.id == id)))
+        .blocking(move |s| s.site(id))
         .await
         .map_err(store_err)?
         .ok_or(HttpError::NotFound)?;

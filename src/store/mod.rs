@@ -119,6 +119,30 @@ pub struct NewEntry {
     pub contact: Option<Contact>,
 }
 
+impl NewEntry {
+    /// An entry stamped now, with no `upto` and no contact.
+    pub fn now(
+        conv: ConversationId,
+        kind: &str,
+        role: Role,
+        sender: String,
+        cid: String,
+        body: String,
+    ) -> NewEntry {
+        NewEntry {
+            conv,
+            kind: kind.to_string(),
+            role,
+            sender,
+            cid,
+            body,
+            ts: now_ms(),
+            upto: None,
+            contact: None,
+        }
+    }
+}
+
 /// What became of one `NewEntry` in `append_batch`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Appended {
@@ -161,6 +185,7 @@ pub trait Store: Send + Sync + 'static {
     fn ping(&self) -> StoreResult<()>;
 
     fn site_by_key(&self, key: &str) -> StoreResult<Option<Site>>;
+    fn site(&self, id: SiteId) -> StoreResult<Option<Site>>;
     fn sites(&self) -> StoreResult<Vec<Site>>;
     fn add_site(&self, name: &str, origins: &[String]) -> StoreResult<Site>;
 

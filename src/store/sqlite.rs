@@ -152,6 +152,17 @@ impl Store for SqliteStore {
         self.read(|c| Ok(c.batch_execute("SELECT 1")?))
     }
 
+    fn site(&self, id: SiteId) -> StoreResult<Option<Site>> {
+        self.read(|c| {
+            Ok(sites::table
+                .find(id.0)
+                .select(SiteRow::as_select())
+                .first(c)
+                .optional()?
+                .map(Site::from))
+        })
+    }
+
     fn site_by_key(&self, key: &str) -> StoreResult<Option<Site>> {
         self.read(|c| {
             Ok(sites::table

@@ -168,7 +168,7 @@ impl<T: Transport> Conn<T> {
         for conv in self.sig.take_dirty() {
             self.feed_entries(conv).await?;
         }
-        self.flush_volatile().await?;
+        self.feed_volatile().await?;
         self.flush_out().await
     }
 

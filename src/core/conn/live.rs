@@ -27,7 +27,7 @@ fn cut(mut s: String, max: usize) -> String {
 impl<T: Transport> Conn<T> {
     /// Feed what other connections queued for this one (the caller flushes); after an
     /// overflow, a snapshot.
-    pub(super) async fn flush_volatile(&mut self) -> Flow {
+    pub(super) async fn feed_volatile(&mut self) -> Flow {
         let resync = self.sig.take_resync();
         for f in self.sig.take_volatile() {
             self.feed(f).await?;
@@ -217,17 +217,11 @@ impl<T: Transport> Conn<T> {
                 })
                 .await;
         }
+        // ':' cannot occur in a client's cid: server-made ids never collide with them.
+        let cid = format!("read:{}", upto.0);
         let entry = NewEntry {
-            conv,
-            kind: "read".into(),
-            role,
-            sender,
-            // ':' cannot occur in a client's cid: server-made ids never collide with them.
-            cid: format!("read:{}", upto.0),
-            body: String::new(),
-            ts: now_ms(),
             upto: Some(upto),
-            contact: None,
+            ..NewEntry::now(conv, "read", role, sender, cid, String::new())
         };
         self.submit(entry, true).await
     }
@@ -284,17 +278,14 @@ impl<T: Transport> Conn<T> {
             Err(e) => return self.append_failed(&format!("invite:{id}"), &e).await,
         };
         self.start_own_conversation(info.id, info.epoch).await?;
-        let entry = NewEntry {
-            conv: info.id,
-            kind: "msg".into(),
-            role: Role::Agent,
-            sender: format!("a{}", inv.agent),
-            cid: format!("invite:{id}"),
-            body: inv.text,
-            ts: now_ms(),
-            upto: None,
-            contact: None,
-        };
+        let entry = NewEntry::now(
+            info.id,
+            "msg",
+            Role::Agent,
+            format!("a{}", inv.agent),
+            format!("invite:{id}"),
+            inv.text,
+        );
         self.hub.presence().visitor_changed(&session);
         self.submit(entry, false).await?;
         let site = session.site;

@@ -29,7 +29,7 @@ use crate::protocol::{
     close, error_frame, parse_client_frame, ClientFrame, Contact, ErrorCode, FrameError, Position,
     Role, ServerFrame,
 };
-use crate::store::{now_ms, Agent, Appended, NewEntry};
+use crate::store::{Agent, Appended, NewEntry};
 
 /// What a transport delivers upward.
 #[derive(Debug)]
@@ -499,15 +499,8 @@ impl<T: Transport> Conn<T> {
             }
         };
         let entry = NewEntry {
-            conv,
-            kind: "msg".into(),
-            role,
-            sender,
-            cid: cid.clone(),
-            body,
-            ts: now_ms(),
-            upto: None,
             contact,
+            ..NewEntry::now(conv, "msg", role, sender, cid.clone(), body)
         };
         self.submit(entry, true).await?;
         // Someone must answer it: the desk assigns (or queues) the conversation, and an
