@@ -136,6 +136,16 @@ fn find_open_conversation(
         .optional()
 }
 
+/// A site holding `n` of `what` may add one more only below `max`.
+fn room(n: i64, max: usize, what: &str) -> StoreResult<()> {
+    if n as usize >= max {
+        return Err(StoreError::Conflict(format!(
+            "the site has {max} {what} already"
+        )));
+    }
+    Ok(())
+}
+
 /// A unique-constraint violation is the caller's conflict, not a store failure.
 fn taken(e: diesel::result::Error, what: &str) -> StoreError {
     match e {
@@ -508,11 +518,7 @@ impl Store for SqliteStore {
                     .filter(canned_responses::site_id.eq(site.0))
                     .count()
                     .get_result(c)?;
-                if n as usize >= max {
-                    return Err(StoreError::Conflict(format!(
-                        "the site has {max} canned responses already"
-                    )));
-                }
+                room(n, max, "canned responses")?;
                 Ok(diesel::insert_into(canned_responses::table)
                     .values(&NewCannedRow {
                         site_id: site.0,
@@ -560,11 +566,7 @@ impl Store for SqliteStore {
                     .filter(invite_rules::site_id.eq(site.0))
                     .count()
                     .get_result(c)?;
-                if n as usize >= max {
-                    return Err(StoreError::Conflict(format!(
-                        "the site has {max} invitation rules already"
-                    )));
-                }
+                room(n, max, "invitation rules")?;
                 Ok(diesel::insert_into(invite_rules::table)
                     .values(&NewRuleRow {
                         site_id: site.0,
