@@ -35,6 +35,9 @@ pub struct Config {
     pub max_follows: usize,
     /// Bad frames in a row before the connection is closed with 4104.
     pub max_bad_frames: u32,
+    /// A connection must say `hello` within this many ms of opening (other frames do not
+    /// count), else it is closed with 4002.
+    pub hello_timeout_ms: u64,
     /// Messages of one connection waiting for their commit before it stops reading.
     pub max_inflight: usize,
     /// Messages waiting for the writer, all connections together. Past it: `overloaded`.
@@ -109,6 +112,10 @@ pub struct Config {
     pub assignment: String,
     /// A conversation its agent has not answered for this many ms goes to another agent.
     pub reassign_after_ms: u64,
+    /// An open conversation whose visitor is not on line and that saw no entry for this
+    /// many ms is closed (a `close` entry by kefu), so forgotten chats do not fill agents'
+    /// capacity. 0: never.
+    pub idle_close_ms: u64,
     /// How long a visitor session outlives its last connection, in ms, so a reload or a
     /// frozen phone that comes back keeps the same session.
     pub session_grace_ms: u64,
@@ -138,6 +145,7 @@ impl Default for Config {
             max_body_chars: 4000,
             max_follows: 256,
             max_bad_frames: 16,
+            hello_timeout_ms: 10_000,
             max_inflight: 256,
             writer_queue: 65_536,
             writer_batch: 4096,
@@ -172,6 +180,7 @@ impl Default for Config {
             agent_capacity: 5,
             assignment: "least-busy".to_string(),
             reassign_after_ms: 60_000,
+            idle_close_ms: 30 * 60 * 1000,
             admin_password: String::new(),
             token_ttl_ms: 7 * 24 * 3600 * 1000,
             login_max_failures: 5,
@@ -224,6 +233,9 @@ impl Config {
         let bad = |m: &str| Err(ConfigError::Invalid(m.to_string()));
         if self.heartbeat_ms < 100 {
             return bad("heartbeat_ms must be at least 100");
+        }
+        if self.hello_timeout_ms < 100 {
+            return bad("hello_timeout_ms must be at least 100");
         }
         if self.max_connections == 0 {
             return bad("max_connections must be at least 1");
@@ -309,6 +321,16 @@ impl Config {
             return self.public_url.trim_end_matches('/').to_string();
         }
         format!("http://{}", self.listen)
+    }
+
+    /// The WebSocket endpoint under the base URL: `ws://…/v1/ws` (`wss://` behind TLS).
+    pub fn ws_url(&self) -> String {
+        let base = self.base_url();
+        let rest = base
+            .strip_prefix("https://")
+            .map(|r| format!("wss://{r}"))
+            .or_else(|| base.strip_prefix("http://").map(|r| format!("ws://{r}")));
+        format!("{}/v1/ws", rest.unwrap_or(base))
     }
 }
 

@@ -63,13 +63,14 @@ pub async fn prepare(config: Config) -> anyhow::Result<Prepared> {
         config.sqlite_synchronous == "full",
         config.admin_password.clone(),
     );
-    let (store, bootstrap) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+    let (store, bootstrap, desk) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         let store: Arc<dyn store::Store> = Arc::from(store::open(&url, pool, full)?);
         let boot = core::auth::bootstrap(&*store, &origins, &password)?;
-        Ok((store, boot))
+        let desk = store.desk_conversations()?;
+        Ok((store, boot, desk))
     })
     .await??;
-    let hub = Hub::start(Arc::new(config), store);
+    let hub = Hub::start(Arc::new(config), store, desk);
     Ok(Prepared {
         listener,
         addr,

@@ -17,12 +17,15 @@ pub const VISITOR_TOKEN_MAX: usize = 64;
 /// Client message ids: 1–64 chars of `[A-Za-z0-9_-]`.
 pub const CID_MAX: usize = 64;
 
-/// Who a connection speaks for.
+/// Who a connection speaks for (`visitor`, `agent`), or who wrote an entry (those, or
+/// `system`: kefu itself, e.g. an idle conversation closed). A `hello` may not claim
+/// `system`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Visitor,
     Agent,
+    System,
 }
 
 impl Role {
@@ -30,6 +33,7 @@ impl Role {
         match self {
             Role::Visitor => "visitor",
             Role::Agent => "agent",
+            Role::System => "system",
         }
     }
 }
@@ -150,6 +154,9 @@ pub enum ClientFrame {
     Reopen {
         conv: ConversationId,
     },
+    Take {
+        conv: ConversationId,
+    },
     Ack {
         conv: ConversationId,
         off: Offset,
@@ -160,6 +167,39 @@ pub enum ClientFrame {
 
 fn yes() -> bool {
     true
+}
+
+impl ClientFrame {
+    /// The frame's `t`, as `err` frames name it in `of`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ClientFrame::Hello(_) => "hello",
+            ClientFrame::Follow { .. } => "follow",
+            ClientFrame::Unfollow { .. } => "unfollow",
+            ClientFrame::Msg { .. } => "msg",
+            ClientFrame::Page { .. } => "page",
+            ClientFrame::Typing { .. } => "typing",
+            ClientFrame::Read { .. } => "read",
+            ClientFrame::Invite { .. } => "invite",
+            ClientFrame::InviteReply { .. } => "invite_reply",
+            ClientFrame::Presence { .. } => "presence",
+            ClientFrame::Transfer { .. } => "transfer",
+            ClientFrame::Close { .. } => "close",
+            ClientFrame::Reopen { .. } => "reopen",
+            ClientFrame::Take { .. } => "take",
+            ClientFrame::Ack { .. } => "ack",
+            ClientFrame::Ping => "ping",
+            ClientFrame::Pong => "pong",
+        }
+    }
+
+    /// The client's message id, for frames that carry one.
+    pub fn cid(&self) -> Option<&str> {
+        match self {
+            ClientFrame::Msg { cid, .. } => Some(cid),
+            _ => None,
+        }
+    }
 }
 
 /// An agent's availability.
@@ -187,16 +227,35 @@ pub enum ErrorCode {
     UnknownVisitor,
     UnknownAgent,
     BadAck,
+    CidTaken,
+    Owned,
 }
 
-/// A refused frame: the code plus a human-readable reason, and, when they could be read,
-/// the refused frame's type and cid.
+impl ErrorCode {
+    /// Is this the client's own mistake (a malformed or misplaced frame)? Those count
+    /// towards `max_bad_frames`; the others answer a well-formed frame the server could
+    /// not carry out.
+    pub fn is_bad_frame(self) -> bool {
+        matches!(
+            self,
+            ErrorCode::BadJson | ErrorCode::BadFrame | ErrorCode::NotReady | ErrorCode::TooLong
+        )
+    }
+}
+
+/// A refused frame, as its `err` frame says it: the code, a human-readable reason, and,
+/// when they are known, the refused frame's type (`of`) and cid, and the stream position
+/// the code calls for (`conv`, `epoch`, `head`). Built field by field:
+/// `FrameError::new(code, msg).conv(c).head(h)`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FrameError {
     pub code: ErrorCode,
     pub msg: String,
     pub of: Option<String>,
     pub cid: Option<String>,
+    pub conv: Option<ConversationId>,
+    pub epoch: Option<Epoch>,
+    pub head: Option<Offset>,
 }
 
 impl FrameError {
@@ -206,37 +265,173 @@ impl FrameError {
             msg: msg.into(),
             of: None,
             cid: None,
+            conv: None,
+            epoch: None,
+            head: None,
         }
+    }
+
+    pub fn of(mut self, t: &str) -> FrameError {
+        self.of = Some(t.to_string());
+        self
+    }
+
+    pub fn cid(mut self, cid: &str) -> FrameError {
+        self.cid = Some(cid.to_string());
+        self
+    }
+
+    pub fn conv(mut self, conv: ConversationId) -> FrameError {
+        self.conv = Some(conv);
+        self
+    }
+
+    pub fn epoch(mut self, epoch: Epoch) -> FrameError {
+        self.epoch = Some(epoch);
+        self
+    }
+
+    pub fn head(mut self, head: Offset) -> FrameError {
+        self.head = Some(head);
+        self
+    }
+
+    /// Fill in `of` and `cid` from the frame being answered, where not set already.
+    pub fn about(mut self, of: Option<&str>, cid: Option<&str>) -> FrameError {
+        if self.of.is_none() {
+            self.of = of.map(str::to_string);
+        }
+        if self.cid.is_none() {
+            self.cid = cid.map(str::to_string);
+        }
+        self
+    }
+
+    /// The `err` frame.
+    pub fn to_bytes(&self) -> bytes::Bytes {
+        ServerFrame::Err {
+            code: self.code,
+            msg: &self.msg,
+            of: self.of.as_deref(),
+            cid: self.cid.as_deref(),
+            conv: self.conv,
+            epoch: self.epoch,
+            head: self.head,
+        }
+        .to_bytes()
     }
 }
 
 /// Parse and validate one client frame. Shape rules that serde cannot express (token
 /// alphabets, lengths) are checked here, so the core only ever sees well-formed frames.
+/// A refusal names the frame's `t` and `cid` (`of`, `cid`) whenever the text has them.
 pub fn parse_client_frame(text: &str, max_body_chars: usize) -> Result<ClientFrame, FrameError> {
-    parse_checked(text, max_body_chars).map_err(|mut e| {
+    let parsed = serde_json::from_str::<ClientFrame>(text)
+        .map_err(|e| describe(text, &e))
+        .and_then(|f| check(&f, max_body_chars).map(|()| f));
+    parsed.map_err(|e| {
         // Name what was refused when the text says it (only on this error path).
-        if let Ok(serde_json::Value::Object(o)) = serde_json::from_str::<serde_json::Value>(text) {
-            let short = |v: Option<&serde_json::Value>| {
-                v.and_then(|v| v.as_str())
-                    .filter(|s| is_token(s, 1, CID_MAX))
-                    .map(str::to_string)
-            };
-            e.of = short(o.get("t"));
-            e.cid = short(o.get("cid"));
+        match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(serde_json::Value::Object(o)) => {
+                fn short(v: Option<&serde_json::Value>) -> Option<&str> {
+                    v.and_then(|v| v.as_str())
+                        .filter(|s| is_token(s, 1, CID_MAX))
+                }
+                e.about(short(o.get("t")), short(o.get("cid")))
+            }
+            _ => e,
         }
-        e
     })
 }
 
-fn parse_checked(text: &str, max_body_chars: usize) -> Result<ClientFrame, FrameError> {
-    let frame: ClientFrame = serde_json::from_str(text).map_err(|e| {
-        use serde_json::error::Category;
-        match e.classify() {
-            Category::Data => FrameError::new(ErrorCode::BadFrame, e.to_string()),
-            _ => FrameError::new(ErrorCode::BadJson, e.to_string()),
+/// Why `text` is not a frame, in the protocol's words (never the server's type names).
+fn describe(text: &str, e: &serde_json::Error) -> FrameError {
+    use serde_json::error::Category;
+    if !matches!(e.classify(), Category::Data) {
+        let what = e.to_string();
+        return FrameError::new(ErrorCode::BadJson, format!("not valid JSON: {what}"));
+    }
+    let Ok(serde_json::Value::Object(o)) = serde_json::from_str::<serde_json::Value>(text) else {
+        return FrameError::new(ErrorCode::BadJson, "a frame must be a JSON object");
+    };
+    let msg = match o.get("t") {
+        None => "missing field t".to_string(),
+        Some(serde_json::Value::String(_)) => field_error(&e.to_string()),
+        Some(_) => "t must be a string".to_string(),
+    };
+    FrameError::new(ErrorCode::BadFrame, msg)
+}
+
+/// serde's message about a field, said without Rust type names.
+fn field_error(raw: &str) -> String {
+    let raw = raw.split(" at line ").next().unwrap_or(raw);
+    let expected = |s: &str| -> &'static str {
+        let s = s.trim();
+        if ["u8", "u16", "u32", "u64", "usize"].contains(&s) {
+            "a non-negative integer"
+        } else if ["i8", "i16", "i32", "i64", "isize"].contains(&s) {
+            "an integer"
+        } else if s.starts_with("a string") {
+            "a string"
+        } else if s.starts_with("a boolean") {
+            "true or false"
+        } else if s.starts_with("a sequence") {
+            "an array"
+        } else if s.starts_with("f32") || s.starts_with("f64") {
+            "a number"
+        } else {
+            "an object"
         }
-    })?;
-    match &frame {
+    };
+    let found = |s: &str| -> &'static str {
+        match s.split_whitespace().next().unwrap_or("") {
+            "string" => "a string",
+            "integer" if s.contains('-') => "a negative integer",
+            "integer" => "an integer",
+            "floating" => "a number",
+            "boolean" => "a boolean",
+            "null" | "unit" => "null",
+            "sequence" => "an array",
+            "map" => "an object",
+            _ => "another value",
+        }
+    };
+    if let Some(rest) = raw.strip_prefix("missing field `") {
+        return format!("missing field {}", rest.trim_end_matches('`'));
+    }
+    if raw.starts_with("unknown variant") {
+        let v = raw.split('`').nth(1).unwrap_or("");
+        return if is_token(v, 1, CID_MAX) {
+            format!("unknown value {v:?}")
+        } else {
+            "unknown value".to_string()
+        };
+    }
+    for (prefix, what) in [
+        ("invalid type: ", "a field has the wrong type"),
+        ("invalid value: ", "a field is out of range"),
+        ("invalid length ", "a field has the wrong length"),
+    ] {
+        if let Some(rest) = raw.strip_prefix(prefix) {
+            if let Some((f, x)) = rest.split_once(", expected ") {
+                return format!("{what}: expected {}, found {}", expected(x), found(f));
+            }
+            return what.to_string();
+        }
+    }
+    "the frame's fields do not match its type".to_string()
+}
+
+fn check(frame: &ClientFrame, max_body_chars: usize) -> Result<(), FrameError> {
+    match frame {
+        ClientFrame::Hello(Hello {
+            role: Role::System, ..
+        }) => {
+            return Err(FrameError::new(
+                ErrorCode::BadFrame,
+                "role must be visitor or agent",
+            ));
+        }
         ClientFrame::Hello(Hello {
             visitor: Some(v), ..
         }) if !is_token(v, VISITOR_TOKEN_MIN, VISITOR_TOKEN_MAX) => {
@@ -263,10 +458,12 @@ fn parse_checked(text: &str, max_body_chars: usize) -> Result<ClientFrame, Frame
                 "invitation text too long",
             ));
         }
-        ClientFrame::Msg { cid, body, .. } => check_msg(cid, body, max_body_chars)?,
         _ => {}
     }
-    Ok(frame)
+    if let ClientFrame::Msg { cid, body, .. } = frame {
+        check_msg(cid, body, max_body_chars)?;
+    }
+    Ok(())
 }
 
 /// A message's `cid` and `body`, wherever it comes from (a `msg` frame, the API).
@@ -448,20 +645,6 @@ impl ServerFrame<'_> {
     }
 }
 
-/// An `err` frame with only a code and message.
-pub fn error_frame(err: &FrameError) -> String {
-    ServerFrame::Err {
-        of: err.of.as_deref(),
-        code: err.code,
-        msg: &err.msg,
-        cid: err.cid.as_deref(),
-        conv: None,
-        epoch: None,
-        head: None,
-    }
-    .encode()
-}
-
 /// Close codes, grouped by range (`docs/protocol.md` §5).
 pub mod close {
     /// Normal closure.
@@ -537,7 +720,10 @@ mod tests {
             code(r#"{"t":"msg","cid":"a","body":"01234567890"}"#),
             ErrorCode::TooLong
         );
-        assert_eq!(code(r#"[1,2]"#), ErrorCode::BadFrame);
+        // Valid JSON that is not an object is not a frame at all.
+        assert_eq!(code(r#"[1,2]"#), ErrorCode::BadJson);
+        assert_eq!(code(r#""hello""#), ErrorCode::BadJson);
+        assert_eq!(code("42"), ErrorCode::BadJson);
         assert_eq!(
             code(r#"{"t":"follow","conv":"x","after":0}"#),
             ErrorCode::BadFrame
@@ -546,6 +732,51 @@ mod tests {
             code(r#"{"t":"follow","conv":1,"after":-1}"#),
             ErrorCode::BadFrame
         );
+    }
+
+    #[test]
+    fn refusals_speak_the_protocol_not_the_servers_types() {
+        let msg = |s: &str| parse_client_frame(s, 10).unwrap_err().msg;
+        for (text, want) in [
+            (r#"[1,2,3]"#, "a frame must be a JSON object"),
+            (r#"{"conv":1}"#, "missing field t"),
+            (r#"{"t":5}"#, "t must be a string"),
+            (r#"{"t":"nope"}"#, "unknown value \"nope\""),
+            (r#"{"t":"msg","body":"x"}"#, "missing field cid"),
+            (
+                r#"{"t":"follow","conv":"x","after":0}"#,
+                "a field has the wrong type: expected an integer, found a string",
+            ),
+            (
+                r#"{"t":"follow","conv":1,"after":-1}"#,
+                "a field is out of range: expected a non-negative integer, found a negative integer",
+            ),
+            (
+                r#"{"t":"hello","v":1,"site":"s","role":"system"}"#,
+                "role must be visitor or agent",
+            ),
+        ] {
+            let m = msg(text);
+            assert_eq!(m, want, "{text}");
+        }
+        for text in [
+            r#""hello""#,
+            r#"{"t":"hello","v":"x"}"#,
+            r#"{"t":"ack","conv":1,"off":true}"#,
+        ] {
+            let m = msg(text);
+            for rust in [
+                "ClientFrame",
+                "Hello",
+                "u32",
+                "u64",
+                "i64",
+                "struct",
+                "enum",
+            ] {
+                assert!(!m.contains(rust), "{text}: {m}");
+            }
+        }
     }
 
     #[test]
@@ -572,7 +803,7 @@ mod tests {
             text,
             r#"{"t":"e","conv":1,"off":2,"kind":"msg","role":"visitor","sender":"v1","cid":"c","body":"<b>hi</b>","ts":5}"#
         );
-        let err = error_frame(&FrameError::new(ErrorCode::NotReady, "hello first"));
+        let err = FrameError::new(ErrorCode::NotReady, "hello first").to_bytes();
         assert_eq!(err, r#"{"t":"err","code":"not_ready","msg":"hello first"}"#);
         let e =
             parse_client_frame(r#"{"t":"msg","cid":"c7","body":"0123456789x"}"#, 10).unwrap_err();
@@ -580,9 +811,8 @@ mod tests {
             (e.of.as_deref(), e.cid.as_deref()),
             (Some("msg"), Some("c7"))
         );
-        assert!(
-            error_frame(&e).contains(r#""of":"msg""#) && error_frame(&e).contains(r#""cid":"c7""#)
-        );
+        let text = String::from_utf8(e.to_bytes().to_vec()).unwrap();
+        assert!(text.contains(r#""of":"msg""#) && text.contains(r#""cid":"c7""#));
         let e = parse_client_frame(r#"{"t":"<b>","cid":"x y"}"#, 10).unwrap_err();
         assert_eq!((e.of, e.cid), (None, None), "nothing odd is echoed");
     }

@@ -138,8 +138,7 @@ async fn typing_sneak_peek_reads_and_delivery() {
     let mut v = Client::connect(&srv.ws_url()).await;
     v.hello(&srv.site_key, None, None).await;
     v.msg("m1", "hello").await;
-    let conv = v.recv_type("conv").await["conv"].clone();
-    v.recv_type("ack").await;
+    let conv = v.opened().await.0["conv"].clone();
     let (mut a, _) = agent(&srv, &token).await;
     a.send(json!({"t":"follow","conv":conv,"after":0})).await;
     assert_eq!(a.recv_type("e").await["off"], 1);
@@ -164,7 +163,7 @@ async fn typing_sneak_peek_reads_and_delivery() {
     assert_eq!(d["upto"], 1);
     // The agent reads it: a durable `read` entry everyone in the conversation gets.
     a.send(json!({"t":"read","conv":conv,"upto":1})).await;
-    assert_eq!(a.recv_type("ack").await["cid"], "read:1");
+    assert_eq!(a.recv_type("ack").await["cid"], format!("read:{conv}:1"));
     let r = loop {
         let e = v.recv_type("e").await;
         if e["kind"] == "read" {

@@ -34,10 +34,38 @@ async fn the_server_pings_and_drops_a_silent_link() {
     assert!(pings >= 3, "pings seen: {pings}");
     c.msg("alive", "still connected").await;
     assert_eq!(c.recv_type("ack").await["cid"], "alive");
-    // A client that stays silent is closed with 4002.
+    // A client that stays silent is closed with 4002 after 2 × heartbeat + 1 s (1.4 s).
     let mut silent = Client::connect(&srv.ws_url()).await;
     silent.hello(&srv.site_key, None, None).await;
+    let t0 = std::time::Instant::now();
     assert_eq!(silent.closed_with().await, 4002);
+    let took = t0.elapsed();
+    assert!(
+        took >= Duration::from_millis(1350) && took < Duration::from_millis(2400),
+        "closed after {took:?}"
+    );
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn a_connection_without_hello_is_closed_in_time() {
+    let dir = temp_dir();
+    let srv = start_with(dir.path(), |c| c.hello_timeout_ms = 500).await;
+    let mut c = Client::connect(&srv.ws_url()).await;
+    let t0 = std::time::Instant::now();
+    assert_eq!(c.closed_with().await, 4002);
+    assert!(
+        t0.elapsed() >= Duration::from_millis(450),
+        "{:?}",
+        t0.elapsed()
+    );
+    // Pings do not stand in for a hello.
+    let mut c = Client::connect(&srv.ws_url()).await;
+    for _ in 0..3 {
+        c.send(json!({"t":"ping"})).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(c.closed_with().await, 4002);
     srv.stop().await;
 }
 
@@ -102,14 +130,7 @@ async fn shutdown_acks_what_it_committed_and_asks_clients_to_reconnect() {
     };
     assert_eq!(code, 4000);
     assert!(!acked.is_empty());
-    let store = kefu::store::open(&format!("sqlite://{}", db.display()), 1, false).unwrap();
-    let stored = store
-        .read_after(
-            kefu::ids::ConversationId(conv),
-            kefu::ids::Offset(0),
-            10_000,
-        )
-        .unwrap();
+    let stored = stored_in(&db, conv);
     for off in acked {
         assert!(
             stored.iter().any(|e| e.off.0 == off),

@@ -30,37 +30,79 @@ async fn malformed_frames_get_error_frames_and_the_link_stays_up() {
     c.msg("m0", "too early").await;
     assert_eq!(c.recv_type("err").await["code"], "not_ready");
     hello(&mut c, &srv).await;
-    let cases: Vec<(Message, &str)> = vec![
-        (Message::text("{not json"), "bad_json"),
-        (Message::text("42"), "bad_frame"),
-        (Message::text(r#"{"t":"shout"}"#), "bad_frame"),
-        (Message::text(r#"{"t":"msg","body":"no cid"}"#), "bad_frame"),
+    // (frame, code, of, cid): `of` and `cid` name the refused frame whenever they can be
+    // read from it; messages speak the protocol, never the server's type names.
+    let long = json!({"t":"msg","cid":"long","body":"x".repeat(4001)}).to_string();
+    let cases: Vec<(Message, &str, Option<&str>, Option<&str>)> = vec![
+        (Message::text("{not json"), "bad_json", None, None),
+        (Message::text("42"), "bad_json", None, None),
+        (Message::text("[1,2,3]"), "bad_json", None, None),
+        (Message::text(r#""hello""#), "bad_json", None, None),
+        (
+            Message::text(r#"{"t":"shout"}"#),
+            "bad_frame",
+            Some("shout"),
+            None,
+        ),
+        (Message::text(r#"{"t":5}"#), "bad_frame", None, None),
+        (
+            Message::text(r#"{"t":"msg","body":"no cid"}"#),
+            "bad_frame",
+            Some("msg"),
+            None,
+        ),
         (
             Message::text(r#"{"t":"msg","cid":"<script>","body":"x"}"#),
             "bad_frame",
+            Some("msg"),
+            None,
+        ),
+        (
+            Message::text(r#"{"t":"msg","cid":"c7","body":12}"#),
+            "bad_frame",
+            Some("msg"),
+            Some("c7"),
         ),
         (
             Message::text(r#"{"t":"follow","conv":"seven","after":0}"#),
             "bad_frame",
+            Some("follow"),
+            None,
         ),
-        (Message::binary(vec![1u8, 2, 3]), "bad_frame"),
         (
-            Message::text(json!({"t":"msg","cid":"long","body":"x".repeat(4001)}).to_string()),
-            "too_long",
+            Message::text(r#"{"t":"follow","conv":999999,"after":0}"#),
+            "unknown_conv",
+            Some("follow"),
+            None,
         ),
+        (Message::binary(vec![1u8, 2, 3]), "bad_frame", None, None),
+        (Message::text(long), "too_long", Some("msg"), Some("long")),
         (
             Message::text(r#"{"t":"hello","v":1,"site":"x","role":"visitor"}"#),
             "not_ready",
+            Some("hello"),
+            None,
         ),
     ];
-    for (m, code) in cases {
+    for (m, code, of, cid) in cases {
+        let sent = format!("{m:?}");
         c.send_raw(m).await;
         let e = c.recv_type("err").await;
-        assert_eq!(e["code"], code, "{e}");
-        assert!(
-            e["msg"].as_str().unwrap().len() > 3,
-            "errors explain themselves: {e}"
-        );
+        assert_eq!(e["code"], code, "{sent}: {e}");
+        assert_eq!(e["of"].as_str(), of, "{sent}: {e}");
+        assert_eq!(e["cid"].as_str(), cid, "{sent}: {e}");
+        let msg = e["msg"].as_str().unwrap();
+        assert!(msg.len() > 3, "errors explain themselves: {e}");
+        for rust in [
+            "i64",
+            "u64",
+            "ConversationId",
+            "Offset",
+            "ClientFrame",
+            "variant",
+        ] {
+            assert!(!msg.contains(rust), "no Rust type names: {e}");
+        }
     }
     // The same connection still works.
     c.msg("ok1", "fine now").await;
@@ -75,10 +117,32 @@ async fn too_many_bad_frames_in_a_row_close_with_4104() {
     let dir = temp_dir();
     let srv = start_with(dir.path(), |c| c.max_bad_frames = 3).await;
     let mut c = Client::connect(&srv.ws_url()).await;
-    for _ in 0..4 {
+    // Three bad frames in a row are answered; the fourth closes.
+    for n in 0..3 {
         c.send_raw(Message::text("nope")).await;
+        assert_eq!(
+            c.recv_type("err").await["code"],
+            "bad_json",
+            "bad frame {n}"
+        );
     }
+    c.send_raw(Message::text("nope")).await;
     assert_eq!(c.closed_with().await, 4104);
+    // A good frame in between starts the count again.
+    let mut c = Client::connect(&srv.ws_url()).await;
+    hello(&mut c, &srv).await;
+    for _ in 0..3 {
+        c.send_raw(Message::text("nope")).await;
+        c.recv_type("err").await;
+    }
+    c.send(json!({"t":"ping"})).await;
+    c.recv_type("pong").await;
+    for _ in 0..3 {
+        c.send_raw(Message::text("nope")).await;
+        c.recv_type("err").await;
+    }
+    c.send(json!({"t":"ping"})).await;
+    c.recv_type("pong").await;
     bystander_still_served(&srv, "b1").await;
     srv.stop().await;
 }

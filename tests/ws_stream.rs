@@ -25,24 +25,13 @@ async fn a_message_is_acked_after_commit_with_its_offset() {
     assert!(w["visitor"].as_str().unwrap().len() >= 16);
     assert_eq!(w["hb"], 3000);
     c.msg("m1", "hello there").await;
-    let conv = c.recv_type("conv").await;
+    let (conv, ack) = c.opened().await;
     let conv_id = conv["conv"].as_i64().unwrap();
-    let mut ack = None;
-    let mut entry = None;
-    while ack.is_none() || entry.is_none() {
-        let f = c.recv().await;
-        match f["t"].as_str().unwrap() {
-            "ack" => ack = Some(f),
-            "e" => entry = Some(f),
-            _ => {}
-        }
-    }
-    let ack = ack.unwrap();
+    let entry = c.recv_type("e").await;
     assert_eq!(ack["cid"], "m1");
     assert_eq!(ack["off"], 1);
     assert_eq!(ack["dup"], false);
     assert_eq!(ack["conv"], conv_id);
-    let entry = entry.unwrap();
     assert_eq!(entry["body"], "hello there");
     assert_eq!(entry["role"], "visitor");
     // The ack means it is in the log: read the SQLite file directly.
@@ -316,8 +305,7 @@ async fn a_slow_consumer_is_disconnected_and_resumes() {
     let w = fast.hello(&srv.site_key, None, None).await;
     let token = w["visitor"].as_str().unwrap().to_string();
     fast.msg("first", "first").await;
-    let conv = fast.recv_type("conv").await["conv"].as_i64().unwrap();
-    fast.recv_type("ack").await;
+    let conv = fast.opened().await.0["conv"].as_i64().unwrap();
 
     // The slow tab: a tiny receive buffer, and it stops reading after the hello.
     let sock = tokio::net::TcpSocket::new_v4().unwrap();

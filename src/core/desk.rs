@@ -1,11 +1,14 @@
 //! The help desk: which agent owns each open conversation, the queue when nobody is free,
-//! transfers, closing, and re-assigning conversations left unanswered.
+//! claiming, transfers, closing (by an agent, or when a conversation has been idle), and
+//! re-assigning conversations left unanswered.
 //!
 //! Owns: the assignment rules (`docs/protocol.md` §7): available = on line, not away and
-//! under `agent_capacity`; `least-busy` or `round-robin`; `join`/`transfer`/`close` entries
-//! through the writer; `assigned`, `queue` and `team` frames. Decisions are made under the
-//! presence lock; entries and frames go out after it is released. Ownership is kept in
-//! memory: after a restart, a conversation gets an owner again when its visitor writes.
+//! under `agent_capacity`; `least-busy` or `round-robin`; `join`/`transfer`/`close`/
+//! `reopen` entries through the writer; `assigned`, `queue` and `team` frames. Decisions
+//! are made under the presence lock; entries and frames go out after it is released.
+//! Ownership is the log's: every change is a durable entry, the store keeps each open
+//! conversation's owner in step with it, and a start restores the desk from there
+//! (`restore`), so owners, the queue and every agent's load survive a restart.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,10 +20,10 @@ use super::presence::{AgentLink, Owner, SitePresence};
 use super::session::VisitorSession;
 use super::writer::AppendError;
 use crate::ids::{AgentId, ConversationId, SiteId};
-use crate::protocol::{Role, ServerFrame};
-use crate::store::{NewEntry, Reopen};
+use crate::protocol::ServerFrame;
+use crate::store::{Author, Cid, ConvRef, DeskConv, NewEntry, Reopen};
 
-/// Why a transfer or a reopen was refused.
+/// Why a desk action was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum DeskError {
     #[error("that agent is not on line")]
@@ -31,6 +34,10 @@ pub(crate) enum DeskError {
     AlreadyOpen,
     #[error("its visitor has another open conversation")]
     VisitorBusy,
+    #[error("another agent owns the conversation: ask for a transfer")]
+    Owned,
+    #[error("the conversation is not waiting for an agent (it is closed)")]
+    NotWaiting,
     #[error(transparent)]
     Failed(#[from] AppendError),
 }
@@ -38,8 +45,8 @@ pub(crate) enum DeskError {
 /// Side effects decided under the lock, carried out after it.
 #[derive(Default)]
 struct Effects {
-    /// (conversation, kind, agent, agent name)
-    entries: Vec<(ConversationId, &'static str, AgentId, String)>,
+    /// (conversation, kind, author, body)
+    entries: Vec<(ConversationId, &'static str, Author, String)>,
     /// Frames for agent connections.
     to_agents: Vec<(Arc<AgentLink>, Bytes)>,
     /// Frames for visitors' connections.
@@ -61,7 +68,7 @@ fn candidates(sp: &SitePresence, capacity: usize) -> Vec<(AgentId, String, usize
     ids.dedup_by_key(|(id, _)| *id);
     ids.into_iter()
         .map(|(id, name)| {
-            let load = sp.owners.values().filter(|o| o.agent == id).count();
+            let load = sp.load(id);
             (id, name, load)
         })
         .filter(|(_, _, load)| *load < capacity)
@@ -94,10 +101,25 @@ fn team(sp: &SitePresence) -> Vec<Member> {
             id: a.agent,
             name: a.name.clone(),
             status: if away { "away" } else { "online" },
-            load: sp.owners.values().filter(|o| o.agent == a.agent).count(),
+            load: sp.load(a.agent),
         });
     }
     out
+}
+
+/// The visitor token of `conv` as the desk knows it: its owner's record, its place in the
+/// queue, or the online visitor whose conversation it is.
+fn token_of(sp: &SitePresence, conv: ConversationId) -> Option<String> {
+    if let Some(o) = sp.owners.get(&conv) {
+        return Some(o.token.clone());
+    }
+    if let Some((_, t)) = sp.queue.iter().find(|(c, _)| *c == conv) {
+        return Some(t.clone());
+    }
+    sp.visitors
+        .values()
+        .find(|s| s.conv().map(|c| c.id) == Some(conv))
+        .map(|s| s.token.clone())
 }
 
 impl Hub {
@@ -108,6 +130,29 @@ impl Hub {
             .get(&site)
             .map(team)
             .unwrap_or_default()
+    }
+
+    /// The desk as the log left it: every open conversation goes back to its owner, or
+    /// to the queue (oldest first) when it has none. Called once, before serving.
+    pub(crate) fn restore_desk(&self, convs: Vec<DeskConv>) {
+        let mut sites = self.presence().lock();
+        for c in convs {
+            let sp = sites.entry(c.site).or_default();
+            match c.owner {
+                Some(agent) => {
+                    sp.owners.insert(
+                        c.id,
+                        Owner {
+                            agent,
+                            token: c.token,
+                            since: Instant::now(),
+                            answered: c.answered,
+                        },
+                    );
+                }
+                None => sp.queue.push_back((c.id, c.token)),
+            }
+        }
     }
 
     fn pick(
@@ -136,63 +181,65 @@ impl Hub {
         Some((chosen.0, chosen.1.clone()))
     }
 
-    /// Give `conv` to `agent` (under the lock), recording what must follow.
+    /// Give `conv` (of visitor `token`) to `agent` (under the lock), recording what must
+    /// follow: the durable entry of `kind`, `assigned` to the agent, `team` to everyone.
     fn give(
         sp: &mut SitePresence,
         fx: &mut Effects,
         conv: ConversationId,
-        session: Arc<VisitorSession>,
+        token: String,
         (agent, name): (AgentId, String),
         kind: &'static str,
     ) {
+        let visitor = sp.session_of(&token).map(|s| s.id.0.clone());
+        sp.queue.retain(|(c, _)| *c != conv);
         sp.owners.insert(
             conv,
             Owner {
                 agent,
-                session: session.clone(),
+                token,
                 since: Instant::now(),
                 answered: false,
             },
         );
         let assigned = ServerFrame::Assigned {
             conv,
-            visitor: &session.id.0,
+            visitor: visitor.as_deref().unwrap_or(""),
         }
         .to_bytes();
         for a in sp.agents.iter().filter(|a| a.agent == agent) {
             fx.to_agents.push((a.clone(), assigned.clone()));
         }
-        fx.entries.push((conv, kind, agent, name));
+        fx.entries.push((conv, kind, Author::Agent(agent), name));
         fx.team = true;
     }
 
-    /// Tell every queued visitor its position.
+    /// Tell every queued visitor that is on line its position.
     fn positions(sp: &SitePresence, fx: &mut Effects) {
-        for (i, (conv, s)) in sp.queue.iter().enumerate() {
-            fx.to_visitors.push((
-                s.clone(),
-                ServerFrame::Queue {
+        for (i, (conv, token)) in sp.queue.iter().enumerate() {
+            if let Some(s) = sp.session_of(token) {
+                let f = ServerFrame::Queue {
                     conv: *conv,
                     position: i + 1,
-                }
-                .to_bytes(),
-            ));
+                };
+                fx.to_visitors.push((s, f.to_bytes()));
+            }
         }
     }
 
     /// Assign queued conversations while agents are available.
     fn drain_queue(&self, sp: &mut SitePresence, fx: &mut Effects) {
         let mut moved = false;
-        while let Some((conv, s)) = sp.queue.front().cloned() {
+        while let Some((conv, token)) = sp.queue.front().cloned() {
             let Some(who) = self.pick(sp, None, None) else {
                 break;
             };
             sp.queue.pop_front();
-            fx.to_visitors.push((
-                s.clone(),
-                ServerFrame::Queue { conv, position: 0 }.to_bytes(),
-            ));
-            Self::give(sp, fx, conv, s, who, "join");
+            if let Some(s) = sp.session_of(&token) {
+                fx.to_visitors
+                    .push((s, ServerFrame::Queue { conv, position: 0 }.to_bytes()));
+            }
+            Self::give(sp, fx, conv, token, who, "join");
             moved = true;
         }
         if moved {
@@ -200,13 +247,17 @@ impl Hub {
         }
     }
 
-    fn with_site(&self, site: SiteId, f: impl FnOnce(&Hub, &mut SitePresence, &mut Effects)) {
+    fn with_site<R>(
+        &self,
+        site: SiteId,
+        f: impl FnOnce(&Hub, &mut SitePresence, &mut Effects) -> R,
+    ) -> R {
         let mut fx = Effects::default();
-        let team = {
+        let (r, team) = {
             let mut sites = self.presence().lock();
             let sp = sites.entry(site).or_default();
-            f(self, sp, &mut fx);
-            if fx.team {
+            let r = f(self, sp, &mut fx);
+            let team = if fx.team {
                 let list = serde_json::Value::Array(
                     team(sp)
                         .into_iter()
@@ -224,11 +275,11 @@ impl Hub {
                     .collect::<Vec<_>>()
             } else {
                 Vec::new()
-            }
+            };
+            (r, team)
         };
-        for (conv, kind, agent, name) in fx.entries {
-            let cid = format!("{kind}:{}", self.next_invite_id());
-            let entry = NewEntry::now(conv, kind, Role::Agent, format!("a{agent}"), cid, name);
+        for (conv, kind, author, body) in fx.entries {
+            let entry = NewEntry::now(ConvRef::Id(conv), kind, author, Cid::Made(kind), body);
             if let Err(e) = self.writer().append(entry) {
                 tracing::warn!(error = %e, conv = %conv, kind, "desk entry refused");
             }
@@ -239,10 +290,11 @@ impl Hub {
         for (s, f) in fx.to_visitors {
             s.push_volatile(&f);
         }
+        r
     }
 
-    /// A visitor wrote in `conv` (or accepted an invitation from `prefer`): make sure an
-    /// agent owns it, or that it waits in the queue.
+    /// A visitor's message in `conv` was committed (or it accepted an invitation from
+    /// `prefer`): make sure an agent owns it, or that it waits in the queue.
     pub(crate) fn ensure_owner(
         &self,
         site: SiteId,
@@ -250,25 +302,23 @@ impl Hub {
         session: &Arc<VisitorSession>,
         prefer: Option<AgentId>,
     ) {
-        let mut new = false;
-        self.with_site(site, |hub, sp, fx| {
+        let new = self.with_site(site, |hub, sp, fx| {
             if let Some(o) = sp.owners.get(&conv) {
                 let owner = o.agent;
                 if sp.agents.iter().any(|a| a.agent == owner) {
-                    return;
+                    return false;
                 }
                 // The owner is gone: find someone else (or queue).
                 sp.owners.remove(&conv);
             }
             if sp.queue.iter().any(|(c, _)| *c == conv) {
-                return;
+                return false;
             }
-            new = true;
             match hub.pick(sp, None, prefer) {
-                Some(who) => Self::give(sp, fx, conv, session.clone(), who, "join"),
+                Some(who) => Self::give(sp, fx, conv, session.token.clone(), who, "join"),
                 None => {
                     // Only the newcomer's position is news; the others did not move.
-                    sp.queue.push_back((conv, session.clone()));
+                    sp.queue.push_back((conv, session.token.clone()));
                     let position = sp.queue.len();
                     fx.to_visitors.push((
                         session.clone(),
@@ -276,6 +326,7 @@ impl Hub {
                     ));
                 }
             }
+            true
         });
         if new {
             // Every agent sees the visitor now has a conversation (assigned or waiting).
@@ -294,7 +345,7 @@ impl Hub {
             .map(|(id, name, _)| (id, name))
     }
 
-    /// The agent owning `conv`, if any (kept in memory).
+    /// The agent owning `conv`, if any.
     pub(crate) fn owner_of(&self, site: SiteId, conv: ConversationId) -> Option<AgentId> {
         self.presence()
             .lock()
@@ -304,15 +355,18 @@ impl Hub {
             .map(|o| o.agent)
     }
 
-    /// Is `conv` waiting in the queue?
-    pub(crate) fn is_queued(&self, site: SiteId, conv: ConversationId) -> bool {
+    /// Where `conv` waits in the queue (1 = next), if it does.
+    pub(crate) fn queue_position(&self, site: SiteId, conv: ConversationId) -> Option<usize> {
         self.presence()
             .lock()
-            .get(&site)
-            .is_some_and(|sp| sp.queue.iter().any(|(c, _)| *c == conv))
+            .get(&site)?
+            .queue
+            .iter()
+            .position(|(c, _)| *c == conv)
+            .map(|i| i + 1)
     }
 
-    /// Agent `agent` wrote in `conv`: it answered (and owns it if nobody did).
+    /// Agent `agent` wrote in `conv`: it answered.
     pub(crate) fn answered(&self, site: SiteId, conv: ConversationId, agent: AgentId) {
         let mut sites = self.presence().lock();
         let Some(sp) = sites.get_mut(&site) else {
@@ -323,6 +377,41 @@ impl Hub {
                 o.answered = true;
             }
         }
+    }
+
+    /// Agent `agent` takes `conv` (the console's Take, or a reply to a conversation
+    /// nobody owns): a `join` entry, before anything the agent writes next. Taking a
+    /// conversation one already owns does nothing; another agent's is refused.
+    pub(crate) fn claim(
+        &self,
+        site: SiteId,
+        conv: ConversationId,
+        (agent, name): (AgentId, String),
+    ) -> Result<(), DeskError> {
+        self.with_site(site, |_, sp, fx| {
+            match sp.owners.get(&conv) {
+                Some(o) if o.agent == agent => return Ok(()),
+                Some(o) if sp.agents.iter().any(|a| a.agent == o.agent) => {
+                    return Err(DeskError::Owned)
+                }
+                // Its owner is off line: anyone may take it.
+                Some(_) => {}
+                None if sp.queue.iter().any(|(c, _)| *c == conv) => {}
+                None => return Err(DeskError::NotWaiting),
+            }
+            let token = token_of(sp, conv).unwrap_or_default();
+            let was_queued = sp.queue.iter().any(|(c, _)| *c == conv);
+            if let Some(s) = sp.session_of(&token) {
+                fx.to_visitors
+                    .push((s, ServerFrame::Queue { conv, position: 0 }.to_bytes()));
+            }
+            Self::give(sp, fx, conv, token, (agent, name), "join");
+            sp.owners.get_mut(&conv).expect("just given").answered = true;
+            if was_queued {
+                Self::positions(sp, fx);
+            }
+            Ok(())
+        })
     }
 
     /// Agents came, left or changed availability: serve the queue, refresh `team`.
@@ -340,58 +429,37 @@ impl Hub {
         conv: ConversationId,
         to: AgentId,
     ) -> Result<(), DeskError> {
-        let mut result = Ok(());
         self.with_site(site, |_, sp, fx| {
             let Some(link) = sp.agents.iter().find(|a| a.agent == to).cloned() else {
-                result = Err(DeskError::UnknownAgent);
-                return;
+                return Err(DeskError::UnknownAgent);
             };
-            let session = match sp.owners.remove(&conv) {
-                Some(o) => o.session,
-                None => match sp
-                    .visitors
-                    .values()
-                    .find(|s| s.conv().map(|c| c.id) == Some(conv))
-                {
-                    Some(s) => s.clone(),
-                    None => {
-                        // Its visitor is gone; the conversation still moves.
-                        let s = Arc::new(VisitorSession::new(site, String::new()));
-                        sp.queue.retain(|(c, _)| *c != conv);
-                        s
-                    }
-                },
-            };
-            sp.queue.retain(|(c, _)| *c != conv);
-            Self::give(sp, fx, conv, session, (to, link.name.clone()), "transfer");
-        });
-        result
+            // A conversation whose visitor is gone still moves.
+            let token = token_of(sp, conv).unwrap_or_default();
+            Self::give(sp, fx, conv, token, (to, link.name.clone()), "transfer");
+            Ok(())
+        })
     }
 
     /// `close`: nobody owns `conv` any more; its visitor's next message opens a new one.
+    /// `by` is the agent who closed it (`body` its name), or kefu for an idle one.
     pub(crate) fn close_conversation(
         &self,
         site: SiteId,
         conv: ConversationId,
-        by: AgentId,
-        name: String,
+        by: Author,
+        body: String,
     ) {
         self.with_site(site, |hub, sp, fx| {
-            let session = sp.owners.remove(&conv).map(|o| o.session).or_else(|| {
-                sp.visitors
-                    .values()
-                    .find(|s| s.conv().map(|c| c.id) == Some(conv))
-                    .cloned()
-            });
+            let token = token_of(sp, conv);
+            sp.owners.remove(&conv);
             sp.queue.retain(|(c, _)| *c != conv);
-            if let Some(s) = session {
+            if let Some(s) = token.and_then(|t| sp.session_of(&t)) {
                 s.clear_conv(conv);
             }
-            fx.entries.push((conv, "close", by, name));
+            fx.entries.push((conv, "close", by, body));
             hub.drain_queue(sp, fx);
             fx.team = true;
         });
-        self.writer().close_conversation(conv);
     }
 
     /// `reopen`: `conv` (closed) is open again, its visitor's, and owned by `agent`.
@@ -412,12 +480,8 @@ impl Hub {
         if let Some(s) = &live {
             s.set_conv(info, None);
         }
-        let session = live
-            .clone()
-            .unwrap_or_else(|| Arc::new(VisitorSession::new(site, token)));
         self.with_site(site, |_, sp, fx| {
-            sp.queue.retain(|(c, _)| *c != conv);
-            Self::give(sp, fx, conv, session, agent, "reopen");
+            Self::give(sp, fx, conv, token, agent, "reopen");
         });
         if let Some(s) = live.filter(|s| s.connection_count() > 0) {
             self.presence().visitor_changed(&s);
@@ -439,8 +503,8 @@ impl Hub {
                     .collect();
                 for (conv, current) in stale {
                     if let Some(who) = hub.pick(sp, Some(current), None) {
-                        let o = sp.owners.remove(&conv).expect("listed above");
-                        Self::give(sp, fx, conv, o.session, who, "transfer");
+                        let token = sp.owners[&conv].token.clone();
+                        Self::give(sp, fx, conv, token, who, "transfer");
                     } else if let Some(o) = sp.owners.get_mut(&conv) {
                         // Nobody else is free: try again after another period.
                         o.since = Instant::now();
@@ -448,5 +512,39 @@ impl Hub {
                 }
             });
         }
+    }
+
+    /// Close the conversations that saw no entry for `idle_close_ms` and whose visitor is
+    /// not on line (a `close` entry by kefu), so forgotten chats do not fill agents'
+    /// capacity. Returns how many were closed.
+    pub(crate) async fn close_idle(&self) -> usize {
+        let idle = self.config().idle_close_ms;
+        if idle == 0 {
+            return 0;
+        }
+        let before = crate::store::now_ms() - idle as i64;
+        let found = match self
+            .blocking(move |s| s.idle_conversations(before, 500))
+            .await
+        {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(error = %e, "idle conversations unavailable");
+                return 0;
+            }
+        };
+        let mut closed = 0;
+        for c in found {
+            let here = self
+                .live_session(c.site, &c.token)
+                .is_some_and(|s| s.connection_count() > 0);
+            if here {
+                continue;
+            }
+            tracing::info!(conv = %c.id, site = %c.site, "closing an idle conversation");
+            self.close_conversation(c.site, c.id, Author::System, String::new());
+            closed += 1;
+        }
+        closed
     }
 }

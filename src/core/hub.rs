@@ -25,11 +25,26 @@ use crate::config::Config;
 use crate::ids::{ConversationId, Offset, SiteId};
 use crate::protocol::ServerFrame;
 use crate::store::{
-    now_ms, Agent, Appended, ConvInfo, InviteRule, NewEntry, Site, Store, StoreError, StoreResult,
+    now_ms, Agent, Appended, Author, Cid, ConvRef, DeskConv, InviteRule, NewEntry, Site, Store,
+    StoreError, StoreResult,
 };
+
+/// The answer to an append, once it is committed.
+pub(crate) type Committed = tokio::sync::oneshot::Receiver<Result<Appended, AppendError>>;
 
 /// How long a site lookup is cached (a site edited by the CLI is seen within this).
 const SITE_TTL: Duration = Duration::from_secs(5);
+
+/// What follows the commit of an append (`Hub::after_commit`).
+#[derive(Clone)]
+pub(crate) enum AfterCommit {
+    Nothing,
+    /// A visitor's message, or an invitation it accepted from this agent (who the desk
+    /// then prefers): the conversation may be new.
+    Visitor(Arc<VisitorSession>, Option<crate::ids::AgentId>),
+    /// An agent's message: it answered.
+    Agent(crate::ids::AgentId),
+}
 
 #[derive(Clone)]
 pub struct Hub {
@@ -56,15 +71,14 @@ struct Inner {
     presence: Presence,
     /// Automatic invitation rules per site, loaded on first use (`invite`).
     rules: Mutex<HashMap<SiteId, Arc<Vec<InviteRule>>>>,
-    /// Source of invitation ids.
-    next_invite: std::sync::atomic::AtomicU64,
     /// Connections closed because they could not keep up (4001), since start.
     slow_disconnects: AtomicUsize,
 }
 
 impl Hub {
-    /// Start the hub and its writer thread on an opened store.
-    pub fn start(config: Arc<Config>, store: Arc<dyn Store>) -> Hub {
+    /// Start the hub and its writer thread on an opened store, with the desk as the log
+    /// left it (`Store::desk_conversations`).
+    pub fn start(config: Arc<Config>, store: Arc<dyn Store>, desk: Vec<DeskConv>) -> Hub {
         let registry = Arc::new(Registry::new());
         let (writer, thread) = Writer::spawn(
             store.clone(),
@@ -84,7 +98,6 @@ impl Hub {
                 connections: AtomicUsize::new(0),
                 presence: Presence::default(),
                 rules: Mutex::new(HashMap::new()),
-                next_invite: std::sync::atomic::AtomicU64::new(1),
                 logins: LoginLimiter::new(
                     config.login_max_failures,
                     Duration::from_millis(config.login_window_ms),
@@ -92,19 +105,32 @@ impl Hub {
                 slow_disconnects: AtomicUsize::new(0),
             }),
         };
+        hub.restore_desk(desk);
         // Every second, until the hub is gone: re-assign unanswered conversations and
-        // send the invitations site rules call for.
+        // send the invitations site rules call for; now and then, close idle ones.
         let weak = Arc::downgrade(&hub.inner);
+        let idle_every = Duration::from_millis(config.idle_close_ms / 4)
+            .clamp(Duration::from_secs(1), Duration::from_secs(30));
         tokio::spawn(async move {
+            let mut idle_checked = Instant::now();
             loop {
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 let Some(inner) = weak.upgrade() else { break };
                 let hub = Hub { inner };
                 hub.reassign_stale();
                 hub.auto_invite().await;
+                if idle_checked.elapsed() >= idle_every {
+                    idle_checked = Instant::now();
+                    hub.close_idle().await;
+                }
             }
         });
         hub
+    }
+
+    /// Why store writes are failing now, if they are (`/healthz`).
+    pub fn store_failing(&self) -> Option<String> {
+        self.inner.writer.failing()
     }
 
     pub fn config(&self) -> &Config {
@@ -258,10 +284,6 @@ impl Hub {
             .cloned()
     }
 
-    pub(crate) fn next_invite_id(&self) -> u64 {
-        self.inner.next_invite.fetch_add(1, Ordering::Relaxed)
-    }
-
     /// A connection left `session`. With no connection left for `presence_grace_ms` the
     /// visitor is shown as gone; after `session_grace_ms` the session is forgotten.
     pub(crate) fn leave_session(
@@ -299,31 +321,43 @@ impl Hub {
         });
     }
 
-    /// Append `entry` and wait for its commit.
-    pub(crate) async fn append(&self, entry: NewEntry) -> Result<Appended, AppendError> {
-        self.inner
-            .writer
-            .append(entry)?
-            .await
-            .unwrap_or(Err(AppendError::Closed))
+    /// An agent's message in `conv`: the one way for the WebSocket `msg` frame and the
+    /// REST API alike. A reply to a conversation waiting for an agent takes it first (its
+    /// `join` entry is queued before the reply); anyone else's conversation stays theirs.
+    /// The receiver answers after the commit.
+    pub(crate) fn agent_message(
+        &self,
+        agent: &Agent,
+        conv: ConversationId,
+        cid: String,
+        body: String,
+    ) -> Result<Committed, AppendError> {
+        let _ = self.claim(agent.site, conv, (agent.id, agent.name.clone()));
+        let entry = NewEntry::now(
+            ConvRef::Id(conv),
+            "msg",
+            Author::Agent(agent.id),
+            Cid::Keyed(cid),
+            body,
+        );
+        self.inner.writer.append(entry)
     }
 
-    /// The visitor's open conversation, created if needed; other tabs are told.
-    pub(crate) async fn open_conversation(
-        &self,
-        session: &Arc<VisitorSession>,
-        me: &Arc<Signal>,
-    ) -> Result<ConvInfo, AppendError> {
-        if let Some(c) = session.conv() {
-            return Ok(c);
+    /// What a commit means beyond its ack, whether or not the connection that asked for
+    /// it is still there: a visitor's conversation opened (its tabs follow it, the desk
+    /// assigns it), an agent answered.
+    pub(crate) fn after_commit(&self, after: &AfterCommit, r: &Appended) {
+        let Appended::New(_, info) = r else {
+            return;
+        };
+        match after {
+            AfterCommit::Nothing => {}
+            AfterCommit::Visitor(session, prefer) => {
+                session.set_conv(*info, None);
+                self.ensure_owner(session.site, info.id, session, *prefer);
+            }
+            AfterCommit::Agent(agent) => self.answered(info.site, info.id, *agent),
         }
-        let info = self
-            .inner
-            .writer
-            .ensure_conversation(session.site, session.token.clone())
-            .await?;
-        session.set_conv(info, Some(me));
-        Ok(info)
     }
 
     /// Follow `conv`, loading its stream into memory if needed. Returns the stream and

@@ -15,6 +15,13 @@ use crate::ids::{AgentId, SiteId};
 use crate::protocol::ServerFrame;
 use crate::store::{now_ms, InviteRule, StoreResult};
 
+/// A fresh invitation id: random (below 2⁵³, so JavaScript reads it exactly), never from a
+/// counter — an id from before a restart must not match a new invitation.
+fn invite_id() -> u64 {
+    use rand::Rng;
+    rand::thread_rng().gen_range(1..(1u64 << 53))
+}
+
 /// Does `text` match `pattern`, where `*` matches any run of characters (also none) and
 /// everything else matches itself? The whole of `text` must match. Works on bytes, with no
 /// allocation: a literal character's UTF-8 bytes can only match at a character boundary.
@@ -78,7 +85,7 @@ impl Hub {
         (agent, name): (AgentId, &str),
         text: &str,
     ) {
-        let id = self.next_invite_id();
+        let id = invite_id();
         session.add_invite(
             Invite {
                 id,

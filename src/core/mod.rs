@@ -26,6 +26,8 @@ pub(crate) mod signal;
 pub(crate) mod stream;
 pub(crate) mod writer;
 
+pub(crate) use writer::AppendError;
+
 use tokio::sync::watch;
 
 /// Transports, for gauges and per-site rules.
@@ -35,8 +37,6 @@ pub enum TransportKind {
     LongPoll,
     Xdr,
     Jsonp,
-    /// In-process test transport.
-    Test,
 }
 
 impl TransportKind {
@@ -47,7 +47,6 @@ impl TransportKind {
             TransportKind::LongPoll => "lp",
             TransportKind::Xdr => "xdr",
             TransportKind::Jsonp => "jsonp",
-            TransportKind::Test => "test",
         }
     }
 }

@@ -42,8 +42,8 @@ pub(super) struct SitePresence {
     pub(super) agents: Vec<Arc<AgentLink>>,
     /// Who owns each assigned open conversation (`desk`).
     pub(super) owners: HashMap<ConversationId, Owner>,
-    /// Conversations waiting for an agent, oldest first.
-    pub(super) queue: VecDeque<(ConversationId, Arc<VisitorSession>)>,
+    /// Conversations waiting for an agent, oldest first, with their visitor's token.
+    pub(super) queue: VecDeque<(ConversationId, String)>,
     /// Round-robin position.
     pub(super) turn: usize,
 }
@@ -51,7 +51,8 @@ pub(super) struct SitePresence {
 /// The agent a conversation is assigned to.
 pub(super) struct Owner {
     pub(super) agent: AgentId,
-    pub(super) session: Arc<VisitorSession>,
+    /// The conversation's visitor (its session, when on line, is found by this token).
+    pub(super) token: String,
     pub(super) since: std::time::Instant,
     /// The agent has written in the conversation since it was assigned.
     pub(super) answered: bool,
@@ -60,6 +61,27 @@ pub(super) struct Owner {
 impl SitePresence {
     pub(super) fn available(&self) -> bool {
         self.agents.iter().any(|a| !a.away.load(Ordering::Acquire))
+    }
+
+    /// Open conversations the desk gave `agent`.
+    pub(super) fn load(&self, agent: AgentId) -> usize {
+        self.owners.values().filter(|o| o.agent == agent).count()
+    }
+
+    /// The online session of the visitor with this token.
+    pub(super) fn session_of(&self, token: &str) -> Option<Arc<VisitorSession>> {
+        if token.is_empty() {
+            return None;
+        }
+        self.visitors.values().find(|s| s.token == token).cloned()
+    }
+
+    /// Nothing left to remember for the site.
+    fn is_empty(&self) -> bool {
+        self.visitors.is_empty()
+            && self.agents.is_empty()
+            && self.owners.is_empty()
+            && self.queue.is_empty()
     }
 }
 
@@ -112,7 +134,7 @@ impl Presence {
                 .iter()
                 .map(|a| (a.sig.clone(), f.clone()))
                 .collect();
-            if site.visitors.is_empty() && site.agents.is_empty() && site.owners.is_empty() {
+            if site.is_empty() {
                 sites.remove(&s.site);
             }
             out
@@ -168,7 +190,7 @@ impl Presence {
             } else {
                 Vec::new()
             };
-            if sp.visitors.is_empty() && sp.agents.is_empty() && sp.owners.is_empty() {
+            if sp.is_empty() {
                 sites.remove(&site);
             }
             (after, visitors)

@@ -6,15 +6,15 @@
 //! after its commit, and flushing everything queued before it stops. Knows the `Store`
 //! trait, not any database.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use tokio::sync::{mpsc, oneshot};
 
 use super::registry::Registry;
-use crate::ids::{ConversationId, SiteId};
+use crate::ids::ConversationId;
 use crate::protocol::ServerFrame;
-use crate::store::{Appended, ConvInfo, NewEntry, Reopen, Store, StoreError};
+use crate::store::{Appended, NewEntry, Reopen, Store, StoreError};
 
 /// Why an append was not done. Nothing was acknowledged; the client may resend.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -32,13 +32,6 @@ enum Command {
         entry: NewEntry,
         reply: oneshot::Sender<Result<Appended, AppendError>>,
     },
-    EnsureConversation {
-        site: SiteId,
-        token: String,
-        reply: oneshot::Sender<Result<ConvInfo, AppendError>>,
-    },
-    /// Mark a conversation closed.
-    CloseConversation(ConversationId),
     /// Reopen a closed conversation.
     Reopen {
         conv: ConversationId,
@@ -54,6 +47,9 @@ pub(crate) struct Writer {
     /// Bounded (`writer_queue`): a full queue answers `Overloaded` at once instead of
     /// letting memory grow.
     tx: mpsc::Sender<Command>,
+    /// Why the last write failed, while no write has succeeded since (a full disk, a lost
+    /// database): what `/healthz` reports.
+    failing: Arc<Mutex<Option<String>>>,
 }
 
 impl Writer {
@@ -65,11 +61,21 @@ impl Writer {
         batch: usize,
     ) -> (Writer, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(queue);
+        let failing = Arc::new(Mutex::new(None));
+        let health = failing.clone();
         let handle = std::thread::Builder::new()
             .name("kefu-writer".into())
-            .spawn(move || run(store, registry, rx, batch))
+            .spawn(move || run(store, registry, rx, batch, health))
             .expect("spawn writer thread");
-        (Writer { tx }, handle)
+        (Writer { tx, failing }, handle)
+    }
+
+    /// Why writes are failing now, if they are.
+    pub(crate) fn failing(&self) -> Option<String> {
+        self.failing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Queue an append; the receiver answers after the commit.
@@ -82,26 +88,6 @@ impl Writer {
             .try_send(Command::Append { entry, reply })
             .map_err(refused)?;
         Ok(rx)
-    }
-
-    /// The visitor's open conversation, created if it has none.
-    pub(crate) async fn ensure_conversation(
-        &self,
-        site: SiteId,
-        token: String,
-    ) -> Result<ConvInfo, AppendError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .try_send(Command::EnsureConversation { site, token, reply })
-            .map_err(refused)?;
-        rx.await.unwrap_or(Err(AppendError::Closed))
-    }
-
-    /// Mark `conv` closed (after the entries queued before this).
-    pub(crate) fn close_conversation(&self, conv: ConversationId) {
-        if self.tx.try_send(Command::CloseConversation(conv)).is_err() {
-            tracing::warn!(conv = %conv, "writer queue full: conversation not marked closed");
-        }
     }
 
     /// Reopen `conv` (after the entries and the close queued before this).
@@ -119,12 +105,40 @@ impl Writer {
     }
 }
 
+/// What the writer thread works with.
+struct Ctx {
+    store: Arc<dyn Store>,
+    registry: Arc<Registry>,
+    failing: Arc<Mutex<Option<String>>>,
+}
+
+impl Ctx {
+    fn failed(&self, e: &StoreError) -> AppendError {
+        tracing::error!(error = %e, "store write failed");
+        *self.failing.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+        AppendError::Store(e.to_string())
+    }
+
+    fn succeeded(&self) {
+        let mut f = self.failing.lock().unwrap_or_else(|p| p.into_inner());
+        if f.take().is_some() {
+            tracing::info!("store writes succeed again");
+        }
+    }
+}
+
 fn run(
     store: Arc<dyn Store>,
     registry: Arc<Registry>,
     mut rx: mpsc::Receiver<Command>,
     max_batch: usize,
+    failing: Arc<Mutex<Option<String>>>,
 ) {
+    let cx = Ctx {
+        store,
+        registry,
+        failing,
+    };
     let mut entries: Vec<NewEntry> = Vec::with_capacity(max_batch);
     let mut replies: Vec<oneshot::Sender<Result<Appended, AppendError>>> =
         Vec::with_capacity(max_batch);
@@ -141,24 +155,16 @@ fn run(
                     entries.push(entry);
                     replies.push(reply);
                 }
-                Command::EnsureConversation { site, token, reply } => {
-                    let r = store
-                        .ensure_conversation(site, &token)
-                        .map_err(|e| store_failed(&e));
-                    let _ = reply.send(r);
-                }
-                Command::CloseConversation(conv) => {
-                    // Entries queued before the close are committed first.
-                    commit(&*store, &registry, &mut entries, &mut replies);
-                    if let Err(e) = store.close_conversation(conv) {
-                        store_failed(&e);
-                    }
-                }
                 Command::Reopen { conv, reply } => {
-                    commit(&*store, &registry, &mut entries, &mut replies);
-                    let r = store
-                        .reopen_conversation(conv)
-                        .map_err(|e| store_failed(&e));
+                    // Entries queued before it (a close, say) are committed first.
+                    commit(&cx, &mut entries, &mut replies);
+                    let r = match cx.store.reopen_conversation(conv) {
+                        Ok(r) => {
+                            cx.succeeded();
+                            Ok(r)
+                        }
+                        Err(e) => Err(cx.failed(&e)),
+                    };
                     let _ = reply.send(r);
                 }
                 Command::Stop => {
@@ -170,7 +176,7 @@ fn run(
                 next = rx.try_recv().ok();
             }
         }
-        commit(&*store, &registry, &mut entries, &mut replies);
+        commit(&cx, &mut entries, &mut replies);
     }
     // Anything still queued after Stop is answered, not silently dropped.
     rx.close();
@@ -179,13 +185,10 @@ fn run(
             Command::Append { reply, .. } => {
                 let _ = reply.send(Err(AppendError::Closed));
             }
-            Command::EnsureConversation { reply, .. } => {
-                let _ = reply.send(Err(AppendError::Closed));
-            }
             Command::Reopen { reply, .. } => {
                 let _ = reply.send(Err(AppendError::Closed));
             }
-            Command::CloseConversation(_) | Command::Stop => {}
+            Command::Stop => {}
         }
     }
     tracing::info!("writer stopped");
@@ -199,40 +202,42 @@ fn refused<T>(e: mpsc::error::TrySendError<T>) -> AppendError {
     }
 }
 
-fn store_failed(e: &StoreError) -> AppendError {
-    tracing::error!(error = %e, "store write failed");
-    AppendError::Store(e.to_string())
-}
-
 /// Commit one batch, publish what is new in commit order, then answer every append.
 /// A failing batch is retried one entry at a time, so one bad entry cannot fail others.
 fn commit(
-    store: &dyn Store,
-    registry: &Registry,
+    cx: &Ctx,
     entries: &mut Vec<NewEntry>,
     replies: &mut Vec<oneshot::Sender<Result<Appended, AppendError>>>,
 ) {
     if entries.is_empty() {
         return;
     }
+    let store = &*cx.store;
     let results: Vec<Result<Appended, AppendError>> = match store.append_batch(entries) {
-        Ok(done) => done.into_iter().map(Ok).collect(),
+        Ok(done) => {
+            cx.succeeded();
+            done.into_iter().map(Ok).collect()
+        }
+        Err(e @ StoreError::Lost(_)) => entries.iter().map(|_| Err(cx.failed(&e))).collect(),
         Err(e) if entries.len() > 1 => {
             tracing::warn!(error = %e, batch = entries.len(), "batch failed; retrying one by one");
             entries
                 .iter()
                 .map(|one| match store.append_batch(std::slice::from_ref(one)) {
-                    Ok(mut v) => Ok(v.remove(0)),
-                    Err(e) => Err(store_failed(&e)),
+                    Ok(mut v) => {
+                        cx.succeeded();
+                        Ok(v.remove(0))
+                    }
+                    Err(e) => Err(cx.failed(&e)),
                 })
                 .collect()
         }
-        Err(e) => vec![Err(store_failed(&e))],
+        Err(e) => vec![Err(cx.failed(&e))],
     };
     for r in &results {
-        if let Ok(Appended::New(e)) = r {
+        if let Ok(Appended::New(e, _)) = r {
             let frame = ServerFrame::Entry(e).to_bytes();
-            registry.publish(e.conv, e.off, frame);
+            cx.registry.publish(e.conv, e.off, frame);
         }
     }
     for (reply, r) in replies.drain(..).zip(results) {

@@ -12,8 +12,8 @@ use super::error::HttpError;
 use super::{query_decoded, query_param, read_body, text, Body, HttpCtx};
 use crate::core::auth::LoginError;
 use crate::ids::{ConversationId, Offset};
-use crate::protocol::{check_msg, Role};
-use crate::store::{Agent, Appended, NewEntry};
+use crate::protocol::check_msg;
+use crate::store::{Agent, Appended};
 use http::Response;
 
 pub(super) const JSON: &str = "application/json";
@@ -120,7 +120,7 @@ pub(super) async fn conversations(
                 "conv": c.id, "epoch": c.epoch, "head": c.head,
                 "visitor": format!("v{}", c.visitor),
                 "owner": ctx.hub.owner_of(site, c.id),
-                "queued": ctx.hub.is_queued(site, c.id),
+                "queued": ctx.hub.queue_position(site, c.id).is_some(),
             })
         })
         .collect();
@@ -230,22 +230,17 @@ pub(super) async fn post_message(
     if info.is_none_or(|i| i.site != site) {
         return Err(HttpError::NotFound);
     }
-    let entry = NewEntry::now(
-        conv,
-        "msg",
-        Role::Agent,
-        format!("a{}", a.id),
-        m.cid,
-        m.body,
-    );
     let done = ctx
         .hub
-        .append(entry)
+        .agent_message(&a, conv, m.cid, m.body)
+        .map_err(|e| HttpError::Unavailable(e.to_string()))?
         .await
+        .unwrap_or(Err(crate::core::AppendError::Closed))
         .map_err(|e| HttpError::Unavailable(e.to_string()))?;
-    ctx.hub.answered(site, conv, a.id);
+    ctx.hub
+        .after_commit(&crate::core::hub::AfterCommit::Agent(a.id), &done);
     let (status, body) = match done {
-        Appended::New(e) => (
+        Appended::New(e, _) => (
             StatusCode::CREATED,
             serde_json::json!({"conv": e.conv, "off": e.off, "ts": e.ts, "dup": false}),
         ),
@@ -253,6 +248,8 @@ pub(super) async fn post_message(
             StatusCode::OK,
             serde_json::json!({"conv": conv, "off": off, "ts": ts, "dup": true}),
         ),
+        Appended::CidTaken => return Err(HttpError::CidTaken),
+        Appended::NotOpen => return Err(HttpError::NotFound),
     };
     Ok(text(status, JSON, body.to_string()))
 }

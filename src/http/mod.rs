@@ -82,12 +82,16 @@ pub async fn handle(req: Request<Incoming>, ctx: HttpCtx) -> Result<Response<Bod
     }))
 }
 
-/// `GET /healthz`: 200 when the store answers.
+/// `GET /healthz`: 200 when the store answers, is still the database kefu opened, and
+/// takes writes; else 503 with the reason.
 async fn health(ctx: &HttpCtx) -> Result<Response<Body>, HttpError> {
     ctx.hub
         .blocking(|s| s.ping())
         .await
         .map_err(|e| HttpError::Unavailable(format!("store: {e}")))?;
+    if let Some(why) = ctx.hub.store_failing() {
+        return Err(HttpError::Unavailable(format!("store writes fail: {why}")));
+    }
     let body = serde_json::json!({
         "status": "ok",
         "connections": ctx.hub.connections(),
@@ -108,13 +112,13 @@ fn rss_bytes() -> Option<u64> {
 
 /// `GET /`: what this server offers.
 fn index(ctx: &HttpCtx) -> Response<Body> {
-    let base = ctx.hub.config().base_url();
+    let ws = ctx.hub.config().ws_url();
     let html = format!(
         "<!doctype html><meta charset=utf-8><title>kefu</title>\
          <h1>kefu</h1><p>Live-chat gateway.</p><ul>\
          <li><a href=\"/demo\">Demo page</a> with the visitor widget</li>\
          <li><a href=\"/console\">Agent console</a></li>\
-         <li>WebSocket endpoint: <code>{base}/v1/ws</code> (protocol: <code>docs/protocol.md</code>)</li>\
+         <li>WebSocket endpoint: <code>{ws}</code> (protocol: <code>docs/protocol.md</code>)</li>\
          <li><a href=\"/healthz\">/healthz</a></li></ul>"
     );
     text(StatusCode::OK, "text/html; charset=utf-8", html)

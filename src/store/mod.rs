@@ -37,6 +37,28 @@ impl Site {
             .any(|o| o == "*" || o.eq_ignore_ascii_case(origin))
     }
 
+    /// Is `o` something `allowed_origins` can hold: `*`, or `http(s)://host[:port]` with
+    /// no path, as browsers send it in `Origin`?
+    pub fn check_origin(o: &str) -> Result<(), String> {
+        if o == "*" {
+            return Ok(());
+        }
+        let rest = o
+            .strip_prefix("https://")
+            .or_else(|| o.strip_prefix("http://"))
+            .ok_or_else(|| format!("origin {o:?} must start with http:// or https://"))?;
+        let host_ok = !rest.is_empty()
+            && rest
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c));
+        if !host_ok {
+            return Err(format!(
+                "origin {o:?} must be scheme://host[:port], without a path (e.g. https://www.example.com)"
+            ));
+        }
+        Ok(())
+    }
+
     /// Does this site allow transport `name`?
     pub fn allows_transport(&self, name: &str) -> bool {
         self.transports.iter().any(|t| t == name)
@@ -103,14 +125,63 @@ pub struct ConvInfo {
     pub head: Offset,
 }
 
+/// Where an entry goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConvRef {
+    /// This conversation.
+    Id(ConversationId),
+    /// The open conversation of visitor `token` on `site`, created (with the visitor row)
+    /// when there is none. Opening and appending happen in one transaction, so a resend
+    /// that turns out to be a duplicate opens nothing. `named`: the conversation the
+    /// client said it writes to; it must be that open conversation (else `NotOpen`).
+    Visitor {
+        site: SiteId,
+        token: String,
+        named: Option<ConversationId>,
+    },
+}
+
+/// Who wrote an entry; the store turns it into the entry's `sender`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Author {
+    /// The conversation's visitor: `v<visitor id>`.
+    Visitor,
+    /// An agent: `a<agent id>`.
+    Agent(AgentId),
+    /// kefu itself (an idle conversation closed): `kefu`.
+    System,
+}
+
+impl Author {
+    /// The role entries of this author carry.
+    pub fn role(self) -> Role {
+        match self {
+            Author::Visitor => Role::Visitor,
+            Author::Agent(_) => Role::Agent,
+            Author::System => Role::System,
+        }
+    }
+}
+
+/// The `cid` of an entry: the key that decides whether it is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cid {
+    /// Stored at most once per sender: a client's id (resends), or a server-made key that
+    /// already names its conversation (`read:<conv>:<upto>`).
+    Keyed(String),
+    /// A fresh entry the server makes (desk entries, an accepted invitation's message):
+    /// the store names it `<prefix>:<conv>:<off>`, unique by construction, so it can never
+    /// collide with another entry, in any conversation, across restarts.
+    Made(&'static str),
+}
+
 /// An entry to append; the store assigns its offset.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewEntry {
-    pub conv: ConversationId,
+    pub conv: ConvRef,
     pub kind: String,
-    pub role: Role,
-    pub sender: String,
-    pub cid: String,
+    pub author: Author,
+    pub cid: Cid,
     pub body: String,
     pub ts: i64,
     /// For `read` entries: the offset read up to.
@@ -121,19 +192,11 @@ pub struct NewEntry {
 
 impl NewEntry {
     /// An entry stamped now, with no `upto` and no contact.
-    pub fn now(
-        conv: ConversationId,
-        kind: &str,
-        role: Role,
-        sender: String,
-        cid: String,
-        body: String,
-    ) -> NewEntry {
+    pub fn now(conv: ConvRef, kind: &str, author: Author, cid: Cid, body: String) -> NewEntry {
         NewEntry {
             conv,
             kind: kind.to_string(),
-            role,
-            sender,
+            author,
             cid,
             body,
             ts: now_ms(),
@@ -146,14 +209,33 @@ impl NewEntry {
 /// What became of one `NewEntry` in `append_batch`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Appended {
-    /// Stored now, at this offset.
-    New(EntryFrame),
+    /// Stored now, at this offset, in the conversation `info` describes (its `head` is
+    /// this entry's offset).
+    New(Box<EntryFrame>, ConvInfo),
     /// `(sender, cid)` was already stored: this is where.
     Dup {
         conv: ConversationId,
         off: Offset,
         ts: i64,
     },
+    /// The cid is already stored, but in another conversation than the one named: the
+    /// client reused an id (`cid_taken`). Nothing was stored.
+    CidTaken,
+    /// The visitor named a conversation that is not its open one. Nothing was stored.
+    NotOpen,
+}
+
+/// One open conversation as the desk restores it after a start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeskConv {
+    pub id: ConversationId,
+    pub site: SiteId,
+    /// The visitor's token.
+    pub token: String,
+    /// The agent of the last `join`, `transfer` or `reopen` entry, if any.
+    pub owner: Option<AgentId>,
+    /// That agent wrote a message after it was given the conversation.
+    pub answered: bool,
 }
 
 /// Store failures. All of them mean "not done": nothing was acknowledged.
@@ -174,6 +256,10 @@ pub enum StoreError {
     /// A uniqueness rule or a limit: the caller asked for something already taken.
     #[error("{0}")]
     Conflict(String),
+    /// The database is no longer the one this process opened (its file was deleted or
+    /// replaced). Nothing more is written; see the log for what was saved.
+    #[error("database lost: {0}")]
+    Lost(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -181,13 +267,21 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// The canonical log. Every method is synchronous and may block: call it from a blocking
 /// thread, never from async code directly.
 pub trait Store: Send + Sync + 'static {
-    /// Is the store reachable?
+    /// Is the store reachable, and still the database it opened? (An SQLite file deleted
+    /// or replaced under a running server is `Lost`.)
     fn ping(&self) -> StoreResult<()>;
 
     fn site_by_key(&self, key: &str) -> StoreResult<Option<Site>>;
     fn site(&self, id: SiteId) -> StoreResult<Option<Site>>;
     fn sites(&self) -> StoreResult<Vec<Site>>;
     fn add_site(&self, name: &str, origins: &[String]) -> StoreResult<Site>;
+    /// Rename a site and/or replace its allowed origins (`None` leaves it as it is).
+    fn update_site(
+        &self,
+        site: SiteId,
+        name: Option<&str>,
+        origins: Option<&[String]>,
+    ) -> StoreResult<()>;
 
     /// Add an agent; `password_hash` is an argon2 PHC string made by the caller.
     fn add_agent(
@@ -231,13 +325,15 @@ pub trait Store: Send + Sync + 'static {
     /// The open conversation of visitor `token` on `site`, if any.
     fn open_conversation_of(&self, site: SiteId, token: &str) -> StoreResult<Option<ConvInfo>>;
 
-    /// The open conversation of visitor `token`, created (with the visitor row) if none.
-    fn ensure_conversation(&self, site: SiteId, token: &str) -> StoreResult<ConvInfo>;
-
     fn conversation(&self, id: ConversationId) -> StoreResult<Option<ConvInfo>>;
 
-    /// Mark a conversation closed (its visitor's next message opens a new one).
-    fn close_conversation(&self, id: ConversationId) -> StoreResult<()>;
+    /// Every open conversation, oldest first, with its owner as the log says (for the desk
+    /// after a start).
+    fn desk_conversations(&self) -> StoreResult<Vec<DeskConv>>;
+
+    /// Open conversations whose last entry (or, when empty, whose creation) is older than
+    /// `before` (ms since the Unix epoch), oldest first, at most `limit`.
+    fn idle_conversations(&self, before: i64, limit: usize) -> StoreResult<Vec<DeskConv>>;
 
     /// Reopen a closed conversation, unless its visitor has another open one.
     fn reopen_conversation(&self, id: ConversationId) -> StoreResult<Reopen>;
@@ -262,9 +358,14 @@ pub trait Store: Send + Sync + 'static {
     /// Delete a rule of the site; false if there is none with that id.
     fn delete_rule(&self, site: SiteId, id: i64) -> StoreResult<bool>;
 
-    /// Append a batch in ONE transaction (group commit). Offsets are assigned here,
-    /// contiguous per conversation; a `(sender, cid)` already stored (or repeated within
-    /// the batch) is not stored again and is reported as `Dup`. All or nothing.
+    /// Append a batch in ONE transaction (group commit), in order. Offsets are assigned
+    /// here, contiguous per conversation. A `Cid::Keyed` whose `(sender, cid)` is already
+    /// stored (or repeated within the batch) is not stored again (`Dup`, or `CidTaken` when
+    /// it was stored in another conversation than the one this entry names). A visitor's
+    /// entry (`ConvRef::Visitor`) opens the visitor's conversation in the same transaction
+    /// when it has none. The conversation rows follow the log in the same transaction: a
+    /// `close` entry closes its conversation, and a `join`, `transfer` or `reopen` entry
+    /// makes its author the owner. All or nothing.
     fn append_batch(&self, batch: &[NewEntry]) -> StoreResult<Vec<Appended>>;
 
     /// Up to `limit` entries of `conv` with offset > `after`, in offset order.

@@ -171,10 +171,10 @@ impl EntryRow {
             conv: ConversationId(self.conversation_id),
             off: Offset(self.off as u64),
             kind: self.kind,
-            role: if self.role == "agent" {
-                Role::Agent
-            } else {
-                Role::Visitor
+            role: match self.role.as_str() {
+                "agent" => Role::Agent,
+                "system" => Role::System,
+                _ => Role::Visitor,
             },
             sender: self.sender,
             cid: self.cid,
@@ -249,4 +249,17 @@ pub(super) struct NewRuleRow<'a> {
     pub min_visits: i64,
     pub body: &'a str,
     pub created_at: i64,
+}
+
+/// An idle open conversation (`idle_conversations`, plain SQL).
+#[derive(QueryableByName)]
+pub(super) struct IdleRow {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub id: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub site_id: i64,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub token: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+    pub owner_agent_id: Option<i64>,
 }

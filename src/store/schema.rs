@@ -44,6 +44,8 @@ diesel::table! {
         epoch -> BigInt,
         status -> Text,
         created_at -> BigInt,
+        owner_agent_id -> Nullable<BigInt>,
+        owner_off -> Nullable<BigInt>,
     }
 }
 

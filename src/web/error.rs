@@ -24,6 +24,8 @@ pub enum HttpError {
     Unauthorized,
     #[error("conflict: {0}")]
     Conflict(String),
+    #[error("this cid is already used in another conversation: pick a new one")]
+    CidTaken,
     #[error("too many attempts; retry in {0} s")]
     TooManyRequests(u64),
     #[error("payload too large")]
@@ -42,7 +44,7 @@ impl HttpError {
             HttpError::BadRequest(_) => StatusCode::BAD_REQUEST,
             HttpError::Forbidden(_) => StatusCode::FORBIDDEN,
             HttpError::Unauthorized => StatusCode::UNAUTHORIZED,
-            HttpError::Conflict(_) => StatusCode::CONFLICT,
+            HttpError::Conflict(_) | HttpError::CidTaken => StatusCode::CONFLICT,
             HttpError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             HttpError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             HttpError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -59,6 +61,7 @@ impl HttpError {
             HttpError::Forbidden(_) => "forbidden",
             HttpError::Unauthorized => "unauthorized",
             HttpError::Conflict(_) => "conflict",
+            HttpError::CidTaken => "cid_taken",
             HttpError::TooManyRequests(_) => "rate_limited",
             HttpError::TooLarge => "too_large",
             HttpError::UnsupportedMediaType(_) => "unsupported_media_type",

@@ -92,16 +92,20 @@ impl TestServer {
 
     /// Entries of `conv` as stored, read straight from the SQLite file.
     pub fn stored(&self, conv: i64) -> Vec<kefu::protocol::EntryFrame> {
-        let store =
-            kefu::store::open(&format!("sqlite://{}", self.db_path.display()), 1, false).unwrap();
-        store
-            .read_after(
-                kefu::ids::ConversationId(conv),
-                kefu::ids::Offset(0),
-                1_000_000,
-            )
-            .unwrap()
+        stored_in(&self.db_path, conv)
     }
+}
+
+/// Entries of `conv` as stored in the SQLite file at `db`.
+pub fn stored_in(db: &Path, conv: i64) -> Vec<kefu::protocol::EntryFrame> {
+    let store = kefu::store::open(&format!("sqlite://{}", db.display()), 1, false).unwrap();
+    store
+        .read_after(
+            kefu::ids::ConversationId(conv),
+            kefu::ids::Offset(0),
+            1_000_000,
+        )
+        .unwrap()
 }
 
 pub struct Client {
@@ -169,6 +173,16 @@ impl Client {
                 None => panic!("connection ended"),
             }
         }
+    }
+
+    /// After a visitor's first message: its `ack` and the `conv` frame that tells the
+    /// conversation's epoch, which come in that order (the ack is answered on commit, the
+    /// `conv` frame follows through the session). Returns `(conv, ack)`.
+    pub async fn opened(&mut self) -> (Value, Value) {
+        let ack = self.recv_type("ack").await;
+        let conv = self.recv_type("conv").await;
+        assert_eq!(ack["conv"], conv["conv"], "{ack} {conv}");
+        (conv, ack)
     }
 
     /// Next frame of type `t`, skipping others.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::{Conn, Cursor, End, Flow, Principal, Transport};
 use crate::core::stream::{Read, Stream};
 use crate::ids::{ConversationId, Epoch, Offset};
-use crate::protocol::{close, ErrorCode, Position, ServerFrame};
+use crate::protocol::{close, ErrorCode, FrameError, Position, ServerFrame};
 
 impl<T: Transport> Conn<T> {
     /// May this client see `conv`? A visitor sees only its own conversation, an agent
@@ -29,17 +29,19 @@ impl<T: Transport> Conn<T> {
             && self.follows.len() >= self.hub.config().max_follows
         {
             return self
-                .send_err(ErrorCode::TooManyFollows, "too many follows")
+                .err(FrameError::new(ErrorCode::TooManyFollows, "too many follows").conv(pos.conv))
                 .await;
         }
         let (stream, head) = match self.follows.get(&pos.conv) {
             Some(cur) => (cur.stream.clone(), cur.stream.head()),
             None => match self.hub.follow(pos.conv, &self.sig).await {
                 Ok(Some(found)) => found,
-                Ok(None) => return self.send_unknown_conv(pos.conv, None).await,
+                Ok(None) => return self.send_unknown_conv(pos.conv).await,
                 Err(e) => {
                     tracing::error!(error = %e, "follow failed");
-                    return self.send_err(ErrorCode::Store, "store unavailable").await;
+                    return self
+                        .err(FrameError::new(ErrorCode::Store, "store unavailable").conv(pos.conv))
+                        .await;
                 }
             },
         };
@@ -47,19 +49,19 @@ impl<T: Transport> Conn<T> {
             if !self.follows.contains_key(&pos.conv) {
                 self.hub.unfollow(&stream, &self.sig);
             }
-            return self.send_unknown_conv(pos.conv, None).await;
+            return self.send_unknown_conv(pos.conv).await;
         }
         let mut after = pos.after;
         if pos.epoch.is_some_and(|e| e != stream.epoch) {
-            self.send_frame(ServerFrame::Err {
-                of: None,
-                code: ErrorCode::EpochMismatch,
-                msg: "this stream has another epoch: start again from 0",
-                cid: None,
-                conv: Some(stream.conv),
-                epoch: Some(stream.epoch),
-                head: Some(head),
-            })
+            self.err(
+                FrameError::new(
+                    ErrorCode::EpochMismatch,
+                    "this stream has another epoch: start again from 0",
+                )
+                .conv(stream.conv)
+                .epoch(stream.epoch)
+                .head(head),
+            )
             .await?;
             if !lenient {
                 self.drop_if_new(&stream);
@@ -68,15 +70,12 @@ impl<T: Transport> Conn<T> {
             after = Offset::ZERO;
         }
         if after > head {
-            self.send_frame(ServerFrame::Err {
-                of: None,
-                code: ErrorCode::BadOffset,
-                msg: "offset beyond the stream's head",
-                cid: None,
-                conv: Some(stream.conv),
-                epoch: Some(stream.epoch),
-                head: Some(head),
-            })
+            self.err(
+                FrameError::new(ErrorCode::BadOffset, "offset beyond the stream's head")
+                    .conv(stream.conv)
+                    .epoch(stream.epoch)
+                    .head(head),
+            )
             .await?;
             if !lenient {
                 self.drop_if_new(&stream);
@@ -170,19 +169,6 @@ impl<T: Transport> Conn<T> {
         }
         self.feed_volatile().await?;
         self.flush_out().await
-    }
-
-    /// Tell a visitor connection its conversation exists and follow it from the start
-    /// (nothing to do if the connection follows it already).
-    pub(super) async fn start_own_conversation(
-        &mut self,
-        conv: ConversationId,
-        epoch: Epoch,
-    ) -> Flow {
-        if self.follows.contains_key(&conv) {
-            return Ok(());
-        }
-        self.switch_own_conversation(conv, epoch).await
     }
 
     /// The session's conversation is now `conv` (opened in another tab, or reopened):

@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use super::{Authed, Conn, End, Flow, Principal, Transport};
 use crate::core::presence::AgentLink;
-use crate::core::TransportKind;
 use crate::ids::{random_token, Offset, SessionId, SiteId};
 use crate::protocol::{close, Hello, Position, Role, ServerFrame, VERSION};
 
@@ -48,7 +47,7 @@ impl<T: Transport> Conn<T> {
             }
         }
         let kind = self.t.kind();
-        if kind != TransportKind::Test && !site.allows_transport(kind.name()) {
+        if !site.allows_transport(kind.name()) {
             return Err(End::Close(
                 close::TRANSPORT_DISABLED,
                 "transport disabled for this site",
@@ -134,6 +133,14 @@ impl<T: Transport> Conn<T> {
                 },
             };
             self.on_follow(pos, true).await?;
+            // A conversation still waiting for an agent: where it is in the queue.
+            if let Some(position) = self.hub.queue_position(site.id, c.id) {
+                self.send_frame(ServerFrame::Queue {
+                    conv: c.id,
+                    position,
+                })
+                .await?;
+            }
         }
         self.hub.presence().visitor_changed(&session);
         let online = self.hub.presence().agents_available(site.id);

@@ -10,12 +10,13 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{Authed, Conn, End, Flow, Principal, Transport};
+use super::{Authed, Conn, End, Flow, Principal, Sent, Transport};
 use crate::core::desk::DeskError;
+use crate::core::hub::AfterCommit;
 use crate::core::writer::AppendError;
 use crate::ids::{AgentId, ConversationId, Offset, SiteId};
 use crate::protocol::{AgentStatus, ErrorCode, FrameError, Role, ServerFrame, PAGE_FIELD_MAX};
-use crate::store::{now_ms, NewEntry};
+use crate::store::{now_ms, Author, Cid, ConvRef, NewEntry};
 
 fn cut(mut s: String, max: usize) -> String {
     if let Some((i, _)) = s.char_indices().nth(max) {
@@ -90,10 +91,10 @@ impl<T: Transport> Conn<T> {
         match (own, conv) {
             (Some(own), None) => Ok(own),
             (Some(Some(own)), Some(c)) if own == c => Ok(Some(c)),
-            (Some(_), Some(c)) => self.send_unknown_conv(c, None).await.map(|_| None),
+            (Some(_), Some(c)) => self.send_unknown_conv(c).await.map(|_| None),
             (None, Some(c)) => Ok(Some(c)),
             (None, None) => self
-                .refuse(FrameError::new(
+                .err(FrameError::new(
                     ErrorCode::BadFrame,
                     "agents must name the conversation",
                 ))
@@ -103,7 +104,7 @@ impl<T: Transport> Conn<T> {
     }
 
     async fn only_for(&mut self, who: &str) -> Flow {
-        self.refuse(FrameError::new(
+        self.err(FrameError::new(
             ErrorCode::BadFrame,
             format!("only {who} send this frame"),
         ))
@@ -161,7 +162,7 @@ impl<T: Transport> Conn<T> {
             .map(|(a, _)| a.name.clone())
             .unwrap_or_default();
         let Some(cur) = self.follows.get(&conv) else {
-            return self.send_unknown_conv(conv, None).await;
+            return self.send_unknown_conv(conv).await;
         };
         let stream = cur.stream.clone();
         self.last_typing = Some(Instant::now());
@@ -190,40 +191,52 @@ impl<T: Transport> Conn<T> {
         Ok(())
     }
 
-    /// `read`: a durable `read` entry, acked with cid `read:<upto>`.
+    /// `read`: a durable `read` entry, acked with cid `read:<conv>:<upto>` — a key that
+    /// names its conversation, so reads of every conversation are stored, and a repeated
+    /// read of the same offset is stored once.
     pub(super) async fn on_read(&mut self, conv: Option<ConversationId>, upto: Offset) -> Flow {
         let Some(conv) = self.frame_conv(conv).await? else {
             return Ok(());
         };
-        let (Some(a), Some(sender)) = (self.authed.as_ref(), self.sender()) else {
-            return Ok(());
+        let author = match self.authed.as_ref().map(|a| &a.principal) {
+            Some(Principal::Visitor(_)) => Author::Visitor,
+            Some(Principal::Agent(a, _)) => Author::Agent(a.id),
+            None => return Ok(()),
         };
-        let role = a.role;
         // Only what this connection was sent can have been read.
         let Some(cur) = self.follows.get(&conv) else {
-            return self.send_unknown_conv(conv, None).await;
+            return self.send_unknown_conv(conv).await;
         };
         if upto > cur.sent || upto == Offset::ZERO {
             let head = cur.sent;
             return self
-                .send_frame(ServerFrame::Err {
-                    of: None,
-                    code: ErrorCode::BadOffset,
-                    msg: "read beyond what was sent",
-                    cid: None,
-                    conv: Some(conv),
-                    epoch: None,
-                    head: Some(head),
-                })
+                .err(
+                    FrameError::new(ErrorCode::BadOffset, "read beyond what was sent")
+                        .conv(conv)
+                        .head(head),
+                )
                 .await;
         }
-        // ':' cannot occur in a client's cid: server-made ids never collide with them.
-        let cid = format!("read:{}", upto.0);
+        let cid = format!("read:{conv}:{}", upto.0);
         let entry = NewEntry {
             upto: Some(upto),
-            ..NewEntry::now(conv, "read", role, sender, cid, String::new())
+            ..NewEntry::now(
+                ConvRef::Id(conv),
+                "read",
+                author,
+                Cid::Keyed(cid.clone()),
+                String::new(),
+            )
         };
-        self.submit(entry, true).await
+        let sent = Sent {
+            cid,
+            of: "read",
+            answer: true,
+            named: Some(conv),
+            after: AfterCommit::Nothing,
+        };
+        let queued = self.hub.writer().append(entry);
+        self.submit(queued, sent).await
     }
 
     /// An agent acknowledged entries of `conv`: the visitor's tabs learn they arrived.
@@ -246,15 +259,10 @@ impl<T: Transport> Conn<T> {
         let (agent_id, name) = (agent.id, agent.name.clone());
         let Some(session) = self.hub.presence().find_visitor(site, visitor) else {
             return self
-                .send_frame(ServerFrame::Err {
-                    of: None,
-                    code: ErrorCode::UnknownVisitor,
-                    msg: "that visitor has left",
-                    cid: None,
-                    conv: None,
-                    epoch: None,
-                    head: None,
-                })
+                .err(FrameError::new(
+                    ErrorCode::UnknownVisitor,
+                    "that visitor has left",
+                ))
                 .await;
         };
         self.hub.invite(&session, (agent_id, &name), text);
@@ -273,25 +281,28 @@ impl<T: Transport> Conn<T> {
         if !accept {
             return Ok(());
         }
-        let info = match self.hub.open_conversation(&session, &self.sig).await {
-            Ok(i) => i,
-            Err(e) => return self.append_failed(&format!("invite:{id}"), &e).await,
-        };
-        self.start_own_conversation(info.id, info.epoch).await?;
+        // The conversation opens (if the visitor has none) in the same transaction as the
+        // agent's first message; the desk then gives it to the inviting agent.
         let entry = NewEntry::now(
-            info.id,
+            ConvRef::Visitor {
+                site: session.site,
+                token: session.token.clone(),
+                named: None,
+            },
             "msg",
-            Role::Agent,
-            format!("a{}", inv.agent),
-            format!("invite:{id}"),
+            Author::Agent(inv.agent),
+            Cid::Made("invite"),
             inv.text,
         );
-        self.hub.presence().visitor_changed(&session);
-        self.submit(entry, false).await?;
-        let site = session.site;
-        self.hub
-            .ensure_owner(site, info.id, &session, Some(inv.agent));
-        Ok(())
+        let sent = Sent {
+            cid: String::new(),
+            of: "invite_reply",
+            answer: false,
+            named: None,
+            after: AfterCommit::Visitor(session, Some(inv.agent)),
+        };
+        let queued = self.hub.writer().append(entry);
+        self.submit(queued, sent).await
     }
 
     /// `presence` (agents): online or away.
@@ -319,10 +330,8 @@ impl<T: Transport> Conn<T> {
         if self.agent().is_none() {
             return self.only_for("agents").await;
         }
-        match self.of_my_site(conv).await {
-            Ok(true) => {}
-            Ok(false) => return self.send_unknown_conv(conv, None).await,
-            Err(_) => return self.send_err(ErrorCode::Store, "store unavailable").await,
+        if !self.check_my_site(conv).await? {
+            return Ok(());
         }
         let site = self.agent().expect("checked").1;
         match self.hub.transfer(site, conv, to) {
@@ -336,21 +345,15 @@ impl<T: Transport> Conn<T> {
         let code = match &e {
             DeskError::UnknownAgent => ErrorCode::UnknownAgent,
             DeskError::UnknownConv => ErrorCode::UnknownConv,
-            DeskError::AlreadyOpen | DeskError::VisitorBusy => ErrorCode::BadFrame,
+            DeskError::Owned => ErrorCode::Owned,
+            DeskError::AlreadyOpen | DeskError::VisitorBusy | DeskError::NotWaiting => {
+                ErrorCode::BadFrame
+            }
             DeskError::Failed(AppendError::Overloaded) => ErrorCode::Overloaded,
             DeskError::Failed(_) => ErrorCode::Store,
         };
-        let msg = e.to_string();
-        self.send_frame(ServerFrame::Err {
-            of: Some(of),
-            code,
-            msg: &msg,
-            cid: None,
-            conv: Some(conv),
-            epoch: None,
-            head: None,
-        })
-        .await
+        self.err(FrameError::new(code, e.to_string()).of(of).conv(conv))
+            .await
     }
 
     /// `reopen` (agents): reopen a closed conversation and take it.
@@ -359,10 +362,8 @@ impl<T: Transport> Conn<T> {
             return self.only_for("agents").await;
         };
         let who = (agent.id, agent.name.clone());
-        match self.of_my_site(conv).await {
-            Ok(true) => {}
-            Ok(false) => return self.send_unknown_conv(conv, None).await,
-            Err(_) => return self.send_err(ErrorCode::Store, "store unavailable").await,
+        if !self.check_my_site(conv).await? {
+            return Ok(());
         }
         match self.hub.reopen(site, conv, who).await {
             Ok(()) => Ok(()),
@@ -376,12 +377,26 @@ impl<T: Transport> Conn<T> {
             return self.only_for("agents").await;
         };
         let (id, name) = (agent.id, agent.name.clone());
-        match self.of_my_site(conv).await {
-            Ok(true) => {}
-            Ok(false) => return self.send_unknown_conv(conv, None).await,
-            Err(_) => return self.send_err(ErrorCode::Store, "store unavailable").await,
+        if !self.check_my_site(conv).await? {
+            return Ok(());
         }
-        self.hub.close_conversation(site, conv, id, name);
+        self.hub
+            .close_conversation(site, conv, Author::Agent(id), name);
         Ok(())
+    }
+
+    /// `take` (agents): take a conversation that waits for an agent (a `join` entry).
+    pub(super) async fn on_take(&mut self, conv: ConversationId) -> Flow {
+        let Some((agent, site)) = self.agent() else {
+            return self.only_for("agents").await;
+        };
+        let who = (agent.id, agent.name.clone());
+        if !self.check_my_site(conv).await? {
+            return Ok(());
+        }
+        match self.hub.claim(site, conv, who) {
+            Ok(()) => Ok(()),
+            Err(e) => self.desk_refused("take", conv, e).await,
+        }
     }
 }

@@ -2,9 +2,11 @@
 //!
 //! Owns: the order of a connection's life (hello → welcome → follow/msg/ack → close), the
 //! per-stream cursors that make delivery gap-free and duplicate-free, acks only after
-//! commit, heartbeats and dead-link detection, slow-client detection, and the graceful
-//! close on shutdown. A transport only moves text frames (`Transport`); this file never
-//! sees a socket, and tests drive it with a recording transport.
+//! commit, the deadlines (a `hello` in time; after it, a link silent for too long is
+//! dead), slow-client detection, the rule for answering a refused frame (`err` names the
+//! frame; too many bad ones in a row close the link), and the graceful close on shutdown.
+//! A transport only moves text frames (`Transport`); this file never sees a socket, and
+//! tests drive it with a recording transport.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -14,10 +16,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use futures_util::FutureExt;
 use tokio::time::Instant;
 
-use super::hub::{Hub, TransportKind};
+use super::hub::{AfterCommit, Hub, TransportKind};
 use super::presence::AgentLink;
 use super::session::VisitorSession;
 use super::signal::Signal;
@@ -26,10 +27,9 @@ use super::writer::AppendError;
 use super::Shutdown;
 use crate::ids::{ConversationId, Offset, SiteId};
 use crate::protocol::{
-    close, error_frame, parse_client_frame, ClientFrame, Contact, ErrorCode, FrameError, Position,
-    Role, ServerFrame,
+    close, parse_client_frame, ClientFrame, ErrorCode, FrameError, Position, Role, ServerFrame,
 };
-use crate::store::{Agent, Appended, NewEntry};
+use crate::store::{Agent, Appended};
 
 /// What a transport delivers upward.
 #[derive(Debug)]
@@ -124,11 +124,23 @@ enum End {
 
 type Flow = Result<(), End>;
 
+/// An append on its way to the writer: what to answer once it is committed, and what the
+/// commit means beyond the ack.
+struct Sent {
+    /// The cid the `ack` (or the `err`) carries.
+    cid: String,
+    /// The frame that asked for it (`of` of an `err`).
+    of: &'static str,
+    /// Whether the client expects an `ack` (appends the server makes on the client's
+    /// behalf, like an accepted invitation's message, get none).
+    answer: bool,
+    /// The conversation the frame named, if it named one.
+    named: Option<ConversationId>,
+    after: AfterCommit,
+}
+
 /// An append waiting for its commit.
-/// An append waiting for its commit: its cid, whether the client expects an `ack` for it
-/// (appends the server makes on the client's behalf, like an accepted invitation, do not),
-/// and the outcome.
-type Pending = Pin<Box<dyn Future<Output = (String, bool, Result<Appended, AppendError>)> + Send>>;
+type Pending = Pin<Box<dyn Future<Output = (Sent, Result<Appended, AppendError>)> + Send>>;
 
 /// Position of this connection in one followed stream.
 struct Cursor {
@@ -157,6 +169,7 @@ struct Authed {
 pub async fn run<T: Transport>(hub: Hub, transport: T, info: ConnInfo, shutdown: Shutdown) {
     let kind = transport.kind();
     let sig = Arc::new(Signal::new(hub.config().volatile_queue));
+    let now = Instant::now();
     let mut c = Conn {
         hb: hub.config().heartbeat(),
         hub,
@@ -167,7 +180,10 @@ pub async fn run<T: Transport>(hub: Hub, transport: T, info: ConnInfo, shutdown:
         follows: HashMap::new(),
         pending: FuturesUnordered::new(),
         bad_frames: 0,
-        last_rx: Instant::now(),
+        refused: false,
+        about: None,
+        started: now,
+        last_rx: now,
         last_typing: None,
     };
     let end = c.main_loop(shutdown).await;
@@ -193,7 +209,15 @@ struct Conn<T> {
     follows: HashMap<ConversationId, Cursor>,
     /// Appends waiting for commit, bounded by `max_inflight` (reading stops at the bound).
     pending: FuturesUnordered<Pending>,
+    /// Bad frames in a row (`max_bad_frames`).
     bad_frames: u32,
+    /// The frame being handled was refused as bad.
+    refused: bool,
+    /// The frame being handled: its `t` and cid, which the `err` frames it causes name.
+    about: Option<(&'static str, Option<String>)>,
+    /// When the connection began: `hello` is due within `hello_timeout_ms` of it.
+    started: Instant,
+    /// When the last frame arrived (after `hello`, this proves the link alive).
     last_rx: Instant,
     hb: Duration,
     /// When the last `typing` frame was forwarded (`typing_interval_ms`).
@@ -202,24 +226,27 @@ struct Conn<T> {
 
 impl<T: Transport> Conn<T> {
     async fn main_loop(&mut self, mut shutdown: Shutdown) -> End {
-        // Check liveness often enough for the transport's own limit, at least every heartbeat.
-        let period = match self.t.liveness() {
-            Some(d) => self.hb.min(d / 4).max(Duration::from_millis(50)),
-            None => self.hb,
-        };
-        let mut ticker = tokio::time::interval_at(Instant::now() + period, period);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut pings = tokio::time::interval_at(Instant::now() + self.hb, self.hb);
+        pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let dead = tokio::time::sleep_until(self.deadline());
+        tokio::pin!(dead);
         let max_inflight = self.hub.config().max_inflight;
         loop {
+            let due = self.deadline();
+            if dead.deadline() != due {
+                dead.as_mut().reset(due);
+            }
+            let ping = self.authed.is_some() && self.t.liveness().is_none();
             let step: Flow = tokio::select! {
                 biased;
                 _ = shutdown.wait() => return self.drain_and_close().await,
-                Some((cid, answer, r)) = self.pending.next(), if !self.pending.is_empty() => {
-                    self.answer_ready(cid, answer, r).await
+                Some((sent, r)) = self.pending.next(), if !self.pending.is_empty() => {
+                    self.answer_ready(sent, r).await
                 }
                 _ = self.sig.notified() => self.on_signal().await,
                 m = self.t.recv(), if self.pending.len() < max_inflight => self.on_inbound(m).await,
-                _ = ticker.tick() => self.on_tick().await,
+                _ = &mut dead => Err(self.expired()),
+                _ = pings.tick(), if ping => self.send_frame(ServerFrame::Ping).await,
             };
             if let Err(end) = step {
                 return end;
@@ -227,12 +254,32 @@ impl<T: Transport> Conn<T> {
         }
     }
 
+    /// When the link is dead unless something arrives: before `hello`, `hello_timeout_ms`
+    /// after the connection began (frames other than `hello` do not count); after it,
+    /// 2 × heartbeat + 1 s after the last frame (or the transport's own limit).
+    fn deadline(&self) -> Instant {
+        let c = self.hub.config();
+        if self.authed.is_none() {
+            return self.started + Duration::from_millis(c.hello_timeout_ms);
+        }
+        self.last_rx + self.t.liveness().unwrap_or_else(|| c.dead_after())
+    }
+
+    fn expired(&self) -> End {
+        if self.authed.is_none() {
+            tracing::debug!(peer = ?self.info.peer, "no hello in time");
+            return End::Close(close::HEARTBEAT_TIMEOUT, "no hello in time");
+        }
+        tracing::debug!(peer = ?self.info.peer, "heartbeat timeout");
+        End::Close(close::HEARTBEAT_TIMEOUT, "heartbeat timeout")
+    }
+
     /// Shutdown: stop reading, give pending appends a moment to be acked, then say bye.
     async fn drain_and_close(&mut self) -> End {
         let grace = self.hub.config().shutdown_grace();
         let _ = tokio::time::timeout(grace, async {
-            while let Some((cid, answer, r)) = self.pending.next().await {
-                if self.answer_ready(cid, answer, r).await.is_err() {
+            while let Some((sent, r)) = self.pending.next().await {
+                if self.answer_ready(sent, r).await.is_err() {
                     break;
                 }
             }
@@ -244,6 +291,19 @@ impl<T: Transport> Conn<T> {
     fn cleanup(&mut self) {
         for (_, cur) in self.follows.drain() {
             self.hub.unfollow(&cur.stream, &self.sig);
+        }
+        // Appends still in flight are committed without us: what their commits mean (a
+        // conversation opened, assigned) must still happen.
+        let mut pending = std::mem::take(&mut self.pending);
+        if !pending.is_empty() {
+            let hub = self.hub.clone();
+            tokio::spawn(async move {
+                while let Some((sent, r)) = pending.next().await {
+                    if let Ok(r) = &r {
+                        hub.after_commit(&sent.after, r);
+                    }
+                }
+            });
         }
         let kind = self.t.kind();
         match self.authed.take() {
@@ -300,22 +360,30 @@ impl<T: Transport> Conn<T> {
         self.send(f.to_bytes()).await
     }
 
-    async fn send_err(&mut self, code: ErrorCode, msg: &str) -> Flow {
-        self.send(Bytes::from(error_frame(&FrameError::new(code, msg))))
-            .await
+    /// Refuse the frame being handled with `e`, which names it (`of`, `cid`) unless it
+    /// already names what it answers. A bad frame (`ErrorCode::is_bad_frame`) counts: the
+    /// one after `max_bad_frames` in a row is not answered, the link is closed (4104).
+    async fn err(&mut self, e: FrameError) -> Flow {
+        let e = match &self.about {
+            Some((of, cid)) => e.about(Some(of), cid.as_deref()),
+            None => e,
+        };
+        if e.code.is_bad_frame() {
+            self.refused = true;
+            self.bad_frames += 1;
+            if self.bad_frames == 1 {
+                tracing::info!(peer = ?self.info.peer, code = ?e.code, msg = %e.msg, "bad frame");
+            }
+            if self.bad_frames > self.hub.config().max_bad_frames {
+                return Err(End::Close(close::PROTOCOL_VIOLATION, "too many bad frames"));
+            }
+        }
+        self.send(e.to_bytes()).await
     }
 
-    async fn on_tick(&mut self) -> Flow {
-        let liveness = self.t.liveness();
-        let dead_after = liveness.unwrap_or_else(|| self.hub.config().dead_after());
-        if self.last_rx.elapsed() > dead_after {
-            tracing::debug!(peer = ?self.info.peer, "heartbeat timeout");
-            return Err(End::Close(close::HEARTBEAT_TIMEOUT, "heartbeat timeout"));
-        }
-        if self.authed.is_some() && liveness.is_none() {
-            self.send_frame(ServerFrame::Ping).await?;
-        }
-        Ok(())
+    async fn send_unknown_conv(&mut self, conv: ConversationId) -> Flow {
+        self.err(FrameError::new(ErrorCode::UnknownConv, "no such conversation").conv(conv))
+            .await
     }
 
     async fn on_inbound(&mut self, m: Inbound) -> Flow {
@@ -331,7 +399,7 @@ impl<T: Transport> Conn<T> {
             Inbound::Binary => {
                 self.last_rx = Instant::now();
                 return self
-                    .refuse(FrameError::new(
+                    .err(FrameError::new(
                         ErrorCode::BadFrame,
                         "binary frames are not supported",
                     ))
@@ -339,32 +407,27 @@ impl<T: Transport> Conn<T> {
             }
         };
         self.last_rx = Instant::now();
-        match parse_client_frame(&text, self.hub.config().max_body_chars) {
+        self.refused = false;
+        let r = match parse_client_frame(&text, self.hub.config().max_body_chars) {
             Ok(frame) => {
-                self.bad_frames = 0;
-                self.on_frame(frame).await
+                self.about = Some((frame.name(), frame.cid().map(str::to_string)));
+                let r = self.on_frame(frame).await;
+                self.about = None;
+                r
             }
-            Err(e) => self.refuse(e).await,
+            Err(e) => self.err(e).await,
+        };
+        if !self.refused {
+            self.bad_frames = 0;
         }
-    }
-
-    /// Answer a bad frame; too many in a row end the connection.
-    async fn refuse(&mut self, e: FrameError) -> Flow {
-        self.bad_frames += 1;
-        if self.bad_frames == 1 {
-            tracing::info!(peer = ?self.info.peer, code = ?e.code, msg = %e.msg, "bad frame");
-        }
-        if self.bad_frames > self.hub.config().max_bad_frames {
-            return Err(End::Close(close::PROTOCOL_VIOLATION, "too many bad frames"));
-        }
-        self.send_err(e.code, &e.msg).await
+        r
     }
 
     async fn on_frame(&mut self, frame: ClientFrame) -> Flow {
         match (frame, self.authed.is_some()) {
             (ClientFrame::Hello(h), false) => self.on_hello(h).await,
             (ClientFrame::Hello(_), true) => {
-                self.refuse(FrameError::new(
+                self.err(FrameError::new(
                     ErrorCode::NotReady,
                     "hello was already sent",
                 ))
@@ -373,7 +436,7 @@ impl<T: Transport> Conn<T> {
             (ClientFrame::Ping, _) => self.send_frame(ServerFrame::Pong).await,
             (ClientFrame::Pong, _) => Ok(()),
             (_, false) => {
-                self.refuse(FrameError::new(ErrorCode::NotReady, "send hello first"))
+                self.err(FrameError::new(ErrorCode::NotReady, "send hello first"))
                     .await
             }
             (ClientFrame::Follow { conv, epoch, after }, true) => {
@@ -414,105 +477,33 @@ impl<T: Transport> Conn<T> {
             (ClientFrame::Transfer { conv, to }, true) => self.on_transfer(conv, to).await,
             (ClientFrame::Close { conv }, true) => self.on_close(conv).await,
             (ClientFrame::Reopen { conv }, true) => self.on_reopen(conv).await,
-            (ClientFrame::Ack { conv, off }, true) => match self.follows.get_mut(&conv) {
-                Some(cur) if off <= cur.sent => {
-                    let advanced = off > cur.acked;
-                    cur.acked = cur.acked.max(off);
-                    if advanced {
-                        self.on_agent_ack(conv, off);
-                    }
-                    Ok(())
-                }
-                Some(cur) => {
-                    let head = cur.sent;
-                    self.send_frame(ServerFrame::Err {
-                        of: Some("ack"),
-                        code: ErrorCode::BadAck,
-                        msg: "ack beyond what was sent",
-                        cid: None,
-                        conv: Some(conv),
-                        epoch: None,
-                        head: Some(head),
-                    })
-                    .await
-                }
-                None => self.send_unknown_conv(conv, None).await,
-            },
+            (ClientFrame::Take { conv }, true) => self.on_take(conv).await,
+            (ClientFrame::Ack { conv, off }, true) => self.on_ack(conv, off).await,
         }
     }
 
-    async fn send_unknown_conv(&mut self, conv: ConversationId, cid: Option<&str>) -> Flow {
-        self.send_frame(ServerFrame::Err {
-            of: None,
-            code: ErrorCode::UnknownConv,
-            msg: "no such conversation",
-            cid,
-            conv: Some(conv),
-            epoch: None,
-            head: None,
-        })
-        .await
-    }
-
-    async fn on_msg(
-        &mut self,
-        cid: String,
-        body: String,
-        conv: Option<ConversationId>,
-        contact: Option<Contact>,
-    ) -> Flow {
-        let Some(a) = &self.authed else {
-            return Ok(());
-        };
-        let role = a.role;
-        let (conv, sender) = match &a.principal {
-            Principal::Visitor(session) => {
-                let session = session.clone();
-                let info = match self.hub.open_conversation(&session, &self.sig).await {
-                    Ok(i) => i,
-                    Err(e) => return self.append_failed(&cid, &e).await,
-                };
-                if conv.is_some_and(|c| c != info.id) {
-                    return self
-                        .send_unknown_conv(conv.unwrap_or(info.id), Some(&cid))
-                        .await;
+    /// `ack`: the client holds every entry of `conv` up to `off`.
+    async fn on_ack(&mut self, conv: ConversationId, off: Offset) -> Flow {
+        match self.follows.get_mut(&conv) {
+            Some(cur) if off <= cur.sent => {
+                let advanced = off > cur.acked;
+                cur.acked = cur.acked.max(off);
+                if advanced {
+                    self.on_agent_ack(conv, off);
                 }
-                self.start_own_conversation(info.id, info.epoch).await?;
-                (info.id, format!("v{}", info.visitor))
+                Ok(())
             }
-            Principal::Agent(agent, _) => {
-                let sender = format!("a{}", agent.id);
-                let Some(conv) = conv else {
-                    return self
-                        .refuse(FrameError::new(
-                            ErrorCode::BadFrame,
-                            "agents must name the conversation",
-                        ))
-                        .await;
-                };
-                match self.of_my_site(conv).await {
-                    Ok(true) => {}
-                    Ok(false) => return self.send_unknown_conv(conv, Some(&cid)).await,
-                    Err(e) => return self.append_failed(&cid, &AppendError::Store(e)).await,
-                }
-                (conv, sender)
+            Some(cur) => {
+                let head = cur.sent;
+                self.err(
+                    FrameError::new(ErrorCode::BadAck, "ack beyond what was sent")
+                        .conv(conv)
+                        .head(head),
+                )
+                .await
             }
-        };
-        let entry = NewEntry {
-            contact,
-            ..NewEntry::now(conv, "msg", role, sender, cid.clone(), body)
-        };
-        self.submit(entry, true).await?;
-        // Someone must answer it: the desk assigns (or queues) the conversation, and an
-        // agent's message marks it answered.
-        match self.authed.as_ref().map(|a| (&a.principal, a.site)) {
-            Some((Principal::Visitor(s), site)) => {
-                self.hub.ensure_owner(site, conv, &s.clone(), None)
-            }
-            Some((Principal::Agent(agent, _), site)) => self.hub.answered(site, conv, agent.id),
-            None => {}
+            None => self.send_unknown_conv(conv).await,
         }
-        Ok(())
     }
 
     /// Is `conv` a conversation of this connection's site? From the followed stream when
@@ -533,108 +524,21 @@ impl<T: Transport> Conn<T> {
         }
     }
 
-    /// How this client appears as a sender: `v<visitor id>` (once it has a conversation)
-    /// or `a<agent id>`.
-    fn sender(&self) -> Option<String> {
-        match self.authed.as_ref().map(|a| &a.principal) {
-            Some(Principal::Visitor(s)) => s.conv().map(|c| format!("v{}", c.visitor)),
-            Some(Principal::Agent(a, _)) => Some(format!("a{}", a.id)),
-            None => None,
-        }
-    }
-
-    /// Queue an append; its `ack` (when `answer`) or error comes back through `pending`.
-    async fn submit(&mut self, entry: NewEntry, answer: bool) -> Flow {
-        let cid = entry.cid.clone();
-        match self.hub.writer().append(entry) {
-            Ok(rx) => {
-                self.pending.push(Box::pin(async move {
-                    (cid, answer, rx.await.unwrap_or(Err(AppendError::Closed)))
-                }));
-                Ok(())
-            }
-            Err(e) if answer => self.append_failed(&cid, &e).await,
-            Err(e) => {
-                tracing::warn!(error = %e, cid = %cid, "server-made append refused");
-                Ok(())
-            }
-        }
-    }
-
-    async fn append_failed(&mut self, cid: &str, e: &AppendError) -> Flow {
-        let code = match e {
-            AppendError::Overloaded => ErrorCode::Overloaded,
-            AppendError::Store(_) | AppendError::Closed => ErrorCode::Store,
-        };
-        let msg = e.to_string();
-        self.send_frame(ServerFrame::Err {
-            of: None,
-            code,
-            msg: &msg,
-            cid: Some(cid),
-            conv: None,
-            epoch: None,
-            head: None,
-        })
-        .await
-    }
-
-    /// Answer a finished append and every other one already finished (one group commit
-    /// finishes many), then flush the acks together.
-    async fn answer_ready(
-        &mut self,
-        cid: String,
-        answer: bool,
-        r: Result<Appended, AppendError>,
-    ) -> Flow {
-        self.answer_append(&cid, answer, r).await?;
-        // Polling once without waiting is safe: the main loop polls `pending` again (with
-        // its own waker) before it sleeps.
-        while let Some(Some((cid, answer, r))) = self.pending.next().now_or_never() {
-            self.answer_append(&cid, answer, r).await?;
-        }
-        self.flush_out().await
-    }
-
-    /// Feed the ack (or the refusal) of one append; the caller flushes.
-    async fn answer_append(
-        &mut self,
-        cid: &str,
-        answer: bool,
-        r: Result<Appended, AppendError>,
-    ) -> Flow {
-        if !answer {
-            if let Err(e) = r {
-                tracing::warn!(error = %e, cid = %cid, "server-made append failed");
-            }
-            return Ok(());
-        }
-        match r {
-            Ok(Appended::New(e)) => {
-                let ack = ServerFrame::Ack {
-                    cid,
-                    conv: e.conv,
-                    off: e.off,
-                    ts: e.ts,
-                    dup: false,
-                };
-                self.feed(ack.to_bytes()).await
-            }
-            Ok(Appended::Dup { conv, off, ts }) => {
-                let ack = ServerFrame::Ack {
-                    cid,
-                    conv,
-                    off,
-                    ts,
-                    dup: true,
-                };
-                self.feed(ack.to_bytes()).await
-            }
-            Err(e) => self.append_failed(cid, &e).await,
+    /// Is `conv` of this agent's site? Answers the refusal itself when not (or when the
+    /// store cannot tell): then `Ok(false)`.
+    async fn check_my_site(&mut self, conv: ConversationId) -> Result<bool, End> {
+        match self.of_my_site(conv).await {
+            Ok(true) => Ok(true),
+            Ok(false) => self.send_unknown_conv(conv).await.map(|_| false),
+            Err(_) => self
+                .err(FrameError::new(ErrorCode::Store, "store unavailable").conv(conv))
+                .await
+                .map(|_| false),
         }
     }
 }
 
+mod append;
 mod follow;
 mod hello;
 mod live;

@@ -17,7 +17,7 @@ struct Recorder {
 
 impl Transport for Recorder {
     fn kind(&self) -> TransportKind {
-        TransportKind::Test
+        TransportKind::WebSocket
     }
     async fn recv(&mut self) -> Inbound {
         self.inbound.recv().await.unwrap_or(Inbound::Closed)
@@ -78,7 +78,7 @@ async fn setup(tail: usize) -> (tempfile::TempDir, Hub, String) {
         catch_up_page: 3,
         ..Config::default()
     };
-    let hub = Hub::start(Arc::new(config), Arc::new(store));
+    let hub = Hub::start(Arc::new(config), Arc::new(store), Vec::new());
     (dir, hub, boot.site.key)
 }
 

@@ -6,7 +6,7 @@
 //! threads.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -21,18 +21,15 @@ use super::schema::{
     agent_tokens, agents, canned_responses, conversations, entries, invite_rules, sites, visitors,
 };
 use super::{
-    now_ms, Agent, Appended, Canned, ConvInfo, InviteRule, NewEntry, Reopen, Site, Store,
+    now_ms, Agent, Appended, Canned, ConvInfo, DeskConv, InviteRule, NewEntry, Reopen, Site, Store,
     StoreError, StoreResult,
 };
-use crate::ids::{random_token, AgentId, ConversationId, Epoch, Offset, SiteId};
+use crate::ids::{random_token, AgentId, ConversationId, Offset, SiteId};
 use crate::protocol::EntryFrame;
 
-const MIGRATIONS: EmbeddedMigrations = embed_migrations!("diesel-migrations/sqlite");
+mod append;
 
-/// Rows per multi-row INSERT: 8 columns each, under SQLite's 32 766 bound parameters.
-const ROWS_PER_INSERT: usize = 2000;
-/// Ids per `IN (…)` list, under the same bound.
-const IDS_PER_QUERY: usize = 30_000;
+const MIGRATIONS: EmbeddedMigrations = embed_migrations!("diesel-migrations/sqlite");
 
 /// Pragmas applied to every connection.
 #[derive(Debug, Clone, Copy)]
@@ -67,6 +64,26 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Pragmas {
 pub struct SqliteStore {
     writer: Mutex<SqliteConnection>,
     readers: Pool<ConnectionManager<SqliteConnection>>,
+    /// The database file, and its identity (device, inode) when it was opened: a file
+    /// deleted or replaced under the running server would otherwise go on taking commits
+    /// that no restart will ever see.
+    path: PathBuf,
+    identity: Option<(u64, u64)>,
+    /// Set once the file was found deleted or replaced: why, and where a copy of
+    /// everything committed was saved. Every write is refused from then on.
+    lost: Mutex<Option<String>>,
+}
+
+/// (device, inode) of the file at `path`, if it exists.
+#[cfg(unix)]
+fn file_identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+#[cfg(not(unix))]
+fn file_identity(path: &Path) -> Option<(u64, u64)> {
+    std::fs::metadata(path).ok().map(|_| (0, 0))
 }
 
 impl SqliteStore {
@@ -94,17 +111,63 @@ impl SqliteStore {
             .connection_timeout(Duration::from_secs(10))
             .connection_customizer(Box::new(pragmas))
             .build(ConnectionManager::<SqliteConnection>::new(path))?;
+        let path = PathBuf::from(path);
         Ok(SqliteStore {
             writer: Mutex::new(writer),
             readers,
+            identity: file_identity(&path),
+            path,
+            lost: Mutex::new(None),
         })
     }
 
+    /// Run `f` on the writer connection, unless the database was lost. A poisoned lock
+    /// only means another write panicked; the connection is still usable because every
+    /// write runs in its own transaction.
     fn write<T>(&self, f: impl FnOnce(&mut SqliteConnection) -> StoreResult<T>) -> StoreResult<T> {
-        // A poisoned lock only means another write panicked; the connection is still usable
-        // because every write runs in its own transaction.
         let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        self.check_file(&mut conn)?;
         f(&mut conn)
+    }
+
+    /// Is the file at our path still the one we opened? The first time it is not, save a
+    /// copy of everything committed (the open connection still reads the old file) next
+    /// to it, and refuse every write from then on.
+    fn check_file(&self, conn: &mut SqliteConnection) -> StoreResult<()> {
+        let mut lost = self.lost.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(why) = &*lost {
+            return Err(StoreError::Lost(why.clone()));
+        }
+        let now = file_identity(&self.path);
+        if now == self.identity {
+            return Ok(());
+        }
+        let what = if now.is_none() {
+            "was deleted"
+        } else {
+            "was replaced by another file"
+        };
+        let copy = PathBuf::from(format!("{}.recovered-{}", self.path.display(), now_ms()));
+        let saved = diesel::sql_query("VACUUM INTO ?")
+            .bind::<diesel::sql_types::Text, _>(copy.to_string_lossy().to_string())
+            .execute(conn);
+        let why = match saved {
+            Ok(_) => format!(
+                "the database file {} {what} while kefu was running; every commit up to now \
+                 was saved to {}: stop kefu and put that file in place",
+                self.path.display(),
+                copy.display()
+            ),
+            Err(e) => format!(
+                "the database file {} {what} while kefu was running, and saving a copy to {} \
+                 failed ({e}): stop kefu and recover the file from its open descriptor",
+                self.path.display(),
+                copy.display()
+            ),
+        };
+        tracing::error!(reason = %why, "database lost: refusing every write");
+        *lost = Some(why.clone());
+        Err(StoreError::Lost(why))
     }
 
     fn read<T>(&self, f: impl FnOnce(&mut SqliteConnection) -> StoreResult<T>) -> StoreResult<T> {
@@ -159,7 +222,9 @@ fn taken(e: diesel::result::Error, what: &str) -> StoreError {
 
 impl Store for SqliteStore {
     fn ping(&self) -> StoreResult<()> {
-        self.read(|c| Ok(c.batch_execute("SELECT 1")?))
+        self.read(|c| Ok(c.batch_execute("SELECT 1")?))?;
+        let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        self.check_file(&mut conn)
     }
 
     fn site(&self, id: SiteId) -> StoreResult<Option<Site>> {
@@ -214,6 +279,29 @@ impl Store for SqliteStore {
                 .returning(SiteRow::as_returning())
                 .get_result(c)?
                 .into())
+        })
+    }
+
+    fn update_site(
+        &self,
+        site: SiteId,
+        name: Option<&str>,
+        origins: Option<&[String]>,
+    ) -> StoreResult<()> {
+        self.write(|c| {
+            c.immediate_transaction(|c| {
+                if let Some(name) = name {
+                    diesel::update(sites::table.find(site.0))
+                        .set(sites::name.eq(name))
+                        .execute(c)?;
+                }
+                if let Some(origins) = origins {
+                    diesel::update(sites::table.find(site.0))
+                        .set(sites::allowed_origins.eq(origins.join(" ")))
+                        .execute(c)?;
+                }
+                Ok(())
+            })
         })
     }
 
@@ -390,46 +478,6 @@ impl Store for SqliteStore {
         })
     }
 
-    fn ensure_conversation(&self, site: SiteId, token: &str) -> StoreResult<ConvInfo> {
-        self.write(|c| {
-            c.immediate_transaction(|c| {
-                if let Some(row) = find_open_conversation(c, site, token)? {
-                    let head = head_of(c, row.id)?;
-                    return Ok(row.info(head));
-                }
-                let now = now_ms();
-                let visitor_id: i64 = match visitors::table
-                    .filter(visitors::site_id.eq(site.0))
-                    .filter(visitors::token.eq(token))
-                    .select(visitors::id)
-                    .first(c)
-                    .optional()?
-                {
-                    Some(id) => id,
-                    None => diesel::insert_into(visitors::table)
-                        .values(&NewVisitorRow {
-                            site_id: site.0,
-                            token,
-                            created_at: now,
-                        })
-                        .returning(visitors::id)
-                        .get_result(c)?,
-                };
-                let row = diesel::insert_into(conversations::table)
-                    .values(&NewConvRow {
-                        site_id: site.0,
-                        visitor_id,
-                        epoch: i64::from(Epoch::random().0),
-                        status: "open",
-                        created_at: now,
-                    })
-                    .returning(ConvRow::as_returning())
-                    .get_result(c)?;
-                Ok(row.info(None))
-            })
-        })
-    }
-
     fn conversation(&self, id: ConversationId) -> StoreResult<Option<ConvInfo>> {
         self.read(|c| {
             let Some(row) = conversations::table
@@ -445,12 +493,83 @@ impl Store for SqliteStore {
         })
     }
 
-    fn close_conversation(&self, id: ConversationId) -> StoreResult<()> {
-        self.write(|c| {
-            diesel::update(conversations::table.find(id.0))
-                .set(conversations::status.eq("closed"))
-                .execute(c)?;
-            Ok(())
+    fn desk_conversations(&self) -> StoreResult<Vec<DeskConv>> {
+        self.read(|c| {
+            // (id, site, visitor token, owner, owner's offset)
+            type Row = (i64, i64, String, Option<i64>, Option<i64>);
+            let rows: Vec<Row> = conversations::table
+                .inner_join(visitors::table)
+                .filter(conversations::status.eq("open"))
+                .order(conversations::id)
+                .select((
+                    conversations::id,
+                    conversations::site_id,
+                    visitors::token,
+                    conversations::owner_agent_id,
+                    conversations::owner_off,
+                ))
+                .load(c)?;
+            // The last message of each agent in each owned conversation: answered when
+            // the owner wrote after it was given the conversation.
+            let owned: Vec<i64> = rows.iter().filter(|r| r.3.is_some()).map(|r| r.0).collect();
+            let mut last: HashMap<(i64, String), i64> = HashMap::new();
+            for chunk in owned.chunks(append::IDS_PER_QUERY) {
+                let found: Vec<(i64, String, Option<i64>)> = entries::table
+                    .filter(entries::conversation_id.eq_any(chunk))
+                    .filter(entries::kind.eq("msg"))
+                    .filter(entries::role.eq("agent"))
+                    .group_by((entries::conversation_id, entries::sender))
+                    .select((
+                        entries::conversation_id,
+                        entries::sender,
+                        diesel::dsl::max(entries::off),
+                    ))
+                    .load(c)?;
+                for (conv, sender, off) in found {
+                    last.insert((conv, sender), off.unwrap_or(0));
+                }
+            }
+            Ok(rows
+                .into_iter()
+                .map(|(id, site, token, owner, owner_off)| {
+                    let answered = owner.is_some_and(|a| {
+                        last.get(&(id, format!("a{a}")))
+                            .is_some_and(|&off| off > owner_off.unwrap_or(0))
+                    });
+                    DeskConv {
+                        id: ConversationId(id),
+                        site: SiteId(site),
+                        token,
+                        owner: owner.map(AgentId),
+                        answered,
+                    }
+                })
+                .collect())
+        })
+    }
+
+    fn idle_conversations(&self, before: i64, limit: usize) -> StoreResult<Vec<DeskConv>> {
+        self.read(|c| {
+            let rows: Vec<IdleRow> = diesel::sql_query(
+                "SELECT c.id, c.site_id, v.token, c.owner_agent_id FROM conversations c \
+                 JOIN visitors v ON v.id = c.visitor_id \
+                 WHERE c.status = 'open' AND COALESCE((SELECT e.ts FROM entries e \
+                   WHERE e.conversation_id = c.id ORDER BY e.off DESC LIMIT 1), c.created_at) < ? \
+                 ORDER BY c.id LIMIT ?",
+            )
+            .bind::<diesel::sql_types::BigInt, _>(before)
+            .bind::<diesel::sql_types::BigInt, _>(limit as i64)
+            .load(c)?;
+            Ok(rows
+                .into_iter()
+                .map(|r| DeskConv {
+                    id: ConversationId(r.id),
+                    site: SiteId(r.site_id),
+                    token: r.token,
+                    owner: r.owner_agent_id.map(AgentId),
+                    answered: false,
+                })
+                .collect())
         })
     }
 
@@ -600,7 +719,12 @@ impl Store for SqliteStore {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        self.write(|c| c.immediate_transaction(|c| append_in_tx(c, batch)))
+        self.write(|c| {
+            let done = c.immediate_transaction(|c| append::append_in_tx(c, batch))?;
+            // Committed into a file that is gone: not acknowledged (the copy keeps it).
+            self.check_file(c)?;
+            Ok(done)
+        })
     }
 
     fn read_after(
@@ -624,272 +748,5 @@ impl Store for SqliteStore {
     }
 }
 
-/// The JSON `meta` column of an entry, if it has extra data.
-fn entry_meta(e: &NewEntry) -> Option<String> {
-    let mut m = serde_json::Map::new();
-    if let Some(u) = e.upto {
-        m.insert("upto".into(), serde_json::json!(u.0));
-    }
-    if let Some(c) = &e.contact {
-        m.insert("contact".into(), serde_json::json!(c));
-    }
-    (!m.is_empty()).then(|| serde_json::Value::Object(m).to_string())
-}
-
-/// The body of one group commit. Three kinds of statement whatever the batch size: the
-/// heads of the conversations involved, the already-stored `(cid, sender)` pairs, and
-/// multi-row INSERTs of the new entries.
-fn append_in_tx(c: &mut SqliteConnection, batch: &[NewEntry]) -> StoreResult<Vec<Appended>> {
-    let mut convs: Vec<i64> = batch.iter().map(|e| e.conv.0).collect();
-    convs.sort_unstable();
-    convs.dedup();
-    let mut heads: HashMap<i64, i64> = HashMap::with_capacity(convs.len());
-    for ids in convs.chunks(IDS_PER_QUERY) {
-        let known: Vec<i64> = conversations::table
-            .filter(conversations::id.eq_any(ids))
-            .select(conversations::id)
-            .load(c)?;
-        for id in known {
-            heads.insert(id, 0);
-        }
-        let rows: Vec<(i64, Option<i64>)> = entries::table
-            .filter(entries::conversation_id.eq_any(ids))
-            .group_by(entries::conversation_id)
-            .select((entries::conversation_id, diesel::dsl::max(entries::off)))
-            .load(c)?;
-        for (id, head) in rows {
-            heads.insert(id, head.unwrap_or(0));
-        }
-    }
-    if let Some(missing) = convs.iter().find(|id| !heads.contains_key(id)) {
-        return Err(StoreError::Invalid(format!("no conversation {missing}")));
-    }
-
-    let mut cids: Vec<&str> = batch.iter().map(|e| e.cid.as_str()).collect();
-    cids.sort_unstable();
-    cids.dedup();
-    let mut stored: Vec<(String, String, i64, i64, i64)> = Vec::new();
-    for chunk in cids.chunks(IDS_PER_QUERY) {
-        let rows: Vec<(String, String, i64, i64, i64)> = entries::table
-            .filter(entries::cid.eq_any(chunk))
-            .select((
-                entries::cid,
-                entries::sender,
-                entries::conversation_id,
-                entries::off,
-                entries::ts,
-            ))
-            .load(c)?;
-        stored.extend(rows);
-    }
-    // (cid, sender) -> (conv, off, ts) of what is already stored or stored by this batch.
-    // Keys borrow from `stored` and `batch`: no copies per message.
-    let mut seen: HashMap<(&str, &str), (i64, i64, i64)> = stored
-        .iter()
-        .map(|(cid, sender, conv, off, ts)| ((cid.as_str(), sender.as_str()), (*conv, *off, *ts)))
-        .collect();
-
-    let mut out = Vec::with_capacity(batch.len());
-    let mut rows = Vec::with_capacity(batch.len());
-    for e in batch {
-        let key = (e.cid.as_str(), e.sender.as_str());
-        if let Some(&(conv, off, ts)) = seen.get(&key) {
-            out.push(Appended::Dup {
-                conv: ConversationId(conv),
-                off: Offset(off as u64),
-                ts,
-            });
-            continue;
-        }
-        let head = heads.get_mut(&e.conv.0).expect("checked above");
-        *head += 1;
-        seen.insert(key, (e.conv.0, *head, e.ts));
-        rows.push(NewEntryRow {
-            conversation_id: e.conv.0,
-            off: *head,
-            kind: &e.kind,
-            role: e.role.as_str(),
-            sender: &e.sender,
-            cid: &e.cid,
-            body: &e.body,
-            ts: e.ts,
-            meta: entry_meta(e),
-        });
-        out.push(Appended::New(EntryFrame {
-            conv: e.conv,
-            off: Offset(*head as u64),
-            kind: e.kind.clone(),
-            role: e.role,
-            sender: e.sender.clone(),
-            cid: e.cid.clone(),
-            body: e.body.clone(),
-            ts: e.ts,
-            upto: e.upto,
-            contact: e.contact.clone(),
-        }));
-    }
-    for chunk in rows.chunks(ROWS_PER_INSERT) {
-        diesel::insert_into(entries::table)
-            .values(chunk)
-            .execute(c)?;
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::protocol::Role;
-
-    fn store() -> (tempfile::TempDir, SqliteStore) {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        let s = SqliteStore::open(path.to_str().unwrap(), 2, false).unwrap();
-        (dir, s)
-    }
-
-    fn entry(conv: ConversationId, sender: &str, cid: &str) -> NewEntry {
-        NewEntry {
-            conv,
-            kind: "msg".into(),
-            role: Role::Visitor,
-            sender: sender.into(),
-            cid: cid.into(),
-            body: format!("body of {cid}"),
-            ts: 1,
-            upto: None,
-            contact: None,
-        }
-    }
-
-    #[test]
-    fn offsets_are_contiguous_and_resends_dedupe() {
-        let (_d, s) = store();
-        let site = s.add_site("t", &[]).unwrap();
-        let a = s
-            .ensure_conversation(site.id, "tokenAAAAAAAAAAAAAA")
-            .unwrap();
-        let b = s
-            .ensure_conversation(site.id, "tokenBBBBBBBBBBBBBBB")
-            .unwrap();
-        assert_eq!(
-            s.ensure_conversation(site.id, "tokenAAAAAAAAAAAAAA")
-                .unwrap()
-                .id,
-            a.id
-        );
-        assert_ne!(a.id, b.id);
-        let got = s
-            .append_batch(&[
-                entry(a.id, "v1", "m1"),
-                entry(b.id, "v2", "m1"),
-                entry(a.id, "v1", "m2"),
-                entry(a.id, "v1", "m1"),
-            ])
-            .unwrap();
-        let offs: Vec<String> = got
-            .iter()
-            .map(|g| match g {
-                Appended::New(e) => format!("new {} {}", e.conv, e.off.0),
-                Appended::Dup { conv, off, .. } => format!("dup {} {}", conv, off.0),
-            })
-            .collect();
-        assert_eq!(
-            offs,
-            vec![
-                format!("new {} 1", a.id),
-                format!("new {} 1", b.id),
-                format!("new {} 2", a.id),
-                format!("dup {} 1", a.id)
-            ]
-        );
-        // A later batch sees what is stored.
-        let again = s
-            .append_batch(&[entry(a.id, "v1", "m2"), entry(a.id, "v1", "m3")])
-            .unwrap();
-        assert!(matches!(again[0], Appended::Dup { off: Offset(2), .. }));
-        assert!(matches!(&again[1], Appended::New(e) if e.off == Offset(3)));
-        let all = s.read_after(a.id, Offset(0), 100).unwrap();
-        assert_eq!(
-            all.iter().map(|e| e.off.0).collect::<Vec<_>>(),
-            vec![1, 2, 3]
-        );
-        assert_eq!(s.read_after(a.id, Offset(2), 100).unwrap().len(), 1);
-        assert_eq!(s.conversation(a.id).unwrap().unwrap().head, Offset(3));
-        assert_eq!(
-            s.open_conversation_of(site.id, "tokenAAAAAAAAAAAAAA")
-                .unwrap()
-                .unwrap()
-                .head,
-            Offset(3)
-        );
-    }
-
-    #[test]
-    fn a_batch_naming_an_unknown_conversation_stores_nothing() {
-        let (_d, s) = store();
-        let site = s.add_site("t", &[]).unwrap();
-        let a = s
-            .ensure_conversation(site.id, "tokenAAAAAAAAAAAAAA")
-            .unwrap();
-        let err = s.append_batch(&[
-            entry(a.id, "v1", "m1"),
-            entry(ConversationId(999), "v1", "m2"),
-        ]);
-        assert!(err.is_err());
-        assert!(s.read_after(a.id, Offset(0), 10).unwrap().is_empty());
-    }
-
-    #[test]
-    fn large_batches_split_into_several_inserts() {
-        let (_d, s) = store();
-        let site = s.add_site("t", &[]).unwrap();
-        let a = s
-            .ensure_conversation(site.id, "tokenAAAAAAAAAAAAAA")
-            .unwrap();
-        let batch: Vec<NewEntry> = (0..5000)
-            .map(|i| entry(a.id, "v1", &format!("c{i}")))
-            .collect();
-        let got = s.append_batch(&batch).unwrap();
-        assert_eq!(got.len(), 5000);
-        assert_eq!(s.conversation(a.id).unwrap().unwrap().head, Offset(5000));
-    }
-}
-
-#[cfg(test)]
-mod freshness_tests {
-    use super::*;
-    use crate::protocol::Role;
-
-    #[test]
-    fn readers_see_every_commit_at_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = SqliteStore::open(dir.path().join("f.db").to_str().unwrap(), 2, false).unwrap();
-        let site = s.add_site("t", &[]).unwrap();
-        let a = s
-            .ensure_conversation(site.id, "tokenAAAAAAAAAAAAAA")
-            .unwrap();
-        for i in 1..=50u64 {
-            s.append_batch(&[NewEntry {
-                conv: a.id,
-                kind: "msg".into(),
-                role: Role::Visitor,
-                sender: "v1".into(),
-                cid: format!("c{i}"),
-                body: "b".into(),
-                ts: 1,
-                upto: None,
-                contact: None,
-            }])
-            .unwrap();
-            assert_eq!(s.conversation(a.id).unwrap().unwrap().head, Offset(i));
-            assert_eq!(
-                s.open_conversation_of(site.id, "tokenAAAAAAAAAAAAAA")
-                    .unwrap()
-                    .unwrap()
-                    .head,
-                Offset(i)
-            );
-        }
-    }
-}
+mod tests;
