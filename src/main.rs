@@ -100,6 +100,16 @@ enum SiteAction {
         #[arg(long = "origin")]
         origins: Vec<String>,
     },
+    /// Change a site's name and (when any `--origin` is given) its allowed origins.
+    Update {
+        /// The site's key.
+        site: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// An allowed origin (repeatable); the given list replaces the old one.
+        #[arg(long = "origin")]
+        origins: Vec<String>,
+    },
     /// Choose the transports a site allows, e.g. `kefu site transports KEY lp xdr jsonp`
     /// for a site whose visitors sit behind proxies that break WebSocket.
     Transports {
@@ -224,15 +234,24 @@ fn serve(config: Config) -> anyhow::Result<()> {
         }
         if let Some(b) = &p.bootstrap {
             println!("  created site \"{}\" with key {}", b.site.name, b.site.key);
+            match &b.admin_password {
+                Some(pw) => {
+                    println!("  created admin {} with password {pw}", b.admin_email);
+                    println!("  (the password is shown only this once)");
+                }
+                None => println!(
+                    "  created admin {} with the configured admin_password",
+                    b.admin_email
+                ),
+            }
             println!(
-                "  created admin {} with password {}",
-                b.admin_email, b.admin_password
+                "  lost it? kefu agent passwd --site {} --email {}",
+                b.site.key, b.admin_email
             );
-            println!("  (the password is shown only this once)");
         }
-        let ws = base.replacen("http", "ws", 1);
+        let ws = p.hub.config().ws_url();
         println!("  demo page:  {base}/demo");
-        println!("  WebSocket:  {ws}/v1/ws   health: {base}/healthz");
+        println!("  WebSocket:  {ws}   health: {base}/healthz");
         println!("  agent console: {base}/console");
         let (trigger, shutdown) = Shutdown::new();
         tokio::spawn(async move {
@@ -282,8 +301,28 @@ fn site(config: Config, action: SiteAction) -> anyhow::Result<()> {
             }
         }
         SiteAction::Add { name, origins } => {
+            check_origins(&origins)?;
             let s = store.add_site(&name, &origins)?;
             println!("{}\t{}\t{}\tsecret {}", s.id, s.key, s.name, s.secret);
+        }
+        SiteAction::Update {
+            site,
+            name,
+            origins,
+        } => {
+            if name.is_none() && origins.is_empty() {
+                anyhow::bail!("nothing to change: give --name and/or --origin");
+            }
+            check_origins(&origins)?;
+            let s = store
+                .site_by_key(&site)?
+                .ok_or_else(|| anyhow::anyhow!("no site with key {site}"))?;
+            let origins = (!origins.is_empty()).then_some(origins);
+            store.update_site(s.id, name.as_deref(), origins.as_deref())?;
+            let s = store
+                .site_by_key(&site)?
+                .ok_or_else(|| anyhow::anyhow!("no site with key {site}"))?;
+            println!("{}\t{}\t{}", s.key, s.name, s.allowed_origins.join(" "));
         }
         SiteAction::Transports { site, transports } => {
             if let Some(bad) = transports
@@ -305,6 +344,13 @@ fn site(config: Config, action: SiteAction) -> anyhow::Result<()> {
             store.set_require_identity(s.id, required)?;
             println!("{}\tverified identity required: {required}", s.key);
         }
+    }
+    Ok(())
+}
+
+fn check_origins(origins: &[String]) -> anyhow::Result<()> {
+    for o in origins {
+        kefu::store::Site::check_origin(o).map_err(anyhow::Error::msg)?;
     }
     Ok(())
 }

@@ -61,13 +61,54 @@ async fn sites_and_agents_from_the_command_line() {
     assert!(ok && out.contains("ann@shop"));
     let (ok, _, err) = kefu(&db, &["site", "transports", &key, "ws", "carrier-pigeon"]);
     assert!(!ok && err.contains("carrier-pigeon"), "{err}");
-    let (ok, out, err) = kefu(&db, &["site", "transports", &key, "lp", "jsonp"]);
-    assert!(ok && out.contains("lp jsonp"), "{err}");
+    let (ok, out, err) = kefu(&db, &["site", "transports", &key, "ws", "lp", "jsonp"]);
+    assert!(ok && out.contains("ws lp jsonp"), "{err}");
     let (ok, out, _) = kefu(&db, &["site", "identity", &key, "--required", "false"]);
     assert!(ok && out.contains("false"));
 
+    // The owner's real domain replaces the placeholder; bad origins are refused.
+    let (ok, _, err) = kefu(&db, &["site", "update", &key]);
+    assert!(!ok && err.contains("nothing to change"), "{err}");
+    let (ok, _, err) = kefu(
+        &db,
+        &[
+            "site",
+            "update",
+            &key,
+            "--origin",
+            "https://shop.example/path",
+        ],
+    );
+    assert!(!ok && err.contains("without a path"), "{err}");
+    let (ok, out, err) = kefu(
+        &db,
+        &[
+            "site",
+            "update",
+            &key,
+            "--name",
+            "The Shop",
+            "--origin",
+            "https://www.shop.example",
+            "--origin",
+            "https://shop.example",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("The Shop") && out.contains("https://www.shop.example https://shop.example"),
+        "{out}"
+    );
+
     // The server on the same database signs Ann in, on her site.
     let srv = start(dir.path()).await;
+    let url = format!("{}?site={key}", srv.ws_url());
+    let mut c = Client::connect_with(&url, Some("https://www.shop.example"))
+        .await
+        .expect("the new origin is allowed");
+    c.hello(&key, None, None).await;
+    let refused = Client::connect_with(&url, Some("https://old.example")).await;
+    assert!(refused.is_err(), "other origins stay refused");
     let login = |pw: &str| json!({"email":"ann@shop","password":pw}).to_string();
     let (s, _, b) = http(srv.addr, "POST", "/v1/login", &[], &login(&password)).await;
     assert_eq!(s, 200, "{b}");

@@ -35,7 +35,8 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
 pub struct Bootstrap {
     pub site: Site,
     pub admin_email: String,
-    pub admin_password: String,
+    /// The admin's password when it was generated (shown once); `None` when configured.
+    pub admin_password: Option<String>,
 }
 
 /// On a database with no site, create a first site (allowing `origins`) and an admin
@@ -50,22 +51,18 @@ pub fn bootstrap(
     }
     let site = store.add_site("Demo site", origins)?;
     let admin_email = "admin@localhost".to_string();
-    let admin_password = if password.is_empty() {
-        random_token(16)
-    } else {
-        password.to_string()
-    };
+    let generated = password.is_empty().then(|| random_token(16));
     store.add_agent(
         site.id,
         &admin_email,
         "Admin",
         "admin",
-        &hash_password(&admin_password)?,
+        &hash_password(generated.as_deref().unwrap_or(password))?,
     )?;
     Ok(Some(Bootstrap {
         site,
         admin_email,
-        admin_password,
+        admin_password: generated,
     }))
 }
 
