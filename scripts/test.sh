@@ -27,6 +27,9 @@ if [ ! -d widget-js/node_modules ] || [ widget-js/package-lock.json -nt widget-j
 fi
 
 cargo test
-# The browser tests drive the real server binary.
+# The browser tests drive the real server binary (built where cargo puts it: honour
+# CARGO_TARGET_DIR, relative to this directory as cargo reads it).
 cargo build --bin kefu
-(cd widget-js && KEFU_BIN="$PWD/../target/debug/kefu" npm test)
+target_dir="${CARGO_TARGET_DIR:-target}"
+case "$target_dir" in /*) ;; *) target_dir="$PWD/$target_dir" ;; esac
+(cd widget-js && KEFU_BIN="$target_dir/debug/kefu" npm test)
