@@ -912,6 +912,8 @@
           setTimeout(() => item.state === "sending" && sendMsg(item), 2000 + Math.random() * 2000);
         }
         return;
+      case "owned":
+        return toast("Another agent has taken that conversation.", "bad");
       case "unknown_visitor":
         return toast("That visitor has left the site.", "bad");
       case "unknown_agent":
@@ -1074,6 +1076,14 @@
     const agent = S.team.find((a) => String(a.id) === to);
     const id = typeof (agent && agent.id) === "number" ? agent.id : to;
     if (send({ t: "transfer", conv: C.conv, to: id })) toast("Transferring to " + (agent ? agent.name : "agent") + "…");
+  }
+
+  // Take a waiting conversation: the server answers with a `join` entry in this agent's
+  // name (and `assigned`), or `err owned` when another agent was quicker.
+  function takeConv() {
+    const C = cur();
+    if (!C || C.closed || C.mine) return;
+    if (!send({ t: "take", conv: C.conv })) toast("Not connected: try again in a moment.", "bad");
   }
 
   function closeConv() {
@@ -1728,6 +1738,7 @@
     $("chat-closed").hidden = !C.closed;
     $("composer").hidden = C.closed;
     $("close-btn").disabled = C.closed;
+    $("take-btn").hidden = C.closed || C.mine || !!C.owner;
     $("reopen-btn").disabled = !!(S.reopening && S.reopening.conv === C.conv);
     if (C.closed) closeSuggest();
     renderTransferOptions();
@@ -1864,6 +1875,7 @@
     $("rule-form").addEventListener("submit", submitRule);
     $("transfer-btn").addEventListener("click", transfer);
     $("close-btn").addEventListener("click", closeConv);
+    $("take-btn").addEventListener("click", takeConv);
     $("load-earlier").addEventListener("click", () => cur() && loadEarlier(cur()));
     $("dismiss-btn").addEventListener("click", dismiss);
     $("invite-form").addEventListener("submit", submitInvite);

@@ -13,9 +13,14 @@
     typing: "$n is typing\u2026", agent: "Agent", queue: "Waiting for an agent: you are number $n",
     leave: "No one is here now. Leave a message and we will reply.",
     name: "Your name", email: "Your email", msg: "Your message", thanks: "Thanks! We got your message.",
-    accept: "Reply", dismiss: "No thanks", join: "An agent joined", leave_: "The agent left",
-    transfer: "Transferred to another agent", close: "Conversation closed", reopen: "Conversation reopened"
+    accept: "Reply", dismiss: "No thanks", join: "$n joined the chat", leave_: "The agent left",
+    transfer: "$n is now helping you", close: "Conversation closed", reopen: "$n reopened the conversation"
   };
+  function sub(s, v) {
+    return s.replace("$n", function () {
+      return v;
+    });
+  }
   function add(parent, tag, cls, text) {
     return parent.appendChild(ns.el(tag, cls, text));
   }
@@ -179,7 +184,7 @@
         }
       }
     } else if (/^(join|leave|transfer|close|reopen)$/.test(k)) {
-      m = add(this.list, "div", "kf-sys", L[k === "leave" ? "leave_" : k]);
+      m = add(this.list, "div", "kf-sys", sub(L[k === "leave" ? "leave_" : k], e.body || L.agent));
     } else {
       return;
     }
@@ -205,12 +210,12 @@
   };
   Ui.prototype.queue = function (n) {
     this.tyT = ns.cancel(this.tyT);
-    ns.text(this.ty, L.queue.replace("$n", n));
+    ns.text(this.ty, sub(L.queue, n));
     ns.show(this.ty, n > 0);
   };
   Ui.prototype.typing = function (on, name) {
     var ty = this.ty;
-    ns.text(ty, L.typing.replace("$n", name || L.agent));
+    ns.text(ty, sub(L.typing, name || L.agent));
     ns.show(ty, on);
     this.tyT = ns.cancel(this.tyT);
     if (on) {

@@ -60,9 +60,17 @@ test("agent typing and system entries", () => {
   s.frame({ t: "typing", conv: 7, role: "agent", name: "Alice", on: true });
   env.clock.advance(8000);
   assert.equal(q("kf-ty")[0].style.display, "none", "and after a while, in case 'off' was lost");
-  s.frame(e(2, { kind: "join", name: "Bob" }));
-  s.frame(e(3, { kind: "close" }));
-  assert.deepEqual(q("kf-sys").map((n) => n.textContent), ["An agent joined", "Conversation closed"]);
+  // A desk entry's body is the agent's name, shown as text.
+  s.frame(e(2, { kind: "join", body: "Bob $& <b>" }));
+  s.frame(e(3, { kind: "transfer", body: "Carol" }));
+  s.frame(e(4, { kind: "close", body: "" }));
+  s.frame(e(5, { kind: "reopen", body: "" }));
+  assert.deepEqual(q("kf-sys").map((n) => n.textContent), [
+    "Bob $& <b> joined the chat",
+    "Carol is now helping you",
+    "Conversation closed",
+    "Agent reopened the conversation"
+  ]);
 });
 
 test("the queue position is shown while waiting for an agent", () => {
