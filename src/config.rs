@@ -27,6 +27,13 @@ pub struct Config {
     pub heartbeat_ms: u64,
     /// Most simultaneous client connections (TCP). Past it, new connections get 503.
     pub max_connections: usize,
+    /// Most simultaneous TCP connections from one address (an IPv4 address, or an IPv6
+    /// /64). Past it, that address's new connections get 503; others are not affected.
+    /// Visitors behind one NAT share it: leave room for an office or a campus.
+    pub max_connections_per_address: usize,
+    /// A whole HTTP request — headers and body — must arrive within this many ms, else
+    /// 408 and the connection is closed (slow-body and slow-header attacks).
+    pub request_timeout_ms: u64,
     /// Largest frame (WebSocket message or HTTP body) in bytes.
     pub max_frame_bytes: usize,
     /// Longest chat message body, in characters.
@@ -72,6 +79,11 @@ pub struct Config {
     pub chan_idle_ms: u64,
     /// Most open HTTP channels (long-poll, XDR, JSONP) in the process. Past it: 503.
     pub max_channels: usize,
+    /// Most open HTTP channels opened from one address. Past it: 503 for that address.
+    pub max_channels_per_address: usize,
+    /// A channel must be polled within this many ms of being opened, else it is closed
+    /// (a client that opens channels and never polls them holds nothing for long).
+    pub chan_first_poll_ms: u64,
     /// Frames posted to one channel and not yet processed. Past it: 503, resend later.
     pub chan_inbound: usize,
     /// Unacknowledged frames one channel holds for its next poll. Past it the channel
@@ -85,6 +97,8 @@ pub struct Config {
     pub jsonp_max_pending: usize,
     /// Incomplete JSONP messages in the whole process.
     pub jsonp_max_pending_total: usize,
+    /// Incomplete JSONP messages of all channels opened from one address.
+    pub jsonp_max_pending_per_address: usize,
     /// An incomplete JSONP message is dropped after this many ms.
     pub jsonp_part_ttl_ms: u64,
     /// Connections (sockets and HTTP channels) one visitor session may hold at once; past
@@ -98,6 +112,10 @@ pub struct Config {
     pub presence_grace_ms: u64,
     /// Least time between two forwarded `typing` frames of one connection, in ms.
     pub typing_interval_ms: u64,
+    /// Volatile frames (`typing`, `page`, `presence`) one connection may send per second,
+    /// with bursts of twice as many; the rest are dropped (they are volatile: the next
+    /// one replaces a lost one).
+    pub volatile_per_sec: u32,
     /// Pending invitations per visitor.
     pub max_invites: usize,
     /// A visitor gets at most one automatic invitation per this many ms.
@@ -121,10 +139,20 @@ pub struct Config {
     pub session_grace_ms: u64,
     /// How long an agent sign-in token stays valid, in ms.
     pub token_ttl_ms: u64,
-    /// Failed sign-ins (per email and address) before further attempts are refused…
+    /// Failed sign-ins of one account (email), from any address, before further attempts
+    /// on it are refused (429)…
     pub login_max_failures: u32,
-    /// …for this many ms.
+    /// Failed sign-ins from one address, for any emails, before that address is refused…
+    pub login_max_failures_per_address: u32,
+    /// …for this many ms (both limits).
     pub login_window_ms: u64,
+    /// Sign-ins from one address being checked at once; more get 429 at once.
+    pub login_concurrency_per_address: usize,
+    /// Threads checking passwords (argon2, about 19 MiB each, allocated once).
+    pub hash_threads: usize,
+    /// Sign-ins waiting for a password thread, all addresses together. Past it: 503
+    /// with `Retry-After` at once — the global bound on sign-in work.
+    pub hash_queue: usize,
     /// Password of the admin created on a new database; random (and printed once) when
     /// empty.
     pub admin_password: String,
@@ -141,6 +169,8 @@ impl Default for Config {
             public_url: String::new(),
             heartbeat_ms: 3000,
             max_connections: 19_900,
+            max_connections_per_address: 512,
+            request_timeout_ms: 10_000,
             max_frame_bytes: 16 * 1024,
             max_body_chars: 4000,
             max_follows: 256,
@@ -161,18 +191,22 @@ impl Default for Config {
             poll_timeout_ms: 25_000,
             chan_idle_ms: 40_000,
             max_channels: 19_900,
+            max_channels_per_address: 256,
+            chan_first_poll_ms: 10_000,
             chan_inbound: 64,
             chan_outbox: 512,
             max_url_bytes: 2048,
             jsonp_max_parts: 32,
             jsonp_max_pending: 8,
             jsonp_max_pending_total: 10_000,
+            jsonp_max_pending_per_address: 64,
             jsonp_part_ttl_ms: 30_000,
             session_grace_ms: 60_000,
             max_session_connections: 32,
             volatile_queue: 256,
             presence_grace_ms: 10_000,
             typing_interval_ms: 200,
+            volatile_per_sec: 10,
             max_invites: 4,
             auto_invite_interval_ms: 600_000,
             max_rules: 50,
@@ -184,7 +218,11 @@ impl Default for Config {
             admin_password: String::new(),
             token_ttl_ms: 7 * 24 * 3600 * 1000,
             login_max_failures: 5,
+            login_max_failures_per_address: 20,
             login_window_ms: 300_000,
+            login_concurrency_per_address: 2,
+            hash_threads: 2,
+            hash_queue: 16,
             sqlite_synchronous: "full".to_string(),
         }
     }
@@ -273,6 +311,19 @@ impl Config {
         if !matches!(self.assignment.as_str(), "least-busy" | "round-robin") {
             return bad("assignment must be \"least-busy\" or \"round-robin\"");
         }
+        if self.max_connections_per_address == 0
+            || self.max_channels_per_address == 0
+            || self.jsonp_max_pending_per_address == 0
+            || self.login_concurrency_per_address == 0
+        {
+            return bad("per-address limits must be at least 1");
+        }
+        if self.request_timeout_ms < 100 || self.chan_first_poll_ms < 100 {
+            return bad("request_timeout_ms and chan_first_poll_ms must be at least 100");
+        }
+        if self.hash_threads == 0 || self.hash_queue == 0 || self.volatile_per_sec == 0 {
+            return bad("hash_threads, hash_queue and volatile_per_sec must be at least 1");
+        }
         if self.agent_capacity == 0 {
             return bad("agent_capacity must be at least 1");
         }
@@ -309,6 +360,10 @@ impl Config {
 
     pub fn session_grace(&self) -> Duration {
         Duration::from_millis(self.session_grace_ms)
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
     }
 
     pub fn shutdown_grace(&self) -> Duration {

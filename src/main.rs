@@ -198,13 +198,22 @@ fn env_value(v: &str) -> toml::Value {
     }
 }
 
+/// `KEFU_LOG` (default `info`), with the libraries that see raw frames and headers held
+/// at `debug`: at `trace` they would log every frame, agent tokens and passwords included.
+/// kefu's own logs never carry a secret at any level.
+fn log_filter(spec: Option<&str>) -> tracing_subscriber::EnvFilter {
+    let spec = spec.filter(|s| !s.trim().is_empty()).unwrap_or("info");
+    let capped = format!(
+        "{spec},tungstenite=debug,tokio_tungstenite=debug,hyper=debug,hyper_util=debug,h2=off"
+    );
+    tracing_subscriber::EnvFilter::try_new(&capped)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("KEFU_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
+        .with_env_filter(log_filter(std::env::var("KEFU_LOG").ok().as_deref()))
         .with_writer(std::io::stderr)
         .init();
     let result = load_config(&cli).and_then(|config| match cli.command {

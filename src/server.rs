@@ -1,7 +1,9 @@
 //! The accept loop and the life of each TCP connection.
 //!
 //! Owns: accepting (surviving EMFILE and other accept errors with a back-off), the
-//! connection cap (over it: a bare `503` and close), serving HTTP/1 with upgrades, and the
+//! connection caps — in all and per client address (over either: a bare `503` and
+//! close) — the whole-request deadline for headers (bodies: `web::read_body`), serving
+//! HTTP/1 with upgrades, and the
 //! graceful shutdown order: stop accepting → tell every connection to reconnect → wait
 //! for them (bounded) → flush the writer. Knows nothing of frames or storage.
 
@@ -14,7 +16,7 @@ use std::time::Duration;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::core::hub::Hub;
@@ -24,8 +26,6 @@ use crate::transport::channel;
 
 /// Longest back-off after repeated accept errors.
 const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
-/// Time a client gets to send its request headers.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Serve until `shutdown` fires, then drain and flush. Returns when it is safe to exit.
 pub async fn run(listener: TcpListener, hub: Hub, shutdown: Shutdown) {
@@ -65,14 +65,20 @@ async fn accept_loop(
         match accepted {
             Ok((sock, peer)) => {
                 backoff = Duration::from_millis(10);
+                let Some(held) = hub.per_address().connections.take(peer.ip()) else {
+                    tracing::debug!(%peer, "too many connections from one address");
+                    tokio::spawn(refuse(sock, "too many connections from this address"));
+                    continue;
+                };
                 if !hub.try_connect() {
-                    tokio::spawn(refuse_over_cap(sock));
+                    tokio::spawn(refuse(sock, "connection limit reached"));
                     continue;
                 }
                 let _ = sock.set_nodelay(true);
                 let stream = Counted {
                     inner: sock,
                     hub: hub.clone(),
+                    _held: held,
                 };
                 let ctx = HttpCtx {
                     hub: hub.clone(),
@@ -96,23 +102,39 @@ async fn accept_loop(
     }
 }
 
-/// Over the connection cap: answer 503 without parsing anything, then close.
-async fn refuse_over_cap(mut sock: TcpStream) {
-    let body = "{\"error\":\"overloaded\",\"reason\":\"connection limit reached\"}";
+/// Over a connection cap: answer 503 without parsing anything, then close.
+async fn refuse(mut sock: TcpStream, reason: &str) {
+    let body = format!("{{\"error\":\"overloaded\",\"reason\":\"{reason}\"}}");
     let resp = format!(
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n{}",
         body.len(),
         body
     );
-    let _ = tokio::time::timeout(Duration::from_secs(2), sock.write_all(resp.as_bytes())).await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        sock.write_all(resp.as_bytes()).await?;
+        // Close our side, then read (and drop) what the client already sent, briefly:
+        // closing with unread data would reset the connection and could lose the answer.
+        sock.shutdown().await?;
+        let mut sink = [0u8; 1024];
+        let mut left: usize = 64 * 1024;
+        while left > 0 {
+            match sock.read(&mut sink).await? {
+                0 => break,
+                n => left = left.saturating_sub(n),
+            }
+        }
+        io::Result::Ok(())
+    })
+    .await;
 }
 
 async fn serve_connection(stream: Counted, ctx: HttpCtx) {
     let mut shutdown = ctx.shutdown.clone();
+    let request_timeout = ctx.hub.config().request_timeout();
     let svc = service_fn(move |req| handle(req, ctx.clone()));
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_TIMEOUT)
+        .header_read_timeout(request_timeout)
         .max_buf_size(64 * 1024)
         .serve_connection(TokioIo::new(stream), svc)
         .with_upgrades();
@@ -135,6 +157,8 @@ async fn serve_connection(stream: Counted, ctx: HttpCtx) {
 struct Counted {
     inner: TcpStream,
     hub: Hub,
+    /// This connection's place in its address's budget, given back on drop.
+    _held: crate::core::budget::Held,
 }
 
 impl Drop for Counted {

@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::auth::{self, LoginError, LoginLimiter};
+use super::auth;
+use super::budget::PerAddress;
+use super::login::{self, Login, LoginError};
 use super::presence::Presence;
 use super::registry::Registry;
 use super::session::VisitorSession;
@@ -65,14 +67,36 @@ struct Inner {
     sites: Mutex<HashMap<String, (Option<Site>, Instant)>>,
     /// Open client connections (all transports).
     connections: AtomicUsize,
-    /// Failed agent sign-ins, for rate limiting.
-    logins: LoginLimiter,
+    /// Agent sign-in: its limits and its password pool.
+    login: Login,
+    /// What each client address holds, against the per-address limits.
+    per_address: Limits,
     /// Who is on each site now.
     presence: Presence,
     /// Automatic invitation rules per site, loaded on first use (`invite`).
     rules: Mutex<HashMap<SiteId, Arc<Vec<InviteRule>>>>,
     /// Connections closed because they could not keep up (4001), since start.
     slow_disconnects: AtomicUsize,
+}
+
+/// The per-address budgets, one per resource (`docs/config.md`).
+pub struct Limits {
+    /// TCP connections (`max_connections_per_address`).
+    pub(crate) connections: Arc<PerAddress>,
+    /// HTTP channels (`max_channels_per_address`).
+    pub(crate) channels: Arc<PerAddress>,
+    /// Incomplete JSONP messages (`jsonp_max_pending_per_address`).
+    pub(crate) jsonp_parts: Arc<PerAddress>,
+}
+
+impl Limits {
+    fn new(c: &Config) -> Limits {
+        Limits {
+            connections: PerAddress::new(c.max_connections_per_address, "connections"),
+            channels: PerAddress::new(c.max_channels_per_address, "channels"),
+            jsonp_parts: PerAddress::new(c.jsonp_max_pending_per_address, "JSONP parts"),
+        }
+    }
 }
 
 impl Hub {
@@ -98,10 +122,8 @@ impl Hub {
                 connections: AtomicUsize::new(0),
                 presence: Presence::default(),
                 rules: Mutex::new(HashMap::new()),
-                logins: LoginLimiter::new(
-                    config.login_max_failures,
-                    Duration::from_millis(config.login_window_ms),
-                ),
+                login: Login::new(&config),
+                per_address: Limits::new(&config),
                 slow_disconnects: AtomicUsize::new(0),
             }),
         };
@@ -196,30 +218,27 @@ impl Hub {
         email: &str,
         password: &str,
         site_key: Option<&str>,
-        peer: &str,
+        peer: std::net::IpAddr,
     ) -> StoreResult<Result<(String, Agent), LoginError>> {
-        let key = format!("{}|{peer}", email.to_ascii_lowercase());
-        if let Err(wait) = self.inner.logins.check(&key) {
-            return Ok(Err(LoginError::RateLimited(wait)));
-        }
-        let (e, p, s) = (
-            email.to_string(),
-            password.to_string(),
-            site_key.map(str::to_string),
-        );
+        let site_key = site_key.map(str::to_string);
+        let find = |email: String| {
+            self.blocking(move |st| login::find_agent(st, &email, site_key.as_deref()))
+        };
+        let agent = match self.inner.login.check(email, password, peer, find).await? {
+            Ok(a) => a,
+            Err(e) => return Ok(Err(e)),
+        };
         let ttl = self.inner.config.token_ttl_ms as i64;
-        let r = self
-            .blocking(move |st| auth::login(st, &e, &p, s.as_deref(), ttl))
+        let a = agent.clone();
+        let token = self
+            .blocking(move |st| login::issue_token(st, &a, ttl))
             .await?;
-        match &r {
-            Ok(_) => self.inner.logins.succeeded(&key),
-            Err(LoginError::BadCredentials) => {
-                tracing::info!(email = %email, peer = %peer, "failed sign-in");
-                self.inner.logins.failed(&key);
-            }
-            Err(_) => {}
-        }
-        Ok(r)
+        Ok(Ok((token, agent)))
+    }
+
+    /// The per-address budgets (connections, channels, JSONP parts).
+    pub fn per_address(&self) -> &Limits {
+        &self.inner.per_address
     }
 
     /// The agent a sign-in token belongs to, if valid.

@@ -13,17 +13,24 @@
 //! - `invite`: invitations by agents and by site rules, with the frequency cap
 //! - `writer`: the single group-committing writer
 //! - `auth`: password hashing and the first-run bootstrap
+//! - `login`: sign-in limits, the password pool (`hasher`), tokens
+//! - `budget`: what one client address may hold (connections, channels, parts)
+//! - `tokens`: visitor tokens the server issues
 
 pub mod auth;
+pub(crate) mod budget;
 pub mod conn;
 pub(crate) mod desk;
+pub(crate) mod hasher;
 pub mod hub;
 pub(crate) mod invite;
+pub mod login;
 pub(crate) mod presence;
 pub(crate) mod registry;
 pub(crate) mod session;
 pub(crate) mod signal;
 pub(crate) mod stream;
+pub(crate) mod tokens;
 pub(crate) mod writer;
 
 pub(crate) use writer::AppendError;

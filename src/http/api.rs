@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::error::HttpError;
 use super::{query_decoded, query_param, read_body, text, Body, HttpCtx};
-use crate::core::auth::LoginError;
+use crate::core::login::LoginError;
 use crate::ids::{ConversationId, Offset};
 use crate::protocol::check_msg;
 use crate::store::{Agent, Appended};
@@ -54,16 +54,20 @@ pub(super) async fn login(
     req: Request<Incoming>,
     ctx: &HttpCtx,
 ) -> Result<Response<Body>, HttpError> {
-    let bytes = read_body(req.into_body(), 4096).await?;
+    let bytes = read_body(req.into_body(), 4096, ctx.hub.config().request_timeout()).await?;
     let body: LoginBody =
         serde_json::from_slice(&bytes).map_err(|e| HttpError::BadRequest(format!("body: {e}")))?;
     if body.email.len() > 320 || body.password.len() > 1024 {
         return Err(HttpError::BadRequest("email or password too long".into()));
     }
-    let peer = ctx.peer.ip().to_string();
     let r = ctx
         .hub
-        .login(&body.email, &body.password, body.site.as_deref(), &peer)
+        .login(
+            &body.email,
+            &body.password,
+            body.site.as_deref(),
+            ctx.peer.ip(),
+        )
         .await
         .map_err(|e| HttpError::Unavailable(format!("store: {e}")))?;
     match r {
@@ -84,6 +88,7 @@ pub(super) async fn login(
         Err(LoginError::RateLimited(wait)) => Err(HttpError::TooManyRequests(wait)),
         Err(e @ LoginError::NameTheSite) => Err(HttpError::BadRequest(e.to_string())),
         Err(LoginError::BadCredentials) => Err(HttpError::Unauthorized),
+        Err(e @ LoginError::Busy) => Err(HttpError::Busy(e.to_string())),
     }
 }
 
@@ -216,7 +221,12 @@ pub(super) async fn post_message(
     let a = agent(&req, ctx).await?;
     let conv = ConversationId(id.parse().map_err(|_| HttpError::NotFound)?);
     let max = ctx.hub.config().max_body_chars;
-    let bytes = read_body(req.into_body(), ctx.hub.config().max_frame_bytes).await?;
+    let bytes = read_body(
+        req.into_body(),
+        ctx.hub.config().max_frame_bytes,
+        ctx.hub.config().request_timeout(),
+    )
+    .await?;
     let m: MessageBody =
         serde_json::from_slice(&bytes).map_err(|e| HttpError::BadRequest(format!("body: {e}")))?;
     check_msg(&m.cid, &m.body, max).map_err(|e| HttpError::BadRequest(e.msg))?;

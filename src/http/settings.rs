@@ -30,8 +30,16 @@ fn ok(status: StatusCode, v: serde_json::Value) -> Result<Response<Body>, HttpEr
     Ok(text(status, JSON, v.to_string()))
 }
 
-async fn json_body<T: DeserializeOwned>(req: Request<Incoming>) -> Result<T, HttpError> {
-    let bytes = read_body(req.into_body(), MAX_BODY).await?;
+async fn json_body<T: DeserializeOwned>(
+    req: Request<Incoming>,
+    ctx: &HttpCtx,
+) -> Result<T, HttpError> {
+    let bytes = read_body(
+        req.into_body(),
+        MAX_BODY,
+        ctx.hub.config().request_timeout(),
+    )
+    .await?;
     serde_json::from_slice(&bytes).map_err(|e| HttpError::BadRequest(format!("body: {e}")))
 }
 
@@ -151,7 +159,7 @@ struct NewAgentBody {
 /// `POST /v1/agents` (admins): a new agent account on the site.
 async fn add_agent(req: Request<Incoming>, ctx: &HttpCtx) -> Result<Response<Body>, HttpError> {
     let a = admin(&req, ctx).await?;
-    let b: NewAgentBody = json_body(req).await?;
+    let b: NewAgentBody = json_body(req, ctx).await?;
     let email = b.email.trim().to_string();
     chars("email", &email, 3, 320)?;
     if !email.contains('@') {
@@ -203,7 +211,7 @@ struct CannedBody {
 /// `POST /v1/canned` (admins).
 async fn add_canned(req: Request<Incoming>, ctx: &HttpCtx) -> Result<Response<Body>, HttpError> {
     let a = admin(&req, ctx).await?;
-    let b: CannedBody = json_body(req).await?;
+    let b: CannedBody = json_body(req, ctx).await?;
     chars("shortcut", &b.shortcut, 1, 32)?;
     if !b
         .shortcut
@@ -279,7 +287,7 @@ struct RuleBody {
 /// `POST /v1/rules` (admins).
 async fn add_rule(req: Request<Incoming>, ctx: &HttpCtx) -> Result<Response<Body>, HttpError> {
     let a = admin(&req, ctx).await?;
-    let b: RuleBody = json_body(req).await?;
+    let b: RuleBody = json_body(req, ctx).await?;
     let name = b.name.trim().to_string();
     chars("name", &name, 1, 100)?;
     let url = b.url.trim().to_string();

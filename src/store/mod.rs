@@ -325,6 +325,9 @@ pub trait Store: Send + Sync + 'static {
     /// The open conversation of visitor `token` on `site`, if any.
     fn open_conversation_of(&self, site: SiteId, token: &str) -> StoreResult<Option<ConvInfo>>;
 
+    /// Has visitor `token` of `site` ever written (is there a visitor row)?
+    fn visitor_exists(&self, site: SiteId, token: &str) -> StoreResult<bool>;
+
     fn conversation(&self, id: ConversationId) -> StoreResult<Option<ConvInfo>>;
 
     /// Every open conversation, oldest first, with its owner as the log says (for the desk

@@ -3,7 +3,8 @@
 //!
 //! Owns: a channel's inbound queue (frames posted by the client), its outbox of
 //! sequence-numbered frames kept until the client acknowledges them, the single parked
-//! poll, JSONP part reassembly, and the registry of open channels with its bounds. The
+//! poll, JSONP part reassembly, and the registry of open channels with its bounds (in all,
+//! per client address, and a first poll that must come soon after the open). The
 //! connection logic itself is `core::conn`, run over `ChannelTransport` exactly as over a
 //! WebSocket. Knows nothing of what frames mean.
 
@@ -16,6 +17,7 @@ use bytes::Bytes;
 use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 
+use crate::core::budget::{Held, PerAddress};
 use crate::core::conn::{self, ConnInfo, Inbound, Transport, TransportClosed};
 use crate::core::hub::{Hub, TransportKind};
 use crate::core::Shutdown;
@@ -26,6 +28,8 @@ use crate::ids::random_token;
 pub enum ChannelError {
     #[error("too many open channels")]
     TooManyChannels,
+    #[error("too many open channels from this address")]
+    TooManyFromAddress,
     #[error("the channel's inbound queue is full; resend later")]
     InboundFull,
     #[error("ack {0} is beyond the last frame sent")]
@@ -36,6 +40,8 @@ pub enum ChannelError {
     InconsistentParts,
     #[error("too many incomplete messages; finish or wait for expiry")]
     TooManyPending,
+    #[error("too many incomplete messages from this address; finish or wait for expiry")]
+    TooManyPendingFromAddress,
     #[error("a message of more than {0} parts")]
     TooManyParts(usize),
     #[error("the joined message is over the frame limit")]
@@ -59,6 +65,8 @@ struct Partial {
     have: usize,
     bytes: usize,
     started: Instant,
+    /// Its place in the opener address's budget of incomplete messages.
+    _held: Held,
 }
 
 struct State {
@@ -76,7 +84,7 @@ struct State {
     last_seq: u64,
     /// The connection task ended: no frame will ever be added.
     closed: bool,
-    /// Identifies the current parked poll; a newer poll bumps it.
+    /// Identifies the current parked poll; a newer poll bumps it (0: never polled).
     poll_gen: u64,
     /// Incomplete JSONP messages by part id. Bounded by `jsonp_max_pending`.
     partials: HashMap<String, Partial>,
@@ -96,6 +104,10 @@ pub struct Channel {
     /// newer poll).
     version: watch::Sender<u64>,
     registry: Arc<Registry>,
+    /// The address that opened it: its per-address budgets are charged.
+    peer: std::net::IpAddr,
+    /// Its place in that address's budget of channels, given back when it is dropped.
+    _held: Held,
 }
 
 impl Channel {
@@ -120,6 +132,11 @@ impl Channel {
         }
         self.inbound_ready.notify_one();
         Ok(n)
+    }
+
+    /// Has any poll come for this channel?
+    fn was_polled(&self) -> bool {
+        self.lock().poll_gen > 0
     }
 
     /// The client is still there.
@@ -236,7 +253,13 @@ impl Channel {
             return Ok((n, None));
         }
         if !s.partials.contains_key(pid) {
-            if s.partials.len() >= r.max_pending || !r.reserve_partial() {
+            if s.partials.len() >= r.max_pending {
+                return Err(ChannelError::TooManyPending);
+            }
+            let Some(held) = r.parts_budget.take(self.peer) else {
+                return Err(ChannelError::TooManyPendingFromAddress);
+            };
+            if !r.reserve_partial() {
                 return Err(ChannelError::TooManyPending);
             }
             s.partials.insert(
@@ -247,6 +270,7 @@ impl Channel {
                     have: 0,
                     bytes: 0,
                     started: Instant::now(),
+                    _held: held,
                 },
             );
         }
@@ -382,6 +406,12 @@ pub struct Registry {
     max_pending: usize,
     max_pending_total: usize,
     part_ttl: Duration,
+    /// Channels per opener address.
+    chans_budget: Arc<PerAddress>,
+    /// Incomplete JSONP messages per opener address.
+    parts_budget: Arc<PerAddress>,
+    /// A channel not polled within this long of its open is closed and forgotten.
+    first_poll: Duration,
     /// Incomplete JSONP messages in the process.
     pending_total: AtomicUsize,
     /// Connection tasks of channels still running (shutdown waits for them).
@@ -400,6 +430,9 @@ impl Registry {
             max_pending: c.jsonp_max_pending,
             max_pending_total: c.jsonp_max_pending_total,
             part_ttl: Duration::from_millis(c.jsonp_part_ttl_ms),
+            chans_budget: hub.per_address().channels.clone(),
+            parts_budget: hub.per_address().jsonp_parts.clone(),
+            first_poll: Duration::from_millis(c.chan_first_poll_ms),
             pending_total: AtomicUsize::new(0),
             running: AtomicUsize::new(0),
         })
@@ -450,6 +483,14 @@ impl Registry {
         info: ConnInfo,
         shutdown: Shutdown,
     ) -> Result<Arc<Channel>, ChannelError> {
+        let peer = info
+            .peer
+            .map(|p| p.ip())
+            .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into());
+        let held = self
+            .chans_budget
+            .take(peer)
+            .ok_or(ChannelError::TooManyFromAddress)?;
         let chan = {
             let mut map = self.map();
             if map.len() >= self.max_channels {
@@ -474,6 +515,8 @@ impl Registry {
                 outbox_room: Notify::new(),
                 version: watch::channel(0).0,
                 registry: self.clone(),
+                peer,
+                _held: held,
             });
             map.insert(id, chan.clone());
             chan
@@ -487,13 +530,34 @@ impl Registry {
         let idle = hub.config().chan_idle();
         let c = chan.clone();
         self.running.fetch_add(1, Ordering::AcqRel);
+        // A client that opens a channel and never polls it is gone (or never was).
+        let watched = Arc::downgrade(&chan);
+        let first_poll = self.first_poll;
+        let opened = Instant::now();
+        tokio::spawn(async move {
+            tokio::time::sleep(first_poll).await;
+            if let Some(c) = watched.upgrade() {
+                if !c.was_polled() {
+                    c.close_by_client();
+                }
+            }
+        });
         tokio::spawn(async move {
             conn::run(hub, transport, info, shutdown).await;
             registry.running.fetch_sub(1, Ordering::AcqRel);
             // Keep the closed channel until its last frames are fetched, or the client is
-            // clearly gone, so the final `bye` can be read.
-            let until = Instant::now() + idle;
-            while !c.is_finished() && Instant::now() < until {
+            // clearly gone, so the final `bye` can be read. One never polled is kept only
+            // until its first poll was due: nobody will read it.
+            let ended = Instant::now();
+            loop {
+                let until = if c.was_polled() {
+                    ended + idle
+                } else {
+                    opened + first_poll
+                };
+                if c.is_finished() || Instant::now() >= until {
+                    break;
+                }
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
             registry.remove(&c);

@@ -91,8 +91,10 @@ pub(crate) fn split_frames(text: &str) -> Result<Vec<String>, HttpError> {
 pub(crate) fn channel_error(e: ChannelError) -> HttpError {
     match e {
         ChannelError::TooManyChannels
+        | ChannelError::TooManyFromAddress
         | ChannelError::InboundFull
-        | ChannelError::TooManyPending => HttpError::Unavailable(e.to_string()),
+        | ChannelError::TooManyPending
+        | ChannelError::TooManyPendingFromAddress => HttpError::Unavailable(e.to_string()),
         ChannelError::TooBig => HttpError::TooLarge,
         _ => HttpError::BadRequest(e.to_string()),
     }
@@ -139,7 +141,7 @@ pub(crate) fn ack_param(query: Option<&str>) -> Result<u64, HttpError> {
 async fn body_text(req: Request<Incoming>, ctx: &HttpCtx) -> Result<String, HttpError> {
     check_content_type(req.headers())?;
     let limit = ctx.hub.config().max_frame_bytes * 8;
-    let bytes = read_body(req.into_body(), limit).await?;
+    let bytes = read_body(req.into_body(), limit, ctx.hub.config().request_timeout()).await?;
     String::from_utf8(bytes.to_vec()).map_err(|_| HttpError::BadRequest("body is not UTF-8".into()))
 }
 

@@ -34,6 +34,11 @@ pub enum HttpError {
     UnsupportedMediaType(String),
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// Refused at once because the work is at its bound; retry after a second.
+    #[error("{0}")]
+    Busy(String),
+    #[error("the request did not arrive in time")]
+    RequestTimeout,
 }
 
 impl HttpError {
@@ -48,7 +53,8 @@ impl HttpError {
             HttpError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             HttpError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             HttpError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            HttpError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            HttpError::Unavailable(_) | HttpError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            HttpError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
         }
     }
 
@@ -66,6 +72,8 @@ impl HttpError {
             HttpError::TooLarge => "too_large",
             HttpError::UnsupportedMediaType(_) => "unsupported_media_type",
             HttpError::Unavailable(_) => "unavailable",
+            HttpError::Busy(_) => "busy",
+            HttpError::RequestTimeout => "request_timeout",
         }
     }
 
@@ -73,8 +81,12 @@ impl HttpError {
     pub fn into_response(self) -> Response<Full<Bytes>> {
         let body = serde_json::json!({ "error": self.code(), "reason": self.to_string() });
         let mut b = Response::builder();
-        if let HttpError::TooManyRequests(wait) = &self {
-            b = b.header(header::RETRY_AFTER, wait.to_string());
+        match &self {
+            HttpError::TooManyRequests(wait) => b = b.header(header::RETRY_AFTER, wait.to_string()),
+            HttpError::Busy(_) => b = b.header(header::RETRY_AFTER, "1"),
+            // The rest of a late request is not read: close rather than reuse.
+            HttpError::RequestTimeout => b = b.header(header::CONNECTION, "close"),
+            _ => {}
         }
         b.status(self.status())
             .header(header::CONTENT_TYPE, "application/json")

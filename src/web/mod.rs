@@ -16,8 +16,15 @@ pub use error::HttpError;
 pub type Body = Full<Bytes>;
 
 /// Read a request body of at most `limit` bytes (413 past it).
-pub async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, HttpError> {
-    match Limited::new(body, limit).collect().await {
+pub async fn read_body(
+    body: Incoming,
+    limit: usize,
+    timeout: std::time::Duration,
+) -> Result<Bytes, HttpError> {
+    let collected = tokio::time::timeout(timeout, Limited::new(body, limit).collect())
+        .await
+        .map_err(|_| HttpError::RequestTimeout)?;
+    match collected {
         Ok(c) => Ok(c.to_bytes()),
         Err(e)
             if e.downcast_ref::<http_body_util::LengthLimitError>()

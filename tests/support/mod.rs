@@ -270,7 +270,33 @@ pub async fn http(
     headers: &[(&str, &str)],
     body: &str,
 ) -> (u16, String, String) {
-    let mut s = TcpStream::connect(addr).await.expect("connect");
+    http_from(None, addr, method, path, headers, body).await
+}
+
+/// A TCP connection to `addr` from source address `src` (e.g. 127.0.0.2, to stand for
+/// another client), or from the default address.
+pub async fn connect_from(src: Option<std::net::IpAddr>, addr: SocketAddr) -> TcpStream {
+    match src {
+        None => TcpStream::connect(addr).await.expect("connect"),
+        Some(ip) => {
+            let sock = tokio::net::TcpSocket::new_v4().unwrap();
+            sock.bind(SocketAddr::new(ip, 0))
+                .expect("bind a loopback source");
+            sock.connect(addr).await.expect("connect")
+        }
+    }
+}
+
+/// `http`, from source address `src`.
+pub async fn http_from(
+    src: Option<std::net::IpAddr>,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String, String) {
+    let mut s = connect_from(src, addr).await;
     let mut req = format!(
         "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-length: {}\r\n",
         body.len()

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::{Authed, Conn, End, Flow, Principal, Transport};
 use crate::core::presence::AgentLink;
-use crate::ids::{random_token, Offset, SessionId, SiteId};
+use crate::ids::{Offset, SessionId, SiteId};
 use crate::protocol::{close, Hello, Position, Role, ServerFrame, VERSION};
 
 impl<T: Transport> Conn<T> {
@@ -72,7 +72,13 @@ impl<T: Transport> Conn<T> {
                 "this site requires a verified identity",
             ));
         }
-        let token = visitor.unwrap_or_else(|| random_token(24));
+        let token = match visitor_token(&self.hub, &site, visitor).await {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!(error = %e, "visitor lookup failed");
+                return Err(End::Close(close::INTERNAL, "store unavailable"));
+            }
+        };
         let session = match self.hub.visitor_session(site.id, &token).await {
             Ok(s) => s,
             Err(e) => {
@@ -194,4 +200,25 @@ impl<T: Transport> Conn<T> {
         self.hub.desk_changed(site);
         Ok(())
     }
+}
+
+/// The token this visitor goes on with: the one it sent when this server issued it for
+/// this site, or when the store knows it (a token from before tokens were issued);
+/// otherwise a new one (`welcome` carries it).
+async fn visitor_token(
+    hub: &crate::core::hub::Hub,
+    site: &crate::store::Site,
+    sent: Option<String>,
+) -> crate::store::StoreResult<String> {
+    let Some(t) = sent else {
+        return Ok(crate::core::tokens::issue(site));
+    };
+    if crate::core::tokens::issued(site, &t) {
+        return Ok(t);
+    }
+    let (id, known) = (site.id, t.clone());
+    if hub.blocking(move |s| s.visitor_exists(id, &known)).await? {
+        return Ok(t);
+    }
+    Ok(crate::core::tokens::issue(site))
 }

@@ -170,6 +170,7 @@ pub async fn run<T: Transport>(hub: Hub, transport: T, info: ConnInfo, shutdown:
     let kind = transport.kind();
     let sig = Arc::new(Signal::new(hub.config().volatile_queue));
     let now = Instant::now();
+    let hub_volatile = hub.config().volatile_per_sec;
     let mut c = Conn {
         hb: hub.config().heartbeat(),
         hub,
@@ -185,6 +186,7 @@ pub async fn run<T: Transport>(hub: Hub, transport: T, info: ConnInfo, shutdown:
         started: now,
         last_rx: now,
         last_typing: None,
+        volatile: crate::core::budget::Rate::new(hub_volatile),
     };
     let end = c.main_loop(shutdown).await;
     match end {
@@ -222,6 +224,9 @@ struct Conn<T> {
     hb: Duration,
     /// When the last `typing` frame was forwarded (`typing_interval_ms`).
     last_typing: Option<Instant>,
+    /// Volatile frames (`typing`, `page`, `presence`) this connection may still send
+    /// (`volatile_per_sec`); over it they are dropped, as a lost volatile frame would be.
+    volatile: crate::core::budget::Rate,
 }
 
 impl<T: Transport> Conn<T> {
@@ -424,6 +429,13 @@ impl<T: Transport> Conn<T> {
     }
 
     async fn on_frame(&mut self, frame: ClientFrame) -> Flow {
+        let volatile = matches!(
+            frame,
+            ClientFrame::Typing { .. } | ClientFrame::Page { .. } | ClientFrame::Presence { .. }
+        );
+        if volatile && self.authed.is_some() && !self.volatile.allow() {
+            return Ok(());
+        }
         match (frame, self.authed.is_some()) {
             (ClientFrame::Hello(h), false) => self.on_hello(h).await,
             (ClientFrame::Hello(_), true) => {

@@ -478,6 +478,17 @@ impl Store for SqliteStore {
         })
     }
 
+    fn visitor_exists(&self, site: SiteId, token: &str) -> StoreResult<bool> {
+        self.read(|c| {
+            let n: i64 = visitors::table
+                .filter(visitors::site_id.eq(site.0))
+                .filter(visitors::token.eq(token))
+                .count()
+                .get_result(c)?;
+            Ok(n > 0)
+        })
+    }
+
     fn conversation(&self, id: ConversationId) -> StoreResult<Option<ConvInfo>> {
         self.read(|c| {
             let Some(row) = conversations::table

@@ -1,0 +1,108 @@
+//! The log never carries a secret, at any level, and failed sign-ins cannot grow it
+//! without bound: the real binary at `trace`, its stderr read back.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use serde_json::json;
+use support::*;
+
+#[tokio::test]
+async fn secrets_are_never_logged_and_failures_are_aggregated() {
+    let dir = temp_dir();
+    let log = dir.path().join("stderr.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kefu"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env(
+            "KEFU_DATABASE_URL",
+            format!("sqlite://{}", dir.path().join("kefu.db").display()),
+        )
+        .env("KEFU_ADMIN_PASSWORD", "Sup3r-Secret-Admin-Pw")
+        .env("KEFU_LOG", "trace")
+        .env("KEFU_LOGIN_MAX_FAILURES_PER_ADDRESS", "1000")
+        .env("KEFU_LOGIN_MAX_FAILURES", "1000")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let out = BufReader::new(child.stdout.take().unwrap());
+    let (mut addr, mut site) = (None, None);
+    for line in out.lines() {
+        let line = line.unwrap();
+        if let Some(a) = line.strip_prefix("kefu is listening on http://") {
+            addr = Some(a.trim().parse::<std::net::SocketAddr>().unwrap());
+        }
+        if let Some(k) = line.split("with key ").nth(1) {
+            site = Some(k.trim().to_string());
+        }
+        if line.contains("agent console") {
+            break;
+        }
+    }
+    let (addr, site) = (addr.unwrap(), site.unwrap());
+    let out = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        !out.contains("Sup3r-Secret-Admin-Pw"),
+        "the configured password is not logged"
+    );
+
+    // Sign in, say hello as an agent, chat as a visitor.
+    let body = json!({"email":"admin@localhost","password":"Sup3r-Secret-Admin-Pw"}).to_string();
+    let (s, _, b) = http(addr, "POST", "/v1/login", &[], &body).await;
+    assert_eq!(s, 200, "{b}");
+    let token = serde_json::from_str::<serde_json::Value>(&b).unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut a = Client::connect(&format!("ws://{addr}/v1/ws")).await;
+    a.send(json!({"t":"hello","v":1,"site":site,"role":"agent","token":token}))
+        .await;
+    a.recv_type("welcome").await;
+    let (s, _, _) = http(
+        addr,
+        "GET",
+        "/v1/conversations",
+        &[("authorization", &format!("Bearer {token}"))],
+        "",
+    )
+    .await;
+    assert_eq!(s, 200);
+    let mut v = Client::connect(&format!("ws://{addr}/v1/ws")).await;
+    let w = v.hello(&site, None, None).await;
+    let visitor = w["visitor"].as_str().unwrap().to_string();
+    v.msg("m1", "hello").await;
+    v.recv_type("ack").await;
+    // Thirty failed sign-ins.
+    for i in 0..30 {
+        let body = json!({"email":format!("x{i}@y"),"password":"Wr0ng-Guess-Pw"}).to_string();
+        let (s, _, _) = http(addr, "POST", "/v1/login", &[], &body).await;
+        assert_eq!(s, 401);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let _ = child.kill();
+    let _ = child.wait();
+
+    let out = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        out.contains("DEBUG") || out.contains("TRACE"),
+        "verbose logging is on: {out}"
+    );
+    for secret in [
+        "Sup3r-Secret-Admin-Pw",
+        "Wr0ng-Guess-Pw",
+        token.as_str(),
+        visitor.as_str(),
+    ] {
+        assert!(!out.contains(secret), "{secret:?} appears in the log");
+    }
+    let reports = out
+        .lines()
+        .filter(|l| l.contains("failed sign-ins since the last report"))
+        .count();
+    assert!(
+        (1..=2).contains(&reports),
+        "30 failures make at most a report or two, not a line each: {reports}"
+    );
+}
