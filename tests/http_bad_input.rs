@@ -34,6 +34,22 @@ async fn jsonp_refuses_bad_callbacks_and_long_urls_without_script() {
         "",
         "a..b",
         "x.y.z.w",
+        // Browser built-ins and prototype paths: well-formed, but never called back.
+        "eval",
+        "alert",
+        "document.write",
+        "location.assign",
+        "window.alert",
+        "self.x",
+        "top.x",
+        "parent.x",
+        "frames.x",
+        "globalThis.x",
+        "Function",
+        "execScript",
+        "kefu.constructor",
+        "kefu._j.__proto__",
+        "kefu.constructor.constructor",
     ] {
         let (s, head, body) = http(
             srv.addr,
@@ -49,10 +65,46 @@ async fn jsonp_refuses_bad_callbacks_and_long_urls_without_script() {
             "never script: {head}"
         );
         assert!(
-            !body.contains("alert") && !body.contains('<'),
+            !body.contains("alert") && !body.contains('<') && !body.contains('('),
+            "nothing reflected: {body}"
+        );
+        assert!(
+            !body.contains(cb) || cb.is_empty(),
             "nothing reflected: {body}"
         );
     }
+    // The same rule on negotiation, the other JSONP answer.
+    for cb in ["eval", "document.write", "kefu.constructor"] {
+        let (s, head, body) = http(
+            srv.addr,
+            "GET",
+            &format!("/v1/negotiate?site={}&cb={cb}", srv.site_key),
+            &[],
+            "",
+        )
+        .await;
+        assert_eq!(s, 400, "negotiate cb={cb}: {body}");
+        assert!(
+            head.contains("content-type: text/plain"),
+            "never script: {head}"
+        );
+        assert!(!body.contains(cb), "nothing reflected: {body}");
+    }
+    // The widget's own callbacks are answered with script.
+    let (s, head, body) = http(
+        srv.addr,
+        "GET",
+        &format!("/v1/negotiate?site={}&cb=kefu._j.c1", srv.site_key),
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    assert!(
+        head.contains("content-type: application/javascript"),
+        "{head}"
+    );
+    assert!(body.starts_with("/**/kefu._j.c1({"), "{body}");
     let (s, _, _) = http(srv.addr, "GET", &format!("/v1/jsonp/open?f={h}"), &[], "").await;
     assert_eq!(s, 400, "a missing callback");
     let long = "a".repeat(2100);

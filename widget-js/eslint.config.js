@@ -48,6 +48,13 @@ module.exports = [
     }
   },
   {
+    // The demo page's own script: ES3 like the widget, with the page's globals.
+    files: ["demo.js"],
+    plugins: es3.plugins,
+    languageOptions: { ecmaVersion: 3, sourceType: "script", globals: { window: "readonly", document: "readonly" } },
+    rules: { ...es3.rules, "no-undef": "error", "no-unused-vars": ["error", { args: "none", caughtErrors: "none" }], eqeqeq: ["error", "always"] }
+  },
+  {
     files: ["src/json.js"],
     rules: {
       "es-x/no-json": "off",

@@ -1,6 +1,7 @@
-//! Static assets compiled into the binary: the visitor widget and the demo page.
+//! Static assets compiled into the binary: the visitor widget, the demo page and the
+//! agent console.
 //!
-//! Owns: their URLs, ETags and cache headers. The widget bundle is the concatenation of
+//! Owns: their URLs, ETags and cache headers (their CSPs are `csp`'s). The widget bundle is the concatenation of
 //! `widget-js/bundle.txt`'s files, made by `build.rs`.
 
 use std::sync::OnceLock;
@@ -9,21 +10,25 @@ use bytes::Bytes;
 use http::{header, Request, Response, StatusCode};
 use http_body_util::Full;
 
+use super::csp;
 use super::error::HttpError;
-use super::{text, Body, HttpCtx};
+use super::{Body, HttpCtx};
 
 /// The widget bundle (empty when the widget sources are absent).
 const WIDGET_JS: &str = include_str!(concat!(env!("OUT_DIR"), "/widget.js"));
 /// The demo page, with `{{BASE_URL}}` and `{{SITE_KEY}}` placeholders.
 const DEMO_HTML: &str = include_str!("../../widget-js/demo.html");
+/// The demo page's own script: its cart and the widget's loader snippet.
+const DEMO_JS: &str = include_str!("../../widget-js/demo.js");
 /// The agent console: plain HTML, JavaScript and CSS (modern browsers).
 const CONSOLE_HTML: &str = include_str!("../../console/index.html");
 const CONSOLE_JS: &str = include_str!("../../console/app.js");
 const CONSOLE_CSS: &str = include_str!("../../console/app.css");
 
 /// `GET /console`, `/console/app.js`, `/console/app.css`. The page forbids inline
-/// scripts and any other origin for scripts (CSP), so user text can never run.
-pub(super) fn console(path: &str) -> Result<Response<Body>, HttpError> {
+/// scripts and any other origin for scripts (CSP), so user text can never run; it
+/// connects to the host it was loaded from (`host`: the request's `Host` header) only.
+pub(super) fn console(path: &str, host: Option<&str>) -> Result<Response<Body>, HttpError> {
     let (ct, body) = match path {
         "/console" | "/console/" => ("text/html; charset=utf-8", CONSOLE_HTML),
         "/console/app.js" => ("application/javascript; charset=utf-8", CONSOLE_JS),
@@ -35,10 +40,7 @@ pub(super) fn console(path: &str) -> Result<Response<Body>, HttpError> {
         .header(header::CONTENT_TYPE, ct)
         .header(header::CACHE_CONTROL, "no-cache")
         .header("x-content-type-options", "nosniff")
-        .header(
-            "content-security-policy",
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self' ws: wss:; frame-ancestors 'none'",
-        )
+        .header("content-security-policy", csp::console(host))
         .header("x-frame-options", "DENY")
         .body(Full::new(Bytes::from_static(body.as_bytes())))
         .expect("static response parts are valid"))
@@ -89,7 +91,8 @@ pub(super) fn widget<B>(req: &Request<B>) -> Result<Response<Body>, HttpError> {
     Ok(resp.expect("static response parts are valid"))
 }
 
-/// `GET /demo`: a page with the widget embedded for the first site.
+/// `GET /demo`: a page with the widget embedded for the first site, under a CSP that
+/// runs scripts from files only (`/demo.js`, the widget) and connects to the base URL.
 pub(super) async fn demo(ctx: &HttpCtx) -> Result<Response<Body>, HttpError> {
     let sites = ctx
         .hub
@@ -99,8 +102,30 @@ pub(super) async fn demo(ctx: &HttpCtx) -> Result<Response<Body>, HttpError> {
     let site = sites
         .first()
         .ok_or_else(|| HttpError::Unavailable("no site exists yet".into()))?;
+    let base = ctx.hub.config().base_url();
     let html = DEMO_HTML
-        .replace("{{BASE_URL}}", &ctx.hub.config().base_url())
+        .replace("{{BASE_URL}}", &base)
         .replace("{{SITE_KEY}}", &site.key);
-    Ok(text(StatusCode::OK, "text/html; charset=utf-8", html))
+    Ok(Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "text/html; charset=utf-8")
+        .header(header::CACHE_CONTROL, "no-store")
+        .header("x-content-type-options", "nosniff")
+        .header("content-security-policy", csp::demo(&base))
+        .body(Full::new(Bytes::from(html)))
+        .expect("static response parts are valid"))
+}
+
+/// `GET /demo.js`: the demo page's own script.
+pub(super) fn demo_js() -> Response<Body> {
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(
+            header::CONTENT_TYPE,
+            "application/javascript; charset=utf-8",
+        )
+        .header(header::CACHE_CONTROL, "no-cache")
+        .header("x-content-type-options", "nosniff")
+        .body(Full::new(Bytes::from_static(DEMO_JS.as_bytes())))
+        .expect("static response parts are valid")
 }

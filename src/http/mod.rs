@@ -6,6 +6,7 @@
 
 mod api;
 mod assets;
+mod csp;
 pub mod error;
 mod settings;
 mod ws;
@@ -68,8 +69,15 @@ pub async fn handle(req: Request<Incoming>, ctx: HttpCtx) -> Result<Response<Bod
         (&Method::GET, "/") => Ok(index(&ctx)),
         (&Method::GET, "/widget.js") => assets::widget(&req),
         (&Method::GET, "/demo") => assets::demo(&ctx).await,
-        (&Method::GET, p) if p == "/console" || p.starts_with("/console/") => assets::console(p),
-        (_, "/healthz" | "/v1/ws" | "/" | "/widget.js" | "/demo") => {
+        (&Method::GET, "/demo.js") => Ok(assets::demo_js()),
+        (&Method::GET, p) if p == "/console" || p.starts_with("/console/") => {
+            let host = req
+                .headers()
+                .get(header::HOST)
+                .and_then(|v| v.to_str().ok());
+            assets::console(p, host)
+        }
+        (_, "/healthz" | "/v1/ws" | "/" | "/widget.js" | "/demo" | "/demo.js") => {
             Err(HttpError::MethodNotAllowed)
         }
         _ => Err(HttpError::NotFound),

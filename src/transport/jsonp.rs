@@ -1,8 +1,12 @@
 //! JSONP: HTTP framing of channels for browsers with neither WebSocket nor CORS.
 //!
-//! Owns: `GET /v1/jsonp/{open,poll,send,close}` — callback validation, script-safe
+//! Owns: `GET /v1/jsonp/{open,poll,send,close}` — callback validation (the one rule of
+//! which names may be called back, with the browser-global denylist), script-safe
 //! answers (`/**/` prefix, `nosniff`, U+2028/U+2029 escaped), URL length limits, and
 //! feeding multi-part messages to the channel's reassembly (`docs/protocol.md` §6.2).
+
+use std::collections::HashSet;
+use std::sync::OnceLock;
 
 use bytes::Bytes;
 use http::{header, Request, Response, StatusCode};
@@ -19,8 +23,47 @@ use crate::core::hub::TransportKind;
 use crate::web::HttpError;
 use crate::web::{query_decoded, query_param, Body};
 
-/// Is `cb` a safe callback name: up to three dot-separated identifiers of
-/// `[A-Za-z_$][A-Za-z0-9_$]{0,63}`?
+/// Properties of a real browser's global object, recorded from Chromium by
+/// `widget-js/scripts/record-globals.js`: a callback may not start with one.
+const BROWSER_GLOBALS: &str = include_str!("../../fixtures/browser-globals.txt");
+/// Globals of IE6–IE11 and other old browsers that Chromium lacks, kept by hand.
+const LEGACY_GLOBALS: &str = include_str!("../../fixtures/legacy-globals.txt");
+/// Names that reach code, prototypes or `Function` from any object: no segment may be one.
+const FORBIDDEN_SEGMENTS: [&str; 14] = [
+    "constructor",
+    "prototype",
+    "__proto__",
+    "__defineGetter__",
+    "__defineSetter__",
+    "__lookupGetter__",
+    "__lookupSetter__",
+    "call",
+    "apply",
+    "bind",
+    "eval",
+    "Function",
+    "toString",
+    "valueOf",
+];
+
+/// The names a callback's first segment may not be: both global lists, built once.
+fn globals() -> &'static HashSet<&'static str> {
+    static SET: OnceLock<HashSet<&'static str>> = OnceLock::new();
+    SET.get_or_init(|| {
+        [BROWSER_GLOBALS, LEGACY_GLOBALS]
+            .iter()
+            .flat_map(|list| list.lines())
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .collect()
+    })
+}
+
+/// Is `cb` a safe callback name (`docs/protocol.md` §6.2): up to three dot-separated
+/// identifiers of `[A-Za-z_$][A-Za-z0-9_$]{0,63}`, the first not a browser global, none
+/// a name that reaches code or prototypes. So a callback can only call a page's own
+/// names (the widget's are `kefu._j.cN`), never a built-in such as `eval` or
+/// `document.write`.
 pub fn valid_callback(cb: &str) -> bool {
     let segs: Vec<&str> = cb.split('.').collect();
     (1..=3).contains(&segs.len())
@@ -30,7 +73,9 @@ pub fn valid_callback(cb: &str) -> bool {
                 && (b[0].is_ascii_alphabetic() || b[0] == b'_' || b[0] == b'$')
                 && b.iter()
                     .all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'$')
+                && !FORBIDDEN_SEGMENTS.contains(s)
         })
+        && !globals().contains(segs[0])
 }
 
 /// `/**/cb(json);` — JSON is not quite JavaScript: U+2028/U+2029 are escaped.
@@ -194,6 +239,100 @@ mod tests {
             assert!(!valid_callback(bad), "{bad}");
         }
         assert!(!valid_callback(&"a".repeat(65)));
+    }
+
+    #[test]
+    fn callbacks_cannot_reach_browser_built_ins() {
+        for bad in [
+            "eval",
+            "alert",
+            "document.write",
+            "location.assign",
+            "window.x",
+            "self.x",
+            "top.x",
+            "parent.x",
+            "frames.x",
+            "globalThis.x",
+            "opener.x",
+            "Function",
+            "setTimeout",
+            "postMessage",
+            "open",
+            "fetch",
+            // Legacy IE globals Chromium lacks.
+            "execScript",
+            "ActiveXObject",
+            "showModalDialog",
+            "attachEvent",
+            "CollectGarbage",
+            // Segments that reach code or prototypes, anywhere.
+            "constructor",
+            "kefu.constructor",
+            "kefu.constructor.constructor",
+            "kefu._j.constructor",
+            "__proto__",
+            "kefu.__proto__",
+            "kefu.prototype.x",
+            "kefu.__defineGetter__",
+            "kefu.__defineSetter__",
+            "kefu.__lookupGetter__",
+            "kefu.__lookupSetter__",
+            "kefu.call",
+            "kefu.apply",
+            "kefu.bind",
+            "kefu.eval",
+            "kefu.Function",
+            "kefu.toString",
+            "kefu._j.valueOf",
+        ] {
+            assert!(!valid_callback(bad), "{bad}");
+        }
+        // Case matters in JavaScript: these are not the built-ins.
+        for ok in [
+            "kefu._j.c1",
+            "kefu._j.c99999",
+            "kefu.cb0",
+            "cb123",
+            "Eval",
+            "Alert.x",
+            "jQuery1234_5678",
+            "k.cb_1",
+            "a.window.document",
+        ] {
+            assert!(valid_callback(ok), "{ok}");
+        }
+    }
+
+    #[test]
+    fn the_global_lists_are_real_and_spare_the_widget() {
+        let g = globals();
+        assert!(g.len() > 900, "the recorded list is whole: {}", g.len());
+        for name in [
+            "window",
+            "document",
+            "location",
+            "self",
+            "top",
+            "parent",
+            "frames",
+            "globalThis",
+            "eval",
+            "alert",
+            "execScript",
+            "VBArray",
+        ] {
+            assert!(g.contains(name), "{name}");
+        }
+        assert!(
+            !g.contains("kefu"),
+            "the widget's namespace is not a global"
+        );
+        assert!(
+            g.iter()
+                .all(|n| !n.starts_with('#') && !n.contains(char::is_whitespace)),
+            "comments and blanks are not names"
+        );
     }
 
     #[test]

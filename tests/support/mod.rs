@@ -296,7 +296,6 @@ pub async fn http_from(
     headers: &[(&str, &str)],
     body: &str,
 ) -> (u16, String, String) {
-    let mut s = connect_from(src, addr).await;
     let mut req = format!(
         "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-length: {}\r\n",
         body.len()
@@ -306,7 +305,23 @@ pub async fn http_from(
     }
     req.push_str("\r\n");
     req.push_str(body);
-    s.write_all(req.as_bytes()).await.unwrap();
+    http_raw_from(src, addr, req.as_bytes()).await
+}
+
+/// Send `req`'s bytes exactly as they are (the caller writes every header, `Host`
+/// included, and `connection: close`); returns (status, lower-cased headers, body).
+pub async fn http_raw(addr: SocketAddr, req: &[u8]) -> (u16, String, String) {
+    http_raw_from(None, addr, req).await
+}
+
+/// `http_raw`, from source address `src`.
+pub async fn http_raw_from(
+    src: Option<std::net::IpAddr>,
+    addr: SocketAddr,
+    req: &[u8],
+) -> (u16, String, String) {
+    let mut s = connect_from(src, addr).await;
+    s.write_all(req).await.unwrap();
     let mut buf = Vec::new();
     tokio::time::timeout(WAIT, s.read_to_end(&mut buf))
         .await

@@ -363,4 +363,5 @@ test("console settings: canned responses, automatic invitation, reopen; a plain 
     assert.deepEqual(p.rec.dialogs, [], "dialogs");
   }
   assert.deepEqual(A.rec.csp.concat(B.rec.csp), [], "no CSP violations in the console");
+  assert.deepEqual(V.rec.csp, [], "no CSP violations on the demo page");
 });

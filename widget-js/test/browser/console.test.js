@@ -240,6 +240,7 @@ test("agent console: sign-in, live visitors, invite, chat, typing, read, transfe
     assert.deepEqual(p.rec.dialogs, [], "dialogs");
   }
   assert.deepEqual(A.rec.csp.concat(B.rec.csp), [], "no CSP violations in the console");
+  assert.deepEqual(V.rec.csp, [], "no CSP violations on the demo page");
 });
 
 // A raw visitor writes more than the console follows at first; "Load earlier messages"
@@ -392,6 +393,7 @@ test("agent console: resume after epoch_mismatch and bad_offset; an unsent reply
     assert.equal(count(seen, "A reply kept across a reload"), 1);
     assert.equal(count(await paneBodies(page), "A reply kept across a reload"), 1);
     assert.deepEqual(rec.errors, []);
+    assert.deepEqual(rec.csp, []);
   } finally {
     ws.terminate();
   }

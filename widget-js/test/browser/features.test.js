@@ -66,6 +66,7 @@ test("no agent online: leave a message; then typing, delivered and read from the
     await agent.say("We will call you today.");
     await waitFor(() => agent.entries.some((x) => x.kind === "read" && x.role === "visitor"), 10000, "visitor read receipt");
     assert.deepEqual(rec.errors, []);
+    assert.deepEqual(rec.csp, [], "no CSP violations on the demo page");
   } finally {
     await context.close();
   }
@@ -86,6 +87,7 @@ test("an agent's invitation pops up; accepting opens the chat with it", { timeou
     await page.waitForSelector(".kf-win", { state: "visible" });
     await page.waitForFunction(() => /Looking for a gift/.test(document.querySelector(".kf-list").textContent), null, { timeout: 10000 });
     assert.deepEqual(rec.errors, []);
+    assert.deepEqual(rec.csp, [], "no CSP violations on the demo page");
   } finally {
     await context.close();
   }
@@ -99,7 +101,7 @@ test("tabs of the site share one visitor and one conversation", { timeout: 60000
     await page.evaluate(() => window.kefu("send", "from the first tab"));
     await page.waitForSelector(".kf-me[data-off]", { state: "attached", timeout: 10000 });
     const second = await context.newPage();
-    const rec2 = record(second, { errors: [], hellos: [], console: [] });
+    const rec2 = record(second, { errors: [], hellos: [], console: [], csp: [] });
     await second.goto(srv.base + "/demo?page=2");
     await online(second);
     const token = await page.evaluate(() => window.kefu._w.session.store.get("visitor"));
@@ -112,6 +114,7 @@ test("tabs of the site share one visitor and one conversation", { timeout: 60000
       assert.deepEqual(await texts(p), ["from the first tab", "from the second tab"]);
     }
     assert.deepEqual(rec.errors.concat(rec2.errors), []);
+    assert.deepEqual(rec.csp.concat(rec2.csp), [], "no CSP violations on the demo page");
   } finally {
     await context.close();
   }

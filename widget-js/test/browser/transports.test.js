@@ -111,6 +111,7 @@ for (const mode of ["ws", "lp", "jsonp"]) {
       assert.deepEqual(mine.map((b) => b.text), want, "shown once each, in order");
       assert.deepEqual(mine.filter((b) => b.state === "sending"), [], "all sent");
       assert.deepEqual(rec.errors, [], "no errors thrown into the page");
+      assert.deepEqual(rec.csp, [], "no CSP violations on the demo page");
     });
 
     test("agent messages are shown once, in order, through cuts", { timeout: 90000 }, async () => {
@@ -135,6 +136,7 @@ for (const mode of ["ws", "lp", "jsonp"]) {
       assert.deepEqual((await bubbles(page)).map((b) => Number(b.off)), msgs.map((x) => x.off),
         "every message of the stream, once each, in offset order");
       assert.deepEqual(rec.errors, []);
+      assert.deepEqual(rec.csp, []);
     });
 
     test("a long message (4000 characters) arrives whole", { timeout: 60000 }, async () => {
@@ -150,6 +152,7 @@ for (const mode of ["ws", "lp", "jsonp"]) {
       }
       await waitFor(async () => (await bubbles(page)).every((b) => b.state !== "sending"), 20000, "sent").catch(() => {});
       assert.deepEqual(rec.errors, []);
+      assert.deepEqual(rec.csp, []);
     });
 
     test("a reload shows the history once and resumes instead of refetching", { timeout: 60000 }, async () => {
@@ -172,6 +175,7 @@ for (const mode of ["ws", "lp", "jsonp"]) {
       await page.waitForTimeout(1000);
       assert.equal((await bubbles(page)).length, before.length, "nothing drawn twice");
       assert.deepEqual(rec.errors, []);
+      assert.deepEqual(rec.csp, []);
     });
 
     test("messages typed while the connection is down go out when it returns", { timeout: 90000 }, async () => {
@@ -200,6 +204,7 @@ for (const mode of ["ws", "lp", "jsonp"]) {
       assert.deepEqual((await bubbles(page)).filter((b) => b.state === "sending"), []);
       assert.ok(banner === null || /Connection lost|Connecting/.test(banner) || banner === "", "banner: " + banner);
       assert.deepEqual(rec.errors, []);
+      assert.deepEqual(rec.csp, []);
     });
   });
 }

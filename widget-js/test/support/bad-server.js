@@ -10,6 +10,7 @@ const { WebSocketServer } = require("ws");
 const { readBundle } = require("../../scripts/bundle");
 
 const DEMO = fs.readFileSync(path.join(__dirname, "..", "..", "demo.html"), "utf8");
+const DEMO_JS = fs.readFileSync(path.join(__dirname, "..", "..", "demo.js"), "utf8");
 
 function cbOf(u) {
   const cb = u.searchParams.get("cb") || "";
@@ -34,6 +35,7 @@ async function startBadServer(behaviour) {
     if (u.pathname === "/demo") {
       return send(200, "text/html; charset=utf-8", DEMO.replace(/\{\{BASE_URL\}\}/g, base).replace(/\{\{SITE_KEY\}\}/g, "s_badserver"));
     }
+    if (u.pathname === "/demo.js") return send(200, "application/javascript; charset=utf-8", DEMO_JS);
     if (u.pathname === "/widget.js") return send(200, "application/javascript; charset=utf-8", readBundle().text);
     if (u.pathname === "/nowhere") return send(404, "text/plain", "Not Found");
     if (!u.pathname.startsWith("/v1/")) return send(404, "text/plain", "Not Found");

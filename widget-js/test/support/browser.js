@@ -42,15 +42,20 @@ const MODES = {
 async function openPage(browser, m, opts = {}) {
   const context = await browser.newContext(opts.context || {});
   const page = await context.newPage();
-  const rec = record(page, { errors: [], hellos: [], console: [], maxSendUrl: 0, parts: 0 });
+  const rec = record(page, { errors: [], hellos: [], console: [], csp: [], maxSendUrl: 0, parts: 0 });
   if (MODES[m].init) await context.addInitScript(MODES[m].init);
   return { context, page, rec };
 }
 
-// Record a page's errors, hellos and JSONP URL lengths into rec.
+// Record a page's errors, console lines, CSP violations (which Chromium reports on the
+// console), hellos and JSONP URL lengths into rec.
 function record(page, rec) {
+  if (!rec.csp) rec.csp = [];
   page.on("pageerror", (e) => rec.errors.push(e.message));
-  page.on("console", (msg) => rec.console.push(msg.text()));
+  page.on("console", (msg) => {
+    rec.console.push(msg.text());
+    if (/Content Security Policy|Refused to/i.test(msg.text())) rec.csp.push(msg.text());
+  });
   page.on("websocket", (ws) => {
     ws.on("framesent", (f) => {
       if (typeof f.payload === "string" && f.payload.indexOf('"t":"hello"') >= 0) rec.hellos.push(JSON.parse(f.payload));
