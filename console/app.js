@@ -202,6 +202,21 @@
     return v ? "Visitor " + shortId(v.id) : "Visitor";
   }
 
+  // What vouches for a visitor's name and attributes (docs/identity.md): a token signed
+  // by the host site, or nothing but the visitor's own browser.
+  function identityTitle(u) {
+    if (u.verified !== true) return "Not verified: sent by the visitor's browser, anyone could claim it";
+    const exp = typeof u.exp === "number" ? " until " + new Date(u.exp * 1000).toLocaleString() : "";
+    return "Verified: signed by the site" + exp;
+  }
+
+  function identityTag(parent, u) {
+    const ok = u.verified === true;
+    const tag = add(parent, "span", "tag " + (ok ? "verified" : "unverified"), ok ? "✓ verified" : "not verified");
+    tag.title = identityTitle(u);
+    return tag;
+  }
+
   function convName(C) {
     const v = visitorOfConv(C);
     if (v && v.user && v.user.name) return v.user.name;
@@ -1664,8 +1679,7 @@
       const top = add(card, "div", "visitor-top");
       add(top, "span", "presence-dot " + (v.visible ? "active" : "idle"));
       add(top, "span", "visitor-name", visitorName(v));
-      if (v.user && v.user.verified) add(top, "span", "tag verified", "✓ verified");
-      else if (v.user) add(top, "span", "tag unverified", "unverified");
+      if (v.user) identityTag(top, v.user);
       add(top, "span", "tag " + (v.visible ? "active" : "idle"), v.visible ? "active" : "idle");
       const page = v.page || {};
       const pg = add(card, "div", "visitor-page");
@@ -1693,7 +1707,10 @@
       if (v.user && v.user.attrs) {
         const keys = Object.keys(v.user.attrs).slice(0, 20);
         if (keys.length) {
-          const dl = add(card, "div", "visitor-attrs");
+          const ok = v.user.verified === true;
+          const dl = add(card, "div", "visitor-attrs " + (ok ? "verified" : "unverified"));
+          dl.title = identityTitle(v.user);
+          add(dl, "span", "attrs-label", ok ? "✓ verified:" : "not verified:");
           for (const k of keys) {
             const val = v.user.attrs[k];
             add(dl, "span", "attr", k + ": " + (typeof val === "string" ? val : JSON.stringify(val)));
@@ -1734,6 +1751,7 @@
     if (v) sub.push((v.visible ? "online on " : "idle on ") + ((v.page && (v.page.title || v.page.url)) || "the site"));
     else sub.push("offline");
     if (C.contact && C.contact.email) sub.push(C.contact.email);
+    if (v && v.user) sub.push(v.user.verified === true ? "identity ✓ verified" : "identity not verified");
     $("chat-sub").textContent = sub.join(" · ");
     $("chat-closed").hidden = !C.closed;
     $("composer").hidden = C.closed;

@@ -119,13 +119,38 @@ enum SiteAction {
         #[arg(required = true)]
         transports: Vec<String>,
     },
-    /// Require (or stop requiring) HMAC-verified visitor identities on a site.
+    /// Require (or stop requiring) verified visitor identities (signed identity tokens)
+    /// on a site.
     Identity {
         /// The site's key.
         site: String,
         #[arg(long, action = clap::ArgAction::Set)]
         required: bool,
     },
+    /// Print an identity token signed with the site's secret, as a host site's server
+    /// would make it (docs/identity.md): to test an integration, or for scripts.
+    Sign {
+        /// The site's key.
+        site: String,
+        /// The host site's user id (the token's `sub`).
+        #[arg(long)]
+        id: String,
+        /// The user's name, shown to agents.
+        #[arg(long)]
+        name: Option<String>,
+        /// A custom attribute `key=value` (repeatable).
+        #[arg(long = "attr", value_parser = parse_attr)]
+        attrs: Vec<(String, String)>,
+        /// How long the token is valid, in seconds (at most 7 days).
+        #[arg(long, default_value_t = 3600)]
+        ttl: i64,
+    },
+}
+
+fn parse_attr(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("{s:?} is not key=value"))
 }
 
 /// Env vars that are not config fields.
@@ -352,6 +377,21 @@ fn site(config: Config, action: SiteAction) -> anyhow::Result<()> {
                 .ok_or_else(|| anyhow::anyhow!("no site with key {site}"))?;
             store.set_require_identity(s.id, required)?;
             println!("{}\tverified identity required: {required}", s.key);
+        }
+        SiteAction::Sign {
+            site,
+            id,
+            name,
+            attrs,
+            ttl,
+        } => {
+            use kefu::core::auth::{sign_identity, IdentityClaims};
+            let s = store
+                .site_by_key(&site)?
+                .ok_or_else(|| anyhow::anyhow!("no site with key {site}"))?;
+            let now = kefu::store::now_ms() / 1000;
+            let claims = IdentityClaims::new(&id, name.as_deref().unwrap_or(""), attrs, now, ttl)?;
+            println!("{}", sign_identity(&s.secret, &claims));
         }
     }
     Ok(())

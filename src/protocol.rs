@@ -46,17 +46,22 @@ pub struct Position {
     pub after: Offset,
 }
 
-/// The host site's own identity of a visitor, optionally signed (`docs/protocol.md` §7).
+/// The host site's own identity of a visitor (`docs/identity.md`): a signed identity
+/// `token`, or plain `id`, `name` and `attrs` that agents are shown as unverified.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
+    /// Required unless there is a `token`.
+    #[serde(default)]
     pub id: String,
     #[serde(default)]
     pub name: String,
     #[serde(default)]
     pub attrs: serde_json::Map<String, serde_json::Value>,
-    /// Hex HMAC-SHA256 of `id` under the site secret.
+    /// An HS256 JWT signed with the site secret; when it checks out, only its claims are
+    /// shown (verified) and the plain fields are ignored. Any other field (such as the
+    /// `sig` of older clients) is ignored.
     #[serde(default, skip_serializing)]
-    pub sig: Option<String>,
+    pub token: Option<String>,
 }
 
 /// Limits on `User` (characters).
@@ -497,8 +502,8 @@ pub struct Contact {
 
 fn check_user(u: &User) -> Result<(), FrameError> {
     let bad = |m: &str| Err(FrameError::new(ErrorCode::BadFrame, m));
-    if u.id.is_empty() || u.id.chars().count() > USER_ID_MAX {
-        return bad("user.id must be 1-128 characters");
+    if u.id.chars().count() > USER_ID_MAX || u.id.is_empty() && u.token.is_none() {
+        return bad("user.id must be 1-128 characters (or give a token)");
     }
     if u.name.chars().count() > USER_NAME_MAX {
         return bad("user.name is over 128 characters");
@@ -514,9 +519,6 @@ fn check_user(u: &User) -> Result<(), FrameError> {
         if k.chars().count() > USER_ATTR_KEY_MAX || len > USER_ATTR_VALUE_MAX {
             return bad("a user attribute is too long (keys 64, values 256 characters)");
         }
-    }
-    if u.sig.as_ref().is_some_and(|s| s.len() > 128) {
-        return bad("user.sig is too long");
     }
     Ok(())
 }

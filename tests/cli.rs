@@ -136,3 +136,62 @@ async fn sites_and_agents_from_the_command_line() {
     assert_eq!(s, 200);
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn site_sign_prints_a_token_signed_with_the_site_secret() {
+    let dir = temp_dir();
+    let db = format!("sqlite://{}", dir.path().join("kefu.db").display());
+    let (ok, out, err) = kefu(&db, &["site", "add", "Shop"]);
+    assert!(ok, "{err}");
+    let key = out.split('\t').nth(1).unwrap().to_string();
+    let secret = out.trim_end().rsplit(' ').next().unwrap().to_string();
+    let (ok, out, err) = kefu(
+        &db,
+        &[
+            "site",
+            "sign",
+            &key,
+            "--id",
+            "u_1842",
+            "--name",
+            "Ann Lee",
+            "--attr",
+            "plan=gold",
+            "--attr",
+            "note=a=b",
+            "--ttl",
+            "600",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(out.lines().count(), 1, "one line: {out}");
+    let now = kefu::store::now_ms() / 1000;
+    let c = kefu::core::auth::verify_identity(&secret, out.trim(), now).unwrap();
+    assert_eq!((c.sub.as_str(), c.name.as_str()), ("u_1842", "Ann Lee"));
+    assert_eq!(c.attrs["plan"], "gold");
+    assert_eq!(c.attrs["note"], "a=b", "split at the first =");
+    let iat = c.iat.unwrap();
+    assert!((now - iat).abs() < 60 && c.exp == iat + 600);
+    // The default lifetime is an hour.
+    let (ok, out, err) = kefu(&db, &["site", "sign", &key, "--id", "u"]);
+    assert!(ok, "{err}");
+    let c = kefu::core::auth::verify_identity(&secret, out.trim(), now).unwrap();
+    assert_eq!(c.exp - c.iat.unwrap(), 3600);
+    // What the server would refuse is refused here.
+    for (args, want) in [
+        (vec!["--id", "u", "--ttl", "604801"], "7 days"),
+        (vec!["--id", "u", "--ttl", "0"], "7 days"),
+        (vec!["--id", ""], "sub"),
+        (vec!["--id", "u", "--attr", "plan"], "key=value"),
+    ] {
+        let mut all = vec!["site", "sign", &key];
+        all.extend(args);
+        let (ok, out, err) = kefu(&db, &all);
+        assert!(
+            !ok && out.is_empty() && err.contains(want),
+            "{all:?}: {err}"
+        );
+    }
+    let (ok, _, err) = kefu(&db, &["site", "sign", "s_nope", "--id", "u"]);
+    assert!(!ok && err.contains("no site"), "{err}");
+}

@@ -1,5 +1,6 @@
 //! Live features: presence, agent availability, typing and sneak peek, read receipts,
-//! delivery notices, invitations, verified identity, offline messages.
+//! delivery notices, invitations, offline messages. Verified identity is in
+//! `tests/identity.rs`.
 
 mod support;
 
@@ -226,69 +227,6 @@ async fn invitations_open_a_conversation_when_accepted() {
     a.send(json!({"t":"invite","visitor":"nobody-here","text":"hi"}))
         .await;
     assert_eq!(a.recv_type("err").await["code"], "unknown_visitor");
-    srv.stop().await;
-}
-
-#[tokio::test]
-async fn verified_identities_are_marked_and_can_be_required() {
-    let dir = temp_dir();
-    let srv = server(dir.path()).await;
-    let store =
-        kefu::store::open(&format!("sqlite://{}", srv.db_path.display()), 1, false).unwrap();
-    let site = store.site_by_key(&srv.site_key).unwrap().unwrap();
-    let good = kefu::core::auth::sign_identity(&site.secret, "u-42");
-    let token = login(&srv).await;
-    let (mut a, _) = agent(&srv, &token).await;
-
-    let hello =
-        |user: Value| json!({"t":"hello","v":1,"site":srv.site_key,"role":"visitor","user":user});
-    let mut v = Client::connect(&srv.ws_url()).await;
-    v.send(hello(
-        json!({"id":"u-42","name":"Ada","attrs":{"plan":"pro"},"sig":good}),
-    ))
-    .await;
-    let w = v.recv_type("welcome").await;
-    let j = change_of(&mut a, w["session"].as_str().unwrap()).await;
-    assert_eq!(j["v"]["user"]["verified"], true);
-    assert_eq!(j["v"]["user"]["attrs"]["plan"], "pro");
-    assert!(
-        j["v"]["user"].get("sig").is_none(),
-        "signatures are not relayed"
-    );
-
-    let mut f = Client::connect(&srv.ws_url()).await;
-    f.send(hello(
-        json!({"id":"u-42","name":"Mallory","sig":"00".repeat(32)}),
-    ))
-    .await;
-    let w = f.recv_type("welcome").await;
-    let j = change_of(&mut a, w["session"].as_str().unwrap()).await;
-    assert_eq!(j["v"]["user"]["verified"], false);
-
-    // Oversized attributes are refused.
-    let mut o = Client::connect(&srv.ws_url()).await;
-    o.send(hello(json!({"id":"u","attrs":{"k":"x".repeat(300)}})))
-        .await;
-    assert_eq!(o.recv_type("err").await["code"], "bad_frame");
-
-    // The site now requires verification: unsigned and badly signed hellos are closed.
-    store.set_require_identity(site.id, true).unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(5200)).await; // site cache
-    for user in [
-        json!({"id":"u-42"}),
-        json!({"id":"u-42","sig":"00".repeat(32)}),
-    ] {
-        let mut c = Client::connect(&srv.ws_url()).await;
-        c.send(hello(user)).await;
-        assert_eq!(c.closed_with().await, 4103);
-    }
-    let mut c = Client::connect(&srv.ws_url()).await;
-    c.send(hello(json!({"id":"u-42","sig":good}))).await;
-    c.recv_type("welcome").await;
-    let mut anon = Client::connect(&srv.ws_url()).await;
-    anon.send(json!({"t":"hello","v":1,"site":srv.site_key,"role":"visitor"}))
-        .await;
-    assert_eq!(anon.closed_with().await, 4103);
     srv.stop().await;
 }
 

@@ -11,7 +11,6 @@ use bytes::Bytes;
 use super::signal::Signal;
 use super::TransportKind;
 use crate::ids::{AgentId, SessionId, SiteId};
-use crate::protocol::User;
 use crate::store::{now_ms, ConvInfo};
 
 /// What agents see of a visitor (never stored).
@@ -28,8 +27,8 @@ pub(crate) struct VisitorInfo {
     pub pages: u32,
     /// Visits counted by the widget for this browser.
     pub visits: u32,
-    /// The host site's identity of the visitor, and whether its signature checked out.
-    pub user: Option<(User, bool)>,
+    /// The host site's identity of the visitor, as the last `hello` with a `user` gave it.
+    pub user: Option<Identity>,
     /// Transports of the open connections, one per connection.
     pub transports: Vec<TransportKind>,
     /// When the visitor came to the current page, ms since the Unix epoch.
@@ -40,6 +39,31 @@ pub(crate) struct VisitorInfo {
     pub auto_invited: Option<i64>,
     /// Rules that invited the visitor in this session (at most `max_rules`).
     pub rules_fired: Vec<i64>,
+}
+
+/// The host site's identity of a visitor, as agents see it (`docs/identity.md`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Identity {
+    pub id: String,
+    pub name: String,
+    pub attrs: serde_json::Map<String, serde_json::Value>,
+    /// Everything above came from an identity token signed with the site secret.
+    pub verified: bool,
+    /// The token's expiry (Unix seconds), when verified.
+    pub exp: Option<i64>,
+}
+
+impl Identity {
+    /// `{"id","name","attrs","verified"}`, and `exp` when verified.
+    fn to_json(&self) -> serde_json::Value {
+        let mut j = serde_json::json!({
+            "id": self.id, "name": self.name, "attrs": self.attrs, "verified": self.verified,
+        });
+        if let Some(exp) = self.exp {
+            j["exp"] = exp.into();
+        }
+        j
+    }
 }
 
 /// An invitation waiting for the visitor's answer.
@@ -97,9 +121,7 @@ impl VisitorSession {
         let mut transports: Vec<&str> = i.transports.iter().map(|t| t.name()).collect();
         transports.sort_unstable();
         transports.dedup();
-        let user = i.user.as_ref().map(|(u, verified)| {
-            serde_json::json!({"id": u.id, "name": u.name, "attrs": u.attrs, "verified": verified})
-        });
+        let user = i.user.as_ref().map(Identity::to_json);
         serde_json::json!({
             "id": self.id.0,
             "page": {"url": i.url, "title": i.title, "ref": i.referrer},

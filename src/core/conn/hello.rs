@@ -4,9 +4,11 @@
 use std::sync::Arc;
 
 use super::{Authed, Conn, End, Flow, Principal, Transport};
+use crate::core::auth::{verify_identity, IdentityClaims};
 use crate::core::presence::AgentLink;
+use crate::core::session::Identity;
 use crate::ids::{Offset, SessionId, SiteId};
-use crate::protocol::{close, Hello, Position, Role, ServerFrame, VERSION};
+use crate::protocol::{close, Hello, Position, Role, ServerFrame, User, VERSION};
 
 impl<T: Transport> Conn<T> {
     pub(super) async fn on_hello(&mut self, hello: Hello) -> Flow {
@@ -56,16 +58,9 @@ impl<T: Transport> Conn<T> {
         if role == Role::Agent {
             return self.agent_hello(site.id, agent_token).await;
         }
-        let user = match user {
-            Some(u) => {
-                let verified = u.sig.as_deref().is_some_and(|sig| {
-                    crate::core::auth::verify_identity(&site.secret, &u.id, sig)
-                });
-                Some((u, verified))
-            }
-            None => None,
-        };
-        if site.require_identity && !user.as_ref().is_some_and(|(_, v)| *v) {
+        // `Some` when the hello carries `user`: it replaces what agents are shown.
+        let user = user.map(|u| identity(&site.secret, u, site_key));
+        if site.require_identity && !matches!(user, Some(Some(Identity { verified: true, .. }))) {
             tracing::info!(peer = ?self.info.peer, site = site_key, "visitor without a verified identity");
             return Err(End::Close(
                 close::UNAUTHORIZED,
@@ -99,8 +94,8 @@ impl<T: Transport> Conn<T> {
             if i.ua.is_empty() {
                 i.ua = self.info.user_agent.clone().unwrap_or_default();
             }
-            if user.is_some() {
-                i.user = user;
+            if let Some(u) = user {
+                i.user = u;
             }
         }
         let conv = session.conv();
@@ -221,4 +216,37 @@ async fn visitor_token(
         return Ok(t);
     }
     Ok(crate::core::tokens::issue(site))
+}
+
+/// What agents are shown of a hello's `user` (`docs/identity.md`): the claims of a good
+/// identity token, verified, and nothing else of it; without one, the plain fields,
+/// unverified; nothing when a refused token came without them.
+fn identity(secret: &str, user: User, site_key: &str) -> Option<Identity> {
+    if let Some(token) = &user.token {
+        match verify_identity(secret, token, crate::store::now_ms() / 1000) {
+            Ok(IdentityClaims {
+                sub,
+                name,
+                attrs,
+                exp,
+                ..
+            }) => {
+                return Some(Identity {
+                    id: sub,
+                    name,
+                    attrs: attrs.into_iter().map(|(k, v)| (k, v.into())).collect(),
+                    verified: true,
+                    exp: Some(exp),
+                })
+            }
+            Err(e) => tracing::info!(site = site_key, reason = %e, "identity token refused"),
+        }
+    }
+    (!user.id.is_empty()).then_some(Identity {
+        id: user.id,
+        name: user.name,
+        attrs: user.attrs,
+        verified: false,
+        exp: None,
+    })
 }

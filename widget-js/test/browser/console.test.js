@@ -1,8 +1,9 @@
 // The agent console (/console) against a real kefu, with visitors on the demo page:
 // sign-in errors, the live visitor list, an invitation, chat both ways with typing and
-// read marks, text-only rendering of hostile names and messages, a cut link, presence, a
-// transfer to a second agent, the visitor's reload, closing, logout; older history through
-// the entries API; resuming after epoch_mismatch and bad_offset; unsent replies kept.
+// read marks, text-only rendering of hostile names and messages, unverified and verified
+// identities, a cut link, presence, a transfer to a second agent, the visitor's reload,
+// closing, logout; older history through the entries API; resuming after epoch_mismatch
+// and bad_offset; unsent replies kept.
 "use strict";
 
 const { test, before, after } = require("node:test");
@@ -10,7 +11,7 @@ const assert = require("node:assert/strict");
 const WebSocket = require("ws");
 const { waitFor } = require("../support/kefu");
 const { launch } = require("../support/browser");
-const { startConsoleServer, newConsolePage, signIn, widgetOnline, paneBodies, widgetBodies } = require("../support/console");
+const { startConsoleServer, newConsolePage, signIn, signIdentity, widgetOnline, paneBodies, widgetBodies } = require("../support/console");
 
 const B_EMAIL = "b@x";
 const B_PASSWORD = "pw-12345678";
@@ -149,6 +150,22 @@ test("agent console: sign-in, live visitors, invite, chat, typing, read, transfe
     pwned: window.__pwned === undefined ? null : window.__pwned,
   }));
   assert.deepEqual(injected, { elements: 0, pwned: null });
+  // A name from the page alone is marked not verified, on the card and in the chat header.
+  const claimed = apage.locator(".visitor", { has: apage.locator(".visitor-name", { hasText: "Mallory" }) });
+  assert.deepEqual(await claimed.locator(".tag.verified, .tag.unverified").allTextContents(), ["not verified"]);
+  assert.match(await apage.textContent("#chat-sub"), /identity not verified/);
+
+  // A token signed with the site secret: its name and attributes, marked verified.
+  const token = await signIdentity(srv, { id: "u-42", name: "Ann Lee", attrs: ["plan=gold"] });
+  await vpage.evaluate((t) => window.kefu("identify", { token: t, name: "CEO (billing admin)" }), token);
+  await widgetOnline(vpage);
+  await apage.waitForFunction(() => document.getElementById("chat-title").textContent === "Ann Lee", null, { timeout: 15000 });
+  const signed = apage.locator(".visitor", { has: apage.locator(".visitor-name", { hasText: "Ann Lee" }) });
+  assert.deepEqual(await signed.locator(".tag.verified, .tag.unverified").allTextContents(), ["✓ verified"]);
+  assert.match(await signed.locator(".tag.verified").getAttribute("title"), /signed by the site until/);
+  assert.deepEqual(await signed.locator(".visitor-attrs.verified").allTextContents(), ["✓ verified:plan: gold"]);
+  assert.match(await apage.textContent("#chat-sub"), /identity ✓ verified/);
+  assert.equal(await apage.locator(".visitor", { hasText: "CEO" }).count(), 0, "the page's own name is not shown");
 
   // A cut link: both sides reconnect and resume; nothing is lost or doubled.
   assert.ok(srv.proxy.cut() > 0, "connections were cut");

@@ -1,5 +1,5 @@
 // The agent console (/console) in browser tests: kefu on a fresh database (support/kefu.js)
-// with more agents added through its command line, pages that record what went wrong
+// with more agents added (and identity tokens signed) through its command line, pages that record what went wrong
 // (page errors, dialogs, CSP violations) and the frames they sent, and signing in.
 //
 // KEFU_CONSOLE_FROM_DISK=1 serves console/index.html, app.js and app.css from the working
@@ -23,6 +23,18 @@ function addAgent(srv, { email, name, password, role }) {
   return new Promise((resolve, reject) => {
     execFile(BIN, args, { env: srv.env, timeout: 30000 }, (err, stdout, stderr) =>
       (err ? reject(new Error("agent add: " + err.message + stderr)) : resolve(stdout)));
+  });
+}
+
+// `kefu site sign` on the server's database: an identity token for the site, as a host
+// site's server would make it; attrs as ["key=value", …].
+function signIdentity(srv, { id, name, attrs }) {
+  const args = ["site", "sign", srv.key, "--id", id];
+  if (name) args.push("--name", name);
+  for (const a of attrs || []) args.push("--attr", a);
+  return new Promise((resolve, reject) => {
+    execFile(BIN, args, { env: srv.env, timeout: 30000 }, (err, stdout, stderr) =>
+      (err ? reject(new Error("site sign: " + err.message + stderr)) : resolve(stdout.trim())));
   });
 }
 
@@ -97,4 +109,4 @@ async function widgetOnline(page) {
 const paneBodies = (page) => page.$$eval("#msg-list .msg .msg-body", (els) => els.map((e) => e.textContent));
 const widgetBodies = (page) => page.$$eval(".kf-list .kf-m .kf-t", (els) => els.map((e) => e.textContent));
 
-module.exports = { startConsoleServer, addAgent, newConsolePage, signIn, widgetOnline, paneBodies, widgetBodies };
+module.exports = { startConsoleServer, addAgent, signIdentity, newConsolePage, signIn, widgetOnline, paneBodies, widgetBodies };

@@ -52,9 +52,11 @@ test("hello: nothing on a first visit; visitor token and resume position after o
   assert.deepEqual(plain(b.s.hello()), {
     t: "hello", v: 1, site: "s_test", role: "visitor", visitor: VISITOR, resume: { conv: 7, epoch: 99, after: 2 },
   });
-  b.s.identify({ id: "u42", name: "Ann", attrs: { plan: "gold" }, sig: "ab12" });
+  b.s.identify({ token: "eyJhbGciOiJIUzI1NiJ9.e30.c2ln" });
   assert.equal(b.conn.restarts, 1, "identify reconnects so the hello carries the user");
-  assert.deepEqual(plain(b.s.hello().user), { id: "u42", name: "Ann", attrs: { plan: "gold" }, sig: "ab12" });
+  assert.deepEqual(plain(b.s.hello().user), { token: "eyJhbGciOiJIUzI1NiJ9.e30.c2ln" }, "passed through unchanged");
+  b.s.identify({ id: "u42", name: "Ann", attrs: { plan: "gold" } });
+  assert.deepEqual(plain(b.s.hello().user), { id: "u42", name: "Ann", attrs: { plan: "gold" } }, "plain fields too");
 });
 
 test("messages typed while down are sent after welcome, and resent after every reconnect until acked", () => {
