@@ -255,6 +255,15 @@ fn main() -> ExitCode {
     }
 }
 
+/// A line of the start-up banner on stdout. A server must not die because whoever started
+/// it stopped reading its output (a closed pipe would make `println!` panic).
+macro_rules! banner {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 fn serve(config: Config) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -262,31 +271,32 @@ fn serve(config: Config) -> anyhow::Result<()> {
     rt.block_on(async {
         let p = kefu::prepare(config).await?;
         let base = p.hub.config().base_url();
-        println!("kefu is listening on http://{}", p.addr);
+        banner!("kefu is listening on http://{}", p.addr);
         if base != format!("http://{}", p.addr) {
-            println!("  public URL: {base}");
+            banner!("  public URL: {base}");
         }
         if let Some(b) = &p.bootstrap {
-            println!("  created site \"{}\" with key {}", b.site.name, b.site.key);
+            banner!("  created site \"{}\" with key {}", b.site.name, b.site.key);
             match &b.admin_password {
                 Some(pw) => {
-                    println!("  created admin {} with password {pw}", b.admin_email);
-                    println!("  (the password is shown only this once)");
+                    banner!("  created admin {} with password {pw}", b.admin_email);
+                    banner!("  (the password is shown only this once)");
                 }
-                None => println!(
+                None => banner!(
                     "  created admin {} with the configured admin_password",
                     b.admin_email
                 ),
             }
-            println!(
+            banner!(
                 "  lost it? kefu agent passwd --site {} --email {}",
-                b.site.key, b.admin_email
+                b.site.key,
+                b.admin_email
             );
         }
         let ws = p.hub.config().ws_url();
-        println!("  demo page:  {base}/demo");
-        println!("  WebSocket:  {ws}   health: {base}/healthz");
-        println!("  agent console: {base}/console");
+        banner!("  demo page:  {base}/demo");
+        banner!("  WebSocket:  {ws}   health: {base}/healthz");
+        banner!("  agent console: {base}/console");
         let (trigger, shutdown) = Shutdown::new();
         tokio::spawn(async move {
             wait_for_signal().await;

@@ -106,3 +106,46 @@ async fn secrets_are_never_logged_and_failures_are_aggregated() {
         "30 failures make at most a report or two, not a line each: {reports}"
     );
 }
+
+#[tokio::test]
+async fn a_closed_stdout_does_not_stop_the_server() {
+    let dir = temp_dir();
+    // A free port, so the address is known without reading the banner.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kefu"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env(
+            "KEFU_DATABASE_URL",
+            format!("sqlite://{}", dir.path().join("kefu.db").display()),
+        )
+        .env("KEFU_LOG", "error")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Nobody reads the banner: the pipe is closed before the server writes it.
+    drop(child.stdout.take());
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        assert!(child.try_wait().unwrap().is_none(), "the server died");
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server never listened"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let (s, _, _) = http(addr, "GET", "/healthz", &[], "").await;
+    assert_eq!(s, 200, "the server goes on");
+    assert!(child.try_wait().unwrap().is_none(), "still running");
+    let _ = child.kill();
+    let _ = child.wait();
+}
