@@ -39,6 +39,7 @@ impl<T: Transport> Conn<T> {
                 return Err(End::Close(close::INTERNAL, "store unavailable"));
             }
         };
+        tracing::Span::current().record("site", site_key);
         if let Some(origin) = &self.info.origin {
             // Agents may also come from kefu's own console.
             let own =
@@ -114,6 +115,9 @@ impl<T: Transport> Conn<T> {
             site: site.id,
             role,
         });
+        tracing::Span::current()
+            .record("session", session.id.0.as_str())
+            .record("role", "visitor");
         self.send_frame(ServerFrame::Welcome {
             v: VERSION,
             session: &session.id.0,
@@ -174,6 +178,9 @@ impl<T: Transport> Conn<T> {
             agent.name.clone(),
             self.sig.clone(),
         ));
+        tracing::Span::current()
+            .record("session", session.0.as_str())
+            .record("role", "agent");
         self.authed = Some(Authed {
             principal: Principal::Agent(agent, link.clone()),
             site,

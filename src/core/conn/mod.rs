@@ -165,8 +165,23 @@ struct Authed {
     role: Role,
 }
 
-/// Run a connection until the peer leaves, the link dies, or the server shuts down.
+/// Run a connection until the peer leaves, the link dies, or the server shuts down. Its
+/// logs carry a `conn` span: transport and peer from the start, site, session and role
+/// once `hello` is accepted (never a token).
 pub async fn run<T: Transport>(hub: Hub, transport: T, info: ConnInfo, shutdown: Shutdown) {
+    use tracing::Instrument;
+    let span = tracing::info_span!(
+        "conn",
+        transport = transport.kind().name(),
+        peer = ?info.peer,
+        site = tracing::field::Empty,
+        session = tracing::field::Empty,
+        role = tracing::field::Empty,
+    );
+    serve(hub, transport, info, shutdown).instrument(span).await
+}
+
+async fn serve<T: Transport>(hub: Hub, transport: T, info: ConnInfo, shutdown: Shutdown) {
     let kind = transport.kind();
     let sig = Arc::new(Signal::new(hub.config().volatile_queue));
     let now = Instant::now();
