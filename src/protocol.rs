@@ -649,8 +649,6 @@ impl ServerFrame<'_> {
 
 /// Close codes, grouped by range (`docs/protocol.md` §5).
 pub mod close {
-    /// Normal closure.
-    pub const NORMAL: u16 = 1000;
     /// A text frame was not valid UTF-8.
     pub const INVALID_UTF8: u16 = 1007;
     /// A frame was over `max_frame_bytes`.

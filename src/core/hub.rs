@@ -236,6 +236,19 @@ impl Hub {
         Ok(Ok((token, agent)))
     }
 
+    /// May a page from `origin` talk to `site` as `role`? The site's allowed origins; and
+    /// for agents also kefu's own console (its base URL). `None`: the role is not known
+    /// yet (a WebSocket upgrade before its hello), so kefu's own origin passes too.
+    pub fn origin_allowed(
+        &self,
+        site: &crate::store::Site,
+        origin: &str,
+        role: Option<crate::protocol::Role>,
+    ) -> bool {
+        let own = origin.trim_end_matches('/') == self.config().base_url();
+        site.allows_origin(origin) || (own && role != Some(crate::protocol::Role::Visitor))
+    }
+
     /// The per-address budgets (connections, channels, JSONP parts).
     pub fn per_address(&self) -> &Limits {
         &self.inner.per_address

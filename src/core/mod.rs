@@ -80,10 +80,6 @@ impl Shutdown {
         // An error means the trigger was dropped: treat that as shutdown too.
         let _ = self.rx.wait_for(|&v| v).await;
     }
-
-    pub fn is_triggered(&self) -> bool {
-        *self.rx.borrow()
-    }
 }
 
 impl ShutdownTrigger {

@@ -60,7 +60,9 @@ pub(super) async fn upgrade(
             .map_err(|e| HttpError::Unavailable(format!("store: {e}")))?
             .ok_or(HttpError::UnknownSite)?;
         if let Some(o) = &origin {
-            if !site.allows_origin(o) {
+            // The role is not known before the hello: kefu's own pages pass here, and
+            // the hello applies the rule for the role it names.
+            if !ctx.hub.origin_allowed(&site, o, None) {
                 tracing::info!(origin = %o, site = site_key, "origin not allowed");
                 return Err(HttpError::Forbidden(format!(
                     "origin {o} is not allowed for this site"

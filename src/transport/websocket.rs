@@ -1,6 +1,7 @@
 //! WebSocket transport: hyper upgrade + tokio-tungstenite, one text message per frame.
 //!
-//! Owns: the handshake answer, the per-connection buffer and size limits, and mapping
+//! Owns: the per-connection buffer and size limits on the upgraded socket (the handshake
+//! is answered by `http::ws`), and mapping
 //! tungstenite's errors to `Inbound` (oversized → 1009, invalid UTF-8 → 1007). Knows
 //! nothing of what frames mean.
 

@@ -41,10 +41,7 @@ impl<T: Transport> Conn<T> {
         };
         tracing::Span::current().record("site", site_key);
         if let Some(origin) = &self.info.origin {
-            // Agents may also come from kefu's own console.
-            let own =
-                role == Role::Agent && origin.trim_end_matches('/') == self.hub.config().base_url();
-            if !own && !site.allows_origin(origin) {
+            if !self.hub.origin_allowed(&site, origin, Some(role)) {
                 tracing::info!(origin = %origin, site = site_key, "origin not allowed");
                 return Err(End::Close(close::ORIGIN_NOT_ALLOWED, "origin not allowed"));
             }
