@@ -57,14 +57,13 @@ pub async fn prepare(config: Config) -> anyhow::Result<Prepared> {
         config.public_url = format!("http://{addr}");
     }
     let origins = first_site_origins(&config, addr);
-    let (url, pool, full, password) = (
+    let (url, options, password) = (
         config.database_url.clone(),
-        config.read_pool_size,
-        config.sqlite_synchronous == "full",
+        store::Options::from_config(&config),
         config.admin_password.clone(),
     );
     let (store, bootstrap, desk) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        let store: Arc<dyn store::Store> = Arc::from(store::open(&url, pool, full)?);
+        let store: Arc<dyn store::Store> = Arc::from(store::open(&url, &options)?);
         let boot = core::auth::bootstrap(&*store, &origins, &password)?;
         let desk = store.desk_conversations()?;
         Ok((store, boot, desk))

@@ -233,8 +233,11 @@ async fn invitations_open_a_conversation_when_accepted() {
 async fn verified_identities_are_marked_and_can_be_required() {
     let dir = temp_dir();
     let srv = server(dir.path()).await;
-    let store =
-        kefu::store::open(&format!("sqlite://{}", srv.db_path.display()), 1, false).unwrap();
+    let store = kefu::store::open(
+        &format!("sqlite://{}", srv.db_path.display()),
+        &kefu::store::Options::default(),
+    )
+    .unwrap();
     let site = store.site_by_key(&srv.site_key).unwrap().unwrap();
     let good = kefu::core::auth::sign_identity(&site.secret, "u-42");
     let token = login(&srv).await;

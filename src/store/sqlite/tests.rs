@@ -2,14 +2,22 @@
 //! the append's transaction, the rows that follow the log, a lost file, the migration.
 
 use super::*;
-use crate::ids::AgentId;
-use crate::protocol::Role;
-use crate::store::{Author, Cid, ConvRef};
+use crate::ids::{AgentId, ConversationId, Offset, SiteId};
+use crate::store::{Appended, Author, Cid, ConvRef, Directory, Log, NewEntry, Reopen, Role};
+
+/// The store on the file at `path`, with `readers` pooled readers.
+fn open(path: &str, readers: u32) -> SqliteStore {
+    let options = Options {
+        pool_size: readers,
+        synchronous_full: false,
+    };
+    SqliteStore::open(path, &options).unwrap()
+}
 
 fn store() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.db");
-    let s = SqliteStore::open(path.to_str().unwrap(), 2, false).unwrap();
+    let s = open(path.to_str().unwrap(), 2);
     (dir, s)
 }
 
@@ -133,7 +141,7 @@ fn server_made_entries_never_collide_across_conversations_or_runs() {
     // Three runs of the process on one file, two conversations each, the same kinds of
     // server-made entries in each: every one is stored.
     for run in 0..3 {
-        let s = SqliteStore::open(path, 1, false).unwrap();
+        let s = open(path, 1);
         let site = match s.sites().unwrap().first() {
             Some(site) => site.clone(),
             None => s.add_site("t", &[]).unwrap(),
@@ -189,7 +197,7 @@ fn server_made_entries_never_collide_across_conversations_or_runs() {
             convs.push(c);
         }
     }
-    let s = SqliteStore::open(path, 1, false).unwrap();
+    let s = open(path, 1);
     for c in convs {
         let kinds: Vec<String> = s
             .read_after(c, Offset(0), 100)
@@ -356,7 +364,7 @@ fn readers_see_every_commit_at_once() {
 fn a_file_deleted_under_the_store_stops_every_write_and_keeps_a_copy() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("lost.db");
-    let s = SqliteStore::open(path.to_str().unwrap(), 1, false).unwrap();
+    let s = open(path.to_str().unwrap(), 1);
     let site = s.add_site("t", &[]).unwrap();
     let (a, _, _) = new(&s
         .append_batch(&[msg(visitor(site.id, A), Author::Visitor, "kept")])
@@ -377,7 +385,7 @@ fn a_file_deleted_under_the_store_stops_every_write_and_keeps_a_copy() {
         .map(|e| e.unwrap().path())
         .find(|p| p.to_string_lossy().contains(".recovered-"))
         .expect("a recovered copy");
-    let r = SqliteStore::open(copy.to_str().unwrap(), 1, false).unwrap();
+    let r = open(copy.to_str().unwrap(), 1);
     let kept = r.read_after(a, Offset(0), 10).unwrap();
     assert_eq!(
         kept.iter().map(|e| e.cid.as_str()).collect::<Vec<_>>(),
@@ -412,7 +420,7 @@ fn the_migration_scopes_old_server_made_cids_and_restores_owners() {
         )
         .unwrap();
     }
-    let s = SqliteStore::open(path.to_str().unwrap(), 1, false).unwrap();
+    let s = open(path.to_str().unwrap(), 1);
     let cids: Vec<String> = s
         .read_after(ConversationId(10), Offset(0), 10)
         .unwrap()
