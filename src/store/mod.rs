@@ -3,13 +3,18 @@
 //! Owns: the service traits (`Log`, `Directory`, `Settings`, `Search`) and `Store`, which
 //! is all four; the records they take and return (`records`), their error type
 //! (`error`), the rule of a group commit every backend applies (`batch`), and choosing a
-//! backend from the database URL. The backend: `sqlite` (the embedded default; its
-//! queries are the SQL backends' shared ones in `sql`). Knows nothing of hyper, transports, sessions or the wire: it stores what it is given
+//! backend from the database URL. The backends: `sqlite` (the embedded default; its
+//! queries are the SQL backends' shared ones in `sql`), and `memory` (nothing kept on
+//! disk, for tests and trials). Every backend passes the same suite (`conformance`).
+//! Knows nothing of hyper, transports, sessions or the wire: it stores what it is given
 //! and assigns offsets inside its transactions. Every method is synchronous and may
 //! block: callers run them on blocking threads.
 
 pub(crate) mod batch;
+#[cfg(test)]
+pub(crate) mod conformance;
 mod error;
+pub mod memory;
 mod records;
 pub(crate) mod sql;
 pub mod sqlite;
@@ -188,16 +193,18 @@ const NOT_BUILT: [(&str, &str); 3] = [
 ];
 
 /// Open the store named by `url` and run its migrations. The scheme picks the backend:
-/// `sqlite://PATH` (a file, created if needed).
+/// `sqlite://PATH` (a file, created if needed), or `memory://` (nothing survives the
+/// process: for tests and trials).
 pub fn open(url: &str, options: &Options) -> StoreResult<Box<dyn Store>> {
     let bad = || {
         StoreError::Invalid(format!(
-            "unsupported database url {url:?} (expected sqlite://PATH)"
+            "unsupported database url {url:?} (expected sqlite://PATH or memory://)"
         ))
     };
     let (scheme, rest) = url.split_once("://").ok_or_else(bad)?;
     match scheme {
         "sqlite" if !rest.is_empty() => Ok(Box::new(sqlite::SqliteStore::open(rest, options)?)),
+        "memory" if rest.is_empty() => Ok(Box::new(memory::MemoryStore::new())),
         _ => match NOT_BUILT.iter().find(|(s, _)| *s == scheme) {
             Some((s, feature)) => Err(StoreError::Invalid(format!(
                 "{s}:// needs kefu built with --features {feature}, and this version has no \
@@ -225,10 +232,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("k.db").display());
         open(&url, &Options::default()).unwrap().ping().unwrap();
+        let m = open("memory://", &Options::default()).unwrap();
+        assert!(m.sites().unwrap().is_empty());
         assert!(refused("postgres://db/kefu").contains("--features postgres"));
         assert!(refused("postgresql://db/kefu").contains("--features postgres"));
         assert!(refused("mysql://db/kefu").contains("--features mysql"));
-        for bad in ["sqlite://", "redis://x", "kefu.db"] {
+        for bad in ["sqlite://", "memory://x", "redis://x", "kefu.db"] {
             assert!(refused(bad).contains("unsupported database url"), "{bad}");
         }
     }

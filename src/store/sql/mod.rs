@@ -15,7 +15,7 @@
 //!   session settings) that runs its migrations when it opens; `impl Dialect` for it;
 //!   `type Db = ThatStore;` and `mod queries; mod append;` included as above;
 //! - its migrations, `diesel-migrations/<backend>/`, creating the tables of `schema`;
-//! - its URL scheme in `store::open`.
+//! - its URL scheme in `store::open`, and `conformance::suite!` run on it in its tests.
 
 pub(crate) mod models;
 pub(crate) mod schema;
