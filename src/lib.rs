@@ -14,7 +14,10 @@
 //! - [`web`]: HTTP primitives (body type, errors and statuses, query parsing) under both.
 //! - [`protocol`]: frame types and validation, no I/O.
 //! - [`core`]: sessions, streams, offsets, acks, dedupe, fan-out, the single writer.
-//! - [`store`]: the `Store` trait and its diesel backends (SQLite by default).
+//! - [`store`]: `Store` = the `Log`, `Directory`, `Settings` and `Search` traits, the
+//!   records and errors they speak in, one group-commit rule for every backend; the
+//!   backends (`sqlite` on the shared diesel queries of `store::sql`, and `memory`) and
+//!   the conformance suite they all pass.
 //! - [`config`], [`ids`]: every tunable; the identifier newtypes.
 
 pub mod chaos;
