@@ -14,7 +14,10 @@
 //! - [`web`]: HTTP primitives (body type, errors and statuses, query parsing) under both.
 //! - [`protocol`]: frame types and validation, no I/O.
 //! - [`core`]: sessions, streams, offsets, acks, dedupe, fan-out, the single writer.
-//! - [`store`]: the `Store` trait and its diesel backends (SQLite by default).
+//! - [`store`]: `Store` = the `Log`, `Directory`, `Settings` and `Search` traits, the
+//!   records and errors they speak in, one group-commit rule for every backend; the
+//!   backends (`sqlite` on the shared diesel queries of `store::sql`, and `memory`) and
+//!   the conformance suite they all pass.
 //! - [`config`], [`ids`]: every tunable; the identifier newtypes.
 
 pub mod chaos;
@@ -57,14 +60,13 @@ pub async fn prepare(config: Config) -> anyhow::Result<Prepared> {
         config.public_url = format!("http://{addr}");
     }
     let origins = first_site_origins(&config, addr);
-    let (url, pool, full, password) = (
+    let (url, options, password) = (
         config.database_url.clone(),
-        config.read_pool_size,
-        config.sqlite_synchronous == "full",
+        store::Options::from_config(&config),
         config.admin_password.clone(),
     );
     let (store, bootstrap, desk) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        let store: Arc<dyn store::Store> = Arc::from(store::open(&url, pool, full)?);
+        let store: Arc<dyn store::Store> = Arc::from(store::open(&url, &options)?);
         let boot = core::auth::bootstrap(&*store, &origins, &password)?;
         let desk = store.desk_conversations()?;
         Ok((store, boot, desk))

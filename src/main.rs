@@ -331,7 +331,7 @@ async fn wait_for_signal() {
 }
 
 fn site(config: Config, action: SiteAction) -> anyhow::Result<()> {
-    let store = kefu::store::open(&config.database_url, 1, config.sqlite_synchronous == "full")?;
+    let store = open_store(&config)?;
     match action {
         SiteAction::List => {
             for s in store.sites()? {
@@ -407,6 +407,15 @@ fn site(config: Config, action: SiteAction) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The store, for one command: one reader is enough.
+fn open_store(config: &Config) -> anyhow::Result<Box<dyn kefu::store::Store>> {
+    let options = kefu::store::Options {
+        pool_size: 1,
+        ..kefu::store::Options::from_config(config)
+    };
+    Ok(kefu::store::open(&config.database_url, &options)?)
+}
+
 fn check_origins(origins: &[String]) -> anyhow::Result<()> {
     for o in origins {
         kefu::store::Site::check_origin(o).map_err(anyhow::Error::msg)?;
@@ -416,7 +425,7 @@ fn check_origins(origins: &[String]) -> anyhow::Result<()> {
 
 fn agent(config: Config, action: AgentAction) -> anyhow::Result<()> {
     use kefu::core::auth::hash_password;
-    let store = kefu::store::open(&config.database_url, 1, config.sqlite_synchronous == "full")?;
+    let store = open_store(&config)?;
     let site_of = |key: &str| {
         store
             .site_by_key(key)?

@@ -523,23 +523,31 @@ fn check_user(u: &User) -> Result<(), FrameError> {
     Ok(())
 }
 
-/// The `e` frame of one committed stream entry.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EntryFrame {
+/// The `e` frame of one committed stream entry, borrowing the entry's text: encoding it
+/// copies nothing first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct EntryFrame<'a> {
     pub conv: ConversationId,
     pub off: Offset,
-    pub kind: String,
+    pub kind: &'a str,
     pub role: Role,
-    pub sender: String,
-    pub cid: String,
-    pub body: String,
+    pub sender: &'a str,
+    pub cid: &'a str,
+    pub body: &'a str,
     pub ts: i64,
     /// `read` entries: the offset read up to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub upto: Option<Offset>,
     /// Offline messages: who to answer.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub contact: Option<Contact>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contact: Option<ContactFrame<'a>>,
+}
+
+/// The `contact` of an `e` frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ContactFrame<'a> {
+    pub name: &'a str,
+    pub email: &'a str,
 }
 
 /// Frames the server sends.
@@ -565,7 +573,7 @@ pub enum ServerFrame<'a> {
         epoch: Epoch,
     },
     #[serde(rename = "e")]
-    Entry(&'a EntryFrame),
+    Entry(EntryFrame<'a>),
     Ack {
         cid: &'a str,
         conv: ConversationId,
@@ -789,16 +797,16 @@ mod tests {
         let e = EntryFrame {
             conv: ConversationId(1),
             off: Offset(2),
-            kind: "msg".into(),
+            kind: "msg",
             role: Role::Visitor,
-            sender: "v1".into(),
-            cid: "c".into(),
-            body: "<b>hi</b>".into(),
+            sender: "v1",
+            cid: "c",
+            body: "<b>hi</b>",
             ts: 5,
             upto: None,
             contact: None,
         };
-        let text = ServerFrame::Entry(&e).encode();
+        let text = ServerFrame::Entry(e).encode();
         assert_eq!(
             text,
             r#"{"t":"e","conv":1,"off":2,"kind":"msg","role":"visitor","sender":"v1","cid":"c","body":"<b>hi</b>","ts":5}"#

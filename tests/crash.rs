@@ -162,7 +162,11 @@ async fn acknowledged_messages_survive_kill_9() {
         plan.visitors,
         "every visitor got a conversation"
     );
-    let store = kefu::store::open(&format!("sqlite://{}", db.display()), 1, false).unwrap();
+    let store = kefu::store::open(
+        &format!("sqlite://{}", db.display()),
+        &kefu::store::Options::default(),
+    )
+    .unwrap();
     let logs: HashMap<i64, verify::Log> = convs
         .iter()
         .map(|&c| {

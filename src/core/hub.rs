@@ -25,7 +25,7 @@ use super::writer::{AppendError, Writer};
 pub use super::TransportKind;
 use crate::config::Config;
 use crate::ids::{ConversationId, Offset, SiteId};
-use crate::protocol::ServerFrame;
+use crate::protocol::{EntryFrame, ServerFrame};
 use crate::store::{
     now_ms, Agent, Appended, Author, Cid, ConvRef, DeskConv, InviteRule, NewEntry, Site, Store,
     StoreError, StoreResult,
@@ -455,7 +455,7 @@ impl Hub {
             .await?;
         Ok(entries
             .iter()
-            .map(|e| (e.off, ServerFrame::Entry(e).to_bytes()))
+            .map(|e| (e.off, ServerFrame::Entry(EntryFrame::from(e)).to_bytes()))
             .collect())
     }
 

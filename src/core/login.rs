@@ -265,12 +265,12 @@ impl FailureLog {
 mod tests {
     use super::*;
     use crate::core::auth::{bootstrap, hash_password, token_hash};
-    use crate::store::sqlite::SqliteStore;
+    use crate::store::memory::MemoryStore;
+    use crate::store::Directory;
 
     #[test]
     fn tokens_are_issued_for_the_named_agent_and_revocable() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path().join("a.db").to_str().unwrap(), 1, false).unwrap();
+        let store = MemoryStore::new();
         let boot = bootstrap(&store, &[], "pw-123").unwrap().unwrap();
         assert!(bootstrap(&store, &[], "x").unwrap().is_none(), "only once");
         assert_eq!(

@@ -12,6 +12,7 @@
 //! - `desk`: assignment, queue, transfer, close, reopen
 //! - `invite`: invitations by agents and by site rules, with the frequency cap
 //! - `writer`: the single group-committing writer
+//! - `entry`: a stored entry as the `e` frame clients see
 //! - `auth`: password hashing and the first-run bootstrap
 //! - `login`: sign-in limits, the password pool (`hasher`), tokens
 //! - `budget`: what one client address may hold (connections, channels, parts)
@@ -21,6 +22,7 @@ pub mod auth;
 pub(crate) mod budget;
 pub mod conn;
 pub(crate) mod desk;
+mod entry;
 pub(crate) mod hasher;
 pub mod hub;
 pub(crate) mod invite;

@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::registry::Registry;
 use crate::ids::ConversationId;
-use crate::protocol::ServerFrame;
+use crate::protocol::{EntryFrame, ServerFrame};
 use crate::store::{Appended, NewEntry, Reopen, Store, StoreError};
 
 /// Why an append was not done. Nothing was acknowledged; the client may resend.
@@ -236,7 +236,7 @@ fn commit(
     };
     for r in &results {
         if let Ok(Appended::New(e, _)) = r {
-            let frame = ServerFrame::Entry(e).to_bytes();
+            let frame = ServerFrame::Entry(EntryFrame::from(&**e)).to_bytes();
             cx.registry.publish(e.conv, e.off, frame);
         }
     }

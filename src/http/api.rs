@@ -12,7 +12,7 @@ use super::error::HttpError;
 use super::{query_decoded, query_param, read_body, text, Body, HttpCtx};
 use crate::core::login::LoginError;
 use crate::ids::{ConversationId, Offset};
-use crate::protocol::check_msg;
+use crate::protocol::{check_msg, EntryFrame};
 use crate::store::{Agent, Appended};
 use http::Response;
 
@@ -160,6 +160,7 @@ pub(super) async fn search(
         .blocking(move |s| s.search(site, &needle, limit))
         .await
         .map_err(|e| HttpError::Unavailable(format!("store: {e}")))?;
+    let hits: Vec<EntryFrame> = hits.iter().map(EntryFrame::from).collect();
     Ok(text(
         StatusCode::OK,
         JSON,
@@ -201,6 +202,7 @@ pub(super) async fn entries(
         .map_err(|e| HttpError::Unavailable(format!("store: {e}")))?;
     // Another site's conversation is indistinguishable from a missing one.
     let (info, entries) = found.ok_or(HttpError::NotFound)?;
+    let entries: Vec<EntryFrame> = entries.iter().map(EntryFrame::from).collect();
     let body = serde_json::json!({"conv": info.id, "epoch": info.epoch, "head": info.head, "entries": entries});
     Ok(text(StatusCode::OK, JSON, body.to_string()))
 }

@@ -91,14 +91,18 @@ impl TestServer {
     }
 
     /// Entries of `conv` as stored, read straight from the SQLite file.
-    pub fn stored(&self, conv: i64) -> Vec<kefu::protocol::EntryFrame> {
+    pub fn stored(&self, conv: i64) -> Vec<kefu::store::Entry> {
         stored_in(&self.db_path, conv)
     }
 }
 
 /// Entries of `conv` as stored in the SQLite file at `db`.
-pub fn stored_in(db: &Path, conv: i64) -> Vec<kefu::protocol::EntryFrame> {
-    let store = kefu::store::open(&format!("sqlite://{}", db.display()), 1, false).unwrap();
+pub fn stored_in(db: &Path, conv: i64) -> Vec<kefu::store::Entry> {
+    let store = kefu::store::open(
+        &format!("sqlite://{}", db.display()),
+        &kefu::store::Options::default(),
+    )
+    .unwrap();
     store
         .read_after(
             kefu::ids::ConversationId(conv),
@@ -561,8 +565,11 @@ pub async fn api(
 /// A second site with its own agent `agent@other` (password `other-pw`), written straight
 /// into the database. Returns its key.
 pub fn second_site(srv: &TestServer) -> String {
-    let store =
-        kefu::store::open(&format!("sqlite://{}", srv.db_path.display()), 1, false).unwrap();
+    let store = kefu::store::open(
+        &format!("sqlite://{}", srv.db_path.display()),
+        &kefu::store::Options::default(),
+    )
+    .unwrap();
     let site = store.add_site("Other", &[]).unwrap();
     let hash = kefu::core::auth::hash_password("other-pw").unwrap();
     store

@@ -37,7 +37,7 @@ impl<T: Transport> Conn<T> {
                     named: conv,
                 };
                 let entry = NewEntry {
-                    contact,
+                    contact: contact.map(Into::into),
                     ..NewEntry::now(
                         target,
                         "msg",

@@ -69,7 +69,11 @@ fn connect(hub: &Hub, shutdown: &Shutdown) -> Peer {
 
 async fn setup(tail: usize) -> (tempfile::TempDir, Hub, String) {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path().join("c.db").to_str().unwrap(), 2, false).unwrap();
+    let options = crate::store::Options {
+        pool_size: 2,
+        synchronous_full: false,
+    };
+    let store = SqliteStore::open(dir.path().join("c.db").to_str().unwrap(), &options).unwrap();
     let boot = crate::core::auth::bootstrap(&store, &[], "pw")
         .unwrap()
         .unwrap();

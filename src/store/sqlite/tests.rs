@@ -1,19 +1,41 @@
-//! The SQLite store on real files: group commit, the dedupe rule, conversations opened in
-//! the append's transaction, the rows that follow the log, a lost file, the migration.
+//! What only SQLite can show: entries that stay unique across runs on one file, readers
+//! that see each commit at once (WAL), a file deleted under the store, the migration from
+//! an older schema. Everything else is the conformance suite, run here on a real file.
 
 use super::*;
-use crate::ids::AgentId;
-use crate::protocol::Role;
-use crate::store::{Author, Cid, ConvRef};
+use crate::ids::{AgentId, ConversationId, Offset};
+use crate::store::{Appended, Author, Cid, ConvRef, Directory, Log, NewEntry};
+
+mod conformance {
+    use crate::store::conformance::{suite, Fixture};
+
+    fn make() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let s = super::open(path.to_str().unwrap(), 2);
+        Fixture::new(Box::new(s), Some(dir))
+    }
+
+    suite!(make);
+}
+
+/// The store on the file at `path`, with `readers` pooled readers.
+fn open(path: &str, readers: u32) -> SqliteStore {
+    let options = Options {
+        pool_size: readers,
+        synchronous_full: false,
+    };
+    SqliteStore::open(path, &options).unwrap()
+}
 
 fn store() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.db");
-    let s = SqliteStore::open(path.to_str().unwrap(), 2, false).unwrap();
+    let s = open(path.to_str().unwrap(), 2);
     (dir, s)
 }
 
-fn visitor(site: SiteId, token: &str) -> ConvRef {
+fn visitor(site: crate::ids::SiteId, token: &str) -> ConvRef {
     ConvRef::Visitor {
         site,
         token: token.into(),
@@ -43,89 +65,9 @@ fn new(a: &Appended) -> (ConversationId, u64, &str) {
 }
 
 const A: &str = "tokenAAAAAAAAAAAAAA";
-const B: &str = "tokenBBBBBBBBBBBBBBB";
 
 #[test]
-fn a_visitors_first_message_opens_its_conversation_in_the_same_transaction() {
-    let (_d, s) = store();
-    let site = s.add_site("t", &[]).unwrap();
-    let got = s
-        .append_batch(&[
-            msg(visitor(site.id, A), Author::Visitor, "m1"),
-            msg(visitor(site.id, B), Author::Visitor, "m1"),
-            msg(visitor(site.id, A), Author::Visitor, "m2"),
-            msg(visitor(site.id, A), Author::Visitor, "m1"),
-        ])
-        .unwrap();
-    let (a, off, _) = new(&got[0]);
-    let (b, _, _) = new(&got[1]);
-    assert_ne!(a, b, "one conversation per visitor");
-    assert_eq!(off, 1);
-    assert_eq!(new(&got[2]), (a, 2, "m2"));
-    assert_eq!(
-        got[3],
-        Appended::Dup {
-            conv: a,
-            off: Offset(1),
-            ts: match &got[0] {
-                Appended::New(e, _) => e.ts,
-                _ => unreachable!(),
-            }
-        }
-    );
-    let Appended::New(e, info) = &got[0] else {
-        unreachable!()
-    };
-    assert_eq!(e.sender, format!("v{}", info.visitor));
-    assert_eq!(e.role, Role::Visitor);
-    // A later batch sees what is stored, and finds the open conversation.
-    let again = s
-        .append_batch(&[
-            msg(visitor(site.id, A), Author::Visitor, "m2"),
-            msg(visitor(site.id, A), Author::Visitor, "m3"),
-        ])
-        .unwrap();
-    assert!(matches!(again[0], Appended::Dup { off: Offset(2), .. }));
-    assert_eq!(new(&again[1]), (a, 3, "m3"));
-    assert_eq!(s.conversation(a).unwrap().unwrap().head, Offset(3));
-    assert_eq!(s.open_conversation_of(site.id, A).unwrap().unwrap().id, a);
-}
-
-#[test]
-fn a_resend_after_its_conversation_closed_opens_nothing() {
-    let (_d, s) = store();
-    let site = s.add_site("t", &[]).unwrap();
-    let (a, _, _) = new(&s
-        .append_batch(&[msg(visitor(site.id, A), Author::Visitor, "m1")])
-        .unwrap()[0]);
-    let close = NewEntry::now(
-        ConvRef::Id(a),
-        "close",
-        Author::Agent(AgentId(7)),
-        Cid::Made("close"),
-        String::new(),
-    );
-    s.append_batch(&[close]).unwrap();
-    assert!(s.open_conversation_of(site.id, A).unwrap().is_none());
-    // The resend is a duplicate of the message stored in the closed conversation.
-    let got = s
-        .append_batch(&[msg(visitor(site.id, A), Author::Visitor, "m1")])
-        .unwrap();
-    assert!(matches!(got[0], Appended::Dup { conv, off: Offset(1), .. } if conv == a));
-    assert!(
-        s.open_conversation_of(site.id, A).unwrap().is_none(),
-        "no empty conversation was opened"
-    );
-    // A new message opens a new conversation.
-    let (b, off, _) = new(&s
-        .append_batch(&[msg(visitor(site.id, A), Author::Visitor, "m2")])
-        .unwrap()[0]);
-    assert_ne!(a, b);
-    assert_eq!(off, 1);
-}
-
-#[test]
-fn server_made_entries_never_collide_across_conversations_or_runs() {
+fn server_made_entries_never_collide_across_runs_on_one_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.db");
     let path = path.to_str().unwrap();
@@ -133,7 +75,7 @@ fn server_made_entries_never_collide_across_conversations_or_runs() {
     // Three runs of the process on one file, two conversations each, the same kinds of
     // server-made entries in each: every one is stored.
     for run in 0..3 {
-        let s = SqliteStore::open(path, 1, false).unwrap();
+        let s = open(path, 1);
         let site = match s.sites().unwrap().first() {
             Some(site) => site.clone(),
             None => s.add_site("t", &[]).unwrap(),
@@ -189,7 +131,7 @@ fn server_made_entries_never_collide_across_conversations_or_runs() {
             convs.push(c);
         }
     }
-    let s = SqliteStore::open(path, 1, false).unwrap();
+    let s = open(path, 1);
     for c in convs {
         let kinds: Vec<String> = s
             .read_after(c, Offset(0), 100)
@@ -199,140 +141,6 @@ fn server_made_entries_never_collide_across_conversations_or_runs() {
             .collect();
         assert_eq!(kinds, ["msg", "join", "read", "read", "transfer", "msg"]);
     }
-}
-
-#[test]
-fn a_cid_reused_in_another_conversation_is_refused_not_acked_elsewhere() {
-    let (_d, s) = store();
-    let site = s.add_site("t", &[]).unwrap();
-    let (a, _, _) = new(&s
-        .append_batch(&[msg(visitor(site.id, A), Author::Visitor, "v1")])
-        .unwrap()[0]);
-    let (b, _, _) = new(&s
-        .append_batch(&[msg(visitor(site.id, B), Author::Visitor, "v1")])
-        .unwrap()[0]);
-    let agent = Author::Agent(AgentId(3));
-    let got = s
-        .append_batch(&[
-            msg(ConvRef::Id(a), agent, "x1"),
-            msg(ConvRef::Id(b), agent, "x1"),
-            msg(ConvRef::Id(a), agent, "x1"),
-        ])
-        .unwrap();
-    assert_eq!(new(&got[0]).0, a);
-    assert_eq!(got[1], Appended::CidTaken);
-    assert!(matches!(got[2], Appended::Dup { conv, .. } if conv == a));
-    assert_eq!(s.read_after(b, Offset(0), 10).unwrap().len(), 1);
-    // A visitor naming a conversation that is not its open one.
-    let named = |n| ConvRef::Visitor {
-        site: site.id,
-        token: A.into(),
-        named: Some(n),
-    };
-    let got = s
-        .append_batch(&[
-            msg(named(b), Author::Visitor, "v2"),
-            msg(named(a), Author::Visitor, "v3"),
-        ])
-        .unwrap();
-    assert_eq!(got[0], Appended::NotOpen);
-    assert_eq!(new(&got[1]).0, a);
-}
-
-#[test]
-fn desk_entries_keep_each_conversation_row_in_step() {
-    let (_d, s) = store();
-    let site = s.add_site("t", &[]).unwrap();
-    let (a, _, _) = new(&s
-        .append_batch(&[msg(visitor(site.id, A), Author::Visitor, "m")])
-        .unwrap()[0]);
-    let (b, _, _) = new(&s
-        .append_batch(&[msg(visitor(site.id, B), Author::Visitor, "m")])
-        .unwrap()[0]);
-    let desk = |c, kind: &'static str, agent: i64| {
-        NewEntry::now(
-            ConvRef::Id(c),
-            kind,
-            Author::Agent(AgentId(agent)),
-            Cid::Made(kind),
-            String::new(),
-        )
-    };
-    s.append_batch(&[
-        desk(a, "join", 1),
-        desk(b, "join", 1),
-        desk(b, "transfer", 2),
-    ])
-    .unwrap();
-    s.append_batch(&[msg(ConvRef::Id(b), Author::Agent(AgentId(2)), "hi")])
-        .unwrap();
-    let d = s.desk_conversations().unwrap();
-    assert_eq!(d.len(), 2);
-    assert_eq!(
-        (d[0].id, d[0].owner, d[0].answered),
-        (a, Some(AgentId(1)), false)
-    );
-    assert_eq!(
-        (d[1].id, d[1].owner, d[1].answered),
-        (b, Some(AgentId(2)), true)
-    );
-    assert_eq!(d[1].token, B);
-    s.append_batch(&[desk(a, "close", 1)]).unwrap();
-    let d = s.desk_conversations().unwrap();
-    assert_eq!(d.iter().map(|c| c.id).collect::<Vec<_>>(), vec![b]);
-    // Reopened: open again, and the reopen entry names the owner.
-    assert!(matches!(
-        s.reopen_conversation(a).unwrap(),
-        Reopen::Reopened { .. }
-    ));
-    s.append_batch(&[desk(a, "reopen", 2)]).unwrap();
-    let d = s.desk_conversations().unwrap();
-    assert_eq!(d[0].owner, Some(AgentId(2)));
-}
-
-#[test]
-fn idle_conversations_are_the_open_ones_with_nothing_new() {
-    let (_d, s) = store();
-    let site = s.add_site("t", &[]).unwrap();
-    let mut old = msg(visitor(site.id, A), Author::Visitor, "m");
-    old.ts = 1_000;
-    let (a, _, _) = new(&s.append_batch(&[old]).unwrap()[0]);
-    let (b, _, _) = new(&s
-        .append_batch(&[msg(visitor(site.id, B), Author::Visitor, "m")])
-        .unwrap()[0]);
-    let idle = s.idle_conversations(now_ms() - 60_000, 10).unwrap();
-    assert_eq!(idle.iter().map(|c| c.id).collect::<Vec<_>>(), vec![a]);
-    assert_eq!(idle[0].token, A);
-    let all = s.idle_conversations(now_ms() + 1, 10).unwrap();
-    assert_eq!(all.iter().map(|c| c.id).collect::<Vec<_>>(), vec![a, b]);
-}
-
-#[test]
-fn a_batch_naming_an_unknown_conversation_stores_nothing() {
-    let (_d, s) = store();
-    let site = s.add_site("t", &[]).unwrap();
-    let (a, _, _) = new(&s
-        .append_batch(&[msg(visitor(site.id, A), Author::Visitor, "m0")])
-        .unwrap()[0]);
-    let err = s.append_batch(&[
-        msg(ConvRef::Id(a), Author::Visitor, "m1"),
-        msg(ConvRef::Id(ConversationId(999)), Author::Visitor, "m2"),
-    ]);
-    assert!(err.is_err());
-    assert_eq!(s.read_after(a, Offset(0), 10).unwrap().len(), 1);
-}
-
-#[test]
-fn large_batches_split_into_several_inserts() {
-    let (_d, s) = store();
-    let site = s.add_site("t", &[]).unwrap();
-    let batch: Vec<NewEntry> = (0..5000)
-        .map(|i| msg(visitor(site.id, A), Author::Visitor, &format!("c{i}")))
-        .collect();
-    let got = s.append_batch(&batch).unwrap();
-    assert_eq!(got.len(), 5000);
-    let a = new(&got[0]).0;
-    assert_eq!(s.conversation(a).unwrap().unwrap().head, Offset(5000));
 }
 
 #[test]
@@ -356,7 +164,7 @@ fn readers_see_every_commit_at_once() {
 fn a_file_deleted_under_the_store_stops_every_write_and_keeps_a_copy() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("lost.db");
-    let s = SqliteStore::open(path.to_str().unwrap(), 1, false).unwrap();
+    let s = open(path.to_str().unwrap(), 1);
     let site = s.add_site("t", &[]).unwrap();
     let (a, _, _) = new(&s
         .append_batch(&[msg(visitor(site.id, A), Author::Visitor, "kept")])
@@ -377,7 +185,7 @@ fn a_file_deleted_under_the_store_stops_every_write_and_keeps_a_copy() {
         .map(|e| e.unwrap().path())
         .find(|p| p.to_string_lossy().contains(".recovered-"))
         .expect("a recovered copy");
-    let r = SqliteStore::open(copy.to_str().unwrap(), 1, false).unwrap();
+    let r = open(copy.to_str().unwrap(), 1);
     let kept = r.read_after(a, Offset(0), 10).unwrap();
     assert_eq!(
         kept.iter().map(|e| e.cid.as_str()).collect::<Vec<_>>(),
@@ -412,7 +220,7 @@ fn the_migration_scopes_old_server_made_cids_and_restores_owners() {
         )
         .unwrap();
     }
-    let s = SqliteStore::open(path.to_str().unwrap(), 1, false).unwrap();
+    let s = open(path.to_str().unwrap(), 1);
     let cids: Vec<String> = s
         .read_after(ConversationId(10), Offset(0), 10)
         .unwrap()

@@ -1,4 +1,5 @@
-//! diesel table definitions, matching the migrations under `diesel-migrations/`.
+//! diesel table definitions: one schema for every SQL backend, matching each one's
+//! migrations under `diesel-migrations/<backend>/`.
 //!
 //! Owns: the column names and SQL types. Knows nothing but diesel.
 

@@ -1,19 +1,20 @@
-//! Row structs for diesel: what is read from and written to each table.
+//! Row structs for diesel: what is read from and written to each table, by every SQL
+//! backend.
 //!
-//! Owns: the mapping between rows and the store's records. Knows nothing but diesel.
+//! Owns: the mapping between rows and the store's records, including the JSON `meta`
+//! column of an entry. Knows nothing of any one backend, nor of the wire.
 
 use diesel::prelude::*;
 
 use super::schema::{
     agents, canned_responses, conversations, entries, invite_rules, sites, visitors,
 };
-use super::{Agent, Canned, ConvInfo, InviteRule, Site};
 use crate::ids::{AgentId, ConversationId, Epoch, Offset, SiteId, VisitorId};
-use crate::protocol::{EntryFrame, Role};
+use crate::store::{Agent, Canned, ConvInfo, Entry, InviteRule, Role, Site};
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = sites)]
-pub(super) struct SiteRow {
+pub(crate) struct SiteRow {
     pub id: i64,
     pub key: String,
     pub name: String,
@@ -40,7 +41,7 @@ impl From<SiteRow> for Site {
 
 #[derive(Insertable)]
 #[diesel(table_name = sites)]
-pub(super) struct NewSiteRow<'a> {
+pub(crate) struct NewSiteRow<'a> {
     pub key: &'a str,
     pub name: &'a str,
     pub secret: &'a str,
@@ -51,7 +52,7 @@ pub(super) struct NewSiteRow<'a> {
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = agents)]
-pub(super) struct AgentRow {
+pub(crate) struct AgentRow {
     pub id: i64,
     pub site_id: i64,
     pub email: String,
@@ -73,7 +74,7 @@ impl From<AgentRow> for Agent {
 
 #[derive(Insertable)]
 #[diesel(table_name = agents)]
-pub(super) struct NewAgentRow<'a> {
+pub(crate) struct NewAgentRow<'a> {
     pub site_id: i64,
     pub email: &'a str,
     pub name: &'a str,
@@ -84,7 +85,7 @@ pub(super) struct NewAgentRow<'a> {
 
 #[derive(Insertable)]
 #[diesel(table_name = visitors)]
-pub(super) struct NewVisitorRow<'a> {
+pub(crate) struct NewVisitorRow<'a> {
     pub site_id: i64,
     pub token: &'a str,
     pub created_at: i64,
@@ -92,7 +93,7 @@ pub(super) struct NewVisitorRow<'a> {
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = conversations)]
-pub(super) struct ConvRow {
+pub(crate) struct ConvRow {
     pub id: i64,
     pub site_id: i64,
     pub visitor_id: i64,
@@ -100,7 +101,7 @@ pub(super) struct ConvRow {
 }
 
 impl ConvRow {
-    pub(super) fn info(self, head: Option<i64>) -> ConvInfo {
+    pub(crate) fn info(self, head: Option<i64>) -> ConvInfo {
         ConvInfo {
             id: ConversationId(self.id),
             site: SiteId(self.site_id),
@@ -113,7 +114,7 @@ impl ConvRow {
 
 #[derive(Insertable)]
 #[diesel(table_name = conversations)]
-pub(super) struct NewConvRow<'a> {
+pub(crate) struct NewConvRow<'a> {
     pub site_id: i64,
     pub visitor_id: i64,
     pub epoch: i64,
@@ -121,11 +122,12 @@ pub(super) struct NewConvRow<'a> {
     pub created_at: i64,
 }
 
-/// A new entry as inserted: borrowed from the batch, so a group commit copies nothing.
+/// A new entry as inserted: borrowed from the batch's entries, so a group commit copies
+/// nothing.
 #[derive(Insertable)]
 #[diesel(table_name = entries)]
 #[diesel(treat_none_as_default_value = false)]
-pub(super) struct NewEntryRow<'a> {
+pub(crate) struct NewEntryRow<'a> {
     pub conversation_id: i64,
     pub off: i64,
     pub kind: &'a str,
@@ -139,7 +141,7 @@ pub(super) struct NewEntryRow<'a> {
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = entries)]
-pub(super) struct EntryRow {
+pub(crate) struct EntryRow {
     pub conversation_id: i64,
     pub off: i64,
     pub kind: String,
@@ -153,7 +155,7 @@ pub(super) struct EntryRow {
 }
 
 impl EntryRow {
-    pub(super) fn frame(self) -> EntryFrame {
+    pub(crate) fn entry(self) -> Entry {
         let meta: Option<serde_json::Value> = self
             .meta
             .as_deref()
@@ -167,15 +169,11 @@ impl EntryRow {
             .as_ref()
             .and_then(|m| m.get("contact"))
             .and_then(|c| serde_json::from_value(c.clone()).ok());
-        EntryFrame {
+        Entry {
             conv: ConversationId(self.conversation_id),
             off: Offset(self.off as u64),
             kind: self.kind,
-            role: match self.role.as_str() {
-                "agent" => Role::Agent,
-                "system" => Role::System,
-                _ => Role::Visitor,
-            },
+            role: Role::from_name(&self.role),
             sender: self.sender,
             cid: self.cid,
             body: self.body,
@@ -186,9 +184,38 @@ impl EntryRow {
     }
 }
 
+impl<'a> NewEntryRow<'a> {
+    /// The row of `e`, borrowing its text.
+    pub(crate) fn of(e: &'a Entry) -> NewEntryRow<'a> {
+        NewEntryRow {
+            conversation_id: e.conv.0,
+            off: e.off.0 as i64,
+            kind: &e.kind,
+            role: e.role.as_str(),
+            sender: &e.sender,
+            cid: &e.cid,
+            body: &e.body,
+            ts: e.ts,
+            meta: entry_meta(e),
+        }
+    }
+}
+
+/// The JSON `meta` column of an entry, if it has extra data.
+fn entry_meta(e: &Entry) -> Option<String> {
+    let mut m = serde_json::Map::new();
+    if let Some(u) = e.upto {
+        m.insert("upto".into(), serde_json::json!(u.0));
+    }
+    if let Some(c) = &e.contact {
+        m.insert("contact".into(), serde_json::json!(c));
+    }
+    (!m.is_empty()).then(|| serde_json::Value::Object(m).to_string())
+}
+
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = canned_responses)]
-pub(super) struct CannedRow {
+pub(crate) struct CannedRow {
     pub id: i64,
     pub shortcut: String,
     pub body: String,
@@ -206,7 +233,7 @@ impl From<CannedRow> for Canned {
 
 #[derive(Insertable)]
 #[diesel(table_name = canned_responses)]
-pub(super) struct NewCannedRow<'a> {
+pub(crate) struct NewCannedRow<'a> {
     pub site_id: i64,
     pub shortcut: &'a str,
     pub body: &'a str,
@@ -215,7 +242,7 @@ pub(super) struct NewCannedRow<'a> {
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = invite_rules)]
-pub(super) struct RuleRow {
+pub(crate) struct RuleRow {
     pub id: i64,
     pub site_id: i64,
     pub name: String,
@@ -241,7 +268,7 @@ impl From<RuleRow> for InviteRule {
 
 #[derive(Insertable)]
 #[diesel(table_name = invite_rules)]
-pub(super) struct NewRuleRow<'a> {
+pub(crate) struct NewRuleRow<'a> {
     pub site_id: i64,
     pub name: &'a str,
     pub url_pattern: &'a str,
@@ -249,17 +276,4 @@ pub(super) struct NewRuleRow<'a> {
     pub min_visits: i64,
     pub body: &'a str,
     pub created_at: i64,
-}
-
-/// An idle open conversation (`idle_conversations`, plain SQL).
-#[derive(QueryableByName)]
-pub(super) struct IdleRow {
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    pub id: i64,
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    pub site_id: i64,
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    pub token: String,
-    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
-    pub owner_agent_id: Option<i64>,
 }

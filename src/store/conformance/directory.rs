@@ -1,0 +1,240 @@
+//! Conformance of `Directory`, `Settings` and `Search`: sites, agents, tokens, canned
+//! responses, invitation rules, and finding messages.
+
+use super::{first_message, msg, visitor, A, B};
+use crate::ids::{AgentId, Offset, SiteId};
+use crate::store::{Author, ConvRef, InviteRule, Site, Store, StoreError};
+
+fn conflict<T: std::fmt::Debug>(r: Result<T, StoreError>) -> String {
+    match r {
+        Err(StoreError::Conflict(why)) => why,
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+}
+
+pub(crate) fn sites_are_added_found_and_updated(s: &dyn Store) {
+    assert!(s.sites().unwrap().is_empty());
+    let origins = vec![
+        "https://a.example".to_string(),
+        "http://b.example:8080".into(),
+    ];
+    let one = s.add_site("One", &origins).unwrap();
+    let two = s.add_site("Two", &[]).unwrap();
+    assert_ne!(one.id, two.id);
+    assert!(
+        one.key.starts_with("s_") && one.key.len() == 12,
+        "{}",
+        one.key
+    );
+    assert_eq!(one.key, one.key.to_lowercase());
+    assert_ne!(one.key, two.key);
+    assert_eq!(one.secret.len(), 32);
+    assert_eq!((one.name.as_str(), &one.allowed_origins), ("One", &origins));
+    assert_eq!(one.transports, Site::DEFAULT_TRANSPORTS);
+    assert!(!one.require_identity && two.allowed_origins.is_empty());
+    assert_eq!(s.site(one.id).unwrap().as_ref(), Some(&one));
+    assert_eq!(s.site_by_key(&two.key).unwrap().as_ref(), Some(&two));
+    assert_eq!(s.sites().unwrap(), vec![one.clone(), two.clone()]);
+    assert!(s.site(SiteId(two.id.0 + 1)).unwrap().is_none());
+    assert!(s.site_by_key("s_nothing").unwrap().is_none());
+
+    s.update_site(one.id, Some("Uno"), None).unwrap();
+    let star = vec!["*".to_string()];
+    s.update_site(two.id, None, Some(&star)).unwrap();
+    s.set_transports(two.id, &["ws".into(), "jsonp".into()])
+        .unwrap();
+    s.set_require_identity(two.id, true).unwrap();
+    let (one, two) = (
+        s.site(one.id).unwrap().unwrap(),
+        s.site(two.id).unwrap().unwrap(),
+    );
+    assert_eq!((one.name.as_str(), &one.allowed_origins), ("Uno", &origins));
+    assert_eq!((two.name.as_str(), &two.allowed_origins), ("Two", &star));
+    assert_eq!(two.transports, ["ws", "jsonp"]);
+    assert!(two.require_identity && !one.require_identity);
+    s.set_require_identity(two.id, false).unwrap();
+    assert!(!s.site(two.id).unwrap().unwrap().require_identity);
+    // Nothing to update is no error.
+    s.update_site(SiteId(two.id.0 + 9), Some("x"), None)
+        .unwrap();
+}
+
+pub(crate) fn agents_are_unique_per_site_and_found_by_email(s: &dyn Store) {
+    let one = s.add_site("One", &[]).unwrap();
+    let two = s.add_site("Two", &[]).unwrap();
+    let ann = s
+        .add_agent(one.id, "ann@x", "Ann", "admin", "hash-1")
+        .unwrap();
+    assert_eq!(
+        (
+            ann.site,
+            ann.email.as_str(),
+            ann.name.as_str(),
+            ann.role.as_str()
+        ),
+        (one.id, "ann@x", "Ann", "admin")
+    );
+    let why = conflict(s.add_agent(one.id, "ann@x", "Other", "agent", "h"));
+    assert_eq!(why, "that email already has an account on the site");
+    let ann2 = s
+        .add_agent(two.id, "ann@x", "Ann", "agent", "hash-2")
+        .unwrap();
+    let bob = s
+        .add_agent(one.id, "bob@x", "Bob", "agent", "hash-3")
+        .unwrap();
+    assert_eq!(s.agents(one.id).unwrap(), vec![ann.clone(), bob.clone()]);
+    assert_eq!(s.agents(two.id).unwrap(), vec![ann2.clone()]);
+    assert_eq!(
+        s.agents_by_email("ann@x").unwrap(),
+        vec![
+            (ann.clone(), "hash-1".into()),
+            (ann2.clone(), "hash-2".into())
+        ]
+    );
+    assert!(
+        s.agents_by_email("ANN@x").unwrap().is_empty(),
+        "exact match"
+    );
+    assert!(s.set_password(one.id, "ann@x", "hash-4").unwrap());
+    assert!(!s.set_password(two.id, "bob@x", "hash-5").unwrap());
+    assert_eq!(s.agents_by_email("ann@x").unwrap()[0].1, "hash-4");
+    assert_eq!(s.agents_by_email("bob@x").unwrap()[0].1, "hash-3");
+    assert!(matches!(
+        s.add_agent(SiteId(two.id.0 + 9), "c@x", "C", "agent", "h"),
+        Err(StoreError::Invalid(_))
+    ));
+}
+
+pub(crate) fn tokens_expire_and_are_revoked(s: &dyn Store) {
+    let site = s.add_site("One", &[]).unwrap();
+    let ann = s.add_agent(site.id, "ann@x", "Ann", "admin", "h").unwrap();
+    s.add_token(ann.id, "hash-a", 1_000).unwrap();
+    s.add_token(ann.id, "hash-b", 2_000).unwrap();
+    conflict(s.add_token(ann.id, "hash-a", 5_000));
+    assert_eq!(s.agent_by_token("hash-a", 999).unwrap(), Some(ann.clone()));
+    assert_eq!(s.agent_by_token("hash-a", 1_000).unwrap(), None, "expired");
+    assert_eq!(s.agent_by_token("hash-x", 0).unwrap(), None);
+    assert!(s.revoke_token("hash-b", 10).unwrap());
+    assert_eq!(s.agent_by_token("hash-b", 11).unwrap(), None, "revoked");
+    assert!(!s.revoke_token("hash-x", 10).unwrap());
+    assert!(matches!(
+        s.add_token(AgentId(ann.id.0 + 9), "hash-c", 5_000),
+        Err(StoreError::Invalid(_))
+    ));
+}
+
+pub(crate) fn canned_responses_are_sorted_unique_and_bounded(s: &dyn Store) {
+    let one = s.add_site("One", &[]).unwrap();
+    let two = s.add_site("Two", &[]).unwrap();
+    let hi = s.add_canned(one.id, "hi", "Hello!", 3).unwrap();
+    let bye = s.add_canned(one.id, "bye", "Goodbye.", 3).unwrap();
+    assert_ne!(hi.id, bye.id);
+    assert_eq!((hi.shortcut.as_str(), hi.text.as_str()), ("hi", "Hello!"));
+    assert_eq!(
+        conflict(s.add_canned(one.id, "hi", "Hey", 3)),
+        "that shortcut is taken"
+    );
+    let other = s.add_canned(two.id, "hi", "Salut", 3).unwrap();
+    assert_eq!(s.canned(one.id).unwrap(), vec![bye.clone(), hi.clone()]);
+    assert_eq!(s.canned(two.id).unwrap(), vec![other.clone()]);
+    s.add_canned(one.id, "x", "X", 3).unwrap();
+    assert_eq!(
+        conflict(s.add_canned(one.id, "y", "Y", 3)),
+        "the site has 3 canned responses already"
+    );
+    assert!(!s.delete_canned(two.id, hi.id).unwrap(), "not its site's");
+    assert!(s.delete_canned(one.id, hi.id).unwrap());
+    assert!(!s.delete_canned(one.id, hi.id).unwrap());
+    let again = s.add_canned(one.id, "hi", "Hello again", 3).unwrap();
+    assert!(again.id > other.id, "ids are not reused");
+    assert_eq!(s.canned(one.id).unwrap().len(), 3);
+}
+
+pub(crate) fn rules_are_bounded_and_scoped_to_their_site(s: &dyn Store) {
+    let one = s.add_site("One", &[]).unwrap();
+    let two = s.add_site("Two", &[]).unwrap();
+    let rule = InviteRule {
+        id: 0,
+        site: SiteId(0),
+        name: "Pricing".into(),
+        url: "*/pricing*".into(),
+        min_seconds: 30,
+        min_visits: u32::MAX,
+        text: "Questions about plans?".into(),
+    };
+    let first = s.add_rule(one.id, &rule, 2).unwrap();
+    assert_eq!(
+        first,
+        InviteRule {
+            id: first.id,
+            site: one.id,
+            ..rule.clone()
+        }
+    );
+    let second = s
+        .add_rule(
+            one.id,
+            &InviteRule {
+                name: "Any".into(),
+                url: String::new(),
+                ..rule.clone()
+            },
+            2,
+        )
+        .unwrap();
+    assert_eq!(
+        conflict(s.add_rule(one.id, &rule, 2)),
+        "the site has 2 invitation rules already"
+    );
+    let theirs = s.add_rule(two.id, &rule, 2).unwrap();
+    assert_eq!(
+        s.rules(one.id).unwrap(),
+        vec![first.clone(), second.clone()]
+    );
+    assert_eq!(s.rules(two.id).unwrap(), vec![theirs.clone()]);
+    assert!(!s.delete_rule(two.id, first.id).unwrap());
+    assert!(s.delete_rule(one.id, first.id).unwrap());
+    assert!(!s.delete_rule(one.id, first.id).unwrap());
+    assert_eq!(s.rules(one.id).unwrap(), vec![second]);
+}
+
+pub(crate) fn search_matches_literally_ignoring_ascii_case(s: &dyn Store) {
+    let site = s.add_site("One", &[]).unwrap();
+    let other = s.add_site("Two", &[]).unwrap();
+    let say = |site: SiteId, token: &str, cid: &str, body: &str, ts: i64| {
+        let mut e = msg(visitor(site, token), Author::Visitor, cid);
+        e.body = body.into();
+        e.ts = ts;
+        s.append_batch(&[e]).unwrap();
+    };
+    say(site.id, A, "m1", "Where is my ORDER?", 10);
+    say(site.id, B, "m2", "order 100% shipped_now", 30);
+    say(site.id, A, "m3", "nothing here", 20);
+    say(other.id, A, "m4", "another order", 40);
+    let a = first_message(s, site.id, "tokenCCCCCCCCCCCCCC", "m5");
+    let mut note = msg(ConvRef::Id(a), Author::Agent(AgentId(1)), "n1");
+    note.kind = "note".into();
+    note.body = "order in a note".into();
+    s.append_batch(&[note]).unwrap();
+    let found = |needle: &str, limit| -> Vec<String> {
+        s.search(site.id, needle, limit)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.cid)
+            .collect()
+    };
+    assert_eq!(found("order", 10), ["m2", "m1"], "newest first, msg only");
+    assert_eq!(found("oRdEr", 1), ["m2"]);
+    assert_eq!(found("100%", 10), ["m2"]);
+    assert_eq!(found("0%", 10), ["m2"]);
+    assert!(found("1%0", 10).is_empty(), "% is no wildcard");
+    assert!(found("r_1", 10).is_empty(), "_ is no wildcard");
+    assert_eq!(found("ed_now", 10), ["m2"]);
+    assert!(found("is my order?x", 10).is_empty());
+    let hit = &s.search(site.id, "where", 10).unwrap()[0];
+    assert_eq!(
+        (hit.off, hit.body.as_str()),
+        (Offset(1), "Where is my ORDER?")
+    );
+    assert_eq!(s.search(other.id, "ORDER", 10).unwrap().len(), 1);
+}

@@ -1,0 +1,106 @@
+//! The suite every backend must pass: the contract of the service traits, checked through
+//! `dyn Store` alone.
+//!
+//! Owns: the cases (`log` for appends, reads and conversation rows; `directory` for
+//! sites, agents, tokens, settings and search), the helpers they share, and `suite!`,
+//! which a backend invokes with a function making a fresh, empty store to get one
+//! `#[test]` per case. Knows nothing of any backend: what only one of them can show (a
+//! file deleted under SQLite, its migrations) is tested by that backend.
+
+mod directory;
+mod log;
+
+pub(crate) use directory::*;
+pub(crate) use log::*;
+
+use super::{Appended, Author, Cid, ConvRef, NewEntry, Store};
+use crate::ids::{ConversationId, SiteId};
+
+/// A fresh, empty store, and whatever must live as long as it (a temporary directory).
+pub(crate) struct Fixture {
+    pub(crate) store: Box<dyn Store>,
+    _keep: Option<tempfile::TempDir>,
+}
+
+impl Fixture {
+    pub(crate) fn new(store: Box<dyn Store>, keep: Option<tempfile::TempDir>) -> Fixture {
+        Fixture { store, _keep: keep }
+    }
+}
+
+/// One `#[test]` per case, each on a store made by `$make: fn() -> Fixture`.
+macro_rules! suite {
+    ($make:path) => {
+        $crate::store::conformance::suite!(@cases $make;
+            a_visitors_first_message_opens_its_conversation_in_the_same_transaction,
+            a_resend_after_its_conversation_closed_opens_nothing,
+            server_made_entries_never_collide_across_conversations,
+            a_cid_reused_in_another_conversation_is_refused_not_acked_elsewhere,
+            desk_entries_keep_each_conversation_row_in_step,
+            idle_conversations_are_the_open_ones_with_nothing_new,
+            a_batch_naming_an_unknown_conversation_stores_nothing,
+            a_visitor_of_no_site_fails_its_batch,
+            large_batches_split_into_several_inserts,
+            reads_page_through_the_log_with_every_field,
+            reopening_answers_each_case,
+            open_conversations_are_newest_first_and_per_site,
+            sites_are_added_found_and_updated,
+            agents_are_unique_per_site_and_found_by_email,
+            tokens_expire_and_are_revoked,
+            canned_responses_are_sorted_unique_and_bounded,
+            rules_are_bounded_and_scoped_to_their_site,
+            search_matches_literally_ignoring_ascii_case,
+        );
+    };
+    (@cases $make:path; $($case:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                let fixture = $make();
+                $crate::store::conformance::$case(&*fixture.store);
+            }
+        )*
+    };
+}
+pub(crate) use suite;
+
+const A: &str = "tokenAAAAAAAAAAAAAA";
+const B: &str = "tokenBBBBBBBBBBBBBBB";
+
+fn visitor(site: SiteId, token: &str) -> ConvRef {
+    ConvRef::Visitor {
+        site,
+        token: token.into(),
+        named: None,
+    }
+}
+
+fn msg(conv: ConvRef, author: Author, cid: &str) -> NewEntry {
+    NewEntry::now(
+        conv,
+        "msg",
+        author,
+        Cid::Keyed(cid.into()),
+        format!("body of {cid}"),
+    )
+}
+
+/// A new entry's conversation, offset and cid (and it agrees with its `ConvInfo`).
+fn new(a: &Appended) -> (ConversationId, u64, &str) {
+    match a {
+        Appended::New(e, info) => {
+            assert_eq!(e.conv, info.id);
+            assert_eq!(e.off, info.head);
+            (e.conv, e.off.0, e.cid.as_str())
+        }
+        other => panic!("expected a new entry, got {other:?}"),
+    }
+}
+
+/// The conversation a visitor's first message `cid` opens.
+fn first_message(s: &dyn Store, site: SiteId, token: &str, cid: &str) -> ConversationId {
+    new(&s
+        .append_batch(&[msg(visitor(site, token), Author::Visitor, cid)])
+        .unwrap()[0])
+    .0
+}

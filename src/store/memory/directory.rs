@@ -1,0 +1,264 @@
+//! The memory store's sites, agents, tokens and settings (`Directory`, `Settings`).
+//!
+//! Owns: their rules as the SQL schema has them — ids never reused, one account per
+//! email and site, one canned response per shortcut and site, limits checked before
+//! anything is added. Knows nothing of the log.
+
+use super::{conflict, words, MemoryStore, Token};
+use crate::ids::{random_token, AgentId, SiteId};
+use crate::store::{Agent, Canned, Directory, InviteRule, Settings, Site, StoreError, StoreResult};
+
+impl Directory for MemoryStore {
+    fn site_by_key(&self, key: &str) -> StoreResult<Option<Site>> {
+        Ok(self.state().sites.values().find(|s| s.key == key).cloned())
+    }
+
+    fn site(&self, id: SiteId) -> StoreResult<Option<Site>> {
+        Ok(self.state().sites.get(&id).cloned())
+    }
+
+    fn sites(&self) -> StoreResult<Vec<Site>> {
+        Ok(self.state().sites.values().cloned().collect())
+    }
+
+    fn add_site(&self, name: &str, origins: &[String]) -> StoreResult<Site> {
+        let mut st = self.state();
+        let key = format!("s_{}", random_token(10).to_lowercase());
+        if st.sites.values().any(|s| s.key == key) {
+            return Err(conflict("that site key is taken"));
+        }
+        st.last.site += 1;
+        let site = Site {
+            id: SiteId(st.last.site),
+            key,
+            name: name.to_string(),
+            secret: random_token(32),
+            allowed_origins: words(origins),
+            transports: Site::DEFAULT_TRANSPORTS.map(str::to_string).to_vec(),
+            require_identity: false,
+        };
+        st.sites.insert(site.id, site.clone());
+        Ok(site)
+    }
+
+    fn update_site(
+        &self,
+        site: SiteId,
+        name: Option<&str>,
+        origins: Option<&[String]>,
+    ) -> StoreResult<()> {
+        if let Some(s) = self.state().sites.get_mut(&site) {
+            if let Some(name) = name {
+                s.name = name.to_string();
+            }
+            if let Some(origins) = origins {
+                s.allowed_origins = words(origins);
+            }
+        }
+        Ok(())
+    }
+
+    fn add_agent(
+        &self,
+        site: SiteId,
+        email: &str,
+        name: &str,
+        role: &str,
+        password_hash: &str,
+    ) -> StoreResult<Agent> {
+        let mut st = self.state();
+        st.site_exists(site)?;
+        if st
+            .agents
+            .values()
+            .any(|(a, _)| a.site == site && a.email == email)
+        {
+            return Err(conflict("that email already has an account on the site"));
+        }
+        st.last.agent += 1;
+        let agent = Agent {
+            id: AgentId(st.last.agent),
+            site,
+            email: email.to_string(),
+            name: name.to_string(),
+            role: role.to_string(),
+        };
+        st.agents
+            .insert(agent.id, (agent.clone(), password_hash.to_string()));
+        Ok(agent)
+    }
+
+    fn agents(&self, site: SiteId) -> StoreResult<Vec<Agent>> {
+        let st = self.state();
+        Ok(st
+            .agents
+            .values()
+            .filter(|(a, _)| a.site == site)
+            .map(|(a, _)| a.clone())
+            .collect())
+    }
+
+    fn agents_by_email(&self, email: &str) -> StoreResult<Vec<(Agent, String)>> {
+        let st = self.state();
+        Ok(st
+            .agents
+            .values()
+            .filter(|(a, _)| a.email == email)
+            .cloned()
+            .collect())
+    }
+
+    fn set_password(&self, site: SiteId, email: &str, password_hash: &str) -> StoreResult<bool> {
+        let mut st = self.state();
+        let found = st
+            .agents
+            .values_mut()
+            .find(|(a, _)| a.site == site && a.email == email);
+        Ok(found.map(|(_, h)| *h = password_hash.to_string()).is_some())
+    }
+
+    fn add_token(&self, agent: AgentId, token_hash: &str, expires_at: i64) -> StoreResult<()> {
+        let mut st = self.state();
+        if !st.agents.contains_key(&agent) {
+            return Err(StoreError::Invalid(format!("no agent {agent}")));
+        }
+        if st.tokens.contains_key(token_hash) {
+            return Err(conflict("that token is taken"));
+        }
+        let token = Token {
+            agent,
+            expires_at,
+            revoked: false,
+        };
+        st.tokens.insert(token_hash.to_string(), token);
+        Ok(())
+    }
+
+    fn agent_by_token(&self, token_hash: &str, now: i64) -> StoreResult<Option<Agent>> {
+        let st = self.state();
+        Ok(st
+            .tokens
+            .get(token_hash)
+            .filter(|t| !t.revoked && t.expires_at > now)
+            .and_then(|t| st.agents.get(&t.agent))
+            .map(|(a, _)| a.clone()))
+    }
+
+    fn revoke_token(&self, token_hash: &str, _now: i64) -> StoreResult<bool> {
+        let mut st = self.state();
+        Ok(st
+            .tokens
+            .get_mut(token_hash)
+            .map(|t| t.revoked = true)
+            .is_some())
+    }
+
+    fn visitor_exists(&self, site: SiteId, token: &str) -> StoreResult<bool> {
+        Ok(self
+            .state()
+            .visitors
+            .contains_key(&(site, token.to_string())))
+    }
+}
+
+impl Settings for MemoryStore {
+    fn set_transports(&self, site: SiteId, transports: &[String]) -> StoreResult<()> {
+        if let Some(s) = self.state().sites.get_mut(&site) {
+            s.transports = words(transports);
+        }
+        Ok(())
+    }
+
+    fn set_require_identity(&self, site: SiteId, required: bool) -> StoreResult<()> {
+        if let Some(s) = self.state().sites.get_mut(&site) {
+            s.require_identity = required;
+        }
+        Ok(())
+    }
+
+    fn canned(&self, site: SiteId) -> StoreResult<Vec<Canned>> {
+        let st = self.state();
+        let mut v: Vec<Canned> = st
+            .canned
+            .values()
+            .filter(|(s, _)| *s == site)
+            .map(|(_, c)| c.clone())
+            .collect();
+        v.sort_by(|a, b| a.shortcut.cmp(&b.shortcut));
+        Ok(v)
+    }
+
+    fn add_canned(
+        &self,
+        site: SiteId,
+        shortcut: &str,
+        text: &str,
+        max: usize,
+    ) -> StoreResult<Canned> {
+        let mut st = self.state();
+        let of_site = st.canned.values().filter(|(s, _)| *s == site);
+        if of_site.clone().count() >= max {
+            return Err(conflict(&format!(
+                "the site has {max} canned responses already"
+            )));
+        }
+        if of_site.clone().any(|(_, c)| c.shortcut == shortcut) {
+            return Err(conflict("that shortcut is taken"));
+        }
+        st.site_exists(site)?;
+        st.last.canned += 1;
+        let canned = Canned {
+            id: st.last.canned,
+            shortcut: shortcut.to_string(),
+            text: text.to_string(),
+        };
+        st.canned.insert(canned.id, (site, canned.clone()));
+        Ok(canned)
+    }
+
+    fn delete_canned(&self, site: SiteId, id: i64) -> StoreResult<bool> {
+        let mut st = self.state();
+        if st.canned.get(&id).is_some_and(|(s, _)| *s == site) {
+            st.canned.remove(&id);
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    fn rules(&self, site: SiteId) -> StoreResult<Vec<InviteRule>> {
+        let st = self.state();
+        Ok(st
+            .rules
+            .values()
+            .filter(|r| r.site == site)
+            .cloned()
+            .collect())
+    }
+
+    fn add_rule(&self, site: SiteId, rule: &InviteRule, max: usize) -> StoreResult<InviteRule> {
+        let mut st = self.state();
+        if st.rules.values().filter(|r| r.site == site).count() >= max {
+            return Err(conflict(&format!(
+                "the site has {max} invitation rules already"
+            )));
+        }
+        st.site_exists(site)?;
+        st.last.rule += 1;
+        let rule = InviteRule {
+            id: st.last.rule,
+            site,
+            ..rule.clone()
+        };
+        st.rules.insert(rule.id, rule.clone());
+        Ok(rule)
+    }
+
+    fn delete_rule(&self, site: SiteId, id: i64) -> StoreResult<bool> {
+        let mut st = self.state();
+        if st.rules.get(&id).is_some_and(|r| r.site == site) {
+            st.rules.remove(&id);
+            return Ok(true);
+        }
+        Ok(false)
+    }
+}

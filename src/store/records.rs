@@ -1,0 +1,313 @@
+//! The records the store takes and returns: sites, agents, settings, conversations, the
+//! entries of their logs, and what an append did.
+//!
+//! Owns: these types and their small rules (which origins and transports a site allows,
+//! the sender and role an author gives an entry). Knows nothing of how records are kept,
+//! nor of the wire: `core` turns an `Entry` into the frame clients see.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{AgentId, ConversationId, Epoch, Offset, SiteId, VisitorId};
+
+/// One site (tenant).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Site {
+    pub id: SiteId,
+    /// Public key used in the embed code.
+    pub key: String,
+    pub name: String,
+    /// HMAC secret for verified visitor identities.
+    pub secret: String,
+    /// Origins allowed to open the widget; `*` allows any.
+    pub allowed_origins: Vec<String>,
+    /// Transports this site allows (`ws`, `lp`, `xdr`, `jsonp`).
+    pub transports: Vec<String>,
+    /// Visitors must carry an identity signed with `secret`.
+    pub require_identity: bool,
+}
+
+impl Site {
+    /// The transports a new site allows: all of them.
+    pub const DEFAULT_TRANSPORTS: [&'static str; 4] = ["ws", "lp", "xdr", "jsonp"];
+
+    /// May a browser page served from `origin` talk to this site?
+    pub fn allows_origin(&self, origin: &str) -> bool {
+        self.allowed_origins
+            .iter()
+            .any(|o| o == "*" || o.eq_ignore_ascii_case(origin))
+    }
+
+    /// Is `o` something `allowed_origins` can hold: `*`, or `http(s)://host[:port]` with
+    /// no path, as browsers send it in `Origin`?
+    pub fn check_origin(o: &str) -> Result<(), String> {
+        if o == "*" {
+            return Ok(());
+        }
+        let rest = o
+            .strip_prefix("https://")
+            .or_else(|| o.strip_prefix("http://"))
+            .ok_or_else(|| format!("origin {o:?} must start with http:// or https://"))?;
+        let host_ok = !rest.is_empty()
+            && rest
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c));
+        if !host_ok {
+            return Err(format!(
+                "origin {o:?} must be scheme://host[:port], without a path (e.g. https://www.example.com)"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Does this site allow transport `name`?
+    pub fn allows_transport(&self, name: &str) -> bool {
+        self.transports.iter().any(|t| t == name)
+    }
+}
+
+/// One agent account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Agent {
+    pub id: AgentId,
+    pub site: SiteId,
+    pub email: String,
+    pub name: String,
+    pub role: String,
+}
+
+/// A canned response: text an agent inserts by typing `/shortcut`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Canned {
+    pub id: i64,
+    pub shortcut: String,
+    pub text: String,
+}
+
+/// An automatic invitation rule (`docs/protocol.md` §7).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InviteRule {
+    pub id: i64,
+    #[serde(skip)]
+    pub site: SiteId,
+    pub name: String,
+    /// Page URL pattern: `*` matches any run of characters; empty matches every page.
+    pub url: String,
+    /// Seconds on the current page before inviting.
+    pub min_seconds: u32,
+    /// Visits the widget counted for this browser.
+    pub min_visits: u32,
+    /// The invitation's text.
+    pub text: String,
+}
+
+/// What `reopen_conversation` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reopen {
+    /// Open again; `token` is its visitor's.
+    Reopened {
+        info: ConvInfo,
+        token: String,
+    },
+    NotFound,
+    AlreadyOpen,
+    /// Its visitor has another open conversation.
+    VisitorBusy,
+}
+
+/// A conversation and the state of its stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvInfo {
+    pub id: ConversationId,
+    pub site: SiteId,
+    pub visitor: VisitorId,
+    pub epoch: Epoch,
+    /// Last committed offset (0 when empty).
+    pub head: Offset,
+}
+
+/// Where an entry goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConvRef {
+    /// This conversation.
+    Id(ConversationId),
+    /// The open conversation of visitor `token` on `site`, created (with the visitor row)
+    /// when there is none. Opening and appending happen in one transaction, so a resend
+    /// that turns out to be a duplicate opens nothing. `named`: the conversation the
+    /// client said it writes to; it must be that open conversation (else `NotOpen`).
+    Visitor {
+        site: SiteId,
+        token: String,
+        named: Option<ConversationId>,
+    },
+}
+
+/// Who wrote an entry; the store turns it into the entry's `sender`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Author {
+    /// The conversation's visitor: `v<visitor id>`.
+    Visitor,
+    /// An agent: `a<agent id>`.
+    Agent(AgentId),
+    /// kefu itself (an idle conversation closed): `kefu`.
+    System,
+}
+
+impl Author {
+    /// The `sender` of this author's entries in a conversation of visitor `visitor`.
+    pub fn sender(self, visitor: VisitorId) -> String {
+        match self {
+            Author::Visitor => format!("v{visitor}"),
+            Author::Agent(a) => format!("a{a}"),
+            Author::System => "kefu".to_string(),
+        }
+    }
+
+    /// The role entries of this author carry.
+    pub fn role(self) -> Role {
+        match self {
+            Author::Visitor => Role::Visitor,
+            Author::Agent(_) => Role::Agent,
+            Author::System => Role::System,
+        }
+    }
+}
+
+/// The `cid` of an entry: the key that decides whether it is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cid {
+    /// Stored at most once per sender: a client's id (resends), or a server-made key that
+    /// already names its conversation (`read:<conv>:<upto>`).
+    Keyed(String),
+    /// A fresh entry the server makes (desk entries, an accepted invitation's message):
+    /// the store names it `<prefix>:<conv>:<off>`, unique by construction, so it can never
+    /// collide with another entry, in any conversation, across restarts.
+    Made(&'static str),
+}
+
+/// An entry to append; the store assigns its offset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEntry {
+    pub conv: ConvRef,
+    pub kind: String,
+    pub author: Author,
+    pub cid: Cid,
+    pub body: String,
+    pub ts: i64,
+    /// For `read` entries: the offset read up to.
+    pub upto: Option<Offset>,
+    /// For offline messages: who to answer.
+    pub contact: Option<Contact>,
+}
+
+impl NewEntry {
+    /// An entry stamped now, with no `upto` and no contact.
+    pub fn now(conv: ConvRef, kind: &str, author: Author, cid: Cid, body: String) -> NewEntry {
+        NewEntry {
+            conv,
+            kind: kind.to_string(),
+            author,
+            cid,
+            body,
+            ts: now_ms(),
+            upto: None,
+            contact: None,
+        }
+    }
+}
+
+/// Who wrote an entry: its conversation's visitor, an agent, or kefu itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Visitor,
+    Agent,
+    System,
+}
+
+impl Role {
+    /// The name kept in the log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Visitor => "visitor",
+            Role::Agent => "agent",
+            Role::System => "system",
+        }
+    }
+
+    /// The role named `s` in the log (`visitor` for anything unknown).
+    pub fn from_name(s: &str) -> Role {
+        match s {
+            "agent" => Role::Agent,
+            "system" => Role::System,
+            _ => Role::Visitor,
+        }
+    }
+}
+
+/// Who to answer, left with an offline message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contact {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub email: String,
+}
+
+/// One entry of a conversation's log, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub conv: ConversationId,
+    /// Its place in the conversation: 1, 2, 3 … with no holes.
+    pub off: Offset,
+    pub kind: String,
+    pub role: Role,
+    /// `v<visitor id>`, `a<agent id>` or `kefu`.
+    pub sender: String,
+    pub cid: String,
+    pub body: String,
+    /// Milliseconds since the Unix epoch.
+    pub ts: i64,
+    /// For `read` entries: the offset read up to.
+    pub upto: Option<Offset>,
+    /// For offline messages: who to answer.
+    pub contact: Option<Contact>,
+}
+
+/// What became of one `NewEntry` in `append_batch`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Appended {
+    /// Stored now, at this offset, in the conversation `info` describes (its `head` is
+    /// this entry's offset).
+    New(Box<Entry>, ConvInfo),
+    /// `(sender, cid)` was already stored: this is where.
+    Dup {
+        conv: ConversationId,
+        off: Offset,
+        ts: i64,
+    },
+    /// The cid is already stored, but in another conversation than the one named: the
+    /// client reused an id (`cid_taken`). Nothing was stored.
+    CidTaken,
+    /// The visitor named a conversation that is not its open one. Nothing was stored.
+    NotOpen,
+}
+
+/// One open conversation as the desk restores it after a start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeskConv {
+    pub id: ConversationId,
+    pub site: SiteId,
+    /// The visitor's token.
+    pub token: String,
+    /// The agent of the last `join`, `transfer` or `reopen` entry, if any.
+    pub owner: Option<AgentId>,
+    /// That agent wrote a message after it was given the conversation.
+    pub answered: bool,
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,163 @@
+//! What the SQL backends share: the schema, the rows, the queries, and the seam where a
+//! backend says how it differs.
+//!
+//! Owns: `schema` and `models` (one diesel schema for every backend), the `Dialect`
+//! trait (the whole per-backend difference the shared queries see), and two query
+//! modules written once against it: `queries.rs` (every service method but the append)
+//! and `append.rs` (one group commit). Those two are compiled inside each backend's
+//! module (`#[path = "../sql/queries.rs"] mod queries;`), against that backend's
+//! `Db` type: the SQL is written once and type-checked for every backend built in,
+//! without generic bounds over diesel's query types. Also owns turning diesel's errors
+//! into `StoreError`. Knows nothing of any one backend, nor of transports or the wire.
+//!
+//! A new SQL backend (say PostgreSQL, behind cargo feature `postgres`) is:
+//! - `store/<backend>/mod.rs`: a store type with its set-up (connections and pool,
+//!   session settings) that runs its migrations when it opens; `impl Dialect` for it;
+//!   `type Db = ThatStore;` and `mod queries; mod append;` included as above;
+//! - its migrations, `diesel-migrations/<backend>/`, creating the tables of `schema`;
+//! - its URL scheme in `store::open`, and `conformance::suite!` run on it in its tests.
+
+pub(crate) mod models;
+pub(crate) mod schema;
+
+use models::{NewAgentRow, NewCannedRow, NewConvRow, NewRuleRow, NewSiteRow, NewVisitorRow};
+
+use super::{StoreError, StoreResult};
+
+/// How a SQL backend differs from the others, as the shared queries need to know.
+pub(crate) trait Dialect {
+    /// The diesel connection the queries run on.
+    type Conn;
+    /// The filter "`entries.body` contains this pattern, ignoring ASCII case" (see
+    /// `contains`).
+    type Contains;
+    /// Most bound parameters one statement may carry.
+    const MAX_BINDS: usize;
+
+    /// Run `f` on a connection for reading (a pooled one, where there is a pool).
+    fn read<T>(&self, f: impl FnOnce(&mut Self::Conn) -> StoreResult<T>) -> StoreResult<T>;
+
+    /// Run `f` in one write transaction, committed when it returns `Ok`, rolled back
+    /// otherwise. The backend decides how writes are serialised (SQLite: one writer
+    /// connection and `BEGIN IMMEDIATE`) and refuses them once its database is lost.
+    fn write<T>(&self, f: impl FnOnce(&mut Self::Conn) -> StoreResult<T>) -> StoreResult<T>;
+
+    /// Is the database reachable, and still the one opened? (`Log::ping`.)
+    fn reachable(&self) -> StoreResult<()>;
+
+    /// Insert one row and return the id the database gave it (`RETURNING id` where the
+    /// backend has it, the last insert id otherwise).
+    fn insert(c: &mut Self::Conn, row: NewRow<'_>) -> StoreResult<i64>;
+
+    /// `entries.body` matches the LIKE `pattern` (made by `like_pattern`, `\` escapes),
+    /// ignoring the case of ASCII letters: LIKE on SQLite, ILIKE on PostgreSQL, LIKE
+    /// under a case-insensitive collation on MySQL.
+    fn contains(pattern: String) -> Self::Contains;
+}
+
+/// A row whose new id the shared queries need.
+pub(crate) enum NewRow<'a> {
+    Site(&'a NewSiteRow<'a>),
+    Agent(&'a NewAgentRow<'a>),
+    Visitor(&'a NewVisitorRow<'a>),
+    Conversation(&'a NewConvRow<'a>),
+    Canned(&'a NewCannedRow<'a>),
+    Rule(&'a NewRuleRow<'a>),
+}
+
+/// Columns of an entry row, for the rows one multi-row INSERT may carry.
+pub(crate) const ENTRY_COLUMNS: usize = 9;
+
+/// Rows per multi-row INSERT of entries on a backend allowing `max_binds` parameters.
+pub(crate) const fn rows_per_insert(max_binds: usize) -> usize {
+    let fit = max_binds / ENTRY_COLUMNS;
+    if fit < 2000 {
+        fit
+    } else {
+        2000
+    }
+}
+
+/// Values per `IN (…)` list on a backend allowing `max_binds` parameters, leaving room
+/// for the rest of the statement.
+pub(crate) const fn ids_per_query(max_binds: usize) -> usize {
+    max_binds - max_binds / 10
+}
+
+/// A LIKE pattern matching `needle` anywhere, its wildcards escaped with `\` so it is
+/// matched literally.
+pub(crate) fn like_pattern(needle: &str) -> String {
+    let mut p = String::with_capacity(needle.len() + 2);
+    p.push('%');
+    for c in needle.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+/// A site holding `n` of `what` may add one more only below `max`.
+pub(crate) fn room(n: i64, max: usize, what: &str) -> StoreResult<()> {
+    if n as usize >= max {
+        return Err(StoreError::Conflict(format!(
+            "the site has {max} {what} already"
+        )));
+    }
+    Ok(())
+}
+
+/// A uniqueness rule the caller broke, said in the caller's words: `what`.
+pub(crate) fn taken(e: StoreError, what: &str) -> StoreError {
+    match e {
+        StoreError::Conflict(_) => StoreError::Conflict(what.to_string()),
+        e => e,
+    }
+}
+
+impl From<diesel::result::Error> for StoreError {
+    fn from(e: diesel::result::Error) -> StoreError {
+        use diesel::result::{DatabaseErrorKind as Kind, Error};
+        match &e {
+            Error::DatabaseError(Kind::UniqueViolation, _) => {
+                StoreError::Conflict(format!("database: {e}"))
+            }
+            Error::DatabaseError(
+                Kind::ForeignKeyViolation
+                | Kind::NotNullViolation
+                | Kind::CheckViolation
+                | Kind::RestrictViolation,
+                _,
+            )
+            | Error::NotFound => StoreError::Invalid(format!("database: {e}")),
+            _ => StoreError::Unavailable(format!("database: {e}")),
+        }
+    }
+}
+
+impl From<diesel::ConnectionError> for StoreError {
+    fn from(e: diesel::ConnectionError) -> StoreError {
+        StoreError::Unavailable(format!("database connection: {e}"))
+    }
+}
+
+impl From<diesel::r2d2::PoolError> for StoreError {
+    fn from(e: diesel::r2d2::PoolError) -> StoreError {
+        StoreError::Unavailable(format!("connection pool: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_match_literally_and_limits_fit() {
+        assert_eq!(like_pattern(r"50%_a\b"), r"%50\%\_a\\b%");
+        assert_eq!(rows_per_insert(32_766), 2000);
+        assert_eq!(rows_per_insert(999), 111);
+        assert!(ids_per_query(32_766) < 32_766);
+    }
+}
