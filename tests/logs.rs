@@ -74,6 +74,8 @@ async fn secrets_are_never_logged_and_failures_are_aggregated() {
     let visitor = w["visitor"].as_str().unwrap().to_string();
     v.msg("m1", "hello").await;
     v.recv_type("ack").await;
+    // Both leave: their connections' ends are logged (at debug, in their spans).
+    drop((a, v));
     // Thirty failed sign-ins.
     for i in 0..30 {
         let body = json!({"email":format!("x{i}@y"),"password":"Wr0ng-Guess-Pw"}).to_string();

@@ -36,8 +36,7 @@ pub(super) async fn agent(req: &Request<Incoming>, ctx: &HttpCtx) -> Result<Agen
     let t = token(req.headers(), req.uri().query()).ok_or(HttpError::Unauthorized)?;
     ctx.hub
         .agent_by_token(&t)
-        .await
-        .map_err(|e| HttpError::Unavailable(format!("store: {e}")))?
+        .await?
         .ok_or(HttpError::Unauthorized)
 }
 
@@ -68,17 +67,11 @@ pub(super) async fn login(
             body.site.as_deref(),
             ctx.peer.ip(),
         )
-        .await
-        .map_err(|e| HttpError::Unavailable(format!("store: {e}")))?;
+        .await?;
     match r {
         Ok((token, a)) => {
             let id = a.site;
-            let site = ctx
-                .hub
-                .blocking(move |s| s.site(id))
-                .await
-                .map_err(|e| HttpError::Unavailable(format!("store: {e}")))?
-                .map(|s| s.key);
+            let site = ctx.hub.blocking(move |s| s.site(id)).await?.map(|s| s.key);
             let body = serde_json::json!({
                 "token": token,
                 "agent": {"id": a.id, "name": a.name, "email": a.email, "role": a.role, "site": site},
@@ -99,10 +92,7 @@ pub(super) async fn logout(
 ) -> Result<Response<Body>, HttpError> {
     let t = token(req.headers(), req.uri().query()).ok_or(HttpError::Unauthorized)?;
     agent(&req, ctx).await?;
-    ctx.hub
-        .logout(&t)
-        .await
-        .map_err(|e| HttpError::Unavailable(format!("store: {e}")))?;
+    ctx.hub.logout(&t).await?;
     Ok(text(StatusCode::OK, JSON, "{\"ok\":true}".into()))
 }
 
@@ -116,8 +106,7 @@ pub(super) async fn conversations(
     let list = ctx
         .hub
         .blocking(move |s| s.open_conversations(site, 500))
-        .await
-        .map_err(|e| HttpError::Unavailable(format!("store: {e}")))?;
+        .await?;
     let items: Vec<_> = list
         .iter()
         .map(|c| {
@@ -158,8 +147,7 @@ pub(super) async fn search(
     let hits = ctx
         .hub
         .blocking(move |s| s.search(site, &needle, limit))
-        .await
-        .map_err(|e| HttpError::Unavailable(format!("store: {e}")))?;
+        .await?;
     let hits: Vec<EntryFrame> = hits.iter().map(EntryFrame::from).collect();
     Ok(text(
         StatusCode::OK,
@@ -198,8 +186,7 @@ pub(super) async fn entries(
             }
             Ok(Some((info, s.read_after(conv, Offset(after), limit)?)))
         })
-        .await
-        .map_err(|e| HttpError::Unavailable(format!("store: {e}")))?;
+        .await?;
     // Another site's conversation is indistinguishable from a missing one.
     let (info, entries) = found.ok_or(HttpError::NotFound)?;
     let entries: Vec<EntryFrame> = entries.iter().map(EntryFrame::from).collect();
@@ -233,11 +220,7 @@ pub(super) async fn post_message(
         serde_json::from_slice(&bytes).map_err(|e| HttpError::BadRequest(format!("body: {e}")))?;
     check_msg(&m.cid, &m.body, max).map_err(|e| HttpError::BadRequest(e.msg))?;
     let site = a.site;
-    let info = ctx
-        .hub
-        .blocking(move |s| s.conversation(conv))
-        .await
-        .map_err(|e| HttpError::Unavailable(format!("store: {e}")))?;
+    let info = ctx.hub.blocking(move |s| s.conversation(conv)).await?;
     // Another site's conversation is indistinguishable from a missing one.
     if info.is_none_or(|i| i.site != site) {
         return Err(HttpError::NotFound);

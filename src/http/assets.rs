@@ -94,11 +94,7 @@ pub(super) fn widget<B>(req: &Request<B>) -> Result<Response<Body>, HttpError> {
 /// `GET /demo`: a page with the widget embedded for the first site, under a CSP that
 /// runs scripts from files only (`/demo.js`, the widget) and connects to the base URL.
 pub(super) async fn demo(ctx: &HttpCtx) -> Result<Response<Body>, HttpError> {
-    let sites = ctx
-        .hub
-        .blocking(|s| s.sites())
-        .await
-        .map_err(|e| HttpError::Unavailable(format!("store: {e}")))?;
+    let sites = ctx.hub.blocking(|s| s.sites()).await?;
     let site = sites
         .first()
         .ok_or_else(|| HttpError::Unavailable("no site exists yet".into()))?;

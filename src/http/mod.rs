@@ -93,10 +93,7 @@ pub async fn handle(req: Request<Incoming>, ctx: HttpCtx) -> Result<Response<Bod
 /// `GET /healthz`: 200 when the store answers, is still the database kefu opened, and
 /// takes writes; else 503 with the reason.
 async fn health(ctx: &HttpCtx) -> Result<Response<Body>, HttpError> {
-    ctx.hub
-        .blocking(|s| s.ping())
-        .await
-        .map_err(|e| HttpError::Unavailable(format!("store: {e}")))?;
+    ctx.hub.blocking(|s| s.ping()).await?;
     if let Some(why) = ctx.hub.store_failing() {
         return Err(HttpError::Unavailable(format!("store writes fail: {why}")));
     }
@@ -174,7 +171,7 @@ async fn negotiate(req: &Request<Incoming>, ctx: &HttpCtx) -> Result<Response<Bo
             .to_string())
         }
         Ok(None) => Err(HttpError::UnknownSite),
-        Err(e) => Err(HttpError::Unavailable(format!("store: {e}"))),
+        Err(e) => Err(HttpError::from(e)),
     };
     let origin = long_poll::origin_of(req.headers());
     Ok(match (result, cb) {

@@ -14,17 +14,10 @@ use super::api::{agent, JSON};
 use super::error::HttpError;
 use super::{read_body, text, Body, HttpCtx};
 use crate::core::auth;
-use crate::store::{Agent, InviteRule, StoreError};
+use crate::store::{Agent, InviteRule};
 
 /// Largest body any settings endpoint reads.
 const MAX_BODY: usize = 8 * 1024;
-
-fn store_err(e: StoreError) -> HttpError {
-    match e {
-        StoreError::Conflict(why) => HttpError::Conflict(why),
-        e => HttpError::Unavailable(format!("store: {e}")),
-    }
-}
 
 fn ok(status: StatusCode, v: serde_json::Value) -> Result<Response<Body>, HttpError> {
     Ok(text(status, JSON, v.to_string()))
@@ -111,8 +104,7 @@ async fn site(req: Request<Incoming>, ctx: &HttpCtx) -> Result<Response<Body>, H
     let site = ctx
         .hub
         .blocking(move |s| s.site(id))
-        .await
-        .map_err(store_err)?
+        .await?
         .ok_or(HttpError::NotFound)?;
     ok(
         StatusCode::OK,
@@ -127,11 +119,7 @@ async fn site(req: Request<Incoming>, ctx: &HttpCtx) -> Result<Response<Body>, H
 async fn agents(req: Request<Incoming>, ctx: &HttpCtx) -> Result<Response<Body>, HttpError> {
     let a = agent(&req, ctx).await?;
     let site = a.site;
-    let list = ctx
-        .hub
-        .blocking(move |s| s.agents(site))
-        .await
-        .map_err(store_err)?;
+    let list = ctx.hub.blocking(move |s| s.agents(site)).await?;
     let team = ctx.hub.team(site);
     let items: Vec<_> = list
         .iter()
@@ -181,8 +169,7 @@ async fn add_agent(req: Request<Incoming>, ctx: &HttpCtx) -> Result<Response<Bod
             let hash = auth::hash_password(&b.password)?;
             s.add_agent(site, &email, &name, &role, &hash)
         })
-        .await
-        .map_err(store_err)?;
+        .await?;
     ok(
         StatusCode::CREATED,
         serde_json::json!({"agent": {
@@ -194,11 +181,7 @@ async fn add_agent(req: Request<Incoming>, ctx: &HttpCtx) -> Result<Response<Bod
 /// `GET /v1/canned`: the site's canned responses.
 async fn canned(req: Request<Incoming>, ctx: &HttpCtx) -> Result<Response<Body>, HttpError> {
     let site = agent(&req, ctx).await?.site;
-    let list = ctx
-        .hub
-        .blocking(move |s| s.canned(site))
-        .await
-        .map_err(store_err)?;
+    let list = ctx.hub.blocking(move |s| s.canned(site)).await?;
     ok(StatusCode::OK, serde_json::json!({ "canned": list }))
 }
 
@@ -227,8 +210,7 @@ async fn add_canned(req: Request<Incoming>, ctx: &HttpCtx) -> Result<Response<Bo
     let c = ctx
         .hub
         .blocking(move |s| s.add_canned(site, &b.shortcut, &b.text, max))
-        .await
-        .map_err(store_err)?;
+        .await?;
     ok(StatusCode::CREATED, serde_json::json!({ "canned": c }))
 }
 
@@ -254,8 +236,7 @@ async fn delete(
             Setting::Canned => s.delete_canned(site, id),
             Setting::Rule => s.delete_rule(site, id),
         })
-        .await
-        .map_err(store_err)?;
+        .await?;
     if what == Setting::Rule {
         ctx.hub.rules_changed(site);
     }
@@ -268,7 +249,7 @@ async fn delete(
 /// `GET /v1/rules`: the site's automatic invitation rules.
 async fn rules(req: Request<Incoming>, ctx: &HttpCtx) -> Result<Response<Body>, HttpError> {
     let site = agent(&req, ctx).await?.site;
-    let list = ctx.hub.site_rules(site).await.map_err(store_err)?;
+    let list = ctx.hub.site_rules(site).await?;
     ok(StatusCode::OK, serde_json::json!({ "rules": *list }))
 }
 
@@ -316,8 +297,7 @@ async fn add_rule(req: Request<Incoming>, ctx: &HttpCtx) -> Result<Response<Body
     let r = ctx
         .hub
         .blocking(move |s| s.add_rule(site, &rule, max))
-        .await
-        .map_err(store_err)?;
+        .await?;
     ctx.hub.rules_changed(site);
     ok(StatusCode::CREATED, serde_json::json!({ "rule": r }))
 }

@@ -56,8 +56,7 @@ pub(super) async fn upgrade(
         let site = ctx
             .hub
             .site(site_key)
-            .await
-            .map_err(|e| HttpError::Unavailable(format!("store: {e}")))?
+            .await?
             .ok_or(HttpError::UnknownSite)?;
         if let Some(o) = &origin {
             // The role is not known before the hello: kefu's own pages pass here, and
