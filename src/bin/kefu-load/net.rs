@@ -347,6 +347,14 @@ impl Link {
         }
     }
 
+    /// The channel id of an HTTP link (none for a WebSocket).
+    pub(crate) fn chan(&self) -> Option<&str> {
+        match &self.up {
+            Up::Http { chan, .. } => Some(chan),
+            Up::Ws(_) => None,
+        }
+    }
+
     /// Send frames in order. An error means the link is broken.
     pub(crate) async fn send(&mut self, frames: &[Value]) -> io::Result<()> {
         if frames.is_empty() {

@@ -79,6 +79,27 @@ pub(crate) struct PeerStats {
     pub(crate) closes: BTreeMap<u16, u64>,
     /// Why the last link could not send.
     pub(crate) last_error: Option<String>,
+    /// Things that went wrong for this peer, by kind: `open` (a link could not be
+    /// opened), `send` (a send failed), `closed` (the server ended the link), `silent` (no
+    /// frame for `dead_after`), `refused` (an `overloaded` or `store` error frame).
+    pub(crate) failures: BTreeMap<&'static str, u64>,
+    /// Failures whose description names HTTP status 503.
+    pub(crate) http_503: u64,
+    /// The first few failure descriptions (bounded).
+    pub(crate) failure_notes: Vec<String>,
+}
+
+impl PeerStats {
+    /// Count one failure of kind `what`, described by `detail`.
+    pub(crate) fn fail(&mut self, what: &'static str, detail: String) {
+        *self.failures.entry(what).or_default() += 1;
+        if detail.contains(" 503") || detail.starts_with("503") {
+            self.http_503 += 1;
+        }
+        if self.failure_notes.len() < 16 {
+            self.failure_notes.push(format!("{what}: {detail:.200}"));
+        }
+    }
 }
 
 /// A visitor or an agent.
@@ -104,6 +125,8 @@ pub(crate) struct Peer {
     pub(crate) expect_each: u64,
     /// An agent's messages per conversation.
     pub(crate) per_conv: u64,
+    /// Characters added to every message body (long messages go over JSONP in parts).
+    pub(crate) pad: usize,
     made_to: HashMap<i64, u64>,
 }
 
@@ -132,6 +155,7 @@ impl Peer {
             rr: 0,
             expect_each: 0,
             per_conv: 0,
+            pad: 0,
             made_to: HashMap::new(),
         }
     }
@@ -197,7 +221,11 @@ impl Peer {
         };
         self.made += 1;
         let cid = format!("{}-{}", self.name, self.made);
-        let body = format!("{} {}", self.made, now_us());
+        let mut body = format!("{} {}", self.made, now_us());
+        if self.pad > 0 {
+            body.push(' ');
+            body.extend(std::iter::repeat_n('x', self.pad));
+        }
         self.pending.push_back(Pending {
             cid,
             conv,
@@ -361,6 +389,7 @@ impl Peer {
         let code = f["code"].as_str().unwrap_or("");
         match code {
             "overloaded" | "store" => {
+                self.stats.fail("refused", format!("err {code}"));
                 if let Some(p) = self
                     .pending
                     .iter_mut()
@@ -434,6 +463,8 @@ pub(crate) struct Counters {
     pub(crate) welcomes: AtomicU64,
     /// Peers that have settled (each counted once).
     pub(crate) settled: AtomicU64,
+    /// `typing` frames received.
+    pub(crate) typing: AtomicU64,
 }
 
 async fn changed(cut: &mut Option<watch::Receiver<u64>>) {
@@ -472,8 +503,9 @@ pub(crate) async fn drive(
         peer.stats.links += 1;
         let mut link = match Link::open(&target, tr, &peer.hello()).await {
             Ok(l) => l,
-            Err(_) => {
+            Err(e) => {
                 peer.stats.link_failures += 1;
+                peer.stats.fail("open", format!("{} open: {e}", tr.name()));
                 let jitter = rng.gen_range(0..=backoff.as_millis() as u64);
                 tokio::time::sleep(Duration::from_millis(jitter)).await;
                 backoff = (backoff * 2).min(Duration::from_millis(500));
@@ -490,6 +522,11 @@ pub(crate) async fn drive(
                 d = link.rx.recv() => match d {
                     Some(Down::Frame(f)) => {
                         last_rx = Instant::now();
+                        if f["t"] == "typing" {
+                            if let Some(c) = &work.counters {
+                                c.typing.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
                         if f["t"] == "welcome" {
                             backoff = Duration::from_millis(20);
                             if let Some(c) = &work.counters {
@@ -501,10 +538,12 @@ pub(crate) async fn drive(
                     Some(Down::Alive) => last_rx = Instant::now(),
                     Some(Down::Closed(Some(code))) if (4100..4200).contains(&code) => {
                         // "Do not reconnect until something is fixed" (protocol §5).
+                        peer.stats.fail("closed", format!("closed with {code}"));
                         peer.violations.push(format!("closed with {code}: not reconnecting"));
                         return;
                     }
                     Some(Down::Closed(code)) => {
+                        peer.stats.fail("closed", format!("closed with {}", code.unwrap_or(0)));
                         *peer.stats.closes.entry(code.unwrap_or(0)).or_default() += 1;
                         break;
                     }
@@ -512,6 +551,7 @@ pub(crate) async fn drive(
                 },
                 _ = tick.tick() => {
                     if last_rx.elapsed() > work.dead_after {
+                        peer.stats.fail("silent", format!("no frame for {:?}", work.dead_after));
                         break;
                     }
                     if let Some(rx) = convs.as_mut() {
@@ -579,6 +619,7 @@ pub(crate) async fn drive(
                     }
                 }
                 *peer.stats.closes.entry(why.unwrap_or(0)).or_default() += 1;
+                peer.stats.fail("send", e.to_string());
                 peer.stats.last_error = Some(e.to_string());
                 break;
             }
