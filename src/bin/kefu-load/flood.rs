@@ -465,15 +465,27 @@ pub(crate) async fn run(cli: &Cli, addr: SocketAddr, f: &Flood) -> Result<bool, 
         let failed = s.attempts - ok;
         legit_failures += failed;
         legit_503 += s.statuses.get("503").copied().unwrap_or(0);
+        let when: Vec<String> = s
+            .each
+            .iter()
+            .filter(|(_, o, _)| o != "200")
+            .take(10)
+            .map(|(t, o, _)| format!("{o} at {t:.1} s"))
+            .collect();
         summary.push(format!(
-            "legit sign-in every 1 s: {ok} of {} answered 200; {}; over 1 s: {over}; failures {failed} {:?}",
+            "legit sign-in every 1 s: {ok} of {} answered 200; {}; over 1 s: {over}; failures {failed}{}",
             s.attempts,
             short(&lat),
-            s.statuses
+            if when.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", when.join(", "))
+            }
         ));
         result["sign_in"] = json!({
             "attempts": s.attempts, "ok": ok, "statuses": s.statuses,
             "latency": lat, "over_1s": over, "failures": failed,
+            "each": s.each,
         });
         result["legit_failures"] = json!(legit_failures);
         result["legit_http_503"] = json!(legit_503);
@@ -547,6 +559,8 @@ struct SignIns {
     attempts: u64,
     statuses: BTreeMap<String, u64>,
     latency_us: Vec<u64>,
+    /// Every attempt: (seconds since the flood began, outcome, ms).
+    each: Vec<(f64, String, f64)>,
 }
 
 /// The real agent signs in once a second, each time on a new connection.
@@ -560,7 +574,9 @@ async fn sign_in_every_second(
         attempts: 0,
         statuses: BTreeMap::new(),
         latency_us: Vec::new(),
+        each: Vec::new(),
     };
+    let start = Instant::now();
     let body = json!({"email": email, "password": password}).to_string();
     let mut next = Instant::now();
     while next < end {
@@ -578,7 +594,8 @@ async fn sign_in_every_second(
             )
             .await;
         s.attempts += 1;
-        s.latency_us.push(t0.elapsed().as_micros() as u64);
+        let took = t0.elapsed();
+        s.latency_us.push(took.as_micros() as u64);
         let outcome = match r {
             Ok((status, b)) if status == 200 && !b.contains("\"token\"") => {
                 "200 without a token".to_string()
@@ -586,6 +603,11 @@ async fn sign_in_every_second(
             Ok((status, _)) => status.to_string(),
             Err(e) => class(&e),
         };
+        s.each.push((
+            t0.duration_since(start).as_secs_f64(),
+            outcome.clone(),
+            took.as_secs_f64() * 1000.0,
+        ));
         *s.statuses.entry(outcome).or_default() += 1;
     }
     s
