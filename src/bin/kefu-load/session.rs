@@ -265,8 +265,8 @@ impl Peer {
         }
     }
 
-    /// Handle one frame; returns frames to send back.
-    pub(crate) fn on_frame(&mut self, f: &Value) -> Vec<Value> {
+    /// Handle one frame that arrived at `at`; returns frames to send back.
+    pub(crate) fn on_frame(&mut self, f: &Value, at: Instant) -> Vec<Value> {
         let t = f["t"].as_str().unwrap_or("");
         let conv = f["conv"].as_i64();
         match t {
@@ -293,9 +293,9 @@ impl Peer {
                 }
                 Vec::new()
             }
-            "e" => self.on_entry(f),
+            "e" => self.on_entry(f, at),
             "ack" => {
-                self.on_ack(f);
+                self.on_ack(f, at);
                 Vec::new()
             }
             "err" => self.on_err(f),
@@ -321,7 +321,7 @@ impl Peer {
         }
     }
 
-    fn on_entry(&mut self, f: &Value) -> Vec<Value> {
+    fn on_entry(&mut self, f: &Value, at: Instant) -> Vec<Value> {
         let (Some(conv), Some(off)) = (f["conv"].as_i64(), f["off"].as_u64()) else {
             self.violations.push(format!("entry without conv/off: {f}"));
             return Vec::new();
@@ -351,13 +351,14 @@ impl Peer {
                 .and_then(|b| b.split(' ').nth(1))
                 .and_then(|s| s.parse::<u64>().ok())
             {
-                self.stats.e2e_us.push(now_us().saturating_sub(sent));
+                let arrived = now_us().saturating_sub(at.elapsed().as_micros() as u64);
+                self.stats.e2e_us.push(arrived.saturating_sub(sent));
             }
         }
         Vec::new()
     }
 
-    fn on_ack(&mut self, f: &Value) {
+    fn on_ack(&mut self, f: &Value, at: Instant) {
         let (Some(cid), Some(conv), Some(off)) =
             (f["cid"].as_str(), f["conv"].as_i64(), f["off"].as_u64())
         else {
@@ -379,7 +380,8 @@ impl Peer {
         };
         let p = self.pending.remove(i).expect("found");
         if let Some(t) = p.first_sent {
-            self.stats.ack_us.push(t.elapsed().as_micros() as u64);
+            let took = at.saturating_duration_since(t);
+            self.stats.ack_us.push(took.as_micros() as u64);
         }
         self.acked.insert(p.cid, (conv, off));
         self.stats.acks += 1;
@@ -520,7 +522,7 @@ pub(crate) async fn drive(
             let acks_before = peer.stats.acks;
             tokio::select! {
                 d = link.rx.recv() => match d {
-                    Some(Down::Frame(f)) => {
+                    Some(Down::Frame(f, at)) => {
                         last_rx = Instant::now();
                         if f["t"] == "typing" {
                             if let Some(c) = &work.counters {
@@ -533,7 +535,7 @@ pub(crate) async fn drive(
                                 c.welcomes.fetch_add(1, Ordering::Relaxed);
                             }
                         }
-                        out = peer.on_frame(&f);
+                        out = peer.on_frame(&f, at);
                     }
                     Some(Down::Alive) => last_rx = Instant::now(),
                     Some(Down::Closed(Some(code))) if (4100..4200).contains(&code) => {
@@ -612,7 +614,7 @@ pub(crate) async fn drive(
                             why = code;
                             break;
                         }
-                        Down::Frame(f) if f["t"] == "bye" || f["t"] == "err" => {
+                        Down::Frame(f, _) if f["t"] == "bye" || f["t"] == "err" => {
                             why = why.or(Some(0))
                         }
                         _ => {}
