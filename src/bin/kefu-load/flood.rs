@@ -173,6 +173,9 @@ struct Rss {
     samples: u64,
     /// One sample a second: (seconds since the start, VmRSS kB).
     series: Vec<(f64, u64)>,
+    /// The server's CPU time (user + system), seconds, at the first and the last sample.
+    cpu_start_s: f64,
+    cpu_end_s: f64,
 }
 
 /// (VmRSS, VmHWM) of `pid` in kB.
@@ -187,6 +190,18 @@ fn status_of(pid: u32) -> Option<(u64, u64)> {
     Some((field("VmRSS:")?, field("VmHWM:")?))
 }
 
+/// User + system CPU time of `pid`, seconds (`/proc/PID/stat`, in USER_HZ = 100 ticks a
+/// second on Linux).
+fn cpu_of(pid: u32) -> Option<f64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces:
+    // state is field 3, utime 14, stime 15.
+    let rest = &text[text.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
+}
+
 /// Sample every 100 ms until `until`.
 async fn sample_rss(pid: u32, start: Instant, until: Instant) -> Rss {
     let mut r = Rss::default();
@@ -196,10 +211,13 @@ async fn sample_rss(pid: u32, start: Instant, until: Instant) -> Rss {
         tick.tick().await;
         let now = Instant::now();
         if let Some((rss, hwm)) = status_of(pid) {
+            let cpu = cpu_of(pid).unwrap_or(0.0);
             if r.samples == 0 {
                 r.start_kb = rss;
                 r.hwm_start_kb = hwm;
+                r.cpu_start_s = cpu;
             }
+            r.cpu_end_s = cpu;
             r.samples += 1;
             r.peak_kb = r.peak_kb.max(rss);
             r.end_kb = rss;
@@ -352,6 +370,7 @@ pub(crate) async fn run(cli: &Cli, addr: SocketAddr, f: &Flood) -> Result<bool, 
     for a in attackers {
         let _ = a.await;
     }
+    let open_at_end = tally.open_now.load(Ordering::Relaxed).max(0);
 
     let mut peers = Vec::new();
     for h in visitors {
@@ -386,6 +405,7 @@ pub(crate) async fn run(cli: &Cli, addr: SocketAddr, f: &Flood) -> Result<bool, 
         "connections_opened": attack_opened,
         "connections_opened_per_second": per_sec(attack_opened),
         "connections_open_at_peak": tally.open_peak.load(Ordering::Relaxed),
+        "connections_open_at_end": open_at_end,
         "frames_sent": attack_frames,
         "frames_sent_per_second": per_sec(attack_frames),
         "outcomes": outcomes,
@@ -393,17 +413,22 @@ pub(crate) async fn run(cli: &Cli, addr: SocketAddr, f: &Flood) -> Result<bool, 
     let got: Vec<String> = outcomes.iter().map(|(k, v)| format!("{k} ×{v}")).collect();
     summary.push(match f.kind {
         Kind::SlowBody | Kind::NoHello => format!(
-            "attackers: {attack_opened} connections opened ({:.1}/s), at most {} open at once; {attack_done} ended: {}",
+            "attackers: {attack_opened} connections opened ({:.1}/s), at most {} open at once, {open_at_end} still open at the end; {attack_done} ended or refused: {}",
             per_sec(attack_opened),
             tally.open_peak.load(Ordering::Relaxed),
             got.join(", ")
         ),
         Kind::Typing => format!(
-            "attackers: {attack_frames} typing frames sent ({:.0}/s); links ended: {}",
+            "attackers: {attack_frames} typing frames sent ({:.0}/s), {open_at_end} link(s) still open at the end; links ended: {}",
             per_sec(attack_frames),
             if got.is_empty() { "none".to_string() } else { got.join(", ") }
         ),
-        _ => format!(
+        Kind::JsonpParts => format!(
+            "attackers: {attack_done} requests answered ({:.1}/s) on {attack_opened} channels ({open_at_end} open at the end): {}",
+            per_sec(attack_done),
+            got.join(", ")
+        ),
+        Kind::Login | Kind::Channels => format!(
             "attackers: {attack_done} requests answered ({:.1}/s): {}",
             per_sec(attack_done),
             got.join(", ")
@@ -512,20 +537,22 @@ pub(crate) async fn run(cli: &Cli, addr: SocketAddr, f: &Flood) -> Result<bool, 
     match &rss {
         Some(r) => {
             summary.push(format!(
-                "server RSS: start {:.1} MiB, peak {:.1} MiB (+{:.1}), end {:.1} MiB; VmHWM {:.1} → {:.1} MiB ({} samples)",
+                "server RSS: start {:.1} MiB, peak {:.1} MiB (+{:.1}), end {:.1} MiB; VmHWM {:.1} → {:.1} MiB ({} samples); server CPU {:.1} s",
                 mib(r.start_kb),
                 mib(r.peak_kb),
                 mib(r.peak_kb.saturating_sub(r.start_kb)),
                 mib(r.end_kb),
                 mib(r.hwm_start_kb),
                 mib(r.hwm_end_kb),
-                r.samples
+                r.samples,
+                r.cpu_end_s - r.cpu_start_s
             ));
             result["rss"] = json!({
                 "start_kb": r.start_kb, "peak_kb": r.peak_kb, "end_kb": r.end_kb,
                 "growth_to_peak_kb": r.peak_kb.saturating_sub(r.start_kb),
                 "vm_hwm_start_kb": r.hwm_start_kb, "vm_hwm_end_kb": r.hwm_end_kb,
                 "samples": r.samples, "per_second": r.series,
+                "server_cpu_s": r.cpu_end_s - r.cpu_start_s,
             });
         }
         None => summary.push("server RSS: not sampled (give --server-pid)".into()),
@@ -659,7 +686,7 @@ async fn slow_body_attacker(t: Arc<Target>, tally: Arc<Tally>, end: Instant) {
         let mut got = Vec::new();
         let outcome = async {
             if s.write_all(head.as_bytes()).await.is_err() {
-                return "closed before the headers were sent".to_string();
+                return Some("closed before the headers were sent".to_string());
             }
             let mut buf = [0u8; 1024];
             let mut tick =
@@ -667,7 +694,7 @@ async fn slow_body_attacker(t: Arc<Target>, tally: Arc<Tally>, end: Instant) {
             loop {
                 tokio::select! {
                     r = s.read(&mut buf) => match r {
-                        Ok(0) | Err(_) => return answer_of(&got),
+                        Ok(0) | Err(_) => return Some(answer_of(&got)),
                         Ok(n) => {
                             if got.len() < 4096 {
                                 got.extend_from_slice(&buf[..n]);
@@ -679,11 +706,13 @@ async fn slow_body_attacker(t: Arc<Target>, tally: Arc<Tally>, end: Instant) {
                         // read already, or still readable.
                         let _ = s.write_all(b"x").await;
                     }
-                    _ = tokio::time::sleep_until(end) => return "still open at the end".to_string(),
+                    _ = tokio::time::sleep_until(end) => return None,
                 }
             }
         }
         .await;
+        // Still open at the end: counted as open.
+        let Some(outcome) = outcome else { return };
         tally.closed();
         let refused = outcome.starts_with("503");
         tally.note(outcome);
@@ -790,6 +819,9 @@ async fn jsonp_parts_attacker(
                 }
             }
         }
+        if Instant::now() >= end {
+            return; // still open: counted as open
+        }
         tally.closed();
     }
 }
@@ -831,7 +863,7 @@ async fn no_hello_attacker(t: Arc<Target>, tally: Arc<Tally>, end: Instant) {
                         break "closed without a close frame".to_string();
                     }
                 }
-                _ = tokio::time::sleep_until(end) => break "still open at the end".to_string(),
+                _ = tokio::time::sleep_until(end) => return, // still open: counted as open
             }
         };
         tally.closed();
@@ -861,7 +893,7 @@ async fn typing_attacker(
     let mut sent_msg = false;
     let opened = loop {
         match tokio::time::timeout_at(end, link.rx.recv()).await {
-            Ok(Some(Down::Frame(f))) => {
+            Ok(Some(Down::Frame(f, _))) => {
                 if f["t"] == "welcome" && !sent_msg {
                     sent_msg = true;
                     let m = json!({"t": "msg", "cid": cid, "body": "about to type"});
@@ -897,7 +929,7 @@ async fn typing_attacker(
     let mut i = 0usize;
     let outcome = loop {
         if Instant::now() >= end {
-            break "still open at the end".to_string();
+            return; // still open: counted as open
         }
         while let Ok(d) = link.rx.try_recv() {
             if let Down::Closed(code) = d {
