@@ -130,6 +130,80 @@ async fn a_random_email_sign_in_flood_is_refused_and_real_sign_ins_go_through() 
     srv.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_sign_in_flood_from_many_addresses_leaves_room_for_real_sign_ins() {
+    let dir = temp_dir();
+    let srv = start_with(dir.path(), |c| {
+        // Addresses that may go on failing: the per-address limit does not stop this
+        // flood, the password pool must.
+        c.login_max_failures_per_address = 100_000;
+        c.hash_threads = 1;
+        c.hash_queue = 4;
+    })
+    .await;
+    let json_ct = [("content-type", "application/json")];
+    // Every attacking address has failed once already.
+    for n in 0..4u8 {
+        let body = login_body(&format!("first{n}@example.com"), "guess");
+        let (s, _, _) =
+            http_from(attacker(n), srv.addr, "POST", "/v1/login", &json_ct, &body).await;
+        assert_eq!(s, 401);
+    }
+    // Then 4 addresses × 8 attackers try random emails, keeping the pool full.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for i in 0..32u32 {
+        let (addr, stop) = (srv.addr, stop.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut seen = std::collections::BTreeMap::new();
+            let mut n = 0;
+            let until = tokio::time::Instant::now() + Duration::from_secs(60);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed)
+                && tokio::time::Instant::now() < until
+            {
+                n += 1;
+                let body = login_body(&format!("nobody{i}-{n}@example.com"), "guess");
+                let ct = [("content-type", "application/json")];
+                let (s, _, _) = http_from(
+                    attacker((i % 4) as u8),
+                    addr,
+                    "POST",
+                    "/v1/login",
+                    &ct,
+                    &body,
+                )
+                .await;
+                *seen.entry(s).or_insert(0u32) += 1;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            seen
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The admin signs in meanwhile, from an address that has not failed.
+    for _ in 0..2 {
+        let body = login_body("admin@localhost", "test-password");
+        let (s, _, b) = http(srv.addr, "POST", "/v1/login", &json_ct, &body).await;
+        assert_eq!(s, 200, "a real sign-in during the flood: {b}");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut statuses = std::collections::BTreeMap::new();
+    for t in tasks {
+        for (s, n) in t.await.unwrap() {
+            *statuses.entry(s).or_insert(0u32) += n;
+        }
+    }
+    assert!(
+        statuses.keys().all(|s| [401, 429, 503].contains(s)),
+        "attackers only get refusals: {statuses:?}"
+    );
+    assert!(
+        statuses.contains_key(&503),
+        "the pool was full: {statuses:?}"
+    );
+    srv.stop().await;
+}
+
 #[tokio::test]
 async fn a_slow_request_body_is_timed_out_and_others_are_served() {
     let dir = temp_dir();

@@ -8,10 +8,16 @@
 //! arenas that are rarely returned). Here each thread allocates its memory once and hashes
 //! in it for ever after: the process holds `threads × 19 MiB` whatever the load.
 //!
+//! Half of the queue is kept for checks the caller does not suspect (sign-ins from
+//! addresses that have not failed lately): suspect checks are refused once the checks
+//! queued or running fill the threads and half the queue, so a flood from many addresses
+//! cannot keep everyone else's sign-ins out.
+//!
 //! Knows nothing of agents, the store or HTTP.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use argon2::password_hash::{Output, PasswordHash};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -40,15 +46,22 @@ struct Job {
 /// The pool. Dropping it lets its threads finish their queue and exit.
 pub(crate) struct Hasher {
     jobs: Mutex<SyncSender<Job>>,
+    /// Checks queued or running (a thread counts its job down when it is done).
+    admitted: Arc<AtomicUsize>,
+    /// Most checks queued or running when a suspect one is admitted: the threads and
+    /// half the queue.
+    suspect_limit: usize,
 }
 
 impl Hasher {
     /// `threads` workers and room for `queue` waiting checks.
     pub(crate) fn new(threads: usize, queue: usize) -> Hasher {
         let (tx, rx) = sync_channel::<Job>(queue);
-        let rx = std::sync::Arc::new(Mutex::new(rx));
-        for i in 0..threads.max(1) {
-            let rx = rx.clone();
+        let rx = Arc::new(Mutex::new(rx));
+        let admitted = Arc::new(AtomicUsize::new(0));
+        let threads = threads.max(1);
+        for i in 0..threads {
+            let (rx, admitted) = (rx.clone(), admitted.clone());
             std::thread::Builder::new()
                 .name(format!("kefu-hash-{i}"))
                 .spawn(move || {
@@ -60,6 +73,7 @@ impl Hasher {
                         };
                         let Ok(job) = job else { break };
                         let ok = verify_in(&mut memory, &job.password, &job.hash);
+                        admitted.fetch_sub(1, Ordering::AcqRel);
                         let _ = job.done.send(ok);
                     }
                 })
@@ -67,12 +81,33 @@ impl Hasher {
         }
         Hasher {
             jobs: Mutex::new(tx),
+            admitted,
+            suspect_limit: threads + queue / 2,
         }
     }
 
     /// Does `password` match the argon2 PHC string `hash`? `Busy` at once when the queue
-    /// is full.
-    pub(crate) async fn verify(&self, password: &str, hash: &str) -> Result<bool, HashError> {
+    /// is full, or, for a `suspect` check, when the threads and half the queue are taken.
+    pub(crate) async fn verify(
+        &self,
+        password: &str,
+        hash: &str,
+        suspect: bool,
+    ) -> Result<bool, HashError> {
+        let limit = if suspect {
+            self.suspect_limit
+        } else {
+            usize::MAX
+        };
+        if self
+            .admitted
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .is_err()
+        {
+            return Err(HashError::Busy);
+        }
         let (done, rx) = oneshot::channel();
         let job = Job {
             password: password.to_string(),
@@ -85,8 +120,13 @@ impl Hasher {
         };
         match sent {
             Ok(()) => rx.await.map_err(|_| HashError::Stopped),
-            Err(TrySendError::Full(_)) => Err(HashError::Busy),
-            Err(TrySendError::Disconnected(_)) => Err(HashError::Stopped),
+            Err(e) => {
+                self.admitted.fetch_sub(1, Ordering::AcqRel);
+                match e {
+                    TrySendError::Full(_) => Err(HashError::Busy),
+                    TrySendError::Disconnected(_) => Err(HashError::Stopped),
+                }
+            }
         }
     }
 }
@@ -143,20 +183,39 @@ mod tests {
     async fn checks_like_argon2_and_refuses_when_full() {
         let hash = crate::core::auth::hash_password("secret-pw").unwrap();
         let h = Hasher::new(1, 1);
-        assert_eq!(h.verify("secret-pw", &hash).await, Ok(true));
-        assert_eq!(h.verify("Secret-pw", &hash).await, Ok(false));
-        assert_eq!(h.verify("secret-pw", "not a hash").await, Ok(false));
+        assert_eq!(h.verify("secret-pw", &hash, false).await, Ok(true));
+        assert_eq!(h.verify("Secret-pw", &hash, false).await, Ok(false));
+        assert_eq!(h.verify("secret-pw", "not a hash", true).await, Ok(false));
         // One thread busy, one waiting: the next is refused at once.
         let (a, b, c) = tokio::join!(
-            h.verify("x", &hash),
-            h.verify("y", &hash),
-            h.verify("z", &hash)
+            h.verify("x", &hash, false),
+            h.verify("y", &hash, false),
+            h.verify("z", &hash, false)
         );
         let busy = [a, b, c]
             .iter()
             .filter(|r| **r == Err(HashError::Busy))
             .count();
         assert!(busy >= 1, "a full queue refuses");
+    }
+
+    #[tokio::test]
+    async fn suspect_checks_leave_half_the_queue_to_the_others() {
+        let hash = crate::core::auth::hash_password("secret-pw").unwrap();
+        // One thread and room for four: suspects get the thread and two places.
+        let h = Hasher::new(1, 4);
+        let (a, b, c, d, e) = tokio::join!(
+            h.verify("a", &hash, true),
+            h.verify("b", &hash, true),
+            h.verify("c", &hash, true),
+            h.verify("d", &hash, true),
+            h.verify("secret-pw", &hash, false)
+        );
+        assert_eq!([a, b, c], [Ok(false), Ok(false), Ok(false)]);
+        assert_eq!(d, Err(HashError::Busy), "a fourth suspect is refused");
+        assert_eq!(e, Ok(true), "the one not suspected still gets a place");
+        // Every check done: all places are free again.
+        assert_eq!(h.admitted.load(Ordering::Acquire), 0);
     }
 
     #[test]

@@ -11,7 +11,9 @@
 //! often in the window, or when its address already has `login_concurrency_per_address`
 //! checks running; it is refused without waiting (503, `Retry-After`) when the password
 //! pool's queue is full. So one address can never hold more than a few hashing slots,
-//! and memory stays at `hash_threads × 19 MiB` whatever arrives.
+//! and memory stays at `hash_threads × 19 MiB` whatever arrives. Attempts from an address
+//! that failed within the window may fill only half of the queue (`hasher`): a flood from
+//! many addresses, each failing, leaves room for the sign-ins of addresses that did not.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -99,7 +101,8 @@ impl Login {
             Err(LoginError::BadCredentials) => (None, DUMMY_HASH),
             Err(e) => return Ok(Err(e.clone())),
         };
-        let ok = match self.hasher.verify(password, hash).await {
+        let suspect = self.addresses.has_failed(&addr);
+        let ok = match self.hasher.verify(password, hash, suspect).await {
             Ok(ok) => ok,
             Err(HashError::Busy | HashError::Stopped) => return Ok(Err(LoginError::Busy)),
         };
@@ -179,6 +182,13 @@ impl<K: std::hash::Hash + Eq> Limiter<K> {
             }
             _ => Ok(()),
         }
+    }
+
+    /// Has `key` failed at all in its current window?
+    pub(crate) fn has_failed(&self, key: &K) -> bool {
+        let map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(key)
+            .is_some_and(|&(n, start)| n > 0 && start.elapsed() < self.window)
     }
 
     pub(crate) fn failed(&self, key: K) {
@@ -330,7 +340,9 @@ mod tests {
             l.failed("k");
         }
         assert!(l.check(&"k").is_err());
+        assert!(l.has_failed(&"k"));
         assert!(l.check(&"other").is_ok());
+        assert!(!l.has_failed(&"other"));
         l.succeeded(&"k");
         assert!(l.check(&"k").is_ok());
     }

@@ -4,8 +4,10 @@
 //! targets only, every run bounded in size and time), the runtime, and writing the JSON
 //! result file and the human summary. The scenarios are in `scenarios.rs` (kefu) and
 //! `socketio.rs` (the Socket.IO comparison); the protocol client in `session.rs`, `net.rs`
-//! and `mix.rs`; the log check in `verify.rs`; worker processes in `workers.rs`; figures in `report.rs`.
+//! and `mix.rs`; the log check in `verify.rs`; worker processes in `workers.rs`; figures in
+//! `report.rs`; the hostile floods in `flood.rs`.
 
+mod flood;
 mod mix;
 mod net;
 mod report;
@@ -148,6 +150,26 @@ pub(crate) enum Scenario {
         /// Idle connections for the memory comparison.
         #[arg(long, default_value_t = 5_000)]
         conns: usize,
+    },
+    /// Hostile clients (from 127.0.0.2 and up) flood the server while legitimate ones
+    /// (from 127.0.0.1) keep working: what each side got, and the server's memory.
+    Flood {
+        /// What the attackers do.
+        #[arg(value_enum)]
+        kind: flood::Kind,
+        /// Seconds the flood lasts (legitimate clients run for all of it).
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// Attackers: concurrent requesters (login, channels, jsonp-parts: 64),
+        /// connections held (slow-body, no-hello: 1000) or typing connections (typing: 1).
+        #[arg(long)]
+        attackers: Option<usize>,
+        /// Attackers spread over this many source addresses 127.0.0.2, 127.0.0.3, …
+        #[arg(long, default_value_t = 1)]
+        attack_sources: u8,
+        /// The server's process id: its resident memory is sampled from /proc every 100 ms.
+        #[arg(long)]
+        server_pid: Option<u32>,
     },
     /// Internal: one worker process of `idle` or `polls` (started by kefu-load itself).
     #[command(hide = true)]
@@ -322,6 +344,28 @@ fn check(cli: &Cli) -> Result<(), String> {
             within("messages", *messages, 1, 10_000_000)?;
             within("window", *window, 1, 256)?;
             within("conns", *conns, 1, 19_000)?;
+        }
+        Scenario::Flood {
+            kind,
+            seconds,
+            attackers,
+            attack_sources,
+            ..
+        } => {
+            within("seconds", *seconds, 1, 600)?;
+            within(
+                "attackers",
+                attackers.unwrap_or(kind.default_attackers()),
+                1,
+                kind.max_attackers(),
+            )?;
+            within("attack-sources", *attack_sources, 1, 200)?;
+            if *seconds + 40 > c.time_limit {
+                return Err("--time-limit must exceed --seconds by 40 s".into());
+            }
+            if c.sources > 1 {
+                return Err("flood: legitimate clients connect from 127.0.0.1 and attackers from --attack-sources; --sources does not apply".into());
+            }
         }
         Scenario::Worker { kind, conns, .. } => {
             if kind != "idle" && kind != "polls" {

@@ -239,7 +239,10 @@ fn unwrap_jsonp(body: &str) -> io::Result<Value> {
 /// What comes down a link.
 #[derive(Debug)]
 pub(crate) enum Down {
-    Frame(Value),
+    /// A frame, and when it arrived: latencies are measured to its arrival, not to when
+    /// the peer got round to it (a peer busy sending a long JSONP message in parts reads
+    /// its link late).
+    Frame(Value, tokio::time::Instant),
     /// A poll came back (maybe empty): the channel is alive.
     Alive,
     /// The link ended; the close code if the server gave one (WebSocket close or `bye`).
@@ -285,7 +288,11 @@ impl Link {
                         match m {
                             Ok(Message::Text(s)) => {
                                 let v = serde_json::from_str(s.as_str()).unwrap_or(Value::Null);
-                                if tx.send(Down::Frame(v)).await.is_err() {
+                                if tx
+                                    .send(Down::Frame(v, tokio::time::Instant::now()))
+                                    .await
+                                    .is_err()
+                                {
                                     return;
                                 }
                             }
@@ -344,6 +351,14 @@ impl Link {
                     reader,
                 })
             }
+        }
+    }
+
+    /// The channel id of an HTTP link (none for a WebSocket).
+    pub(crate) fn chan(&self) -> Option<&str> {
+        match &self.up {
+            Up::Http { chan, .. } => Some(chan),
+            Up::Ws(_) => None,
         }
     }
 
@@ -441,6 +456,7 @@ async fn poll_loop(t: Arc<Target>, tr: Tr, chan: String, tx: mpsc::Sender<Down>)
                 .and_then(|(_, b)| unwrap_jsonp(&b))
         };
         let Ok(v) = r else { break None };
+        let at = tokio::time::Instant::now();
         if tx.send(Down::Alive).await.is_err() {
             return;
         }
@@ -458,7 +474,7 @@ async fn poll_loop(t: Arc<Target>, tr: Tr, chan: String, tx: mpsc::Sender<Down>)
             if f["t"] == "bye" {
                 bye = Some(f["code"].as_u64().unwrap_or(0) as u16);
             }
-            if tx.send(Down::Frame(f)).await.is_err() {
+            if tx.send(Down::Frame(f, at)).await.is_err() {
                 return;
             }
         }

@@ -1,5 +1,5 @@
 //! The kefu scenarios: throughput, latency, idle memory, parked-poll memory, reconnect
-//! storm and the chaos soak. Each one signs an agent in (which also names the site),
+//! storm and the chaos soak (and the dispatch to the floods of `flood.rs`). Each one signs an agent in (which also names the site),
 //! runs, checks what it can (every run verifies delivery against the log where it wrote
 //! anything), and hands figures to `report`.
 
@@ -100,6 +100,22 @@ pub(crate) async fn run(cli: &Cli) -> Result<bool, String> {
             .await
         }
         Scenario::CompareSocketio { .. } => crate::socketio::compare(cli, &t, deadline).await,
+        Scenario::Flood {
+            kind,
+            seconds,
+            attackers,
+            attack_sources,
+            server_pid,
+        } => {
+            let f = crate::flood::Flood {
+                kind: *kind,
+                seconds: *seconds,
+                attackers: attackers.unwrap_or(kind.default_attackers()),
+                attack_sources: *attack_sources,
+                server_pid: *server_pid,
+            };
+            crate::flood::run(cli, addr, &f).await
+        }
         Scenario::Worker {
             kind, conns, site, ..
         } => crate::workers::worker(&t, kind, *conns, site).await,

@@ -79,6 +79,27 @@ pub(crate) struct PeerStats {
     pub(crate) closes: BTreeMap<u16, u64>,
     /// Why the last link could not send.
     pub(crate) last_error: Option<String>,
+    /// Things that went wrong for this peer, by kind: `open` (a link could not be
+    /// opened), `send` (a send failed), `closed` (the server ended the link), `silent` (no
+    /// frame for `dead_after`), `refused` (an `overloaded` or `store` error frame).
+    pub(crate) failures: BTreeMap<&'static str, u64>,
+    /// Failures whose description names HTTP status 503.
+    pub(crate) http_503: u64,
+    /// The first few failure descriptions (bounded).
+    pub(crate) failure_notes: Vec<String>,
+}
+
+impl PeerStats {
+    /// Count one failure of kind `what`, described by `detail`.
+    pub(crate) fn fail(&mut self, what: &'static str, detail: String) {
+        *self.failures.entry(what).or_default() += 1;
+        if detail.contains(" 503") || detail.starts_with("503") {
+            self.http_503 += 1;
+        }
+        if self.failure_notes.len() < 16 {
+            self.failure_notes.push(format!("{what}: {detail:.200}"));
+        }
+    }
 }
 
 /// A visitor or an agent.
@@ -104,6 +125,8 @@ pub(crate) struct Peer {
     pub(crate) expect_each: u64,
     /// An agent's messages per conversation.
     pub(crate) per_conv: u64,
+    /// Characters added to every message body (long messages go over JSONP in parts).
+    pub(crate) pad: usize,
     made_to: HashMap<i64, u64>,
 }
 
@@ -132,6 +155,7 @@ impl Peer {
             rr: 0,
             expect_each: 0,
             per_conv: 0,
+            pad: 0,
             made_to: HashMap::new(),
         }
     }
@@ -197,7 +221,11 @@ impl Peer {
         };
         self.made += 1;
         let cid = format!("{}-{}", self.name, self.made);
-        let body = format!("{} {}", self.made, now_us());
+        let mut body = format!("{} {}", self.made, now_us());
+        if self.pad > 0 {
+            body.push(' ');
+            body.extend(std::iter::repeat_n('x', self.pad));
+        }
         self.pending.push_back(Pending {
             cid,
             conv,
@@ -237,8 +265,8 @@ impl Peer {
         }
     }
 
-    /// Handle one frame; returns frames to send back.
-    pub(crate) fn on_frame(&mut self, f: &Value) -> Vec<Value> {
+    /// Handle one frame that arrived at `at`; returns frames to send back.
+    pub(crate) fn on_frame(&mut self, f: &Value, at: Instant) -> Vec<Value> {
         let t = f["t"].as_str().unwrap_or("");
         let conv = f["conv"].as_i64();
         match t {
@@ -265,9 +293,9 @@ impl Peer {
                 }
                 Vec::new()
             }
-            "e" => self.on_entry(f),
+            "e" => self.on_entry(f, at),
             "ack" => {
-                self.on_ack(f);
+                self.on_ack(f, at);
                 Vec::new()
             }
             "err" => self.on_err(f),
@@ -293,7 +321,7 @@ impl Peer {
         }
     }
 
-    fn on_entry(&mut self, f: &Value) -> Vec<Value> {
+    fn on_entry(&mut self, f: &Value, at: Instant) -> Vec<Value> {
         let (Some(conv), Some(off)) = (f["conv"].as_i64(), f["off"].as_u64()) else {
             self.violations.push(format!("entry without conv/off: {f}"));
             return Vec::new();
@@ -323,13 +351,14 @@ impl Peer {
                 .and_then(|b| b.split(' ').nth(1))
                 .and_then(|s| s.parse::<u64>().ok())
             {
-                self.stats.e2e_us.push(now_us().saturating_sub(sent));
+                let arrived = now_us().saturating_sub(at.elapsed().as_micros() as u64);
+                self.stats.e2e_us.push(arrived.saturating_sub(sent));
             }
         }
         Vec::new()
     }
 
-    fn on_ack(&mut self, f: &Value) {
+    fn on_ack(&mut self, f: &Value, at: Instant) {
         let (Some(cid), Some(conv), Some(off)) =
             (f["cid"].as_str(), f["conv"].as_i64(), f["off"].as_u64())
         else {
@@ -351,7 +380,8 @@ impl Peer {
         };
         let p = self.pending.remove(i).expect("found");
         if let Some(t) = p.first_sent {
-            self.stats.ack_us.push(t.elapsed().as_micros() as u64);
+            let took = at.saturating_duration_since(t);
+            self.stats.ack_us.push(took.as_micros() as u64);
         }
         self.acked.insert(p.cid, (conv, off));
         self.stats.acks += 1;
@@ -361,6 +391,7 @@ impl Peer {
         let code = f["code"].as_str().unwrap_or("");
         match code {
             "overloaded" | "store" => {
+                self.stats.fail("refused", format!("err {code}"));
                 if let Some(p) = self
                     .pending
                     .iter_mut()
@@ -434,6 +465,8 @@ pub(crate) struct Counters {
     pub(crate) welcomes: AtomicU64,
     /// Peers that have settled (each counted once).
     pub(crate) settled: AtomicU64,
+    /// `typing` frames received.
+    pub(crate) typing: AtomicU64,
 }
 
 async fn changed(cut: &mut Option<watch::Receiver<u64>>) {
@@ -472,8 +505,9 @@ pub(crate) async fn drive(
         peer.stats.links += 1;
         let mut link = match Link::open(&target, tr, &peer.hello()).await {
             Ok(l) => l,
-            Err(_) => {
+            Err(e) => {
                 peer.stats.link_failures += 1;
+                peer.stats.fail("open", format!("{} open: {e}", tr.name()));
                 let jitter = rng.gen_range(0..=backoff.as_millis() as u64);
                 tokio::time::sleep(Duration::from_millis(jitter)).await;
                 backoff = (backoff * 2).min(Duration::from_millis(500));
@@ -488,23 +522,30 @@ pub(crate) async fn drive(
             let acks_before = peer.stats.acks;
             tokio::select! {
                 d = link.rx.recv() => match d {
-                    Some(Down::Frame(f)) => {
+                    Some(Down::Frame(f, at)) => {
                         last_rx = Instant::now();
+                        if f["t"] == "typing" {
+                            if let Some(c) = &work.counters {
+                                c.typing.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
                         if f["t"] == "welcome" {
                             backoff = Duration::from_millis(20);
                             if let Some(c) = &work.counters {
                                 c.welcomes.fetch_add(1, Ordering::Relaxed);
                             }
                         }
-                        out = peer.on_frame(&f);
+                        out = peer.on_frame(&f, at);
                     }
                     Some(Down::Alive) => last_rx = Instant::now(),
                     Some(Down::Closed(Some(code))) if (4100..4200).contains(&code) => {
                         // "Do not reconnect until something is fixed" (protocol §5).
+                        peer.stats.fail("closed", format!("closed with {code}"));
                         peer.violations.push(format!("closed with {code}: not reconnecting"));
                         return;
                     }
                     Some(Down::Closed(code)) => {
+                        peer.stats.fail("closed", format!("closed with {}", code.unwrap_or(0)));
                         *peer.stats.closes.entry(code.unwrap_or(0)).or_default() += 1;
                         break;
                     }
@@ -512,6 +553,7 @@ pub(crate) async fn drive(
                 },
                 _ = tick.tick() => {
                     if last_rx.elapsed() > work.dead_after {
+                        peer.stats.fail("silent", format!("no frame for {:?}", work.dead_after));
                         break;
                     }
                     if let Some(rx) = convs.as_mut() {
@@ -572,13 +614,14 @@ pub(crate) async fn drive(
                             why = code;
                             break;
                         }
-                        Down::Frame(f) if f["t"] == "bye" || f["t"] == "err" => {
+                        Down::Frame(f, _) if f["t"] == "bye" || f["t"] == "err" => {
                             why = why.or(Some(0))
                         }
                         _ => {}
                     }
                 }
                 *peer.stats.closes.entry(why.unwrap_or(0)).or_default() += 1;
+                peer.stats.fail("send", e.to_string());
                 peer.stats.last_error = Some(e.to_string());
                 break;
             }
