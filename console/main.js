@@ -3,7 +3,7 @@
 // (api.js). Every piece of user text reaches the page through textContent only.
 // Owns the wiring: signing in and out, which conversation is selected, the canned
 // responses' loading, presence, the pane's buttons, page events and the periodic timers.
-// Knows no protocol or page detail of its own: each module does its part.
+// Knows nothing of frames' or elements' details: each module does its own part.
 
 import { S, cur, newConv, resetState, isAdmin } from "./state.js";
 import * as api from "./api.js";
