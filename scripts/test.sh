@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # kefu's one test command: the Rust suite, then the widget's lint, ES3 parse, size budget,
-# unit tests and real-browser tests. It installs what the widget tests need when missing:
-# the npm packages (npm ci) and Debian's chromium (as root, or through sudo).
+# unit tests and real-browser tests, then the agent console's lint, unit tests and
+# real-browser tests. It installs what the JavaScript tests need when missing: each
+# package's npm packages (npm ci) and Debian's chromium (as root, or through sudo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,9 +23,11 @@ fi
 if [ ! -x /usr/bin/chromium ]; then
     apt_install chromium
 fi
-if [ ! -d widget-js/node_modules ] || [ widget-js/package-lock.json -nt widget-js/node_modules ]; then
-    (cd widget-js && npm ci --no-audit --no-fund)
-fi
+for pkg in widget-js console; do
+    if [ ! -d "$pkg/node_modules" ] || [ "$pkg/package-lock.json" -nt "$pkg/node_modules" ]; then
+        (cd "$pkg" && npm ci --no-audit --no-fund)
+    fi
+done
 
 cargo test
 # The browser tests drive the real server binary (built where cargo puts it: honour
@@ -33,3 +36,4 @@ cargo build --bin kefu
 target_dir="${CARGO_TARGET_DIR:-target}"
 case "$target_dir" in /*) ;; *) target_dir="$PWD/$target_dir" ;; esac
 (cd widget-js && KEFU_BIN="$target_dir/debug/kefu" npm test)
+(cd console && KEFU_BIN="$target_dir/debug/kefu" npm test)

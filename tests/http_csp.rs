@@ -88,7 +88,7 @@ async fn the_console_connects_to_its_own_host_only() {
         ("localhost", "'self' ws://localhost wss://localhost"),
         ("[::1]:9000", "'self' ws://[::1]:9000 wss://[::1]:9000"),
     ] {
-        for path in ["/console", "/console/app.js", "/console/app.css"] {
+        for path in ["/console", "/console/main.js", "/console/app.css"] {
             let (s, head, _) = get_with_host(&srv, path, host.as_bytes()).await;
             assert_eq!(s, 200, "{path}");
             assert_eq!(

@@ -1,8 +1,12 @@
 //! Static assets compiled into the binary: the visitor widget, the demo page and the
 //! agent console.
 //!
-//! Owns: their URLs, ETags and cache headers (their CSPs are `csp`'s). The widget bundle is the concatenation of
-//! `widget-js/bundle.txt`'s files, made by `build.rs`.
+//! Owns: their URLs, ETags and cache headers (their CSPs are `csp`'s). The widget bundle is
+//! the concatenation of `widget-js/bundle.txt`'s files, and the console's files are a table
+//! of every file under `console/` but its package (tests, installed packages, package
+//! files, lint config), both made by `build.rs`: a file added there is served with no
+//! change here. Only the table's paths are served, so no request path can reach anything
+//! else.
 
 use std::sync::OnceLock;
 
@@ -20,21 +24,28 @@ const WIDGET_JS: &str = include_str!(concat!(env!("OUT_DIR"), "/widget.js"));
 const DEMO_HTML: &str = include_str!("../../widget-js/demo.html");
 /// The demo page's own script: its cart and the widget's loader snippet.
 const DEMO_JS: &str = include_str!("../../widget-js/demo.js");
-/// The agent console: plain HTML, JavaScript and CSS (modern browsers).
-const CONSOLE_HTML: &str = include_str!("../../console/index.html");
-const CONSOLE_JS: &str = include_str!("../../console/app.js");
-const CONSOLE_CSS: &str = include_str!("../../console/app.css");
 
-/// `GET /console`, `/console/app.js`, `/console/app.css`. The page forbids inline
+// `CONSOLE_FILES`: the agent console (HTML, ES modules and CSS for current browsers).
+include!(concat!(env!("OUT_DIR"), "/console_files.rs"));
+
+/// The content type and bytes of the console file at `path` (relative to `/console/`).
+fn console_file(path: &str) -> Option<(&'static str, &'static [u8])> {
+    let i = CONSOLE_FILES
+        .binary_search_by(|(p, _, _)| (*p).cmp(path))
+        .ok()?;
+    let (_, ct, body) = CONSOLE_FILES[i];
+    Some((ct, body))
+}
+
+/// `GET /console` (its page) and `/console/<path>` (its files). The page forbids inline
 /// scripts and any other origin for scripts (CSP), so user text can never run; it
 /// connects to the host it was loaded from (`host`: the request's `Host` header) only.
 pub(super) fn console(path: &str, host: Option<&str>) -> Result<Response<Body>, HttpError> {
-    let (ct, body) = match path {
-        "/console" | "/console/" => ("text/html; charset=utf-8", CONSOLE_HTML),
-        "/console/app.js" => ("application/javascript; charset=utf-8", CONSOLE_JS),
-        "/console/app.css" => ("text/css; charset=utf-8", CONSOLE_CSS),
-        _ => return Err(HttpError::NotFound),
+    let file = match path {
+        "/console" | "/console/" => "index.html",
+        p => p.strip_prefix("/console/").ok_or(HttpError::NotFound)?,
     };
+    let (ct, body) = console_file(file).ok_or(HttpError::NotFound)?;
     Ok(Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, ct)
@@ -42,7 +53,7 @@ pub(super) fn console(path: &str, host: Option<&str>) -> Result<Response<Body>, 
         .header("x-content-type-options", "nosniff")
         .header("content-security-policy", csp::console(host))
         .header("x-frame-options", "DENY")
-        .body(Full::new(Bytes::from_static(body.as_bytes())))
+        .body(Full::new(Bytes::from_static(body)))
         .expect("static response parts are valid"))
 }
 
@@ -124,4 +135,58 @@ pub(super) fn demo_js() -> Response<Body> {
         .header("x-content-type-options", "nosniff")
         .body(Full::new(Bytes::from_static(DEMO_JS.as_bytes())))
         .expect("static response parts are valid")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_console_table_holds_the_console_and_not_its_package() {
+        let paths: Vec<&str> = CONSOLE_FILES.iter().map(|(p, _, _)| *p).collect();
+        for want in ["index.html", "app.css"] {
+            assert!(paths.contains(&want), "{want} in {paths:?}");
+        }
+        for p in &paths {
+            assert!(
+                !p.starts_with("test/")
+                    && !p.starts_with("node_modules/")
+                    && !p.starts_with('.')
+                    && !["package.json", "package-lock.json", "eslint.config.js"].contains(p),
+                "{p} is not the console's to serve"
+            );
+        }
+        assert!(
+            paths.windows(2).all(|w| w[0] < w[1]),
+            "sorted, for the lookup"
+        );
+        assert!(
+            console_file("main.js").is_some_and(|(ct, _)| ct.starts_with("application/javascript"))
+        );
+    }
+
+    #[test]
+    fn only_the_table_is_served() {
+        for path in [
+            "/console/nope.js",
+            "/console/../Cargo.toml",
+            "/console/render/../main.js",
+            "/console//main.js",
+            "/console/package.json",
+            "/console/test/unit/streams.test.js",
+            "/console/node_modules/ws/package.json",
+            "/consolex",
+            "/console/main.js/",
+        ] {
+            assert!(
+                matches!(console(path, None), Err(HttpError::NotFound)),
+                "{path}"
+            );
+        }
+        let ok = console("/console/", None).expect("the page");
+        assert_eq!(
+            ok.headers()[header::CONTENT_TYPE],
+            "text/html; charset=utf-8"
+        );
+    }
 }

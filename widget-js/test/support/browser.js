@@ -15,10 +15,7 @@ async function launch() {
   if (!fs.existsSync(EXE)) {
     throw new Error(`Chromium not found at ${EXE}: apt-get install -y chromium (or set CHROMIUM_PATH)`);
   }
-  // KEFU_CONSOLE_FROM_DISK (support/console.js) answers the console page from the test;
-  // Chromium then takes it for a public page, which may not open sockets to 127.0.0.1.
-  const args = process.env.KEFU_CONSOLE_FROM_DISK ? ARGS.concat(["--disable-features=LocalNetworkAccessChecks"]) : ARGS;
-  return chromium.launch({ executablePath: EXE, args, timeout: 30000 });
+  return chromium.launch({ executablePath: EXE, args: ARGS, timeout: 30000 });
 }
 
 // Scripts run in the page before the widget, to take features away.

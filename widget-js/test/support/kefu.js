@@ -1,7 +1,9 @@
 // Starts a real kefu server for browser tests, behind a TCP proxy that the test can cut:
 // closing an open WebSocket needs the connection itself cut, which going "offline" in
 // the browser does not do. Pages load through the proxy; the agent talks to kefu
-// directly, so cuts hit the visitor only.
+// directly, so cuts hit the visitor only. The console's browser tests
+// (console/test/support/console.js) start kefu with it too: it needs nothing but Node's
+// own modules.
 "use strict";
 
 const fs = require("fs");

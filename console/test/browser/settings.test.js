@@ -7,13 +7,9 @@
 // uses the suggestions (arrows, Enter, Escape, the Canned button). Deleting works. A refused
 // reopen is explained; after a reload, a closed conversation is found by a message search
 // and reopened from there.
-"use strict";
-
-const { test, before, after } = require("node:test");
-const assert = require("node:assert/strict");
-const { waitFor } = require("../support/kefu");
-const { launch } = require("../support/browser");
-const { startConsoleServer, newConsolePage, signIn, widgetOnline, paneBodies, widgetBodies } = require("../support/console");
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { launch, waitFor, startConsoleServer, newConsolePage, signIn, widgetOnline, paneBodies, widgetBodies } from "../support/console.js";
 
 const PLAIN = { email: "pat@x", name: "Pat", password: "pw-pat-12345678" };
 const HELLO = "Hello! Thanks for stopping by — how can I help you today?";

@@ -4,14 +4,10 @@
 // identities, a cut link, presence, a transfer to a second agent, the visitor's reload,
 // closing, logout; older history through the entries API; resuming after epoch_mismatch
 // and bad_offset; unsent replies kept.
-"use strict";
-
-const { test, before, after } = require("node:test");
-const assert = require("node:assert/strict");
-const WebSocket = require("ws");
-const { waitFor } = require("../support/kefu");
-const { launch } = require("../support/browser");
-const { startConsoleServer, newConsolePage, signIn, signIdentity, widgetOnline, paneBodies, widgetBodies } = require("../support/console");
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import WebSocket from "ws";
+import { launch, waitFor, startConsoleServer, newConsolePage, signIn, signIdentity, widgetOnline, paneBodies, widgetBodies } from "../support/console.js";
 
 const B_EMAIL = "b@x";
 const B_PASSWORD = "pw-12345678";

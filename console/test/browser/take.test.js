@@ -1,11 +1,8 @@
 // The agent console's Take action: a chat that waits in the queue (the only agent is at
 // capacity) is taken with one click; the visitor's widget says who joined.
-"use strict";
-
-const { test, before, after } = require("node:test");
-const assert = require("node:assert/strict");
-const { launch } = require("../support/browser");
-const { startConsoleServer, newConsolePage, signIn, widgetOnline } = require("../support/console");
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { launch, startConsoleServer, newConsolePage, signIn, widgetOnline } from "../support/console.js";
 
 let browser, srv;
 const contexts = [];
@@ -60,4 +57,5 @@ test("agent console: Take a waiting chat", { timeout: 120000 }, async () => {
   assert.equal(sentTake.length, 1, "one take frame");
   assert.deepEqual(A.rec.errors, []);
   assert.deepEqual(V.rec.errors, []);
+  assert.deepEqual(A.rec.csp, [], "no CSP violations in the console");
 });
