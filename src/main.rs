@@ -432,8 +432,9 @@ fn agent(config: Config, action: AgentAction) -> anyhow::Result<()> {
             .ok_or_else(|| anyhow::anyhow!("no site with key {key}"))
     };
     let password_or_new = |p: Option<String>| match p {
-        Some(p) if p.len() >= 8 => Ok((p, false)),
-        Some(_) => Err(anyhow::anyhow!("passwords need at least 8 characters")),
+        Some(p) => kefu::core::auth::check_password(&p)
+            .map(|()| (p, false))
+            .map_err(anyhow::Error::msg),
         None => Ok((kefu::ids::random_token(16), true)),
     };
     match action {
@@ -444,9 +445,7 @@ fn agent(config: Config, action: AgentAction) -> anyhow::Result<()> {
             role,
             password,
         } => {
-            if role != "agent" && role != "admin" {
-                anyhow::bail!("role must be agent or admin");
-            }
+            kefu::core::auth::check_role(&role).map_err(anyhow::Error::msg)?;
             let s = site_of(&site)?;
             let (pw, generated) = password_or_new(password)?;
             let a = store.add_agent(s.id, &email, &name, &role, &hash_password(&pw)?)?;

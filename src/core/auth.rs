@@ -12,6 +12,25 @@ use argon2::Argon2;
 use crate::ids::random_token;
 use crate::store::{Site, Store, StoreError, StoreResult};
 
+/// A password an agent may have: 8 to 1024 characters (code points, not bytes). The one
+/// rule for the API and the command line.
+pub fn check_password(password: &str) -> Result<(), String> {
+    let n = password.chars().count();
+    if (8..=1024).contains(&n) {
+        Ok(())
+    } else {
+        Err("a password must have 8 to 1024 characters".into())
+    }
+}
+
+/// An agent's role: `agent` or `admin`. The one rule for the API and the command line.
+pub fn check_role(role: &str) -> Result<(), String> {
+    match role {
+        "agent" | "admin" => Ok(()),
+        _ => Err("role must be \"agent\" or \"admin\"".into()),
+    }
+}
+
 /// An argon2id PHC string for `password`.
 pub fn hash_password(password: &str) -> StoreResult<String> {
     let salt = SaltString::generate(&mut OsRng);

@@ -155,13 +155,9 @@ async fn add_agent(req: Request<Incoming>, ctx: &HttpCtx) -> Result<Response<Bod
     }
     let name = b.name.trim().to_string();
     chars("name", &name, 1, 100)?;
-    chars("password", &b.password, 8, 1024)?;
+    auth::check_password(&b.password).map_err(HttpError::BadRequest)?;
     let role = b.role.unwrap_or_else(|| "agent".into());
-    if role != "agent" && role != "admin" {
-        return Err(HttpError::BadRequest(
-            "role must be \"agent\" or \"admin\"".into(),
-        ));
-    }
+    auth::check_role(&role).map_err(HttpError::BadRequest)?;
     let site = a.site;
     let created = ctx
         .hub
