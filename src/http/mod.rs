@@ -37,17 +37,13 @@ pub async fn handle(req: Request<Incoming>, ctx: HttpCtx) -> Result<Response<Bod
         (&Method::GET, "/v1/search") => api::search(req, &ctx).await,
         (_, p) if settings::owns(p) => settings::route(req, &ctx, p).await,
         (&Method::POST, p) if p.starts_with("/v1/conversations/") && p.ends_with("/messages") => {
-            let id = p
-                .trim_start_matches("/v1/conversations/")
-                .trim_end_matches("/messages")
+            let id = conversation_segment(p, "messages")
+                .unwrap_or("")
                 .to_string();
             api::post_message(req, &ctx, &id).await
         }
         (&Method::GET, p) if p.starts_with("/v1/conversations/") && p.ends_with("/entries") => {
-            let id = p
-                .trim_start_matches("/v1/conversations/")
-                .trim_end_matches("/entries")
-                .to_string();
+            let id = conversation_segment(p, "entries").unwrap_or("").to_string();
             api::entries(req, &ctx, &id).await
         }
         (&Method::POST, "/v1/lp/open") => long_poll::open(req, &ctx).await,
@@ -80,6 +76,23 @@ pub async fn handle(req: Request<Incoming>, ctx: HttpCtx) -> Result<Response<Bod
         }
         e.into_response()
     }))
+}
+
+/// The `{id}` of `/v1/conversations/{id}/{tail}`, unparsed.
+pub fn conversation_segment<'a>(path: &'a str, tail: &str) -> Option<&'a str> {
+    let suffix = format!("/{tail}");
+    if !path.starts_with("/v1/conversations/") || !path.ends_with(&suffix) {
+        return None;
+    }
+    Some(
+        path.trim_start_matches("/v1/conversations/")
+            .trim_end_matches(&suffix),
+    )
+}
+
+/// A numeric id in a path (`/v1/conversations/{id}/…`, `/v1/canned/{id}`).
+pub fn path_id(segment: &str) -> Option<i64> {
+    segment.parse().ok()
 }
 
 /// `GET /healthz`: 200 when the store answers, is still the database kefu opened, and
