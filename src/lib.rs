@@ -16,10 +16,14 @@
 //! - [`core`]: sessions, streams, offsets, acks, dedupe, fan-out, the single writer.
 //! - [`store`]: the `Store` trait and its diesel backends (SQLite by default).
 //! - [`config`], [`ids`]: every tunable; the identifier newtypes.
+//!
+//! `fuzzing` (hidden) holds the entry points of the fuzz targets in `fuzz/`.
 
 pub mod chaos;
 pub mod config;
 pub mod core;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod ids;
 pub mod protocol;
