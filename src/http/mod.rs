@@ -206,6 +206,11 @@ mod tests {
         assert!(query_decoded(q, "bad").is_err());
         assert!(query_decoded(q, "bad2").is_err());
         assert_eq!(query_decoded(q, "none").unwrap(), None);
+        // A percent sign takes two hex digits, never a signed number.
+        for bad in ["x=%+7", "x=%+7D", "x=%-7", "x=% 7", "x=%7"] {
+            assert!(query_decoded(Some(bad), "x").is_err(), "{bad}");
+        }
+        assert_eq!(query_decoded(Some("x=%7d%7D"), "x").unwrap().unwrap(), "}}");
     }
 
     #[test]
