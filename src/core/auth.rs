@@ -322,8 +322,10 @@ pub fn sign_identity(secret: &str, id: &str) -> String {
         .collect()
 }
 
+/// Hex digits only, in pairs: `from_str_radix` alone would also take a sign, so that
+/// `+0` read as `00` and one signature had many spellings.
 fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if s.len() % 2 != 0 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     (0..s.len())
@@ -351,5 +353,16 @@ mod identity_tests {
         assert!(!verify_identity("site-secret", "user-42", &sig[..62]));
         assert!(!verify_identity("site-secret", "user-42", "zz"));
         assert!(!verify_identity("site-secret", "user-42", ""));
+        // Only the hex of the signature verifies: a sign in place of the 0 that starts a
+        // byte does not.
+        let zero = (0..sig.len())
+            .step_by(2)
+            .find(|&i| sig.as_bytes()[i] == b'0')
+            .expect("this signature has a byte under 0x10");
+        let mut signed = sig.clone();
+        signed.replace_range(zero..zero + 1, "+");
+        assert!(!verify_identity("site-secret", "user-42", &signed));
+        assert_eq!(decode_hex("+0+a"), None);
+        assert_eq!(decode_hex("00aF"), Some(vec![0, 0xaf]));
     }
 }
