@@ -90,8 +90,12 @@ pub fn conversation_segment<'a>(path: &'a str, tail: &str) -> Option<&'a str> {
     )
 }
 
-/// A numeric id in a path (`/v1/conversations/{id}/…`, `/v1/canned/{id}`).
+/// A numeric id in a path (`/v1/conversations/{id}/…`, `/v1/canned/{id}`): decimal digits
+/// only, with no sign (`str::parse` alone takes `+7` and `-7`).
 pub fn path_id(segment: &str) -> Option<i64> {
+    if segment.is_empty() || !segment.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
     segment.parse().ok()
 }
 
@@ -211,6 +215,24 @@ mod tests {
             assert!(query_decoded(Some(bad), "x").is_err(), "{bad}");
         }
         assert_eq!(query_decoded(Some("x=%7d%7D"), "x").unwrap().unwrap(), "}}");
+    }
+
+    #[test]
+    fn path_ids_are_decimal_digits() {
+        assert_eq!(path_id("42"), Some(42));
+        assert_eq!(path_id("007"), Some(7));
+        for bad in [
+            "",
+            "+6",
+            "-6",
+            " 6",
+            "6 ",
+            "4_2",
+            "0x2a",
+            "99999999999999999999",
+        ] {
+            assert_eq!(path_id(bad), None, "{bad:?}");
+        }
     }
 
     #[test]
