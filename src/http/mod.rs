@@ -78,16 +78,13 @@ pub async fn handle(req: Request<Incoming>, ctx: HttpCtx) -> Result<Response<Bod
     }))
 }
 
-/// The `{id}` of `/v1/conversations/{id}/{tail}`, unparsed.
+/// The `{id}` of `/v1/conversations/{id}/{tail}`, unparsed: exactly what stands between
+/// the prefix and the suffix, each taken once (trimming them as often as they repeat read
+/// `/v1/conversations/5/messages/messages` as conversation 5).
 pub fn conversation_segment<'a>(path: &'a str, tail: &str) -> Option<&'a str> {
-    let suffix = format!("/{tail}");
-    if !path.starts_with("/v1/conversations/") || !path.ends_with(&suffix) {
-        return None;
-    }
-    Some(
-        path.trim_start_matches("/v1/conversations/")
-            .trim_end_matches(&suffix),
-    )
+    path.strip_prefix("/v1/conversations/")?
+        .strip_suffix(tail)?
+        .strip_suffix('/')
 }
 
 /// A numeric id in a path (`/v1/conversations/{id}/…`, `/v1/canned/{id}`): decimal digits
@@ -215,6 +212,32 @@ mod tests {
             assert!(query_decoded(Some(bad), "x").is_err(), "{bad}");
         }
         assert_eq!(query_decoded(Some("x=%7d%7D"), "x").unwrap().unwrap(), "}}");
+    }
+
+    #[test]
+    fn conversation_paths_name_one_id_once() {
+        let id = |p: &str, tail: &str| conversation_segment(p, tail).and_then(path_id);
+        assert_eq!(id("/v1/conversations/42/messages", "messages"), Some(42));
+        assert_eq!(id("/v1/conversations/42/entries", "entries"), Some(42));
+        assert_eq!(id("/v1/conversations/42/entries", "messages"), None);
+        // A doubled suffix or prefix is another path, not conversation 42.
+        assert_eq!(
+            id("/v1/conversations/42/messages/messages", "messages"),
+            None
+        );
+        assert_eq!(
+            id("/v1/conversations//v1/conversations/42/entries", "entries"),
+            None
+        );
+        // The suffix's slash is not the prefix's.
+        assert_eq!(
+            conversation_segment("/v1/conversations/messages", "messages"),
+            None
+        );
+        assert_eq!(
+            conversation_segment("/v1/conversations//messages", "messages"),
+            Some("")
+        );
     }
 
     #[test]
