@@ -185,15 +185,18 @@ fn is_callback_name(cb: &str) -> bool {
     len > 0
 }
 
-/// Every parameter of `q` named in `names` or by one of its first keys: `query_param`
+/// Every parameter of `q` named in `names` or by one of its first four keys: `query_param`
 /// finds the first `name=value` (or bare `name`) segment, and `query_decoded` agrees with
 /// a strict decoder, including on what it refuses; a decoded value encodes back to itself.
 fn check_query(q: &str, names: &[&str]) {
-    let keys = q
-        .split('&')
-        .take(8)
-        .map(|kv| kv.split_once('=').map_or(kv, |(k, _)| k));
-    for name in names.iter().copied().chain(keys) {
+    let mut all: Vec<&str> = names.to_vec();
+    for kv in q.split('&').take(4) {
+        let key = kv.split_once('=').map_or(kv, |(k, _)| k);
+        if !all.contains(&key) {
+            all.push(key);
+        }
+    }
+    for name in all {
         let first = q
             .split('&')
             .find(|kv| kv.split_once('=').map_or(*kv, |(k, _)| k) == name);
@@ -254,7 +257,14 @@ fn strict_decode(raw: &str) -> Option<String> {
 }
 
 fn percent_encode(s: &str) -> String {
-    s.bytes().map(|b| format!("%{b:02X}")).collect()
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut out = String::with_capacity(3 * s.len());
+    for b in s.bytes() {
+        out.push('%');
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 15)]));
+    }
+    out
 }
 
 /// JSONP multi-part reassembly: a sequence of parts for four message ids against
