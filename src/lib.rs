@@ -19,10 +19,14 @@
 //!   backends (`sqlite` on the shared diesel queries of `store::sql`, and `memory`) and
 //!   the conformance suite they all pass.
 //! - [`config`], [`ids`]: every tunable; the identifier newtypes.
+//!
+//! `fuzzing` (hidden) holds the entry points of the fuzz targets in `fuzz/`.
 
 pub mod chaos;
 pub mod config;
 pub mod core;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod ids;
 pub mod protocol;

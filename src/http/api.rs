@@ -163,7 +163,7 @@ pub(super) async fn entries(
     id: &str,
 ) -> Result<Response<Body>, HttpError> {
     let a = agent(&req, ctx).await?;
-    let conv = ConversationId(id.parse().map_err(|_| HttpError::NotFound)?);
+    let conv = ConversationId(super::path_id(id).ok_or(HttpError::NotFound)?);
     let q = req.uri().query();
     let after: u64 = query_param(q, "after").map_or(Ok(0), |v| {
         v.parse()
@@ -208,7 +208,7 @@ pub(super) async fn post_message(
     id: &str,
 ) -> Result<Response<Body>, HttpError> {
     let a = agent(&req, ctx).await?;
-    let conv = ConversationId(id.parse().map_err(|_| HttpError::NotFound)?);
+    let conv = ConversationId(super::path_id(id).ok_or(HttpError::NotFound)?);
     let max = ctx.hub.config().max_body_chars;
     let bytes = read_body(
         req.into_body(),

@@ -38,17 +38,13 @@ pub async fn handle(req: Request<Incoming>, ctx: HttpCtx) -> Result<Response<Bod
         (&Method::GET, "/v1/search") => api::search(req, &ctx).await,
         (_, p) if settings::owns(p) => settings::route(req, &ctx, p).await,
         (&Method::POST, p) if p.starts_with("/v1/conversations/") && p.ends_with("/messages") => {
-            let id = p
-                .trim_start_matches("/v1/conversations/")
-                .trim_end_matches("/messages")
+            let id = conversation_segment(p, "messages")
+                .unwrap_or("")
                 .to_string();
             api::post_message(req, &ctx, &id).await
         }
         (&Method::GET, p) if p.starts_with("/v1/conversations/") && p.ends_with("/entries") => {
-            let id = p
-                .trim_start_matches("/v1/conversations/")
-                .trim_end_matches("/entries")
-                .to_string();
+            let id = conversation_segment(p, "entries").unwrap_or("").to_string();
             api::entries(req, &ctx, &id).await
         }
         (&Method::POST, "/v1/lp/open") => long_poll::open(req, &ctx).await,
@@ -88,6 +84,24 @@ pub async fn handle(req: Request<Incoming>, ctx: HttpCtx) -> Result<Response<Bod
         }
         e.into_response()
     }))
+}
+
+/// The `{id}` of `/v1/conversations/{id}/{tail}`, unparsed: exactly what stands between
+/// the prefix and the suffix, each taken once (trimming them as often as they repeat read
+/// `/v1/conversations/5/messages/messages` as conversation 5).
+pub fn conversation_segment<'a>(path: &'a str, tail: &str) -> Option<&'a str> {
+    path.strip_prefix("/v1/conversations/")?
+        .strip_suffix(tail)?
+        .strip_suffix('/')
+}
+
+/// A numeric id in a path (`/v1/conversations/{id}/…`, `/v1/canned/{id}`): decimal digits
+/// only, with no sign (`str::parse` alone takes `+7` and `-7`).
+pub fn path_id(segment: &str) -> Option<i64> {
+    if segment.is_empty() || !segment.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    segment.parse().ok()
 }
 
 /// `GET /healthz`: 200 when the store answers, is still the database kefu opened, and
@@ -198,6 +212,55 @@ mod tests {
         assert!(query_decoded(q, "bad").is_err());
         assert!(query_decoded(q, "bad2").is_err());
         assert_eq!(query_decoded(q, "none").unwrap(), None);
+        // A percent sign takes two hex digits, never a signed number.
+        for bad in ["x=%+7", "x=%+7D", "x=%-7", "x=% 7", "x=%7"] {
+            assert!(query_decoded(Some(bad), "x").is_err(), "{bad}");
+        }
+        assert_eq!(query_decoded(Some("x=%7d%7D"), "x").unwrap().unwrap(), "}}");
+    }
+
+    #[test]
+    fn conversation_paths_name_one_id_once() {
+        let id = |p: &str, tail: &str| conversation_segment(p, tail).and_then(path_id);
+        assert_eq!(id("/v1/conversations/42/messages", "messages"), Some(42));
+        assert_eq!(id("/v1/conversations/42/entries", "entries"), Some(42));
+        assert_eq!(id("/v1/conversations/42/entries", "messages"), None);
+        // A doubled suffix or prefix is another path, not conversation 42.
+        assert_eq!(
+            id("/v1/conversations/42/messages/messages", "messages"),
+            None
+        );
+        assert_eq!(
+            id("/v1/conversations//v1/conversations/42/entries", "entries"),
+            None
+        );
+        // The suffix's slash is not the prefix's.
+        assert_eq!(
+            conversation_segment("/v1/conversations/messages", "messages"),
+            None
+        );
+        assert_eq!(
+            conversation_segment("/v1/conversations//messages", "messages"),
+            Some("")
+        );
+    }
+
+    #[test]
+    fn path_ids_are_decimal_digits() {
+        assert_eq!(path_id("42"), Some(42));
+        assert_eq!(path_id("007"), Some(7));
+        for bad in [
+            "",
+            "+6",
+            "-6",
+            " 6",
+            "6 ",
+            "4_2",
+            "0x2a",
+            "99999999999999999999",
+        ] {
+            assert_eq!(path_id(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

@@ -61,7 +61,7 @@ fn chars(field: &str, v: &str, min: usize, max: usize) -> Result<(), HttpError> 
 /// The id at the end of `/v1/canned/{id}` or `/v1/rules/{id}`; anything else is not found.
 fn id_of(path: &str, prefix: &str) -> Result<i64, HttpError> {
     path.strip_prefix(prefix)
-        .and_then(|s| s.parse().ok())
+        .and_then(super::path_id)
         .ok_or(HttpError::NotFound)
 }
 

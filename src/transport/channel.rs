@@ -3,10 +3,11 @@
 //!
 //! Owns: a channel's inbound queue (frames posted by the client), its outbox of
 //! sequence-numbered frames kept until the client acknowledges them, the single parked
-//! poll, JSONP part reassembly, and the registry of open channels with its bounds (in all,
-//! per client address, and a first poll that must come soon after the open). The
-//! connection logic itself is `core::conn`, run over `ChannelTransport` exactly as over a
-//! WebSocket. Knows nothing of what frames mean.
+//! poll, its incomplete JSONP messages (their reassembly rules are `parts`), and the
+//! registry of open channels with its bounds (in all, per client address, and a first
+//! poll that must come soon after the open). The connection logic itself is
+//! `core::conn`, run over `ChannelTransport` exactly as over a WebSocket. Knows nothing
+//! of what frames mean.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -17,6 +18,7 @@ use bytes::Bytes;
 use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 
+use super::parts::Parts;
 use crate::core::budget::{Held, PerAddress};
 use crate::core::conn::{self, ConnInfo, Inbound, Transport, TransportClosed};
 use crate::core::hub::{Hub, TransportKind};
@@ -58,12 +60,9 @@ pub struct PollResult {
     pub superseded: bool,
 }
 
-/// State of one incomplete JSONP message.
+/// One incomplete JSONP message: its parts, and when its first part came.
 struct Partial {
-    n: usize,
-    parts: Vec<Option<String>>,
-    have: usize,
-    bytes: usize,
+    parts: Parts,
     started: Instant,
     /// Its place in the opener address's budget of incomplete messages.
     _held: Held,
@@ -265,33 +264,23 @@ impl Channel {
             s.partials.insert(
                 pid.to_string(),
                 Partial {
-                    n,
-                    parts: vec![None; n],
-                    have: 0,
-                    bytes: 0,
+                    parts: Parts::new(n),
                     started: Instant::now(),
                     _held: held,
                 },
             );
         }
         let p = s.partials.get_mut(pid).expect("inserted above");
-        if p.n != n {
-            s.partials.remove(pid);
-            r.release_partials(1);
-            return Err(ChannelError::InconsistentParts);
-        }
-        if p.parts[i].is_none() {
-            p.bytes += data.len();
-            p.parts[i] = Some(data);
-            p.have += 1;
-        }
-        if p.bytes > max_bytes {
-            s.partials.remove(pid);
-            r.release_partials(1);
-            return Err(ChannelError::TooBig);
-        }
-        if p.have < p.n {
-            return Ok((p.have, None));
+        let have = match p.parts.add(i, n, data, max_bytes) {
+            Ok(have) => have,
+            Err(e) => {
+                s.partials.remove(pid);
+                r.release_partials(1);
+                return Err(e);
+            }
+        };
+        if have < n {
+            return Ok((have, None));
         }
         let p = s.partials.remove(pid).expect("present");
         r.release_partials(1);
@@ -299,8 +288,7 @@ impl Channel {
             s.completed.pop_front();
         }
         s.completed.push_back(pid.to_string());
-        let joined: String = p.parts.into_iter().map(|x| x.unwrap_or_default()).collect();
-        Ok((n, Some(joined)))
+        Ok((n, Some(p.parts.join())))
     }
 
     fn expire_partials(&self, s: &mut State) {

@@ -12,6 +12,7 @@ use crate::core::Shutdown;
 pub mod channel;
 pub mod jsonp;
 pub mod long_poll;
+pub mod parts;
 pub mod websocket;
 
 /// Everything an HTTP request handler (the edge's or a transport's) may use.

@@ -47,8 +47,11 @@ pub fn query_decoded(query: Option<&str>, name: &str) -> Result<Option<String>, 
     while i < bytes.len() {
         match bytes[i] {
             b'%' => {
+                // Two hex digits, and nothing else: `from_str_radix` alone would also
+                // take a sign ("%+7" as 0x07).
                 let hex = bytes
                     .get(i + 1..i + 3)
+                    .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
                     .and_then(|h| std::str::from_utf8(h).ok())
                     .and_then(|h| u8::from_str_radix(h, 16).ok())
                     .ok_or_else(|| {
