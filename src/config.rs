@@ -139,9 +139,12 @@ pub struct Config {
     pub session_grace_ms: u64,
     /// How long an agent sign-in token stays valid, in ms.
     pub token_ttl_ms: u64,
-    /// Failed sign-ins of one account (email), from any address, before further attempts
-    /// on it are refused (429)…
+    /// Failed sign-ins of one account (email) from one address before that address's
+    /// attempts on it are refused (429)…
     pub login_max_failures: u32,
+    /// Failed sign-ins of one account from all addresses together before every attempt
+    /// on it is refused (guessing spread over many addresses)…
+    pub login_max_failures_per_account: u32,
     /// Failed sign-ins from one address, for any emails, before that address is refused…
     pub login_max_failures_per_address: u32,
     /// …for this many ms (both limits).
@@ -218,6 +221,7 @@ impl Default for Config {
             admin_password: String::new(),
             token_ttl_ms: 7 * 24 * 3600 * 1000,
             login_max_failures: 5,
+            login_max_failures_per_account: 50,
             login_max_failures_per_address: 20,
             login_window_ms: 300_000,
             login_concurrency_per_address: 2,

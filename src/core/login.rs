@@ -1,14 +1,17 @@
 //! Agent sign-in with bounded work: who may try, how often, and how much it costs.
 //!
-//! Owns: the limits in front of a password check — failures per account (any address),
-//! failures per address (any account), checks in progress per address — the password
+//! Owns: the limits in front of a password check — failures per account from one address,
+//! per account from all addresses (a higher bound, against guessing spread over many
+//! addresses), per address for any account, checks in progress per address — the password
 //! pool behind them (`hasher`, the global bound), issuing tokens, and logging failures in
 //! a bounded, aggregated way (one line per interval, never a password or a token).
 //! Knows the `Store` trait only; the store is reached on blocking threads by the caller's
 //! closure.
 //!
 //! An attempt is refused before any hashing when its account or its address failed too
-//! often in the window, or when its address already has `login_concurrency_per_address`
+//! often in the window. One address failing on someone's account locks only itself out of
+//! it: the agent signing in from elsewhere is not refused until failures from several
+//! addresses add up to `login_max_failures_per_account`. It is also refused or when its address already has `login_concurrency_per_address`
 //! checks running; it is refused without waiting (503, `Retry-After`) when the password
 //! pool's queue is full. So one address can never hold more than a few hashing slots,
 //! and memory stays at `hash_threads × 19 MiB` whatever arrives. Attempts from an address
@@ -46,8 +49,10 @@ pub(crate) const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRz
 /// The sign-in service: limits, the password pool, the failure log.
 pub(crate) struct Login {
     hasher: Hasher,
-    /// Failures per account (lower-cased email), from any address.
-    accounts: Limiter<String>,
+    /// Failures per account (lower-cased email) from one address.
+    accounts: Limiter<(String, AddrKey)>,
+    /// Failures per account from every address together.
+    account_totals: Limiter<String>,
     /// Failures per address, for any account.
     addresses: Limiter<AddrKey>,
     /// Checks in progress per address.
@@ -64,6 +69,7 @@ impl Login {
         Login {
             hasher: Hasher::new(config.hash_threads, config.hash_queue),
             accounts: Limiter::new(config.login_max_failures, window),
+            account_totals: Limiter::new(config.login_max_failures_per_account, window),
             addresses: Limiter::new(config.login_max_failures_per_address, window),
             running: PerAddress::new(config.login_concurrency_per_address, "sign-ins"),
             log: FailureLog::new(Duration::from_secs(60)),
@@ -89,7 +95,12 @@ impl Login {
         if let Err(wait) = self.addresses.check(&addr) {
             return Ok(Err(LoginError::RateLimited(wait)));
         }
-        if let Err(wait) = self.accounts.check(&account) {
+        let here = (account.clone(), addr);
+        if let Err(wait) = self
+            .accounts
+            .check(&here)
+            .and_then(|()| self.account_totals.check(&account))
+        {
             return Ok(Err(LoginError::RateLimited(wait)));
         }
         let Some(_running) = self.running.take(peer) else {
@@ -108,11 +119,13 @@ impl Login {
         };
         match agent {
             Some(a) if ok => {
-                self.accounts.succeeded(&account);
+                self.accounts.succeeded(&here);
+                self.account_totals.succeeded(&account);
                 Ok(Ok(a))
             }
             _ => {
-                self.accounts.failed(account);
+                self.accounts.failed(here);
+                self.account_totals.failed(account);
                 self.addresses.failed(addr);
                 self.log.failed(peer);
                 Ok(Err(LoginError::BadCredentials))
@@ -350,6 +363,33 @@ mod tests {
     #[test]
     fn the_dummy_hash_parses() {
         assert!(argon2::password_hash::PasswordHash::new(DUMMY_HASH).is_ok());
+    }
+
+    #[tokio::test]
+    async fn failing_on_an_account_from_one_address_does_not_lock_out_the_others() {
+        let config = Config {
+            login_max_failures: 2,
+            login_max_failures_per_account: 4,
+            hash_threads: 1,
+            ..Config::default()
+        };
+        let login = Login::new(&config);
+        let none = |_e: String| async { Ok(Err(LoginError::BadCredentials)) };
+        let ip = |n: u8| IpAddr::from([10, 9, 9, n]);
+        for _ in 0..2 {
+            let r = login.check("ann@x", "guess", ip(1), none).await.unwrap();
+            assert_eq!(r, Err(LoginError::BadCredentials));
+        }
+        let r = login.check("ann@x", "guess", ip(1), none).await.unwrap();
+        assert!(matches!(r, Err(LoginError::RateLimited(_))), "{r:?}");
+        // Ann, elsewhere, is still checked.
+        let r = login.check("ann@x", "guess", ip(2), none).await.unwrap();
+        assert_eq!(r, Err(LoginError::BadCredentials));
+        // Failures from enough addresses together close the account to everyone.
+        let r = login.check("ann@x", "guess", ip(3), none).await.unwrap();
+        assert_eq!(r, Err(LoginError::BadCredentials));
+        let r = login.check("ann@x", "guess", ip(4), none).await.unwrap();
+        assert!(matches!(r, Err(LoginError::RateLimited(_))), "{r:?}");
     }
 
     #[tokio::test]
