@@ -64,10 +64,10 @@ macro_rules! suite {
 }
 pub(crate) use suite;
 
-const A: &str = "tokenAAAAAAAAAAAAAA";
+pub(crate) const A: &str = "tokenAAAAAAAAAAAAAA";
 const B: &str = "tokenBBBBBBBBBBBBBBB";
 
-fn visitor(site: SiteId, token: &str) -> ConvRef {
+pub(crate) fn visitor(site: SiteId, token: &str) -> ConvRef {
     ConvRef::Visitor {
         site,
         token: token.into(),
@@ -75,7 +75,7 @@ fn visitor(site: SiteId, token: &str) -> ConvRef {
     }
 }
 
-fn msg(conv: ConvRef, author: Author, cid: &str) -> NewEntry {
+pub(crate) fn msg(conv: ConvRef, author: Author, cid: &str) -> NewEntry {
     NewEntry::now(
         conv,
         "msg",
@@ -86,7 +86,7 @@ fn msg(conv: ConvRef, author: Author, cid: &str) -> NewEntry {
 }
 
 /// A new entry's conversation, offset and cid (and it agrees with its `ConvInfo`).
-fn new(a: &Appended) -> (ConversationId, u64, &str) {
+pub(crate) fn new(a: &Appended) -> (ConversationId, u64, &str) {
     match a {
         Appended::New(e, info) => {
             assert_eq!(e.conv, info.id);

@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::ids::{AgentId, ConversationId, Offset};
+use crate::store::conformance::{msg, new, visitor, A};
 use crate::store::{Appended, Author, Cid, ConvRef, Directory, Log, NewEntry};
 
 mod conformance {
@@ -35,36 +36,6 @@ fn store() -> (tempfile::TempDir, SqliteStore) {
     (dir, s)
 }
 
-fn visitor(site: crate::ids::SiteId, token: &str) -> ConvRef {
-    ConvRef::Visitor {
-        site,
-        token: token.into(),
-        named: None,
-    }
-}
-
-fn msg(conv: ConvRef, author: Author, cid: &str) -> NewEntry {
-    NewEntry::now(
-        conv,
-        "msg",
-        author,
-        Cid::Keyed(cid.into()),
-        format!("body of {cid}"),
-    )
-}
-
-fn new(a: &Appended) -> (ConversationId, u64, &str) {
-    match a {
-        Appended::New(e, info) => {
-            assert_eq!(e.conv, info.id);
-            assert_eq!(e.off, info.head);
-            (e.conv, e.off.0, e.cid.as_str())
-        }
-        other => panic!("expected a new entry, got {other:?}"),
-    }
-}
-
-const A: &str = "tokenAAAAAAAAAAAAAA";
 
 #[test]
 fn server_made_entries_never_collide_across_runs_on_one_file() {
