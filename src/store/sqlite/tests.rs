@@ -36,7 +36,6 @@ fn store() -> (tempfile::TempDir, SqliteStore) {
     (dir, s)
 }
 
-
 #[test]
 fn server_made_entries_never_collide_across_runs_on_one_file() {
     let dir = tempfile::tempdir().unwrap();
