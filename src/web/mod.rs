@@ -36,42 +36,30 @@ pub async fn read_body(
     }
 }
 
-/// Query parameter `name`, percent-decoded (`+` is a space) as UTF-8.
+/// Query parameter `name`, percent-decoded (`+` is a space) as UTF-8. Strict: a `%` not
+/// followed by two hex digits, or bytes that are not UTF-8, are refused (400), never
+/// passed on as they came.
 pub fn query_decoded(query: Option<&str>, name: &str) -> Result<Option<String>, HttpError> {
     let Some(raw) = query_param(query, name) else {
         return Ok(None);
     };
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                // Two hex digits, and nothing else: `from_str_radix` alone would also
-                // take a sign ("%+7" as 0x07).
-                let hex = bytes
-                    .get(i + 1..i + 3)
-                    .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
-                    .and_then(|h| std::str::from_utf8(h).ok())
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-                    .ok_or_else(|| {
-                        HttpError::BadRequest(format!("bad percent-encoding in {name}"))
-                    })?;
-                out.push(hex);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
+    // `percent_decode` leaves a malformed escape as it is; here it is a client mistake.
+    // (Two hex digits and nothing else: a sign, as `from_str_radix` would take, is not.)
+    let well_formed = raw.split('%').skip(1).all(|rest| {
+        rest.as_bytes()
+            .get(..2)
+            .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+    });
+    if !well_formed {
+        return Err(HttpError::BadRequest(format!(
+            "bad percent-encoding in {name}"
+        )));
     }
-    String::from_utf8(out)
-        .map(Some)
+    // A literal `+` arrives as `%2B`, so every raw `+` is a space.
+    let spaced = raw.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8()
+        .map(|s| Some(s.into_owned()))
         .map_err(|_| HttpError::BadRequest(format!("{name} is not UTF-8")))
 }
 
@@ -92,4 +80,37 @@ pub fn query_param<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
         .filter_map(|kv| kv.split_once('=').or(Some((kv, ""))))
         .find(|(k, _)| *k == name)
         .map(|(_, v)| v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_decoding() {
+        let q = Some("f=%7B%22t%22%3A%22ping%22%7D&s=a+b&u=%E5%AE%A2&bad=%G1&bad2=%E5");
+        assert_eq!(query_decoded(q, "f").unwrap().unwrap(), r#"{"t":"ping"}"#);
+        assert_eq!(query_decoded(q, "s").unwrap().unwrap(), "a b");
+        assert_eq!(query_decoded(q, "u").unwrap().unwrap(), "客");
+        assert!(query_decoded(q, "bad").is_err());
+        assert!(query_decoded(q, "bad2").is_err());
+        assert_eq!(query_decoded(q, "none").unwrap(), None);
+        // A percent sign takes two hex digits, never a signed number.
+        for bad in ["x=%+7", "x=%+7D", "x=%-7", "x=% 7", "x=%7"] {
+            assert!(query_decoded(Some(bad), "x").is_err(), "{bad}");
+        }
+        assert_eq!(query_decoded(Some("x=%7d%7D"), "x").unwrap().unwrap(), "}}");
+        assert_eq!(query_decoded(Some("x=a%2Bb"), "x").unwrap().unwrap(), "a+b");
+        for bad in ["x=%", "x=a%", "x=%%41", "x=%\u{e9}1"] {
+            assert!(query_decoded(Some(bad), "x").is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn query_params() {
+        assert_eq!(query_param(Some("a=1&site=s_x&b"), "site"), Some("s_x"));
+        assert_eq!(query_param(Some("a=1&b"), "b"), Some(""));
+        assert_eq!(query_param(Some("a=1"), "site"), None);
+        assert_eq!(query_param(None, "site"), None);
+    }
 }
