@@ -14,6 +14,8 @@ use std::collections::hash_map::{Entry, HashMap};
 use serde::de::IgnoredAny;
 
 use crate::core::auth::{sign_identity, verify_identity, IdentityClaims};
+use crate::http::jsonp::{valid_callback, wrap};
+use crate::http::long_poll::{self, ack_param};
 use crate::http::{conversation_segment, path_id};
 use crate::ids::is_token;
 use crate::protocol::{
@@ -21,8 +23,6 @@ use crate::protocol::{
     USER_ATTRS_MAX, USER_ATTR_KEY_MAX, USER_ATTR_VALUE_MAX, USER_ID_MAX, USER_NAME_MAX,
     VISITOR_TOKEN_MAX, VISITOR_TOKEN_MIN,
 };
-use crate::transport::jsonp::{valid_callback, wrap};
-use crate::transport::long_poll::{self, ack_param};
 use crate::transport::parts::Parts;
 use crate::web::{query_decoded, query_param};
 

@@ -9,9 +9,13 @@
 //!
 //! - `main.rs` (binary): flags, config file, env, tracing, exit codes.
 //! - [`server`]: accept loop, connection cap, graceful shutdown.
-//! - [`http`]: routing by `(method, path)`, origin checks, errors → statuses.
-//! - [`transport`]: WebSocket framing; HTTP channels for long-poll, XDomainRequest, JSONP.
-//! - [`web`]: HTTP primitives (body type, errors and statuses, query parsing) under both.
+//! - [`http`]: routing by `(method, path)`, origin checks and CORS, the REST API, the
+//!   HTTP requests and answers of channels (long-poll, XDomainRequest, JSONP), errors →
+//!   statuses.
+//! - [`transport`]: WebSocket framing; the channel transport (a socket stand-in) that
+//!   long-poll, XDomainRequest and JSONP carry.
+//! - [`web`]: HTTP primitives (body type, the error type with its statuses and JSON body,
+//!   query parsing).
 //! - [`protocol`]: frame types and validation, no I/O.
 //! - [`core`]: sessions, streams, offsets, acks, dedupe, fan-out, the single writer.
 //! - [`store`]: `Store` = the `Log`, `Directory`, `Settings` and `Search` traits, the

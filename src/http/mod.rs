@@ -1,27 +1,44 @@
-//! The HTTP edge: routing by `(method, path)`, origin checks, static pages, and handing
+//! The HTTP edge: routing by `(method, path)`, origin checks and CORS, static pages, the
+//! REST API, the HTTP side of channels (long-poll, XDomainRequest, JSONP), and handing
 //! upgraded connections to the WebSocket transport.
 //!
-//! Owns: which URL does what, and turning refusals into statuses (`error`). Knows nothing
-//! of storage: it asks the hub.
+//! Owns: which URL does what, reading requests and writing answers, and turning refusals
+//! into statuses (`error`). Knows nothing of storage: each handler parses its request,
+//! calls the core (the hub's services), and renders what it answers.
 
 mod api;
 mod assets;
+mod cors;
 mod csp;
 pub mod error;
+pub(crate) mod jsonp;
+pub(crate) mod long_poll;
 mod settings;
 mod ws;
 
 use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
 
 use http::{header, Method, Request, Response, StatusCode};
-use http_body_util::Full;
 use hyper::body::Incoming;
 
-use crate::transport::{jsonp, long_poll};
+use crate::core::hub::Hub;
+use crate::core::Shutdown;
+use crate::transport::channel;
 use error::HttpError;
 
-pub use crate::transport::RequestCtx as HttpCtx;
 pub use crate::web::{query_decoded, query_param, read_body, text, Body};
+
+/// Everything a request handler may use.
+#[derive(Clone)]
+pub struct HttpCtx {
+    pub hub: Hub,
+    pub shutdown: Shutdown,
+    pub peer: SocketAddr,
+    /// Open HTTP channels (long-poll, XDR, JSONP).
+    pub channels: Arc<channel::Registry>,
+}
 
 /// Route one request.
 pub async fn handle(req: Request<Incoming>, ctx: HttpCtx) -> Result<Response<Body>, Infallible> {
@@ -30,7 +47,7 @@ pub async fn handle(req: Request<Incoming>, ctx: HttpCtx) -> Result<Response<Bod
     let result = match (&method, path.as_str()) {
         (&Method::GET, "/healthz") => health(&ctx).await,
         (&Method::GET, "/v1/ws") => ws::upgrade(req, &ctx).await,
-        (&Method::OPTIONS, p) if p.starts_with("/v1/") => Ok(preflight(&req)),
+        (&Method::OPTIONS, p) if p.starts_with("/v1/") => Ok(cors::preflight(&req)),
         (&Method::GET, "/v1/negotiate") => negotiate(&req, &ctx).await,
         (&Method::POST, "/v1/login") => api::login(req, &ctx).await,
         (&Method::POST, "/v1/logout") => api::logout(req, &ctx).await,
@@ -143,21 +160,6 @@ fn index(ctx: &HttpCtx) -> Response<Body> {
     text(StatusCode::OK, "text/html; charset=utf-8", html)
 }
 
-/// `OPTIONS /v1/…`: CORS preflight. No credentials are ever used, so any origin may ask;
-/// sites' allowed origins are enforced by `hello`.
-fn preflight<B>(req: &Request<B>) -> Response<Body> {
-    let origin = long_poll::origin_of(req.headers()).unwrap_or_else(|| "*".into());
-    Response::builder()
-        .status(StatusCode::NO_CONTENT)
-        .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin)
-        .header(header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST, OPTIONS")
-        .header(header::ACCESS_CONTROL_ALLOW_HEADERS, "Content-Type")
-        .header(header::ACCESS_CONTROL_MAX_AGE, "600")
-        .header(header::VARY, "Origin")
-        .body(Full::default())
-        .expect("static response parts are valid")
-}
-
 /// `GET /v1/negotiate?site=KEY[&cb=F]`: the transports a site allows, in ladder order.
 async fn negotiate(req: &Request<Incoming>, ctx: &HttpCtx) -> Result<Response<Body>, HttpError> {
     let cb = match query_param(req.uri().query(), "cb") {
@@ -187,14 +189,11 @@ async fn negotiate(req: &Request<Incoming>, ctx: &HttpCtx) -> Result<Response<Bo
         Ok(None) => Err(HttpError::UnknownSite),
         Err(e) => Err(HttpError::from(e)),
     };
-    let origin = long_poll::origin_of(req.headers());
+    let origin = cors::origin_of(req.headers());
     Ok(match (result, cb) {
         (Ok(json), Some(cb)) => jsonp::script(StatusCode::OK, cb, &json),
-        (Ok(json), None) => long_poll::json_response(StatusCode::OK, origin.as_deref(), json),
-        (Err(e), Some(cb)) => {
-            let body = serde_json::json!({"error": e.code(), "reason": e.to_string()}).to_string();
-            jsonp::script(e.status(), cb, &body)
-        }
+        (Ok(json), None) => cors::json_response(StatusCode::OK, origin.as_deref(), json),
+        (Err(e), Some(cb)) => jsonp::script(e.status(), cb, &e.body()),
         (Err(e), None) => return Err(e),
     })
 }

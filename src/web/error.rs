@@ -1,11 +1,14 @@
 //! HTTP errors: one type, one status each, one JSON body shape.
 //!
-//! Owns: the mapping from a refusal to its status code and reason. Every handler returns
-//! these instead of building error responses itself.
+//! Owns: the mapping from a refusal to its status code and reason, and from the errors of
+//! the layers below (the store's, the core's) to refusals. Every handler returns these
+//! instead of building error responses itself.
 
 use bytes::Bytes;
 use http::{header, Response, StatusCode};
 use http_body_util::Full;
+
+use crate::store::StoreError;
 
 /// A refused HTTP request.
 #[derive(Debug, thiserror::Error)]
@@ -77,9 +80,15 @@ impl HttpError {
         }
     }
 
-    /// `{"error": code, "reason": text}` with the matching status.
+    /// The JSON body of this refusal: `{"error": code, "reason": text}`, the same in a
+    /// plain answer and inside a JSONP callback.
+    pub fn body(&self) -> String {
+        serde_json::json!({ "error": self.code(), "reason": self.to_string() }).to_string()
+    }
+
+    /// The body with the matching status (and `Retry-After` where one is due).
     pub fn into_response(self) -> Response<Full<Bytes>> {
-        let body = serde_json::json!({ "error": self.code(), "reason": self.to_string() });
+        let body = self.body();
         let mut b = Response::builder();
         match &self {
             HttpError::TooManyRequests(wait) => b = b.header(header::RETRY_AFTER, wait.to_string()),
@@ -91,7 +100,18 @@ impl HttpError {
         b.status(self.status())
             .header(header::CONTENT_TYPE, "application/json")
             .header(header::CACHE_CONTROL, "no-store")
-            .body(Full::new(Bytes::from(body.to_string())))
+            .body(Full::new(Bytes::from(body)))
             .expect("static response parts are valid")
+    }
+}
+
+/// A store failure, as the HTTP API answers it: a conflict is the caller's (409); anything
+/// else means the store could not do it now (503). The one place this mapping lives.
+impl From<StoreError> for HttpError {
+    fn from(e: StoreError) -> HttpError {
+        match e {
+            StoreError::Conflict(why) => HttpError::Conflict(why),
+            e => HttpError::Unavailable(format!("store: {e}")),
+        }
     }
 }

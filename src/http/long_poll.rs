@@ -1,60 +1,40 @@
-//! Long-polling (XHR with CORS) and XDomainRequest: HTTP framing of channels.
+//! Long-polling (XHR with CORS) and XDomainRequest: the HTTP side of channels.
 //!
 //! Owns: `POST /v1/lp/open`, `GET /v1/lp/poll`, `POST /v1/lp/send`, `POST /v1/lp/close`
-//! — reading their parameters and bodies and writing their JSON answers (`docs/protocol.md`
-//! §6.2). The channel mechanics are `channel`; what frames mean is `core`.
+//! — reading their parameters and bodies, and writing their JSON answers (`docs/protocol.md`
+//! §6.2): a poll answer `{"from","frames"[,"superseded"]}`, a send body cut into frames.
+//! JSONP (`jsonp`) answers the same shapes. The channel mechanics are
+//! `transport::channel`; what frames mean is `core`.
 
-use bytes::Bytes;
 use http::{header, HeaderMap, Request, Response, StatusCode};
-use http_body_util::Full;
 use hyper::body::Incoming;
 use serde_json::value::RawValue;
 
-use super::channel::{Channel, ChannelError, PollResult};
-use super::RequestCtx as HttpCtx;
+use super::cors::{json_response, origin_of};
+use super::error::HttpError;
+use super::{query_param, read_body, Body, HttpCtx};
 use crate::core::conn::ConnInfo;
 use crate::core::hub::TransportKind;
 use crate::protocol::{close, ServerFrame};
-use crate::web::HttpError;
-use crate::web::{query_param, read_body, Body};
+use crate::transport::channel::{Channel, PollResult};
 
-/// A JSON answer with the headers every channel response carries.
-pub(crate) fn json_response(
-    status: StatusCode,
-    origin: Option<&str>,
-    body: String,
-) -> Response<Body> {
-    let mut b = Response::builder()
-        .status(status)
-        .header(header::CONTENT_TYPE, "application/json; charset=utf-8")
-        .header(header::CACHE_CONTROL, "no-store");
-    if let Some(o) = origin {
-        b = b
-            .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, o)
-            .header(header::VARY, "Origin");
-    }
-    b.body(Full::new(Bytes::from(body)))
-        .expect("static response parts are valid")
-}
-
-pub(crate) fn origin_of(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get(header::ORIGIN)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-}
-
-/// The answer to a poll or send on a channel that does not exist (any more).
-pub(crate) fn unknown_channel_json() -> String {
+/// The answer to a poll or send on a channel that does not exist (any more): a poll
+/// answer whose one frame is `bye` 4004, so the client opens a new channel.
+pub(super) fn unknown_channel_json() -> String {
     let bye = ServerFrame::Bye {
         code: close::CONNECTION_EXPIRED,
         reason: "unknown channel",
-    }
-    .encode();
-    format!("{{\"from\":0,\"frames\":[{bye}]}}")
+    };
+    poll_json(&PollResult {
+        from: 0,
+        frames: vec![bye.to_bytes()],
+        superseded: false,
+    })
 }
 
-pub(crate) fn poll_json(r: &PollResult) -> String {
+/// A poll's answer as JSON: `{"from":N,"frames":[…]}`, with `"superseded":true` when a
+/// newer poll ended this one.
+pub(super) fn poll_json(r: &PollResult) -> String {
     let mut out = format!("{{\"from\":{},\"frames\":[", r.from);
     for (i, f) in r.frames.iter().enumerate() {
         if i > 0 {
@@ -88,18 +68,6 @@ pub(crate) fn split_frames(text: &str) -> Result<Vec<String>, HttpError> {
     }
 }
 
-pub(crate) fn channel_error(e: ChannelError) -> HttpError {
-    match e {
-        ChannelError::TooManyChannels
-        | ChannelError::TooManyFromAddress
-        | ChannelError::InboundFull
-        | ChannelError::TooManyPending
-        | ChannelError::TooManyPendingFromAddress => HttpError::Unavailable(e.to_string()),
-        ChannelError::TooBig => HttpError::TooLarge,
-        _ => HttpError::BadRequest(e.to_string()),
-    }
-}
-
 /// Bodies may be text/plain (XDomainRequest; no CORS preflight), JSON, or untyped.
 fn check_content_type(headers: &HeaderMap) -> Result<(), HttpError> {
     match headers
@@ -123,12 +91,14 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), HttpError> {
     }
 }
 
-fn chan_param(req: &Request<Incoming>) -> Result<&str, HttpError> {
-    query_param(req.uri().query(), "chan")
+/// The `chan` parameter: present and not empty.
+pub(super) fn chan_param(query: Option<&str>) -> Result<&str, HttpError> {
+    query_param(query, "chan")
         .filter(|c| !c.is_empty())
         .ok_or_else(|| HttpError::BadRequest("missing chan".into()))
 }
 
+/// The `ack` parameter: the last frame the client holds (0 when absent or empty).
 pub(crate) fn ack_param(query: Option<&str>) -> Result<u64, HttpError> {
     match query_param(query, "ack") {
         None | Some("") => Ok(0),
@@ -146,7 +116,7 @@ async fn body_text(req: Request<Incoming>, ctx: &HttpCtx) -> Result<String, Http
 }
 
 /// `POST /v1/lp/open?tr=lp|xdr`, body: the hello frame.
-pub(crate) async fn open(
+pub(super) async fn open(
     req: Request<Incoming>,
     ctx: &HttpCtx,
 ) -> Result<Response<Body>, HttpError> {
@@ -164,8 +134,7 @@ pub(crate) async fn open(
     let hello = body_text(req, ctx).await?;
     let chan = ctx
         .channels
-        .open(kind, hello, &ctx.hub, info, ctx.shutdown.clone())
-        .map_err(channel_error)?;
+        .open(kind, hello, &ctx.hub, info, ctx.shutdown.clone())?;
     Ok(json_response(
         StatusCode::OK,
         origin.as_deref(),
@@ -174,13 +143,13 @@ pub(crate) async fn open(
 }
 
 /// `GET /v1/lp/poll?chan=C&ack=N`
-pub(crate) async fn poll(
+pub(super) async fn poll(
     req: Request<Incoming>,
     ctx: &HttpCtx,
 ) -> Result<Response<Body>, HttpError> {
     let origin = origin_of(req.headers());
     let ack = ack_param(req.uri().query())?;
-    let Some(chan) = ctx.channels.get(chan_param(&req)?) else {
+    let Some(chan) = ctx.channels.get(chan_param(req.uri().query())?) else {
         return Ok(json_response(
             StatusCode::OK,
             origin.as_deref(),
@@ -191,25 +160,25 @@ pub(crate) async fn poll(
     Ok(json_response(StatusCode::OK, origin.as_deref(), body))
 }
 
-pub(crate) async fn poll_channel(
+/// Poll `chan` after `ack` (parked up to `poll_timeout_ms`), answered as JSON.
+pub(super) async fn poll_channel(
     chan: &Channel,
     ack: u64,
     ctx: &HttpCtx,
 ) -> Result<String, HttpError> {
     let r = chan
         .poll(ack, ctx.hub.config().poll_timeout(), ctx.shutdown.clone())
-        .await
-        .map_err(channel_error)?;
+        .await?;
     Ok(poll_json(&r))
 }
 
 /// `POST /v1/lp/send?chan=C`, body: a frame or an array of frames.
-pub(crate) async fn send(
+pub(super) async fn send(
     req: Request<Incoming>,
     ctx: &HttpCtx,
 ) -> Result<Response<Body>, HttpError> {
     let origin = origin_of(req.headers());
-    let chan = ctx.channels.get(chan_param(&req)?);
+    let chan = ctx.channels.get(chan_param(req.uri().query())?);
     let text = body_text(req, ctx).await?;
     let Some(chan) = chan else {
         return Ok(json_response(
@@ -218,9 +187,7 @@ pub(crate) async fn send(
             unknown_channel_json(),
         ));
     };
-    let n = chan
-        .push_inbound(split_frames(&text)?)
-        .map_err(channel_error)?;
+    let n = chan.push_inbound(split_frames(&text)?)?;
     Ok(json_response(
         StatusCode::OK,
         origin.as_deref(),
@@ -229,12 +196,12 @@ pub(crate) async fn send(
 }
 
 /// `POST /v1/lp/close?chan=C`
-pub(crate) async fn close(
+pub(super) async fn close(
     req: Request<Incoming>,
     ctx: &HttpCtx,
 ) -> Result<Response<Body>, HttpError> {
     let origin = origin_of(req.headers());
-    if let Some(chan) = ctx.channels.get(chan_param(&req)?) {
+    if let Some(chan) = ctx.channels.get(chan_param(req.uri().query())?) {
         chan.close_by_client();
     }
     Ok(json_response(
@@ -246,6 +213,8 @@ pub(crate) async fn close(
 
 #[cfg(test)]
 mod tests {
+    use bytes::Bytes;
+
     use super::*;
 
     #[test]
@@ -274,6 +243,8 @@ mod tests {
         assert_eq!(v["from"], 4);
         assert_eq!(v["frames"][0]["t"], "ping");
         let v: serde_json::Value = serde_json::from_str(&unknown_channel_json()).unwrap();
+        assert_eq!(v["from"], 0);
         assert_eq!(v["frames"][0]["code"], 4004);
+        assert!(v.get("superseded").is_none());
     }
 }

@@ -1,9 +1,11 @@
-//! JSONP: HTTP framing of channels for browsers with neither WebSocket nor CORS.
+//! JSONP: the HTTP side of channels for browsers with neither WebSocket nor CORS.
 //!
 //! Owns: `GET /v1/jsonp/{open,poll,send,close}` — callback validation (the one rule of
 //! which names may be called back, with the browser-global denylist), script-safe
 //! answers (`/**/` prefix, `nosniff`, U+2028/U+2029 escaped), URL length limits, and
 //! feeding multi-part messages to the channel's reassembly (`docs/protocol.md` §6.2).
+//! The answers inside the callback are long-poll's (`long_poll`); the channel mechanics
+//! are `transport::channel`.
 
 use std::collections::HashSet;
 use std::sync::OnceLock;
@@ -13,15 +15,11 @@ use http::{header, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
 
-use super::channel::ChannelError;
-use super::long_poll::{
-    ack_param, channel_error, poll_channel, split_frames, unknown_channel_json,
-};
-use super::RequestCtx as HttpCtx;
+use super::error::HttpError;
+use super::long_poll::{ack_param, chan_param, poll_channel, split_frames, unknown_channel_json};
+use super::{query_decoded, query_param, Body, HttpCtx};
 use crate::core::conn::ConnInfo;
 use crate::core::hub::TransportKind;
-use crate::web::HttpError;
-use crate::web::{query_decoded, query_param, Body};
 
 /// Properties of a real browser's global object, recorded from Chromium by
 /// `widget-js/scripts/record-globals.js`: a callback may not start with one.
@@ -64,7 +62,7 @@ fn globals() -> &'static HashSet<&'static str> {
 /// a name that reaches code or prototypes. So a callback can only call a page's own
 /// names (the widget's are `kefu._j.cN`), never a built-in such as `eval` or
 /// `document.write`.
-pub fn valid_callback(cb: &str) -> bool {
+pub(crate) fn valid_callback(cb: &str) -> bool {
     let segs: Vec<&str> = cb.split('.').collect();
     (1..=3).contains(&segs.len())
         && segs.iter().all(|s| {
@@ -79,14 +77,14 @@ pub fn valid_callback(cb: &str) -> bool {
 }
 
 /// `/**/cb(json);` — JSON is not quite JavaScript: U+2028/U+2029 are escaped.
-pub fn wrap(cb: &str, json: &str) -> String {
+pub(crate) fn wrap(cb: &str, json: &str) -> String {
     let safe = json
         .replace('\u{2028}', "\\u2028")
         .replace('\u{2029}', "\\u2029");
     format!("/**/{cb}({safe});")
 }
 
-pub(crate) fn script(status: StatusCode, cb: &str, json: &str) -> Response<Body> {
+pub(super) fn script(status: StatusCode, cb: &str, json: &str) -> Response<Body> {
     Response::builder()
         .status(status)
         .header(
@@ -111,7 +109,7 @@ fn plain(status: StatusCode, reason: &str) -> Response<Body> {
 }
 
 /// The callback of a JSONP request, or the plain-text refusal to send instead.
-pub(crate) fn callback<'a>(
+pub(super) fn callback<'a>(
     req: &'a Request<Incoming>,
     ctx: &HttpCtx,
 ) -> Result<&'a str, Box<Response<Body>>> {
@@ -136,17 +134,14 @@ pub(crate) fn callback<'a>(
 }
 
 /// `GET /v1/jsonp/{action}`
-pub(crate) async fn handle(req: Request<Incoming>, ctx: &HttpCtx, action: &str) -> Response<Body> {
+pub(super) async fn handle(req: Request<Incoming>, ctx: &HttpCtx, action: &str) -> Response<Body> {
     let cb = match callback(&req, ctx) {
         Ok(cb) => cb.to_string(),
         Err(resp) => return *resp,
     };
     match run(&req, ctx, action).await {
         Ok(json) => script(StatusCode::OK, &cb, &json),
-        Err(e) => {
-            let body = serde_json::json!({"error": e.code(), "reason": e.to_string()}).to_string();
-            script(e.status(), &cb, &body)
-        }
+        Err(e) => script(e.status(), &cb, &e.body()),
     }
 }
 
@@ -157,22 +152,16 @@ async fn run(req: &Request<Incoming>, ctx: &HttpCtx, action: &str) -> Result<Str
             query_decoded(q, "f")?.ok_or_else(|| HttpError::BadRequest("missing f".into()))?;
         // Script loads carry no Origin; the site's origins cannot be checked for JSONP.
         let info = ConnInfo::from_headers(req.headers(), false, ctx.peer);
-        let chan = ctx
-            .channels
-            .open(
-                TransportKind::Jsonp,
-                hello,
-                &ctx.hub,
-                info,
-                ctx.shutdown.clone(),
-            )
-            .map_err(channel_error)?;
+        let chan = ctx.channels.open(
+            TransportKind::Jsonp,
+            hello,
+            &ctx.hub,
+            info,
+            ctx.shutdown.clone(),
+        )?;
         return Ok(format!("{{\"chan\":\"{}\"}}", chan.id));
     }
-    let id = query_param(q, "chan")
-        .filter(|c| !c.is_empty())
-        .ok_or_else(|| HttpError::BadRequest("missing chan".into()))?;
-    let Some(chan) = ctx.channels.get(id) else {
+    let Some(chan) = ctx.channels.get(chan_param(q)?) else {
         return Ok(unknown_channel_json());
     };
     match action {
@@ -185,9 +174,7 @@ async fn run(req: &Request<Incoming>, ctx: &HttpCtx, action: &str) -> Result<Str
             None => {
                 let f = query_decoded(q, "f")?
                     .ok_or_else(|| HttpError::BadRequest("missing f".into()))?;
-                let n = chan
-                    .push_inbound(split_frames(&f)?)
-                    .map_err(channel_error)?;
+                let n = chan.push_inbound(split_frames(&f)?)?;
                 Ok(format!("{{\"ok\":true,\"n\":{n}}}"))
             }
             Some(pid) => {
@@ -207,12 +194,9 @@ async fn run(req: &Request<Incoming>, ctx: &HttpCtx, action: &str) -> Result<Str
                 let d = query_decoded(q, "d")?
                     .ok_or_else(|| HttpError::BadRequest("missing d".into()))?;
                 let max = ctx.hub.config().max_frame_bytes;
-                let (have, done) = chan.add_part(pid, i, n, d, max).map_err(channel_error)?;
+                let (have, done) = chan.add_part(pid, i, n, d, max)?;
                 if let Some(frame) = done {
-                    chan.push_inbound(vec![frame]).map_err(|e| match e {
-                        ChannelError::InboundFull => HttpError::Unavailable(e.to_string()),
-                        other => channel_error(other),
-                    })?;
+                    chan.push_inbound(vec![frame])?;
                 } else {
                     chan.touch();
                 }
