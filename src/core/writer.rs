@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::registry::Registry;
 use crate::ids::ConversationId;
-use crate::protocol::{EntryFrame, ServerFrame};
+use crate::protocol::{EntryFrame, ErrorCode, ServerFrame};
 use crate::store::{Appended, NewEntry, Reopen, Store, StoreError};
 
 /// Why an append was not done. Nothing was acknowledged; the client may resend.
@@ -25,6 +25,17 @@ pub(crate) enum AppendError {
     Store(String),
     #[error("the server is shutting down")]
     Closed,
+}
+
+impl AppendError {
+    /// The `err` code a client is told: a full queue is `overloaded`, anything else
+    /// `store`. Both mean "resend after a backoff".
+    pub(crate) fn code(&self) -> ErrorCode {
+        match self {
+            AppendError::Overloaded => ErrorCode::Overloaded,
+            AppendError::Store(_) | AppendError::Closed => ErrorCode::Store,
+        }
+    }
 }
 
 enum Command {

@@ -99,11 +99,7 @@ impl<T: Transport> Conn<T> {
     }
 
     async fn append_failed(&mut self, sent: &Sent, e: &AppendError) -> Flow {
-        let code = match e {
-            AppendError::Overloaded => ErrorCode::Overloaded,
-            AppendError::Store(_) | AppendError::Closed => ErrorCode::Store,
-        };
-        let mut f = FrameError::new(code, e.to_string())
+        let mut f = FrameError::new(e.code(), e.to_string())
             .of(sent.of)
             .cid(&sent.cid);
         f.conv = sent.named;

@@ -13,7 +13,6 @@ use tokio::time::Instant;
 use super::{Authed, Conn, End, Flow, Principal, Sent, Transport};
 use crate::core::desk::DeskError;
 use crate::core::hub::AfterCommit;
-use crate::core::writer::AppendError;
 use crate::ids::{AgentId, ConversationId, Offset, SiteId};
 use crate::protocol::{AgentStatus, ErrorCode, FrameError, Role, ServerFrame, PAGE_FIELD_MAX};
 use crate::store::{now_ms, Author, Cid, ConvRef, NewEntry};
@@ -349,8 +348,7 @@ impl<T: Transport> Conn<T> {
             DeskError::AlreadyOpen | DeskError::VisitorBusy | DeskError::NotWaiting => {
                 ErrorCode::BadFrame
             }
-            DeskError::Failed(AppendError::Overloaded) => ErrorCode::Overloaded,
-            DeskError::Failed(_) => ErrorCode::Store,
+            DeskError::Failed(e) => e.code(),
         };
         self.err(FrameError::new(code, e.to_string()).of(of).conv(conv))
             .await
