@@ -221,6 +221,44 @@ async fn two_transports_at_once_on_one_session() {
 }
 
 #[tokio::test]
+async fn a_poll_answer_carries_a_whole_batch() {
+    let dir = temp_dir();
+    let srv = fast_server(dir.path()).await;
+    let mut ws = Client::connect(&srv.ws_url()).await;
+    let w = ws.hello(&srv.site_key, None, None).await;
+    let token = w["visitor"].as_str().unwrap().to_string();
+    for i in 1..=5 {
+        ws.msg(&format!("m{i}"), "hi").await;
+    }
+    let mut conv = Value::Null;
+    for _ in 1..=5 {
+        conv = ws.recv_type("ack").await["conv"].clone();
+    }
+    // The same visitor resumes from 0 on long-poll: the five entries are one batch of
+    // the connection (one catch-up, one flush), so they arrive in one answer.
+    let h = hello(
+        &srv.site_key,
+        Some(&token),
+        Some(json!({"conv":conv,"after":0})),
+    );
+    let mut lp = HttpClient::open(srv.addr, "lp", &h).await;
+    for _ in 0..20 {
+        let got = lp.poll().await;
+        let offs: Vec<u64> = got
+            .iter()
+            .filter(|f| f["t"] == "e")
+            .map(|f| f["off"].as_u64().unwrap())
+            .collect();
+        if !offs.is_empty() {
+            assert_eq!(offs, [1, 2, 3, 4, 5], "one answer: {got:?}");
+            srv.stop().await;
+            return;
+        }
+    }
+    panic!("no entries in time");
+}
+
+#[tokio::test]
 async fn a_newer_poll_supersedes_the_parked_one() {
     let dir = temp_dir();
     let srv = start_with(dir.path(), |c| c.poll_timeout_ms = 5000).await;

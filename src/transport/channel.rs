@@ -20,10 +20,13 @@ use tokio::time::Instant;
 
 use super::parts::Parts;
 use crate::core::budget::{Held, PerAddress};
-use crate::core::conn::{self, ConnInfo, Inbound, Transport, TransportClosed};
+use crate::core::conn::{self, ConnInfo};
 use crate::core::hub::{Hub, TransportKind};
 use crate::core::Shutdown;
 use crate::ids::random_token;
+
+mod transport;
+pub use transport::ChannelTransport;
 
 /// Why a channel operation was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -299,91 +302,6 @@ impl Channel {
     }
 }
 
-/// The `Transport` a connection task sees for a channel.
-pub struct ChannelTransport {
-    chan: Arc<Channel>,
-    idle: Duration,
-}
-
-impl Transport for ChannelTransport {
-    fn kind(&self) -> TransportKind {
-        self.chan.kind
-    }
-
-    fn liveness(&self) -> Option<Duration> {
-        Some(self.idle)
-    }
-
-    async fn recv(&mut self) -> Inbound {
-        loop {
-            {
-                let mut s = self.chan.lock();
-                if let Some(f) = s.inbound.pop_front() {
-                    return Inbound::Text(f);
-                }
-                if s.peer_gone {
-                    return Inbound::Closed;
-                }
-                if s.alive {
-                    s.alive = false;
-                    return Inbound::Alive;
-                }
-            }
-            self.chan.inbound_ready.notified().await;
-        }
-    }
-
-    async fn send(&mut self, frame: Bytes) -> Result<(), TransportClosed> {
-        loop {
-            {
-                let mut s = self.chan.lock();
-                if s.peer_gone {
-                    return Err(TransportClosed);
-                }
-                if s.outbox.len() < self.chan.registry.outbox_cap {
-                    s.last_seq += 1;
-                    let seq = s.last_seq;
-                    s.outbox.push_back((seq, frame));
-                    drop(s);
-                    self.chan.bump();
-                    return Ok(());
-                }
-            }
-            self.chan.outbox_room.notified().await;
-        }
-    }
-
-    async fn close(&mut self, code: u16, reason: &str) {
-        // Normally the `bye` frame is already the outbox's last frame. If it could not be
-        // queued (a full outbox: the slow case), it goes in anyway, over the bound by one,
-        // so the client always learns why the channel ended.
-        let mut s = self.chan.lock();
-        let has_bye = s
-            .outbox
-            .back()
-            .is_some_and(|(_, f)| f.starts_with(b"{\"t\":\"bye\""));
-        if !has_bye && !s.peer_gone {
-            s.last_seq += 1;
-            let seq = s.last_seq;
-            let bye = crate::protocol::ServerFrame::Bye { code, reason }.encode();
-            s.outbox.push_back((seq, Bytes::from(bye)));
-        }
-        s.closed = true;
-        drop(s);
-        self.chan.bump();
-    }
-}
-
-impl Drop for ChannelTransport {
-    fn drop(&mut self) {
-        // However the connection ended, the channel takes no more frames.
-        let mut s = self.chan.lock();
-        s.closed = true;
-        drop(s);
-        self.chan.bump();
-    }
-}
-
 /// All open channels, bounded by `max_channels`.
 pub struct Registry {
     channels: Mutex<HashMap<String, Arc<Channel>>>,
@@ -509,10 +427,7 @@ impl Registry {
             map.insert(id, chan.clone());
             chan
         };
-        let transport = ChannelTransport {
-            chan: chan.clone(),
-            idle: hub.config().chan_idle(),
-        };
+        let transport = ChannelTransport::new(chan.clone(), hub.config().chan_idle());
         let registry = self.clone();
         let hub = hub.clone();
         let idle = hub.config().chan_idle();
