@@ -48,6 +48,17 @@ pub(crate) enum AfterCommit {
     Agent(crate::ids::AgentId),
 }
 
+/// Why the store is not well (`Hub::health`).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Unhealthy {
+    /// It does not answer, or is not the database opened.
+    #[error("store: {0}")]
+    Store(StoreError),
+    /// Writes fail (a full disk, …) until one succeeds again.
+    #[error("store writes fail: {0}")]
+    WritesFail(String),
+}
+
 #[derive(Clone)]
 pub struct Hub {
     inner: Arc<Inner>,
@@ -153,6 +164,18 @@ impl Hub {
     /// Why store writes are failing now, if they are (`/healthz`).
     pub fn store_failing(&self) -> Option<String> {
         self.inner.writer.failing()
+    }
+
+    /// Is the store well (`/healthz`): it answers, is still the database opened, and
+    /// takes writes?
+    pub(crate) async fn health(&self) -> Result<(), Unhealthy> {
+        self.blocking(|s| s.ping())
+            .await
+            .map_err(Unhealthy::Store)?;
+        match self.store_failing() {
+            Some(why) => Err(Unhealthy::WritesFail(why)),
+            None => Ok(()),
+        }
     }
 
     pub fn config(&self) -> &Config {

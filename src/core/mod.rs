@@ -17,19 +17,30 @@
 //! - `login`: sign-in limits, the password pool (`hasher`), tokens
 //! - `budget`: what one client address may hold (connections, channels, parts)
 //! - `tokens`: visitor tokens the server issues
+//!
+//! The services the HTTP API calls (each request parses, calls one, renders):
+//!
+//! - `access`: the signed-in agent, the admin check, the refusals (`ServiceError`)
+//! - `directory`: signing in and out, the site, its agents, adding one
+//! - `settings`: canned responses and invitation rules
+//! - `history`: open conversations, entries, search
 
+pub(crate) mod access;
 pub mod auth;
 pub(crate) mod budget;
 pub mod conn;
 pub(crate) mod desk;
+pub(crate) mod directory;
 mod entry;
 pub(crate) mod hasher;
+pub(crate) mod history;
 pub mod hub;
 pub(crate) mod invite;
 pub mod login;
 pub(crate) mod presence;
 pub(crate) mod registry;
 pub(crate) mod session;
+pub(crate) mod settings;
 pub(crate) mod signal;
 pub(crate) mod stream;
 pub(crate) mod tokens;

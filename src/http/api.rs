@@ -1,26 +1,28 @@
 //! The REST API under `/v1/` for agents (`docs/api.md`).
 //!
-//! Owns: sign-in and sign-out, and reading conversations and their entries — each
-//! endpoint checking that the agent's token is valid and that what it names belongs to
-//! the agent's site. Knows the hub, not the store.
+//! Owns: the requests and answers of sign-in and sign-out, reading conversations and
+//! their entries, search, and an agent's message — where the token is (`Authorization:
+//! Bearer`, or `?token=`), parsing parameters and bodies, and the JSON of each answer.
+//! Who may read what, and every rule of what is sent, are the core's (`core::access`,
+//! `directory`, `history`, `send`); each handler calls one of them.
 
-use http::{header, HeaderMap, Request, StatusCode};
+use http::{header, HeaderMap, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use serde::Deserialize;
 
 use super::error::HttpError;
 use super::{query_decoded, query_param, read_body, text, Body, HttpCtx};
-use crate::core::login::LoginError;
+use crate::core::hub::AfterCommit;
 use crate::ids::{ConversationId, Offset};
 use crate::protocol::{check_msg, EntryFrame};
 use crate::store::{Agent, Appended};
-use http::Response;
 
 pub(super) const JSON: &str = "application/json";
 
 /// The bearer token: `Authorization: Bearer T`, or `?token=T` for clients that cannot set
 /// headers.
-fn token(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
+pub(super) fn token<B>(req: &Request<B>) -> Option<String> {
+    let headers: &HeaderMap = req.headers();
     if let Some(v) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -29,15 +31,40 @@ fn token(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
             return Some(t.trim().to_string());
         }
     }
-    query_decoded(query, "token").ok().flatten()
+    query_decoded(req.uri().query(), "token").ok().flatten()
 }
 
+/// The agent the request's token belongs to (401 without a valid one).
 pub(super) async fn agent(req: &Request<Incoming>, ctx: &HttpCtx) -> Result<Agent, HttpError> {
-    let t = token(req.headers(), req.uri().query()).ok_or(HttpError::Unauthorized)?;
-    ctx.hub
-        .agent_by_token(&t)
-        .await?
-        .ok_or(HttpError::Unauthorized)
+    Ok(ctx.hub.signed_in(token(req).as_deref()).await?)
+}
+
+/// A JSON body of at most `limit` bytes.
+pub(super) async fn json_body<T: serde::de::DeserializeOwned>(
+    req: Request<Incoming>,
+    limit: usize,
+    ctx: &HttpCtx,
+) -> Result<T, HttpError> {
+    let bytes = read_body(req.into_body(), limit, ctx.hub.config().request_timeout()).await?;
+    serde_json::from_slice(&bytes).map_err(|e| HttpError::BadRequest(format!("body: {e}")))
+}
+
+/// A query parameter that must be a number when present.
+fn number<T: std::str::FromStr>(
+    query: Option<&str>,
+    name: &str,
+    what: &str,
+) -> Result<Option<T>, HttpError> {
+    query_param(query, name)
+        .map(|v| {
+            v.parse()
+                .map_err(|_| HttpError::BadRequest(format!("{name} must be {what}")))
+        })
+        .transpose()
+}
+
+fn ok(status: StatusCode, v: serde_json::Value) -> Result<Response<Body>, HttpError> {
+    Ok(text(status, JSON, v.to_string()))
 }
 
 #[derive(Deserialize)]
@@ -53,36 +80,25 @@ pub(super) async fn login(
     req: Request<Incoming>,
     ctx: &HttpCtx,
 ) -> Result<Response<Body>, HttpError> {
-    let bytes = read_body(req.into_body(), 4096, ctx.hub.config().request_timeout()).await?;
-    let body: LoginBody =
-        serde_json::from_slice(&bytes).map_err(|e| HttpError::BadRequest(format!("body: {e}")))?;
-    if body.email.len() > 320 || body.password.len() > 1024 {
-        return Err(HttpError::BadRequest("email or password too long".into()));
-    }
-    let r = ctx
+    let body: LoginBody = json_body(req, 4096, ctx).await?;
+    let s = ctx
         .hub
-        .login(
+        .directory()
+        .sign_in(
             &body.email,
             &body.password,
             body.site.as_deref(),
             ctx.peer.ip(),
         )
         .await?;
-    match r {
-        Ok((token, a)) => {
-            let id = a.site;
-            let site = ctx.hub.blocking(move |s| s.site(id)).await?.map(|s| s.key);
-            let body = serde_json::json!({
-                "token": token,
-                "agent": {"id": a.id, "name": a.name, "email": a.email, "role": a.role, "site": site},
-            });
-            Ok(text(StatusCode::OK, JSON, body.to_string()))
-        }
-        Err(LoginError::RateLimited(wait)) => Err(HttpError::TooManyRequests(wait)),
-        Err(e @ LoginError::NameTheSite) => Err(HttpError::BadRequest(e.to_string())),
-        Err(LoginError::BadCredentials) => Err(HttpError::Unauthorized),
-        Err(e @ LoginError::Busy) => Err(HttpError::Busy(e.to_string())),
-    }
+    let a = &s.agent;
+    ok(
+        StatusCode::OK,
+        serde_json::json!({
+            "token": s.token,
+            "agent": {"id": a.id, "name": a.name, "email": a.email, "role": a.role, "site": s.site_key},
+        }),
+    )
 }
 
 /// `POST /v1/logout`: revoke the bearer token.
@@ -90,10 +106,8 @@ pub(super) async fn logout(
     req: Request<Incoming>,
     ctx: &HttpCtx,
 ) -> Result<Response<Body>, HttpError> {
-    let t = token(req.headers(), req.uri().query()).ok_or(HttpError::Unauthorized)?;
-    agent(&req, ctx).await?;
-    ctx.hub.logout(&t).await?;
-    Ok(text(StatusCode::OK, JSON, "{\"ok\":true}".into()))
+    ctx.hub.directory().sign_out(token(&req).as_deref()).await?;
+    ok(StatusCode::OK, serde_json::json!({"ok": true}))
 }
 
 /// `GET /v1/conversations`: the open conversations of the agent's site.
@@ -102,27 +116,23 @@ pub(super) async fn conversations(
     ctx: &HttpCtx,
 ) -> Result<Response<Body>, HttpError> {
     let a = agent(&req, ctx).await?;
-    let site = a.site;
-    let list = ctx
-        .hub
-        .blocking(move |s| s.open_conversations(site, 500))
-        .await?;
+    let list = ctx.hub.history().open_conversations(&a).await?;
     let items: Vec<_> = list
         .iter()
         .map(|c| {
+            let i = &c.info;
             serde_json::json!({
-                "conv": c.id, "epoch": c.epoch, "head": c.head,
-                "visitor": format!("v{}", c.visitor),
-                "owner": ctx.hub.owner_of(site, c.id),
-                "queued": ctx.hub.queue_position(site, c.id).is_some(),
+                "conv": i.id, "epoch": i.epoch, "head": i.head,
+                "visitor": format!("v{}", i.visitor),
+                "owner": c.owner,
+                "queued": c.queued,
             })
         })
         .collect();
-    Ok(text(
+    ok(
         StatusCode::OK,
-        JSON,
-        serde_json::json!({ "conversations": items }).to_string(),
-    ))
+        serde_json::json!({ "conversations": items }),
+    )
 }
 
 /// `GET /v1/search?q=TEXT&limit=N`: messages of the agent's site containing TEXT.
@@ -133,27 +143,10 @@ pub(super) async fn search(
     let a = agent(&req, ctx).await?;
     let q = req.uri().query();
     let needle = query_decoded(q, "q")?.unwrap_or_default();
-    let needle = needle.trim().to_string();
-    if needle.chars().count() < 2 || needle.chars().count() > 200 {
-        return Err(HttpError::BadRequest(
-            "q must be 2 to 200 characters".into(),
-        ));
-    }
-    let limit: usize = query_param(q, "limit").map_or(Ok(50), |v| {
-        v.parse()
-            .map_err(|_| HttpError::BadRequest("limit must be a number".into()))
-    })?;
-    let (site, limit) = (a.site, limit.clamp(1, 200));
-    let hits = ctx
-        .hub
-        .blocking(move |s| s.search(site, &needle, limit))
-        .await?;
+    let limit = number(q, "limit", "a number")?;
+    let hits = ctx.hub.history().search(&a, &needle, limit).await?;
     let hits: Vec<EntryFrame> = hits.iter().map(EntryFrame::from).collect();
-    Ok(text(
-        StatusCode::OK,
-        JSON,
-        serde_json::json!({ "hits": hits }).to_string(),
-    ))
+    ok(StatusCode::OK, serde_json::json!({ "hits": hits }))
 }
 
 /// `GET /v1/conversations/{id}/entries?after=N&limit=M`: history from the log.
@@ -165,33 +158,15 @@ pub(super) async fn entries(
     let a = agent(&req, ctx).await?;
     let conv = ConversationId(super::path_id(id).ok_or(HttpError::NotFound)?);
     let q = req.uri().query();
-    let after: u64 = query_param(q, "after").map_or(Ok(0), |v| {
-        v.parse()
-            .map_err(|_| HttpError::BadRequest("after must be an offset".into()))
-    })?;
-    let limit: usize = query_param(q, "limit").map_or(Ok(200), |v| {
-        v.parse()
-            .map_err(|_| HttpError::BadRequest("limit must be a number".into()))
-    })?;
-    let limit = limit.clamp(1, 1000);
-    let site = a.site;
-    let found = ctx
-        .hub
-        .blocking(move |s| {
-            let Some(info) = s.conversation(conv)? else {
-                return Ok(None);
-            };
-            if info.site != site {
-                return Ok(None);
-            }
-            Ok(Some((info, s.read_after(conv, Offset(after), limit)?)))
-        })
-        .await?;
-    // Another site's conversation is indistinguishable from a missing one.
-    let (info, entries) = found.ok_or(HttpError::NotFound)?;
+    let after = Offset(number(q, "after", "an offset")?.unwrap_or(0));
+    let limit = number(q, "limit", "a number")?;
+    let page = ctx.hub.history().entries(&a, conv, after, limit).await?;
+    let (info, entries) = (page.info, page.entries);
     let entries: Vec<EntryFrame> = entries.iter().map(EntryFrame::from).collect();
-    let body = serde_json::json!({"conv": info.id, "epoch": info.epoch, "head": info.head, "entries": entries});
-    Ok(text(StatusCode::OK, JSON, body.to_string()))
+    ok(
+        StatusCode::OK,
+        serde_json::json!({"conv": info.id, "epoch": info.epoch, "head": info.head, "entries": entries}),
+    )
 }
 
 #[derive(Deserialize)]
@@ -209,16 +184,9 @@ pub(super) async fn post_message(
 ) -> Result<Response<Body>, HttpError> {
     let a = agent(&req, ctx).await?;
     let conv = ConversationId(super::path_id(id).ok_or(HttpError::NotFound)?);
-    let max = ctx.hub.config().max_body_chars;
-    let bytes = read_body(
-        req.into_body(),
-        ctx.hub.config().max_frame_bytes,
-        ctx.hub.config().request_timeout(),
-    )
-    .await?;
-    let m: MessageBody =
-        serde_json::from_slice(&bytes).map_err(|e| HttpError::BadRequest(format!("body: {e}")))?;
-    check_msg(&m.cid, &m.body, max).map_err(|e| HttpError::BadRequest(e.msg))?;
+    let m: MessageBody = json_body(req, ctx.hub.config().max_frame_bytes, ctx).await?;
+    check_msg(&m.cid, &m.body, ctx.hub.config().max_body_chars)
+        .map_err(|e| HttpError::BadRequest(e.msg))?;
     let site = a.site;
     let info = ctx.hub.blocking(move |s| s.conversation(conv)).await?;
     // Another site's conversation is indistinguishable from a missing one.
@@ -227,24 +195,20 @@ pub(super) async fn post_message(
     }
     let done = ctx
         .hub
-        .agent_message(&a, conv, m.cid, m.body)
-        .map_err(|e| HttpError::Unavailable(e.to_string()))?
+        .agent_message(&a, conv, m.cid, m.body)?
         .await
-        .unwrap_or(Err(crate::core::AppendError::Closed))
-        .map_err(|e| HttpError::Unavailable(e.to_string()))?;
-    ctx.hub
-        .after_commit(&crate::core::hub::AfterCommit::Agent(a.id), &done);
-    let (status, body) = match done {
-        Appended::New(e, _) => (
+        .unwrap_or(Err(crate::core::AppendError::Closed))?;
+    ctx.hub.after_commit(&AfterCommit::Agent(a.id), &done);
+    match done {
+        Appended::New(e, _) => ok(
             StatusCode::CREATED,
             serde_json::json!({"conv": e.conv, "off": e.off, "ts": e.ts, "dup": false}),
         ),
-        Appended::Dup { conv, off, ts } => (
+        Appended::Dup { conv, off, ts } => ok(
             StatusCode::OK,
             serde_json::json!({"conv": conv, "off": off, "ts": ts, "dup": true}),
         ),
-        Appended::CidTaken => return Err(HttpError::CidTaken),
-        Appended::NotOpen => return Err(HttpError::NotFound),
-    };
-    Ok(text(status, JSON, body.to_string()))
+        Appended::CidTaken => Err(HttpError::CidTaken),
+        Appended::NotOpen => Err(HttpError::NotFound),
+    }
 }

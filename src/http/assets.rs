@@ -105,9 +105,11 @@ pub(super) fn widget<B>(req: &Request<B>) -> Result<Response<Body>, HttpError> {
 /// `GET /demo`: a page with the widget embedded for the first site, under a CSP that
 /// runs scripts from files only (`/demo.js`, the widget) and connects to the base URL.
 pub(super) async fn demo(ctx: &HttpCtx) -> Result<Response<Body>, HttpError> {
-    let sites = ctx.hub.blocking(|s| s.sites()).await?;
-    let site = sites
-        .first()
+    let site = ctx
+        .hub
+        .directory()
+        .first_site()
+        .await?
         .ok_or_else(|| HttpError::Unavailable("no site exists yet".into()))?;
     let base = ctx.hub.config().base_url();
     let html = DEMO_HTML

@@ -124,10 +124,7 @@ pub fn path_id(segment: &str) -> Option<i64> {
 /// `GET /healthz`: 200 when the store answers, is still the database kefu opened, and
 /// takes writes; else 503 with the reason.
 async fn health(ctx: &HttpCtx) -> Result<Response<Body>, HttpError> {
-    ctx.hub.blocking(|s| s.ping()).await?;
-    if let Some(why) = ctx.hub.store_failing() {
-        return Err(HttpError::Unavailable(format!("store writes fail: {why}")));
-    }
+    ctx.hub.health().await?;
     let body = serde_json::json!({
         "status": "ok",
         "connections": ctx.hub.connections(),

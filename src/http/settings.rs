@@ -1,20 +1,22 @@
 //! The REST API of a site's settings (`docs/api.md`): the site, its agents, canned
 //! responses and automatic invitation rules.
 //!
-//! Owns: validating what agents send here, and who may do what — every agent reads its
-//! own site's settings, only admins change them, and nobody ever sees or touches another
-//! site's (another site's id answers exactly like a missing one: 404).
+//! Owns: their paths, parsing their bodies and ids, and the JSON of each answer. Who may
+//! do what (every agent reads its own site's settings, only admins change them, nobody
+//! reaches another site's) and what a valid setting is are the core's (`core::access`,
+//! `directory`, `settings`). Each admin-only handler asks for the admin before reading
+//! the body, so a plain agent is refused (403) whatever it sent.
 
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
-use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-use super::api::{agent, JSON};
+use super::api::{agent, json_body, token, JSON};
 use super::error::HttpError;
-use super::{read_body, text, Body, HttpCtx};
-use crate::core::auth;
-use crate::store::{Agent, InviteRule};
+use super::{text, Body, HttpCtx};
+use crate::core::access::Admin;
+use crate::core::directory::NewAgent;
+use crate::core::settings::NewRule;
 
 /// Largest body any settings endpoint reads.
 const MAX_BODY: usize = 8 * 1024;
@@ -23,39 +25,9 @@ fn ok(status: StatusCode, v: serde_json::Value) -> Result<Response<Body>, HttpEr
     Ok(text(status, JSON, v.to_string()))
 }
 
-async fn json_body<T: DeserializeOwned>(
-    req: Request<Incoming>,
-    ctx: &HttpCtx,
-) -> Result<T, HttpError> {
-    let bytes = read_body(
-        req.into_body(),
-        MAX_BODY,
-        ctx.hub.config().request_timeout(),
-    )
-    .await?;
-    serde_json::from_slice(&bytes).map_err(|e| HttpError::BadRequest(format!("body: {e}")))
-}
-
 /// The signed-in agent, who must be an admin of its site.
-async fn admin(req: &Request<Incoming>, ctx: &HttpCtx) -> Result<Agent, HttpError> {
-    let a = agent(req, ctx).await?;
-    if a.role != "admin" {
-        return Err(HttpError::Forbidden(
-            "only admins change site settings".into(),
-        ));
-    }
-    Ok(a)
-}
-
-/// `field` must have `min..=max` characters.
-fn chars(field: &str, v: &str, min: usize, max: usize) -> Result<(), HttpError> {
-    let n = v.chars().count();
-    if n < min || n > max {
-        return Err(HttpError::BadRequest(format!(
-            "{field} must be {min} to {max} characters"
-        )));
-    }
-    Ok(())
+async fn admin(req: &Request<Incoming>, ctx: &HttpCtx) -> Result<Admin, HttpError> {
+    Ok(ctx.hub.signed_in_admin(token(req).as_deref()).await?)
 }
 
 /// The id at the end of `/v1/canned/{id}` or `/v1/rules/{id}`; anything else is not found.
@@ -100,12 +72,7 @@ pub(super) async fn route(
 /// `GET /v1/site`: the agent's own site, without its secret.
 async fn site(req: Request<Incoming>, ctx: &HttpCtx) -> Result<Response<Body>, HttpError> {
     let a = agent(&req, ctx).await?;
-    let id = a.site;
-    let site = ctx
-        .hub
-        .blocking(move |s| s.site(id))
-        .await?
-        .ok_or(HttpError::NotFound)?;
+    let site = ctx.hub.directory().site(&a).await?;
     ok(
         StatusCode::OK,
         serde_json::json!({"site": {
@@ -118,17 +85,15 @@ async fn site(req: Request<Incoming>, ctx: &HttpCtx) -> Result<Response<Body>, H
 /// `GET /v1/agents`: the site's agents, with who is on line now.
 async fn agents(req: Request<Incoming>, ctx: &HttpCtx) -> Result<Response<Body>, HttpError> {
     let a = agent(&req, ctx).await?;
-    let site = a.site;
-    let list = ctx.hub.blocking(move |s| s.agents(site)).await?;
-    let team = ctx.hub.team(site);
+    let list = ctx.hub.directory().agents(&a).await?;
     let items: Vec<_> = list
         .iter()
-        .map(|a| {
-            let on = team.iter().find(|m| m.id == a.id);
+        .map(|l| {
+            let a = &l.agent;
             serde_json::json!({
                 "id": a.id, "name": a.name, "email": a.email, "role": a.role,
-                "status": on.map_or("offline", |m| m.status),
-                "load": on.map_or(0, |m| m.load),
+                "status": l.status,
+                "load": l.load,
             })
         })
         .collect();
@@ -147,25 +112,14 @@ struct NewAgentBody {
 /// `POST /v1/agents` (admins): a new agent account on the site.
 async fn add_agent(req: Request<Incoming>, ctx: &HttpCtx) -> Result<Response<Body>, HttpError> {
     let a = admin(&req, ctx).await?;
-    let b: NewAgentBody = json_body(req, ctx).await?;
-    let email = b.email.trim().to_string();
-    chars("email", &email, 3, 320)?;
-    if !email.contains('@') {
-        return Err(HttpError::BadRequest("email must contain @".into()));
-    }
-    let name = b.name.trim().to_string();
-    chars("name", &name, 1, 100)?;
-    auth::check_password(&b.password).map_err(HttpError::BadRequest)?;
-    let role = b.role.unwrap_or_else(|| "agent".into());
-    auth::check_role(&role).map_err(HttpError::BadRequest)?;
-    let site = a.site;
-    let created = ctx
-        .hub
-        .blocking(move |s| {
-            let hash = auth::hash_password(&b.password)?;
-            s.add_agent(site, &email, &name, &role, &hash)
-        })
-        .await?;
+    let b: NewAgentBody = json_body(req, MAX_BODY, ctx).await?;
+    let new = NewAgent {
+        email: b.email,
+        name: b.name,
+        password: b.password,
+        role: b.role,
+    };
+    let created = ctx.hub.directory().add_agent(&a, new).await?;
     ok(
         StatusCode::CREATED,
         serde_json::json!({"agent": {
@@ -176,8 +130,8 @@ async fn add_agent(req: Request<Incoming>, ctx: &HttpCtx) -> Result<Response<Bod
 
 /// `GET /v1/canned`: the site's canned responses.
 async fn canned(req: Request<Incoming>, ctx: &HttpCtx) -> Result<Response<Body>, HttpError> {
-    let site = agent(&req, ctx).await?.site;
-    let list = ctx.hub.blocking(move |s| s.canned(site)).await?;
+    let a = agent(&req, ctx).await?;
+    let list = ctx.hub.settings().canned(&a).await?;
     ok(StatusCode::OK, serde_json::json!({ "canned": list }))
 }
 
@@ -190,22 +144,11 @@ struct CannedBody {
 /// `POST /v1/canned` (admins).
 async fn add_canned(req: Request<Incoming>, ctx: &HttpCtx) -> Result<Response<Body>, HttpError> {
     let a = admin(&req, ctx).await?;
-    let b: CannedBody = json_body(req, ctx).await?;
-    chars("shortcut", &b.shortcut, 1, 32)?;
-    if !b
-        .shortcut
-        .bytes()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'_')
-    {
-        return Err(HttpError::BadRequest(
-            "shortcut may only use a-z, 0-9, - and _".into(),
-        ));
-    }
-    chars("text", b.text.trim(), 1, 2000)?;
-    let (site, max) = (a.site, ctx.hub.config().max_canned);
+    let b: CannedBody = json_body(req, MAX_BODY, ctx).await?;
     let c = ctx
         .hub
-        .blocking(move |s| s.add_canned(site, &b.shortcut, &b.text, max))
+        .settings()
+        .add_canned(&a, b.shortcut, b.text)
         .await?;
     ok(StatusCode::CREATED, serde_json::json!({ "canned": c }))
 }
@@ -217,7 +160,8 @@ enum Setting {
     Rule,
 }
 
-/// `DELETE /v1/canned/{id}` and `DELETE /v1/rules/{id}` (admins).
+/// `DELETE /v1/canned/{id}` and `DELETE /v1/rules/{id}` (admins). The admin is asked
+/// for first: a plain agent is refused whatever the id.
 async fn delete(
     req: Request<Incoming>,
     ctx: &HttpCtx,
@@ -225,27 +169,18 @@ async fn delete(
     id: Result<i64, HttpError>,
 ) -> Result<Response<Body>, HttpError> {
     let a = admin(&req, ctx).await?;
-    let (site, id) = (a.site, id?);
-    let gone = ctx
-        .hub
-        .blocking(move |s| match what {
-            Setting::Canned => s.delete_canned(site, id),
-            Setting::Rule => s.delete_rule(site, id),
-        })
-        .await?;
-    if what == Setting::Rule {
-        ctx.hub.rules_changed(site);
-    }
-    if !gone {
-        return Err(HttpError::NotFound);
+    let (id, settings) = (id?, ctx.hub.settings());
+    match what {
+        Setting::Canned => settings.delete_canned(&a, id).await?,
+        Setting::Rule => settings.delete_rule(&a, id).await?,
     }
     ok(StatusCode::OK, serde_json::json!({ "ok": true }))
 }
 
 /// `GET /v1/rules`: the site's automatic invitation rules.
 async fn rules(req: Request<Incoming>, ctx: &HttpCtx) -> Result<Response<Body>, HttpError> {
-    let site = agent(&req, ctx).await?.site;
-    let list = ctx.hub.site_rules(site).await?;
+    let a = agent(&req, ctx).await?;
+    let list = ctx.hub.settings().rules(&a).await?;
     ok(StatusCode::OK, serde_json::json!({ "rules": *list }))
 }
 
@@ -264,36 +199,14 @@ struct RuleBody {
 /// `POST /v1/rules` (admins).
 async fn add_rule(req: Request<Incoming>, ctx: &HttpCtx) -> Result<Response<Body>, HttpError> {
     let a = admin(&req, ctx).await?;
-    let b: RuleBody = json_body(req, ctx).await?;
-    let name = b.name.trim().to_string();
-    chars("name", &name, 1, 100)?;
-    let url = b.url.trim().to_string();
-    chars("url", &url, 0, 500)?;
-    if b.min_seconds > 86_400 {
-        return Err(HttpError::BadRequest(
-            "min_seconds must be 0 to 86400".into(),
-        ));
-    }
-    if b.min_visits > 100_000 {
-        return Err(HttpError::BadRequest(
-            "min_visits must be 0 to 100000".into(),
-        ));
-    }
-    chars("text", b.text.trim(), 1, 1000)?;
-    let rule = InviteRule {
-        id: 0,
-        site: a.site,
-        name,
-        url,
+    let b: RuleBody = json_body(req, MAX_BODY, ctx).await?;
+    let new = NewRule {
+        name: b.name,
+        url: b.url,
         min_seconds: b.min_seconds,
         min_visits: b.min_visits,
         text: b.text,
     };
-    let (site, max) = (a.site, ctx.hub.config().max_rules);
-    let r = ctx
-        .hub
-        .blocking(move |s| s.add_rule(site, &rule, max))
-        .await?;
-    ctx.hub.rules_changed(site);
+    let r = ctx.hub.settings().add_rule(&a, new).await?;
     ok(StatusCode::CREATED, serde_json::json!({ "rule": r }))
 }

@@ -8,6 +8,10 @@ use bytes::Bytes;
 use http::{header, Response, StatusCode};
 use http_body_util::Full;
 
+use crate::core::access::ServiceError;
+use crate::core::hub::Unhealthy;
+use crate::core::login::LoginError;
+use crate::core::AppendError;
 use crate::store::StoreError;
 
 /// A refused HTTP request.
@@ -113,5 +117,46 @@ impl From<StoreError> for HttpError {
             StoreError::Conflict(why) => HttpError::Conflict(why),
             e => HttpError::Unavailable(format!("store: {e}")),
         }
+    }
+}
+
+/// A refusal of the API's services (`core::access`).
+impl From<ServiceError> for HttpError {
+    fn from(e: ServiceError) -> HttpError {
+        match e {
+            ServiceError::Unauthorized => HttpError::Unauthorized,
+            ServiceError::Forbidden(why) => HttpError::Forbidden(why.into()),
+            ServiceError::Invalid(why) => HttpError::BadRequest(why),
+            ServiceError::NotFound => HttpError::NotFound,
+            ServiceError::SignIn(e) => HttpError::from(e),
+            ServiceError::Store(e) => HttpError::from(e),
+        }
+    }
+}
+
+/// A refused sign-in: wrong credentials are 401, too many failures 429 (`Retry-After`),
+/// a full password pool 503 (`Retry-After: 1`), an email of several sites 400.
+impl From<LoginError> for HttpError {
+    fn from(e: LoginError) -> HttpError {
+        match e {
+            LoginError::RateLimited(wait) => HttpError::TooManyRequests(wait),
+            LoginError::NameTheSite => HttpError::BadRequest(e.to_string()),
+            LoginError::BadCredentials => HttpError::Unauthorized,
+            LoginError::Busy => HttpError::Busy(e.to_string()),
+        }
+    }
+}
+
+/// An unwell store (`/healthz`): 503 with the reason.
+impl From<Unhealthy> for HttpError {
+    fn from(e: Unhealthy) -> HttpError {
+        HttpError::Unavailable(e.to_string())
+    }
+}
+
+/// An append the writer did not take or could not commit: 503, resend later.
+impl From<AppendError> for HttpError {
+    fn from(e: AppendError) -> HttpError {
+        HttpError::Unavailable(e.to_string())
     }
 }

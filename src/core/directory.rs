@@ -1,0 +1,249 @@
+//! Who is who, as agents see it over the API: signing in and out, the agent's own site,
+//! its agents with who is on line, and adding an agent; also the site the demo page
+//! embeds.
+//!
+//! Owns: the rules of these requests — how long a sign-in's email and password may be
+//! (checked before any hashing), what a new agent's email, name, password and role must
+//! be, hashing its password — and reaching the store for them on blocking threads. Who
+//! may do what is `access`; sign-in limits are `login`. Knows nothing of HTTP.
+
+use std::net::IpAddr;
+
+use super::access::{chars, Admin, ServiceError};
+use super::auth;
+use super::hub::Hub;
+use crate::store::{Agent, Site, StoreResult};
+
+/// Longest email and password a sign-in reads, in bytes: longer ones are refused before
+/// any hashing.
+const SIGN_IN_EMAIL_MAX: usize = 320;
+const SIGN_IN_PASSWORD_MAX: usize = 1024;
+
+/// The directory service: `Hub::directory`.
+pub(crate) struct Directory<'a> {
+    hub: &'a Hub,
+}
+
+/// A signed-in agent: its new token, and the key of its site.
+pub(crate) struct SignedIn {
+    pub token: String,
+    pub agent: Agent,
+    /// `None` only if the site went away meanwhile.
+    pub site_key: Option<String>,
+}
+
+/// One agent of a site, with what the desk knows of it now.
+pub(crate) struct Listed {
+    pub agent: Agent,
+    /// `online`, `away` (every connection of the agent said so) or `offline`.
+    pub status: &'static str,
+    /// Conversations the desk gave the agent.
+    pub load: usize,
+}
+
+/// A new agent account, as an admin asks for it.
+pub(crate) struct NewAgent {
+    pub email: String,
+    pub name: String,
+    pub password: String,
+    /// `agent` when not given.
+    pub role: Option<String>,
+}
+
+impl Hub {
+    pub(crate) fn directory(&self) -> Directory<'_> {
+        Directory { hub: self }
+    }
+}
+
+impl Directory<'_> {
+    /// Sign an agent in from `peer` (rate-limited per email and address; `site` names the
+    /// site when the email has accounts on several).
+    pub(crate) async fn sign_in(
+        &self,
+        email: &str,
+        password: &str,
+        site: Option<&str>,
+        peer: IpAddr,
+    ) -> Result<SignedIn, ServiceError> {
+        if email.len() > SIGN_IN_EMAIL_MAX || password.len() > SIGN_IN_PASSWORD_MAX {
+            return Err(ServiceError::Invalid("email or password too long".into()));
+        }
+        let (token, agent) = self.hub.login(email, password, site, peer).await??;
+        let id = agent.site;
+        let site_key = self.hub.blocking(move |s| s.site(id)).await?.map(|s| s.key);
+        Ok(SignedIn {
+            token,
+            agent,
+            site_key,
+        })
+    }
+
+    /// Revoke `token`, which must be valid.
+    pub(crate) async fn sign_out(&self, token: Option<&str>) -> Result<(), ServiceError> {
+        self.hub.signed_in(token).await?;
+        let token = token.ok_or(ServiceError::Unauthorized)?;
+        self.hub.logout(token).await?;
+        Ok(())
+    }
+
+    /// The agent's own site.
+    pub(crate) async fn site(&self, agent: &Agent) -> Result<Site, ServiceError> {
+        let id = agent.site;
+        self.hub
+            .blocking(move |s| s.site(id))
+            .await?
+            .ok_or(ServiceError::NotFound)
+    }
+
+    /// The agents of the agent's site, oldest first, with who is on line.
+    pub(crate) async fn agents(&self, agent: &Agent) -> Result<Vec<Listed>, ServiceError> {
+        let site = agent.site;
+        let list = self.hub.blocking(move |s| s.agents(site)).await?;
+        let team = self.hub.team(site);
+        Ok(list
+            .into_iter()
+            .map(|agent| {
+                let on = team.iter().find(|m| m.id == agent.id);
+                Listed {
+                    status: on.map_or("offline", |m| m.status),
+                    load: on.map_or(0, |m| m.load),
+                    agent,
+                }
+            })
+            .collect())
+    }
+
+    /// Add an agent to the admin's site. The email (3–320 characters, with an `@`) and the
+    /// name (1–100) are trimmed; the password and the role follow `auth`'s one rule.
+    /// `Conflict` when the email already has an account on the site.
+    pub(crate) async fn add_agent(&self, by: &Admin, new: NewAgent) -> Result<Agent, ServiceError> {
+        let email = new.email.trim().to_string();
+        chars("email", &email, 3, 320)?;
+        if !email.contains('@') {
+            return Err(ServiceError::Invalid("email must contain @".into()));
+        }
+        let name = new.name.trim().to_string();
+        chars("name", &name, 1, 100)?;
+        auth::check_password(&new.password).map_err(ServiceError::Invalid)?;
+        let role = new.role.unwrap_or_else(|| "agent".into());
+        auth::check_role(&role).map_err(ServiceError::Invalid)?;
+        let (site, password) = (by.agent().site, new.password);
+        Ok(self
+            .hub
+            .blocking(move |s| {
+                let hash = auth::hash_password(&password)?;
+                s.add_agent(site, &email, &name, &role, &hash)
+            })
+            .await?)
+    }
+
+    /// The site the demo page embeds: the first one.
+    pub(crate) async fn first_site(&self) -> StoreResult<Option<Site>> {
+        Ok(self.hub.blocking(|s| s.sites()).await?.into_iter().next())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::store::{self, Options, StoreError};
+
+    /// A hub on the memory store, with a first site and its admin.
+    pub(crate) fn hub() -> (Hub, Admin) {
+        let store = store::open("memory://", &Options::default()).unwrap();
+        let boot = auth::bootstrap(&*store, &[], "admin-password")
+            .unwrap()
+            .unwrap();
+        let admin = store.agents(boot.site.id).unwrap().remove(0);
+        let hub = Hub::start(Arc::new(Config::default()), Arc::from(store), Vec::new());
+        (hub, Admin::of(admin).unwrap())
+    }
+
+    fn new_agent(email: &str, name: &str, password: &str, role: Option<&str>) -> NewAgent {
+        NewAgent {
+            email: email.into(),
+            name: name.into(),
+            password: password.into(),
+            role: role.map(Into::into),
+        }
+    }
+
+    #[tokio::test]
+    async fn new_agents_follow_the_rules_and_are_listed() {
+        let (hub, admin) = hub();
+        let d = hub.directory();
+        for (bad, why) in [
+            (
+                new_agent("nope", "C", "pw-c-12345", None),
+                "email must contain @",
+            ),
+            (
+                new_agent("a@", "C", "pw-c-12345", None),
+                "email must be 3 to 320 characters",
+            ),
+            (
+                new_agent("c@x", "  ", "pw-c-12345", None),
+                "name must be 1 to 100 characters",
+            ),
+            (
+                new_agent("c@x", "C", "short", None),
+                "a password must have 8 to 1024 characters",
+            ),
+            (
+                new_agent("c@x", "C", "pw-c-12345", Some("root")),
+                "role must be \"agent\" or \"admin\"",
+            ),
+        ] {
+            match d.add_agent(&admin, bad).await {
+                Err(ServiceError::Invalid(reason)) => assert_eq!(reason, why),
+                other => panic!("{why}: {other:?}"),
+            }
+        }
+        let bea = d
+            .add_agent(&admin, new_agent(" bea@x ", " Bea ", "pw-bea-123", None))
+            .await
+            .unwrap();
+        assert_eq!(
+            (bea.email.as_str(), bea.name.as_str(), bea.role.as_str()),
+            ("bea@x", "Bea", "agent")
+        );
+        let again = d
+            .add_agent(&admin, new_agent("bea@x", "Bea", "pw-bea-123", None))
+            .await;
+        assert!(matches!(
+            again,
+            Err(ServiceError::Store(StoreError::Conflict(_)))
+        ));
+        let listed = d.agents(&bea).await.unwrap();
+        let seen: Vec<(&str, &str)> = listed
+            .iter()
+            .map(|l| (l.agent.email.as_str(), l.status))
+            .collect();
+        assert_eq!(seen, [("admin@localhost", "offline"), ("bea@x", "offline")]);
+        assert_eq!(d.site(&bea).await.unwrap().id, admin.agent().site);
+    }
+
+    #[tokio::test]
+    async fn over_long_sign_ins_are_refused_before_any_check() {
+        let (hub, _) = hub();
+        let peer = std::net::Ipv4Addr::LOCALHOST.into();
+        let long = "x".repeat(SIGN_IN_PASSWORD_MAX + 1);
+        let r = hub
+            .directory()
+            .sign_in("admin@localhost", &long, None, peer)
+            .await;
+        assert!(matches!(r, Err(ServiceError::Invalid(_))));
+        assert!(matches!(
+            hub.signed_in(None).await,
+            Err(ServiceError::Unauthorized)
+        ));
+        assert!(matches!(
+            hub.signed_in(Some("forged")).await,
+            Err(ServiceError::Unauthorized)
+        ));
+    }
+}
