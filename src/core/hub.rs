@@ -27,8 +27,7 @@ use crate::config::Config;
 use crate::ids::{ConversationId, Offset, SiteId};
 use crate::protocol::{EntryFrame, ServerFrame};
 use crate::store::{
-    now_ms, Agent, Appended, Author, Cid, ConvRef, DeskConv, InviteRule, NewEntry, Site, Store,
-    StoreError, StoreResult,
+    now_ms, Agent, Appended, DeskConv, InviteRule, Site, Store, StoreError, StoreResult,
 };
 
 /// The answer to an append, once it is committed.
@@ -376,28 +375,6 @@ impl Hub {
         });
     }
 
-    /// An agent's message in `conv`: the one way for the WebSocket `msg` frame and the
-    /// REST API alike. A reply to a conversation waiting for an agent takes it first (its
-    /// `join` entry is queued before the reply); anyone else's conversation stays theirs.
-    /// The receiver answers after the commit.
-    pub(crate) fn agent_message(
-        &self,
-        agent: &Agent,
-        conv: ConversationId,
-        cid: String,
-        body: String,
-    ) -> Result<Committed, AppendError> {
-        let _ = self.claim(agent.site, conv, (agent.id, agent.name.clone()));
-        let entry = NewEntry::now(
-            ConvRef::Id(conv),
-            "msg",
-            Author::Agent(agent.id),
-            Cid::Keyed(cid),
-            body,
-        );
-        self.inner.writer.append(entry)
-    }
-
     /// What a commit means beyond its ack, whether or not the connection that asked for
     /// it is still there: a visitor's conversation opened (its tabs follow it, the desk
     /// assigns it), an agent answered.
@@ -448,6 +425,11 @@ impl Hub {
         }
         let head = stream.head();
         Ok(Some((stream, head)))
+    }
+
+    /// The site of `conv` when its stream is in memory.
+    pub(crate) fn live_site(&self, conv: ConversationId) -> Option<SiteId> {
+        self.inner.registry.site(conv)
     }
 
     /// The last committed offset of `conv`, from memory when it is live.

@@ -17,6 +17,7 @@
 //! - `login`: sign-in limits, the password pool (`hasher`), tokens
 //! - `budget`: what one client address may hold (connections, channels, parts)
 //! - `tokens`: visitor tokens the server issues
+//! - `send`: an agent's message, the one path of WebSocket and REST
 //!
 //! The services the HTTP API calls (each request parses, calls one, renders):
 //!
@@ -39,6 +40,7 @@ pub(crate) mod invite;
 pub mod login;
 pub(crate) mod presence;
 pub(crate) mod registry;
+pub(crate) mod send;
 pub(crate) mod session;
 pub(crate) mod settings;
 pub(crate) mod signal;

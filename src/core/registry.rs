@@ -12,7 +12,7 @@ use bytes::Bytes;
 
 use super::signal::Signal;
 use super::stream::Stream;
-use crate::ids::{ConversationId, Offset};
+use crate::ids::{ConversationId, Offset, SiteId};
 
 const SHARDS: usize = 16;
 
@@ -46,6 +46,11 @@ impl Registry {
     /// The head of `conv` if its stream is in memory.
     pub(crate) fn head(&self, conv: ConversationId) -> Option<Offset> {
         self.shard(conv).get(&conv).map(|s| s.head())
+    }
+
+    /// The site of `conv` if its stream is in memory.
+    pub(crate) fn site(&self, conv: ConversationId) -> Option<SiteId> {
+        self.shard(conv).get(&conv).map(|s| s.site)
     }
 
     /// Follow the live stream of `conv` if it is in memory.

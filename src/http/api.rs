@@ -12,9 +12,8 @@ use serde::Deserialize;
 
 use super::error::HttpError;
 use super::{query_decoded, query_param, read_body, text, Body, HttpCtx};
-use crate::core::hub::AfterCommit;
 use crate::ids::{ConversationId, Offset};
-use crate::protocol::{check_msg, EntryFrame};
+use crate::protocol::EntryFrame;
 use crate::store::{Agent, Appended};
 
 pub(super) const JSON: &str = "application/json";
@@ -185,20 +184,11 @@ pub(super) async fn post_message(
     let a = agent(&req, ctx).await?;
     let conv = ConversationId(super::path_id(id).ok_or(HttpError::NotFound)?);
     let m: MessageBody = json_body(req, ctx.hub.config().max_frame_bytes, ctx).await?;
-    check_msg(&m.cid, &m.body, ctx.hub.config().max_body_chars)
-        .map_err(|e| HttpError::BadRequest(e.msg))?;
-    let site = a.site;
-    let info = ctx.hub.blocking(move |s| s.conversation(conv)).await?;
-    // Another site's conversation is indistinguishable from a missing one.
-    if info.is_none_or(|i| i.site != site) {
-        return Err(HttpError::NotFound);
-    }
     let done = ctx
         .hub
-        .agent_message(&a, conv, m.cid, m.body)?
-        .await
-        .unwrap_or(Err(crate::core::AppendError::Closed))?;
-    ctx.hub.after_commit(&AfterCommit::Agent(a.id), &done);
+        .agent_send(&a, Some(conv), m.cid, m.body)
+        .await?
+        .await?;
     match done {
         Appended::New(e, _) => ok(
             StatusCode::CREATED,

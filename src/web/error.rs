@@ -11,6 +11,7 @@ use http_body_util::Full;
 use crate::core::access::ServiceError;
 use crate::core::hub::Unhealthy;
 use crate::core::login::LoginError;
+use crate::core::send::SendError;
 use crate::core::AppendError;
 use crate::store::StoreError;
 
@@ -158,5 +159,17 @@ impl From<Unhealthy> for HttpError {
 impl From<AppendError> for HttpError {
     fn from(e: AppendError) -> HttpError {
         HttpError::Unavailable(e.to_string())
+    }
+}
+
+/// An agent's message that was not queued (`core::send`).
+impl From<SendError> for HttpError {
+    fn from(e: SendError) -> HttpError {
+        match e {
+            SendError::Invalid(f) => HttpError::BadRequest(f.msg),
+            SendError::UnknownConv(_) => HttpError::NotFound,
+            SendError::Lookup(_, e) => HttpError::from(e),
+            SendError::Refused(e) => HttpError::from(e),
+        }
     }
 }

@@ -1,21 +1,33 @@
 //! Writing to a stream: a `msg` frame becomes an append, and the append's commit becomes
 //! an `ack` (or an `err`).
 //!
-//! Owns: where a message goes (a visitor's open conversation, opened by its first
-//! message in the same transaction; the conversation an agent names, which an agent's
-//! reply takes when nobody owns it), queueing appends on the writer, and answering each
-//! one after its commit — `ack` with its offset, `dup` for a resend, `cid_taken` for a cid
-//! used in another conversation.
+//! Owns: where a visitor's message goes (its open conversation, opened by its first
+//! message in the same transaction), handing an agent's to the one send path of agents
+//! (`core::send`, shared with the REST API) and saying its refusals as `err` frames,
+//! waiting for appends, and answering each one after its commit — `ack` with its offset,
+//! `dup` for a resend, `cid_taken` for a cid used in another conversation.
+
+use std::future::Future;
 
 use futures_util::stream::StreamExt;
 use futures_util::FutureExt;
 
 use super::{Conn, Flow, Principal, Sent, Transport};
 use crate::core::hub::{AfterCommit, Committed};
+use crate::core::send::SendError;
 use crate::core::writer::AppendError;
 use crate::ids::ConversationId;
 use crate::protocol::{Contact, ErrorCode, FrameError, ServerFrame};
 use crate::store::{Appended, Author, Cid, ConvRef, NewEntry};
+
+impl Sent {
+    /// The `err` refusing this append: it names the frame, its cid and its conversation.
+    fn refusal(&self, code: ErrorCode, msg: &str) -> FrameError {
+        let mut f = FrameError::new(code, msg).of(self.of).cid(&self.cid);
+        f.conv = self.named;
+        f
+    }
+}
 
 impl<T: Transport> Conn<T> {
     pub(super) async fn on_msg(
@@ -29,51 +41,78 @@ impl<T: Transport> Conn<T> {
             return Ok(());
         };
         let site = a.site;
-        let (queued, after) = match &a.principal {
-            Principal::Visitor(session) => {
-                let target = ConvRef::Visitor {
-                    site,
-                    token: session.token.clone(),
-                    named: conv,
-                };
-                let entry = NewEntry {
-                    contact: contact.map(Into::into),
-                    ..NewEntry::now(
-                        target,
-                        "msg",
-                        Author::Visitor,
-                        Cid::Keyed(cid.clone()),
-                        body,
-                    )
-                };
-                let after = AfterCommit::Visitor(session.clone(), None);
-                (self.hub.writer().append(entry), after)
-            }
+        let session = match &a.principal {
+            Principal::Visitor(session) => session.clone(),
             Principal::Agent(agent, _) => {
                 let agent = agent.clone();
-                let Some(conv) = conv else {
-                    return self
-                        .err(FrameError::new(
-                            ErrorCode::BadFrame,
-                            "agents must name the conversation",
-                        ))
-                        .await;
-                };
-                if !self.check_my_site(conv).await? {
-                    return Ok(());
-                }
-                let queued = self.hub.agent_message(&agent, conv, cid.clone(), body);
-                (queued, AfterCommit::Agent(agent.id))
+                return self.agent_msg(&agent, cid, body, conv).await;
             }
+        };
+        let target = ConvRef::Visitor {
+            site,
+            token: session.token.clone(),
+            named: conv,
+        };
+        let entry = NewEntry {
+            contact: contact.map(Into::into),
+            ..NewEntry::now(
+                target,
+                "msg",
+                Author::Visitor,
+                Cid::Keyed(cid.clone()),
+                body,
+            )
         };
         let sent = Sent {
             cid,
             of: "msg",
             answer: true,
             named: conv,
-            after,
+            after: AfterCommit::Visitor(session, None),
         };
-        self.submit(queued, sent).await
+        self.submit(self.hub.writer().append(entry), sent).await
+    }
+
+    /// An agent's `msg`: the agents' one send path checks and queues it (and does what
+    /// its commit means); here its refusals become `err` frames, its commit an `ack`.
+    async fn agent_msg(
+        &mut self,
+        agent: &crate::store::Agent,
+        cid: String,
+        body: String,
+        conv: Option<ConversationId>,
+    ) -> Flow {
+        let sent = Sent {
+            cid: cid.clone(),
+            of: "msg",
+            answer: true,
+            named: conv,
+            after: AfterCommit::Nothing,
+        };
+        match self.hub.agent_send(agent, conv, cid, body).await {
+            Ok(sending) => {
+                self.wait_for(sent, sending);
+                Ok(())
+            }
+            Err(SendError::Invalid(e)) => self.err(e).await,
+            Err(SendError::UnknownConv(conv)) => self.send_unknown_conv(conv).await,
+            Err(SendError::Lookup(conv, e)) => {
+                tracing::error!(error = %e, "conversation lookup failed");
+                self.err(FrameError::new(ErrorCode::Store, "store unavailable").conv(conv))
+                    .await
+            }
+            Err(SendError::Refused(e)) => self.append_failed(&sent, &e).await,
+        }
+    }
+
+    /// Wait for an append on its way; its answer comes back through `pending`.
+    fn wait_for(
+        &mut self,
+        sent: Sent,
+        sending: impl Future<Output = Result<Appended, AppendError>> + Send + 'static,
+    ) {
+        self.pending
+            .push(Box::pin(async move { (sent, sending.await) }));
     }
 
     /// Wait for an append the writer took (`queued`); its `ack` (when `sent.answer`) or
@@ -85,9 +124,10 @@ impl<T: Transport> Conn<T> {
     ) -> Flow {
         match queued {
             Ok(rx) => {
-                self.pending.push(Box::pin(async move {
-                    (sent, rx.await.unwrap_or(Err(AppendError::Closed)))
-                }));
+                self.wait_for(
+                    sent,
+                    async move { rx.await.unwrap_or(Err(AppendError::Closed)) },
+                );
                 Ok(())
             }
             Err(e) if sent.answer => self.append_failed(&sent, &e).await,
@@ -99,11 +139,7 @@ impl<T: Transport> Conn<T> {
     }
 
     async fn append_failed(&mut self, sent: &Sent, e: &AppendError) -> Flow {
-        let mut f = FrameError::new(e.code(), e.to_string())
-            .of(sent.of)
-            .cid(&sent.cid);
-        f.conv = sent.named;
-        self.err(f).await
+        self.err(sent.refusal(e.code(), &e.to_string())).await
     }
 
     /// Answer a finished append and every other one already finished (one group commit
@@ -134,11 +170,6 @@ impl<T: Transport> Conn<T> {
             return Ok(());
         }
         let cid = sent.cid.as_str();
-        let refusal = |code, msg: &str| {
-            let mut f = FrameError::new(code, msg).of(sent.of).cid(cid);
-            f.conv = sent.named;
-            f
-        };
         match r {
             Ok(Appended::New(e, _)) => {
                 let ack = ServerFrame::Ack {
@@ -161,14 +192,14 @@ impl<T: Transport> Conn<T> {
                 self.feed(ack.to_bytes()).await
             }
             Ok(Appended::CidTaken) => {
-                let f = refusal(
+                let f = sent.refusal(
                     ErrorCode::CidTaken,
                     "this cid is already used in another conversation: pick a new one",
                 );
                 self.err(f).await
             }
             Ok(Appended::NotOpen) => {
-                let f = refusal(ErrorCode::UnknownConv, "that is not your open conversation");
+                let f = sent.refusal(ErrorCode::UnknownConv, "that is not your open conversation");
                 self.err(f).await
             }
             Err(e) => self.append_failed(&sent, &e).await,

@@ -533,17 +533,14 @@ impl<T: Transport> Conn<T> {
         }
     }
 
-    /// Is `conv` a conversation of this connection's site? From the followed stream when
-    /// there is one, else from the store.
+    /// Is `conv` a conversation of this connection's site? (`Hub::of_site`: from its
+    /// stream when it is in memory, else from the store.)
     async fn of_my_site(&mut self, conv: ConversationId) -> Result<bool, String> {
         let Some(site) = self.authed.as_ref().map(|a| a.site) else {
             return Ok(false);
         };
-        if let Some(cur) = self.follows.get(&conv) {
-            return Ok(cur.stream.site == site);
-        }
-        match self.hub.blocking(move |s| s.conversation(conv)).await {
-            Ok(info) => Ok(info.is_some_and(|i| i.site == site)),
+        match self.hub.of_site(site, conv).await {
+            Ok(mine) => Ok(mine),
             Err(e) => {
                 tracing::error!(error = %e, "conversation lookup failed");
                 Err(e.to_string())
