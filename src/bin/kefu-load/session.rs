@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use kefu::protocol::close;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
@@ -538,7 +539,7 @@ pub(crate) async fn drive(
                         out = peer.on_frame(&f, at);
                     }
                     Some(Down::Alive) => last_rx = Instant::now(),
-                    Some(Down::Closed(Some(code))) if (4100..4200).contains(&code) => {
+                    Some(Down::Closed(Some(code))) if !close::should_reconnect(code) => {
                         // "Do not reconnect until something is fixed" (protocol §5).
                         peer.stats.fail("closed", format!("closed with {code}"));
                         peer.violations.push(format!("closed with {code}: not reconnecting"));
