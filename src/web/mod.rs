@@ -1,8 +1,10 @@
-//! HTTP primitives shared by the edge and the HTTP transports: the response body type,
-//! the one error type with its statuses, query parsing and bounded body reading.
+//! HTTP primitives of the edge: the response body type, the one error type with its
+//! statuses, its JSON body and the conversions of the core's and the store's errors into
+//! it, query parsing and bounded body reading.
 //!
-//! Owns: nothing of routing or of what requests mean; it sits below both `http` and
-//! `transport`.
+//! Owns: nothing of routing or of what requests mean. It sits below `http` (and the
+//! `transport`s, which need none of it: their HTTP requests are the edge's), above the
+//! core and the store whose errors it maps.
 
 mod error;
 
