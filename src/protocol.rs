@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{is_token, ConversationId, Epoch, Offset};
+pub use crate::vocab::Role;
 
 /// The protocol version this server speaks.
 pub const VERSION: u32 = 1;
@@ -16,27 +17,6 @@ pub const VISITOR_TOKEN_MIN: usize = 16;
 pub const VISITOR_TOKEN_MAX: usize = 64;
 /// Client message ids: 1–64 chars of `[A-Za-z0-9_-]`.
 pub const CID_MAX: usize = 64;
-
-/// Who a connection speaks for (`visitor`, `agent`), or who wrote an entry (those, or
-/// `system`: kefu itself, e.g. an idle conversation closed). A `hello` may not claim
-/// `system`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Visitor,
-    Agent,
-    System,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Visitor => "visitor",
-            Role::Agent => "agent",
-            Role::System => "system",
-        }
-    }
-}
 
 /// A client's position in a stream, sent with `hello` or `follow`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

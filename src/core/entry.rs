@@ -14,11 +14,7 @@ impl<'a> From<&'a store::Entry> for EntryFrame<'a> {
             conv: e.conv,
             off: e.off,
             kind: &e.kind,
-            role: match e.role {
-                store::Role::Visitor => protocol::Role::Visitor,
-                store::Role::Agent => protocol::Role::Agent,
-                store::Role::System => protocol::Role::System,
-            },
+            role: e.role,
             sender: &e.sender,
             cid: &e.cid,
             body: &e.body,
@@ -46,6 +42,7 @@ mod tests {
     use super::*;
     use crate::ids::{ConversationId, Offset};
     use crate::protocol::ServerFrame;
+    use crate::vocab::Role;
 
     #[test]
     fn a_stored_entry_encodes_as_its_e_frame() {
@@ -53,7 +50,7 @@ mod tests {
             conv: ConversationId(4),
             off: Offset(2),
             kind: "read".into(),
-            role: store::Role::Agent,
+            role: Role::Agent,
             sender: "a3".into(),
             cid: "read:4:1".into(),
             body: String::new(),
@@ -65,7 +62,7 @@ mod tests {
             ServerFrame::Entry(EntryFrame::from(&e)).encode(),
             r#"{"t":"e","conv":4,"off":2,"kind":"read","role":"agent","sender":"a3","cid":"read:4:1","body":"","ts":5,"upto":1}"#
         );
-        (e.kind, e.role, e.upto) = ("msg".into(), store::Role::System, None);
+        (e.kind, e.role, e.upto) = ("msg".into(), Role::System, None);
         e.contact = Some(
             protocol::Contact {
                 name: "Li".into(),

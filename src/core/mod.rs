@@ -35,30 +35,11 @@ pub(crate) mod stream;
 pub(crate) mod tokens;
 pub(crate) mod writer;
 
+/// Transports, for gauges and per-site rules.
+pub use crate::vocab::TransportKind;
 pub(crate) use writer::AppendError;
 
 use tokio::sync::watch;
-
-/// Transports, for gauges and per-site rules.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TransportKind {
-    WebSocket,
-    LongPoll,
-    Xdr,
-    Jsonp,
-}
-
-impl TransportKind {
-    /// The name used in site settings and the negotiation document.
-    pub fn name(self) -> &'static str {
-        match self {
-            TransportKind::WebSocket => "ws",
-            TransportKind::LongPoll => "lp",
-            TransportKind::Xdr => "xdr",
-            TransportKind::Jsonp => "jsonp",
-        }
-    }
-}
 
 /// The one shutdown signal. Every long-lived loop selects on `wait()`.
 #[derive(Clone)]

@@ -18,6 +18,7 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 
 use crate::transport::{jsonp, long_poll};
+use crate::vocab::TransportKind;
 use error::HttpError;
 
 pub use crate::transport::RequestCtx as HttpCtx;
@@ -172,9 +173,9 @@ async fn negotiate(req: &Request<Incoming>, ctx: &HttpCtx) -> Result<Response<Bo
     let result = match ctx.hub.site(key).await {
         Ok(Some(site)) => {
             let c = ctx.hub.config();
-            let transports: Vec<&str> = ["ws", "lp", "xdr", "jsonp"]
+            let transports: Vec<TransportKind> = TransportKind::ALL
                 .into_iter()
-                .filter(|t| site.allows_transport(t))
+                .filter(|&t| site.allows_transport(t))
                 .collect();
             Ok(serde_json::json!({
                 "v": crate::protocol::VERSION,

@@ -22,11 +22,12 @@ pub mod sqlite;
 pub use error::{StoreError, StoreResult};
 pub use records::{
     now_ms, Agent, Appended, Author, Canned, Cid, Contact, ConvInfo, ConvRef, DeskConv, Entry,
-    InviteRule, NewEntry, Reopen, Role, Site,
+    InviteRule, NewEntry, Reopen, Site,
 };
 
 use crate::config::Config;
 use crate::ids::{AgentId, ConversationId, Offset, SiteId};
+use crate::vocab::TransportKind;
 
 /// The conversations and their logs.
 pub trait Log {
@@ -118,8 +119,8 @@ pub trait Directory {
 
 /// What a site's admins set: transports, identity, canned responses, invitation rules.
 pub trait Settings {
-    /// The transports a site allows (any of `ws`, `lp`, `xdr`, `jsonp`).
-    fn set_transports(&self, site: SiteId, transports: &[String]) -> StoreResult<()>;
+    /// The transports a site allows.
+    fn set_transports(&self, site: SiteId, transports: &[TransportKind]) -> StoreResult<()>;
     /// Require (or stop requiring) verified visitor identities on a site.
     fn set_require_identity(&self, site: SiteId, required: bool) -> StoreResult<()>;
 

@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{AgentId, ConversationId, Epoch, Offset, SiteId, VisitorId};
+use crate::vocab::{Role, TransportKind};
 
 /// One site (tenant).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,16 +21,13 @@ pub struct Site {
     pub secret: String,
     /// Origins allowed to open the widget; `*` allows any.
     pub allowed_origins: Vec<String>,
-    /// Transports this site allows (`ws`, `lp`, `xdr`, `jsonp`).
-    pub transports: Vec<String>,
+    /// Transports this site allows.
+    pub transports: Vec<TransportKind>,
     /// Visitors must carry an identity signed with `secret`.
     pub require_identity: bool,
 }
 
 impl Site {
-    /// The transports a new site allows: all of them.
-    pub const DEFAULT_TRANSPORTS: [&'static str; 4] = ["ws", "lp", "xdr", "jsonp"];
-
     /// May a browser page served from `origin` talk to this site?
     pub fn allows_origin(&self, origin: &str) -> bool {
         self.allowed_origins
@@ -59,9 +57,9 @@ impl Site {
         Ok(())
     }
 
-    /// Does this site allow transport `name`?
-    pub fn allows_transport(&self, name: &str) -> bool {
-        self.transports.iter().any(|t| t == name)
+    /// Does this site allow transport `kind`?
+    pub fn allows_transport(&self, kind: TransportKind) -> bool {
+        self.transports.contains(&kind)
     }
 }
 
@@ -211,34 +209,6 @@ impl NewEntry {
             ts: now_ms(),
             upto: None,
             contact: None,
-        }
-    }
-}
-
-/// Who wrote an entry: its conversation's visitor, an agent, or kefu itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    Visitor,
-    Agent,
-    System,
-}
-
-impl Role {
-    /// The name kept in the log.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Visitor => "visitor",
-            Role::Agent => "agent",
-            Role::System => "system",
-        }
-    }
-
-    /// The role named `s` in the log (`visitor` for anything unknown).
-    pub fn from_name(s: &str) -> Role {
-        match s {
-            "agent" => Role::Agent,
-            "system" => Role::System,
-            _ => Role::Visitor,
         }
     }
 }

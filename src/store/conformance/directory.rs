@@ -3,7 +3,8 @@
 
 use super::{first_message, msg, visitor, A, B};
 use crate::ids::{AgentId, Offset, SiteId};
-use crate::store::{Author, ConvRef, InviteRule, Site, Store, StoreError};
+use crate::store::{Author, ConvRef, InviteRule, Store, StoreError};
+use crate::vocab::TransportKind;
 
 fn conflict<T: std::fmt::Debug>(r: Result<T, StoreError>) -> String {
     match r {
@@ -30,7 +31,7 @@ pub(crate) fn sites_are_added_found_and_updated(s: &dyn Store) {
     assert_ne!(one.key, two.key);
     assert_eq!(one.secret.len(), 32);
     assert_eq!((one.name.as_str(), &one.allowed_origins), ("One", &origins));
-    assert_eq!(one.transports, Site::DEFAULT_TRANSPORTS);
+    assert_eq!(one.transports, TransportKind::ALL);
     assert!(!one.require_identity && two.allowed_origins.is_empty());
     assert_eq!(s.site(one.id).unwrap().as_ref(), Some(&one));
     assert_eq!(s.site_by_key(&two.key).unwrap().as_ref(), Some(&two));
@@ -41,7 +42,7 @@ pub(crate) fn sites_are_added_found_and_updated(s: &dyn Store) {
     s.update_site(one.id, Some("Uno"), None).unwrap();
     let star = vec!["*".to_string()];
     s.update_site(two.id, None, Some(&star)).unwrap();
-    s.set_transports(two.id, &["ws".into(), "jsonp".into()])
+    s.set_transports(two.id, &[TransportKind::WebSocket, TransportKind::Jsonp])
         .unwrap();
     s.set_require_identity(two.id, true).unwrap();
     let (one, two) = (
@@ -50,7 +51,10 @@ pub(crate) fn sites_are_added_found_and_updated(s: &dyn Store) {
     );
     assert_eq!((one.name.as_str(), &one.allowed_origins), ("Uno", &origins));
     assert_eq!((two.name.as_str(), &two.allowed_origins), ("Two", &star));
-    assert_eq!(two.transports, ["ws", "jsonp"]);
+    assert_eq!(
+        two.transports,
+        [TransportKind::WebSocket, TransportKind::Jsonp]
+    );
     assert!(two.require_identity && !one.require_identity);
     s.set_require_identity(two.id, false).unwrap();
     assert!(!s.site(two.id).unwrap().unwrap().require_identity);

@@ -3,9 +3,8 @@
 
 use super::{first_message, msg, new, visitor, A, B};
 use crate::ids::{AgentId, ConversationId, Offset, SiteId};
-use crate::store::{
-    now_ms, Appended, Author, Cid, Contact, ConvRef, NewEntry, Reopen, Role, Store,
-};
+use crate::store::{now_ms, Appended, Author, Cid, Contact, ConvRef, NewEntry, Reopen, Store};
+use crate::vocab::Role;
 
 /// A desk entry (`join`, `transfer`, `close`, `reopen`) of `agent` in `conv`.
 fn desk(conv: ConversationId, kind: &'static str, agent: i64) -> NewEntry {

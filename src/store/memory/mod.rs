@@ -16,9 +16,10 @@ mod directory;
 use super::batch::{self, Change, Conv, Loaded, Opener, Stored, Wanted};
 use super::{
     Agent, Appended, Canned, ConvInfo, ConvRef, DeskConv, Entry, InviteRule, Log, NewEntry, Reopen,
-    Role, Search, Site, StoreError, StoreResult,
+    Search, Site, StoreError, StoreResult,
 };
 use crate::ids::{AgentId, ConversationId, Epoch, Offset, SiteId, VisitorId};
+use crate::vocab::Role;
 
 /// The in-memory store.
 #[derive(Default)]

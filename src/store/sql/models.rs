@@ -10,7 +10,8 @@ use super::schema::{
     agents, canned_responses, conversations, entries, invite_rules, sites, visitors,
 };
 use crate::ids::{AgentId, ConversationId, Epoch, Offset, SiteId, VisitorId};
-use crate::store::{Agent, Canned, ConvInfo, Entry, InviteRule, Role, Site};
+use crate::store::{Agent, Canned, ConvInfo, Entry, InviteRule, Site, StoreError, StoreResult};
+use crate::vocab::{TransportKind, UnknownWord};
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = sites)]
@@ -33,10 +34,24 @@ impl From<SiteRow> for Site {
             name: r.name,
             secret: r.secret,
             allowed_origins: words(&r.allowed_origins),
-            transports: words(&r.transports),
+            transports: transports_of(&r.transports),
             require_identity: r.require_identity,
         }
     }
+}
+
+/// The `transports` column: the names of the allowed transports, separated by spaces.
+pub(crate) fn transports_text(list: &[TransportKind]) -> String {
+    let names: Vec<&str> = list.iter().map(|t| t.as_str()).collect();
+    names.join(" ")
+}
+
+/// The transports a `transports` column allows. A name this version does not know allows
+/// nothing, and is left out.
+fn transports_of(text: &str) -> Vec<TransportKind> {
+    text.split_whitespace()
+        .filter_map(|t| t.parse().ok())
+        .collect()
 }
 
 #[derive(Insertable)]
@@ -155,7 +170,16 @@ pub(crate) struct EntryRow {
 }
 
 impl EntryRow {
-    pub(crate) fn entry(self) -> Entry {
+    /// The entry this row holds. Its words are read as kefu writes them; a row spelling
+    /// one otherwise is refused, naming the entry.
+    pub(crate) fn entry(self) -> StoreResult<Entry> {
+        let unreadable = |e: UnknownWord| {
+            StoreError::Invalid(format!(
+                "entry {} of conversation {}: {e}",
+                self.off, self.conversation_id
+            ))
+        };
+        let role = self.role.parse().map_err(unreadable)?;
         let meta: Option<serde_json::Value> = self
             .meta
             .as_deref()
@@ -169,18 +193,23 @@ impl EntryRow {
             .as_ref()
             .and_then(|m| m.get("contact"))
             .and_then(|c| serde_json::from_value(c.clone()).ok());
-        Entry {
+        Ok(Entry {
             conv: ConversationId(self.conversation_id),
             off: Offset(self.off as u64),
             kind: self.kind,
-            role: Role::from_name(&self.role),
+            role,
             sender: self.sender,
             cid: self.cid,
             body: self.body,
             ts: self.ts,
             upto,
             contact,
-        }
+        })
+    }
+
+    /// The entries of `rows`, in their order.
+    pub(crate) fn entries(rows: Vec<EntryRow>) -> StoreResult<Vec<Entry>> {
+        rows.into_iter().map(EntryRow::entry).collect()
     }
 }
 

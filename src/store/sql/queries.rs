@@ -21,6 +21,7 @@ use crate::store::{
     now_ms, Agent, Appended, Canned, ConvInfo, DeskConv, Directory, Entry, InviteRule, Log,
     NewEntry, Reopen, Search, Settings, Site, StoreResult,
 };
+use crate::vocab::TransportKind;
 
 type Conn = <Db as Dialect>::Conn;
 
@@ -77,7 +78,7 @@ impl Directory for Db {
         let key = format!("s_{}", random_token(10).to_lowercase());
         let secret = random_token(32);
         let allowed_origins = origins.join(" ");
-        let transports = Site::DEFAULT_TRANSPORTS.join(" ");
+        let transports = transports_text(&TransportKind::ALL);
         let row = NewSiteRow {
             key: &key,
             name,
@@ -234,8 +235,8 @@ impl Directory for Db {
 }
 
 impl Settings for Db {
-    fn set_transports(&self, site: SiteId, transports: &[String]) -> StoreResult<()> {
-        let list = transports.join(" ");
+    fn set_transports(&self, site: SiteId, transports: &[TransportKind]) -> StoreResult<()> {
+        let list = transports_text(transports);
         self.write(|c| {
             diesel::update(sites::table.find(site.0))
                 .set(sites::transports.eq(&list))
@@ -361,7 +362,7 @@ impl Search for Db {
     fn search(&self, site: SiteId, needle: &str, limit: usize) -> StoreResult<Vec<Entry>> {
         let pattern = like_pattern(needle);
         self.read(|c| {
-            Ok(entries::table
+            let rows = entries::table
                 .inner_join(conversations::table)
                 .filter(conversations::site_id.eq(site.0))
                 .filter(entries::kind.eq("msg"))
@@ -369,10 +370,8 @@ impl Search for Db {
                 .order((entries::ts.desc(), entries::off.desc()))
                 .limit(limit as i64)
                 .select(EntryRow::as_select())
-                .load(c)?
-                .into_iter()
-                .map(EntryRow::entry)
-                .collect())
+                .load(c)?;
+            EntryRow::entries(rows)
         })
     }
 }
@@ -396,16 +395,14 @@ impl Log for Db {
         limit: usize,
     ) -> StoreResult<Vec<Entry>> {
         self.read(|c| {
-            Ok(entries::table
+            let rows = entries::table
                 .filter(entries::conversation_id.eq(conv.0))
                 .filter(entries::off.gt(after.0 as i64))
                 .order(entries::off)
                 .limit(limit as i64)
                 .select(EntryRow::as_select())
-                .load(c)?
-                .into_iter()
-                .map(EntryRow::entry)
-                .collect())
+                .load(c)?;
+            EntryRow::entries(rows)
         })
     }
 
