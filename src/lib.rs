@@ -19,7 +19,8 @@
 //!   backends (`sqlite` on the shared diesel queries of `store::sql`, and `memory`) and
 //!   the conformance suite they all pass.
 //! - [`config`], [`ids`], [`vocab`]: every tunable; the identifier newtypes; the words
-//!   every layer spells the same way (roles, transports), each defined once.
+//!   every layer spells the same way (roles, senders, entry kinds, transports), each
+//!   defined once.
 //!
 //! `fuzzing` (hidden) holds the entry points of the fuzz targets in `fuzz/`.
 

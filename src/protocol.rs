@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{is_token, ConversationId, Epoch, Offset};
-pub use crate::vocab::Role;
+pub use crate::vocab::{EntryKind, Role, Sender};
 
 /// The protocol version this server speaks.
 pub const VERSION: u32 = 1;
@@ -509,9 +509,9 @@ fn check_user(u: &User) -> Result<(), FrameError> {
 pub struct EntryFrame<'a> {
     pub conv: ConversationId,
     pub off: Offset,
-    pub kind: &'a str,
+    pub kind: EntryKind,
     pub role: Role,
-    pub sender: &'a str,
+    pub sender: Sender,
     pub cid: &'a str,
     pub body: &'a str,
     pub ts: i64,
@@ -777,9 +777,9 @@ mod tests {
         let e = EntryFrame {
             conv: ConversationId(1),
             off: Offset(2),
-            kind: "msg",
+            kind: EntryKind::Msg,
             role: Role::Visitor,
-            sender: "v1",
+            sender: Sender::Visitor(crate::ids::VisitorId(1)),
             cid: "c",
             body: "<b>hi</b>",
             ts: 5,

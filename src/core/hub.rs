@@ -30,6 +30,7 @@ use crate::store::{
     now_ms, Agent, Appended, Author, Cid, ConvRef, DeskConv, InviteRule, NewEntry, Site, Store,
     StoreError, StoreResult,
 };
+use crate::vocab::EntryKind;
 
 /// The answer to an append, once it is committed.
 pub(crate) type Committed = tokio::sync::oneshot::Receiver<Result<Appended, AppendError>>;
@@ -367,7 +368,7 @@ impl Hub {
         let _ = self.claim(agent.site, conv, (agent.id, agent.name.clone()));
         let entry = NewEntry::now(
             ConvRef::Id(conv),
-            "msg",
+            EntryKind::Msg,
             Author::Agent(agent.id),
             Cid::Keyed(cid),
             body,

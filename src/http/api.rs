@@ -14,6 +14,7 @@ use crate::core::login::LoginError;
 use crate::ids::{ConversationId, Offset};
 use crate::protocol::{check_msg, EntryFrame};
 use crate::store::{Agent, Appended};
+use crate::vocab::Sender;
 use http::Response;
 
 pub(super) const JSON: &str = "application/json";
@@ -112,7 +113,7 @@ pub(super) async fn conversations(
         .map(|c| {
             serde_json::json!({
                 "conv": c.id, "epoch": c.epoch, "head": c.head,
-                "visitor": format!("v{}", c.visitor),
+                "visitor": Sender::Visitor(c.visitor),
                 "owner": ctx.hub.owner_of(site, c.id),
                 "queued": ctx.hub.queue_position(site, c.id).is_some(),
             })

@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{AgentId, ConversationId, Epoch, Offset, SiteId, VisitorId};
-use crate::vocab::{Role, TransportKind};
+use crate::vocab::{EntryKind, Role, Sender, TransportKind};
 
 /// One site (tenant).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,11 +152,11 @@ pub enum Author {
 
 impl Author {
     /// The `sender` of this author's entries in a conversation of visitor `visitor`.
-    pub fn sender(self, visitor: VisitorId) -> String {
+    pub fn sender(self, visitor: VisitorId) -> Sender {
         match self {
-            Author::Visitor => format!("v{visitor}"),
-            Author::Agent(a) => format!("a{a}"),
-            Author::System => "kefu".to_string(),
+            Author::Visitor => Sender::Visitor(visitor),
+            Author::Agent(a) => Sender::Agent(a),
+            Author::System => Sender::System,
         }
     }
 
@@ -186,7 +186,7 @@ pub enum Cid {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewEntry {
     pub conv: ConvRef,
-    pub kind: String,
+    pub kind: EntryKind,
     pub author: Author,
     pub cid: Cid,
     pub body: String,
@@ -199,10 +199,10 @@ pub struct NewEntry {
 
 impl NewEntry {
     /// An entry stamped now, with no `upto` and no contact.
-    pub fn now(conv: ConvRef, kind: &str, author: Author, cid: Cid, body: String) -> NewEntry {
+    pub fn now(conv: ConvRef, kind: EntryKind, author: Author, cid: Cid, body: String) -> NewEntry {
         NewEntry {
             conv,
-            kind: kind.to_string(),
+            kind,
             author,
             cid,
             body,
@@ -228,10 +228,9 @@ pub struct Entry {
     pub conv: ConversationId,
     /// Its place in the conversation: 1, 2, 3 … with no holes.
     pub off: Offset,
-    pub kind: String,
+    pub kind: EntryKind,
     pub role: Role,
-    /// `v<visitor id>`, `a<agent id>` or `kefu`.
-    pub sender: String,
+    pub sender: Sender,
     pub cid: String,
     pub body: String,
     /// Milliseconds since the Unix epoch.

@@ -16,6 +16,7 @@ use crate::core::writer::AppendError;
 use crate::ids::ConversationId;
 use crate::protocol::{Contact, ErrorCode, FrameError, ServerFrame};
 use crate::store::{Appended, Author, Cid, ConvRef, NewEntry};
+use crate::vocab::EntryKind;
 
 impl<T: Transport> Conn<T> {
     pub(super) async fn on_msg(
@@ -40,7 +41,7 @@ impl<T: Transport> Conn<T> {
                     contact: contact.map(Into::into),
                     ..NewEntry::now(
                         target,
-                        "msg",
+                        EntryKind::Msg,
                         Author::Visitor,
                         Cid::Keyed(cid.clone()),
                         body,

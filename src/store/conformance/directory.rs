@@ -4,7 +4,7 @@
 use super::{first_message, msg, visitor, A, B};
 use crate::ids::{AgentId, Offset, SiteId};
 use crate::store::{Author, ConvRef, InviteRule, Store, StoreError};
-use crate::vocab::TransportKind;
+use crate::vocab::{EntryKind, TransportKind};
 
 fn conflict<T: std::fmt::Debug>(r: Result<T, StoreError>) -> String {
     match r {
@@ -216,8 +216,9 @@ pub(crate) fn search_matches_literally_ignoring_ascii_case(s: &dyn Store) {
     say(site.id, A, "m3", "nothing here", 20);
     say(other.id, A, "m4", "another order", 40);
     let a = first_message(s, site.id, "tokenCCCCCCCCCCCCCC", "m5");
+    // An entry of another kind whose body has the word: not a message.
     let mut note = msg(ConvRef::Id(a), Author::Agent(AgentId(1)), "n1");
-    note.kind = "note".into();
+    note.kind = EntryKind::Join;
     note.body = "order in a note".into();
     s.append_batch(&[note]).unwrap();
     let found = |needle: &str, limit| -> Vec<String> {

@@ -19,7 +19,7 @@ use super::{
     Search, Site, StoreError, StoreResult,
 };
 use crate::ids::{AgentId, ConversationId, Epoch, Offset, SiteId, VisitorId};
-use crate::vocab::Role;
+use crate::vocab::{EntryKind, Role, Sender};
 
 /// The in-memory store.
 #[derive(Default)]
@@ -254,7 +254,7 @@ impl Log for MemoryStore {
         }
         for e in planned.new_entries() {
             st.cids.entry(e.cid.clone()).or_default().push(Stored {
-                sender: e.sender.clone(),
+                sender: e.sender,
                 conv: e.conv,
                 off: e.off,
                 ts: e.ts,
@@ -326,9 +326,12 @@ impl Log for MemoryStore {
             .map(|(&id, c)| {
                 // Answered: the owner wrote a message after it was given the conversation.
                 let answered = c.owner.is_some_and(|(a, since)| {
-                    let me = format!("a{a}");
+                    let me = Sender::Agent(a);
                     c.log.iter().any(|e| {
-                        e.kind == "msg" && e.role == Role::Agent && e.sender == me && e.off > since
+                        e.kind == EntryKind::Msg
+                            && e.role == Role::Agent
+                            && e.sender == me
+                            && e.off > since
                     })
                 });
                 st.desk(id, c, answered)
@@ -377,7 +380,7 @@ impl Search for MemoryStore {
             .values()
             .filter(|c| c.site == site)
             .flat_map(|c| &c.log)
-            .filter(|e| e.kind == "msg" && e.body.to_ascii_lowercase().contains(&needle))
+            .filter(|e| e.kind == EntryKind::Msg && e.body.to_ascii_lowercase().contains(&needle))
             .collect();
         hits.sort_by_key(|e| std::cmp::Reverse((e.ts, e.off)));
         Ok(hits.into_iter().take(limit).cloned().collect())

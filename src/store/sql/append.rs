@@ -13,7 +13,7 @@ use diesel::prelude::*;
 use super::Db;
 use crate::ids::{ConversationId, Epoch, Offset, SiteId, VisitorId};
 use crate::store::batch::{self, Change, Conv, Loaded, Opener, Stored, Wanted};
-use crate::store::sql::models::{NewConvRow, NewEntryRow, NewVisitorRow};
+use crate::store::sql::models::{sender_of, NewConvRow, NewEntryRow, NewVisitorRow};
 use crate::store::sql::schema::{conversations, entries, visitors};
 use crate::store::sql::{ids_per_query, rows_per_insert, Dialect, NewRow};
 use crate::store::{Appended, NewEntry, StoreResult};
@@ -25,7 +25,7 @@ const ROWS_PER_INSERT: usize = rows_per_insert(Db::MAX_BINDS);
 
 /// The state the batch starts from: the conversations it names, the visitors it writes
 /// for and their open conversations, the heads, and the keyed cids already stored.
-fn load(c: &mut Conn, want: &Wanted<'_>) -> QueryResult<Loaded> {
+fn load(c: &mut Conn, want: &Wanted<'_>) -> StoreResult<Loaded> {
     let mut ids: Vec<i64> = want.convs.iter().map(|id| id.0).collect();
     let mut loaded = Loaded::default();
     for chunk in want.tokens.chunks(IDS_PER_QUERY) {
@@ -95,6 +95,7 @@ fn load(c: &mut Conn, want: &Wanted<'_>) -> QueryResult<Loaded> {
             ))
             .load(c)?;
         for (cid, sender, conv, off, ts) in rows {
+            let sender = sender_of(&sender)?;
             loaded.seen.entry(cid).or_default().push(Stored {
                 sender,
                 conv: ConversationId(conv),

@@ -11,7 +11,7 @@ use super::schema::{
 };
 use crate::ids::{AgentId, ConversationId, Epoch, Offset, SiteId, VisitorId};
 use crate::store::{Agent, Canned, ConvInfo, Entry, InviteRule, Site, StoreError, StoreResult};
-use crate::vocab::{TransportKind, UnknownWord};
+use crate::vocab::{Sender, TransportKind, UnknownWord};
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = sites)]
@@ -137,8 +137,8 @@ pub(crate) struct NewConvRow<'a> {
     pub created_at: i64,
 }
 
-/// A new entry as inserted: borrowed from the batch's entries, so a group commit copies
-/// nothing.
+/// A new entry as inserted: its text borrowed from the batch's entries, so a group commit
+/// copies no body (only the few characters of each sender are written out).
 #[derive(Insertable)]
 #[diesel(table_name = entries)]
 #[diesel(treat_none_as_default_value = false)]
@@ -147,7 +147,7 @@ pub(crate) struct NewEntryRow<'a> {
     pub off: i64,
     pub kind: &'a str,
     pub role: &'a str,
-    pub sender: &'a str,
+    pub sender: String,
     pub cid: &'a str,
     pub body: &'a str,
     pub ts: i64,
@@ -179,7 +179,9 @@ impl EntryRow {
                 self.off, self.conversation_id
             ))
         };
+        let kind = self.kind.parse().map_err(unreadable)?;
         let role = self.role.parse().map_err(unreadable)?;
+        let sender = self.sender.parse().map_err(unreadable)?;
         let meta: Option<serde_json::Value> = self
             .meta
             .as_deref()
@@ -196,9 +198,9 @@ impl EntryRow {
         Ok(Entry {
             conv: ConversationId(self.conversation_id),
             off: Offset(self.off as u64),
-            kind: self.kind,
+            kind,
             role,
-            sender: self.sender,
+            sender,
             cid: self.cid,
             body: self.body,
             ts: self.ts,
@@ -213,15 +215,21 @@ impl EntryRow {
     }
 }
 
+/// The sender an entry row's `sender` column names.
+pub(crate) fn sender_of(text: &str) -> StoreResult<Sender> {
+    text.parse()
+        .map_err(|e: UnknownWord| StoreError::Invalid(format!("an entry's sender: {e}")))
+}
+
 impl<'a> NewEntryRow<'a> {
     /// The row of `e`, borrowing its text.
     pub(crate) fn of(e: &'a Entry) -> NewEntryRow<'a> {
         NewEntryRow {
             conversation_id: e.conv.0,
             off: e.off.0 as i64,
-            kind: &e.kind,
+            kind: e.kind.as_str(),
             role: e.role.as_str(),
-            sender: &e.sender,
+            sender: e.sender.to_string(),
             cid: &e.cid,
             body: &e.body,
             ts: e.ts,

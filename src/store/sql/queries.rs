@@ -21,7 +21,7 @@ use crate::store::{
     now_ms, Agent, Appended, Canned, ConvInfo, DeskConv, Directory, Entry, InviteRule, Log,
     NewEntry, Reopen, Search, Settings, Site, StoreResult,
 };
-use crate::vocab::TransportKind;
+use crate::vocab::{EntryKind, Role, Sender, TransportKind};
 
 type Conn = <Db as Dialect>::Conn;
 
@@ -365,7 +365,7 @@ impl Search for Db {
             let rows = entries::table
                 .inner_join(conversations::table)
                 .filter(conversations::site_id.eq(site.0))
-                .filter(entries::kind.eq("msg"))
+                .filter(entries::kind.eq(EntryKind::Msg.as_str()))
                 .filter(Db::contains(pattern))
                 .order((entries::ts.desc(), entries::off.desc()))
                 .limit(limit as i64)
@@ -464,12 +464,12 @@ impl Log for Db {
             // The last message of each agent in each owned conversation: answered when
             // the owner wrote after it was given the conversation.
             let owned: Vec<i64> = rows.iter().filter(|r| r.3.is_some()).map(|r| r.0).collect();
-            let mut last: HashMap<(i64, String), i64> = HashMap::new();
+            let mut last: HashMap<(i64, Sender), i64> = HashMap::new();
             for chunk in owned.chunks(ids_per_query(Db::MAX_BINDS)) {
                 let found: Vec<(i64, String, Option<i64>)> = entries::table
                     .filter(entries::conversation_id.eq_any(chunk))
-                    .filter(entries::kind.eq("msg"))
-                    .filter(entries::role.eq("agent"))
+                    .filter(entries::kind.eq(EntryKind::Msg.as_str()))
+                    .filter(entries::role.eq(Role::Agent.as_str()))
                     .group_by((entries::conversation_id, entries::sender))
                     .select((
                         entries::conversation_id,
@@ -478,14 +478,14 @@ impl Log for Db {
                     ))
                     .load(c)?;
                 for (conv, sender, off) in found {
-                    last.insert((conv, sender), off.unwrap_or(0));
+                    last.insert((conv, sender_of(&sender)?), off.unwrap_or(0));
                 }
             }
             Ok(rows
                 .into_iter()
                 .map(|(id, site, token, owner, owner_off)| {
                     let answered = owner.is_some_and(|a| {
-                        last.get(&(id, format!("a{a}")))
+                        last.get(&(id, Sender::Agent(AgentId(a))))
                             .is_some_and(|&off| off > owner_off.unwrap_or(0))
                     });
                     DeskConv {

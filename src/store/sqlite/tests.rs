@@ -6,6 +6,7 @@ use super::*;
 use crate::ids::{AgentId, ConversationId, Offset};
 use crate::store::conformance::{msg, new, visitor, A};
 use crate::store::{Appended, Author, Cid, ConvRef, Directory, Log, NewEntry};
+use crate::vocab::EntryKind;
 
 mod conformance {
     use crate::store::conformance::{suite, Fixture};
@@ -55,12 +56,12 @@ fn server_made_entries_never_collide_across_runs_on_one_file() {
             let (c, _, _) = new(&s
                 .append_batch(&[msg(visitor(site.id, &token), Author::Visitor, "hello")])
                 .unwrap()[0]);
-            let made = |kind: &'static str| {
+            let made = |kind: EntryKind| {
                 NewEntry::now(
                     ConvRef::Id(c),
                     kind,
                     Author::Agent(AgentId(1)),
-                    Cid::Made(kind),
+                    Cid::Made(kind.as_str()),
                     "Ann".into(),
                 )
             };
@@ -68,7 +69,7 @@ fn server_made_entries_never_collide_across_runs_on_one_file() {
                 upto: Some(Offset(1)),
                 ..NewEntry::now(
                     ConvRef::Id(c),
-                    "read",
+                    EntryKind::Read,
                     author,
                     Cid::Keyed(format!("read:{c}:1")),
                     String::new(),
@@ -76,17 +77,17 @@ fn server_made_entries_never_collide_across_runs_on_one_file() {
             };
             let invite = NewEntry::now(
                 ConvRef::Id(c),
-                "msg",
+                EntryKind::Msg,
                 Author::Agent(AgentId(1)),
                 Cid::Made("invite"),
                 "Can I help?".into(),
             );
             let got = s
                 .append_batch(&[
-                    made("join"),
+                    made(EntryKind::Join),
                     read(Author::Agent(AgentId(1))),
                     read(Author::Visitor),
-                    made("transfer"),
+                    made(EntryKind::Transfer),
                     invite,
                     read(Author::Agent(AgentId(1))),
                 ])
@@ -103,13 +104,14 @@ fn server_made_entries_never_collide_across_runs_on_one_file() {
     }
     let s = open(path, 1);
     for c in convs {
-        let kinds: Vec<String> = s
+        let kinds: Vec<EntryKind> = s
             .read_after(c, Offset(0), 100)
             .unwrap()
             .into_iter()
             .map(|e| e.kind)
             .collect();
-        assert_eq!(kinds, ["msg", "join", "read", "read", "transfer", "msg"]);
+        use EntryKind::{Join, Msg, Read, Transfer};
+        assert_eq!(kinds, [Msg, Join, Read, Read, Transfer, Msg]);
     }
 }
 
