@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use kefu::config::Config;
 use kefu::core::Shutdown;
-use kefu::vocab::TransportKind;
+use kefu::vocab::{AgentRole, TransportKind};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -445,10 +445,10 @@ fn agent(config: Config, action: AgentAction) -> anyhow::Result<()> {
             role,
             password,
         } => {
-            kefu::core::auth::check_role(&role).map_err(anyhow::Error::msg)?;
+            let role: AgentRole = role.parse()?;
             let s = site_of(&site)?;
             let (pw, generated) = password_or_new(password)?;
-            let a = store.add_agent(s.id, &email, &name, &role, &hash_password(&pw)?)?;
+            let a = store.add_agent(s.id, &email, &name, role, &hash_password(&pw)?)?;
             println!("{}\t{}\t{}\t{}", a.id, a.email, a.name, a.role);
             if generated {
                 println!("password: {pw}");

@@ -1,6 +1,6 @@
 //! The words more than one layer speaks: who wrote an entry (`Role`, `Sender`), what kind
-//! of entry it is (`EntryKind`), and which transport carries a connection
-//! (`TransportKind`).
+//! of entry it is (`EntryKind`), what an agent account may do (`AgentRole`), and which
+//! transport carries a connection (`TransportKind`).
 //!
 //! Owns: each word's one spelling — on the wire, in the database and in site settings
 //! alike — as `as_str`, `Display`, `FromStr` and serde, and the error for a word outside
@@ -173,6 +173,30 @@ impl<'de> Deserialize<'de> for Sender {
     }
 }
 
+/// What an agent account may do: answer (`agent`), or also change the site's settings
+/// (`admin`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AgentRole {
+    Agent,
+    Admin,
+}
+
+impl AgentRole {
+    pub const ALL: [AgentRole; 2] = [AgentRole::Agent, AgentRole::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentRole::Agent => "agent",
+            AgentRole::Admin => "admin",
+        }
+    }
+}
+
+// The one rule for the API and the command line.
+words!(AgentRole, |_| "role must be \"agent\" or \"admin\""
+    .to_string());
+
 /// A transport, by the name site settings and the negotiation document give it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum TransportKind {
@@ -232,6 +256,7 @@ mod tests {
     fn every_word_has_one_spelling() {
         round_trips(&Role::ALL);
         round_trips(&EntryKind::ALL);
+        round_trips(&AgentRole::ALL);
         round_trips(&TransportKind::ALL);
         round_trips(&[
             Sender::Visitor(VisitorId(1)),
@@ -264,6 +289,10 @@ mod tests {
     #[test]
     fn unknown_words_say_what_is_allowed() {
         let err = |e: UnknownWord| e.to_string();
+        assert_eq!(
+            err("boss".parse::<AgentRole>().unwrap_err()),
+            "role must be \"agent\" or \"admin\""
+        );
         assert_eq!(
             err("carrier-pigeon".parse::<TransportKind>().unwrap_err()),
             "unknown transport \"carrier-pigeon\": use ws, lp, xdr or jsonp"

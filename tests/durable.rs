@@ -25,7 +25,7 @@ fn add_agent(srv: &TestServer, email: &str, name: &str) {
     let site = store.site_by_key(&srv.site_key).unwrap().unwrap();
     let hash = kefu::core::auth::hash_password(&format!("pw-{email}")).unwrap();
     store
-        .add_agent(site.id, email, name, "agent", &hash)
+        .add_agent(site.id, email, name, kefu::vocab::AgentRole::Agent, &hash)
         .unwrap();
 }
 

@@ -11,6 +11,7 @@ use argon2::Argon2;
 
 use crate::ids::random_token;
 use crate::store::{Site, Store, StoreError, StoreResult};
+use crate::vocab::AgentRole;
 
 /// A password an agent may have: 8 to 1024 characters (code points, not bytes). The one
 /// rule for the API and the command line.
@@ -20,14 +21,6 @@ pub fn check_password(password: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err("a password must have 8 to 1024 characters".into())
-    }
-}
-
-/// An agent's role: `agent` or `admin`. The one rule for the API and the command line.
-pub fn check_role(role: &str) -> Result<(), String> {
-    match role {
-        "agent" | "admin" => Ok(()),
-        _ => Err("role must be \"agent\" or \"admin\"".into()),
     }
 }
 
@@ -77,7 +70,7 @@ pub fn bootstrap(
         site.id,
         &admin_email,
         "Admin",
-        "admin",
+        AgentRole::Admin,
         &hash_password(generated.as_deref().unwrap_or(password))?,
     )?;
     Ok(Some(Bootstrap {

@@ -15,6 +15,7 @@ use super::error::HttpError;
 use super::{read_body, text, Body, HttpCtx};
 use crate::core::auth;
 use crate::store::{Agent, InviteRule};
+use crate::vocab::{AgentRole, UnknownWord};
 
 /// Largest body any settings endpoint reads.
 const MAX_BODY: usize = 8 * 1024;
@@ -39,7 +40,7 @@ async fn json_body<T: DeserializeOwned>(
 /// The signed-in agent, who must be an admin of its site.
 async fn admin(req: &Request<Incoming>, ctx: &HttpCtx) -> Result<Agent, HttpError> {
     let a = agent(req, ctx).await?;
-    if a.role != "admin" {
+    if a.role != AgentRole::Admin {
         return Err(HttpError::Forbidden(
             "only admins change site settings".into(),
         ));
@@ -156,14 +157,14 @@ async fn add_agent(req: Request<Incoming>, ctx: &HttpCtx) -> Result<Response<Bod
     let name = b.name.trim().to_string();
     chars("name", &name, 1, 100)?;
     auth::check_password(&b.password).map_err(HttpError::BadRequest)?;
-    let role = b.role.unwrap_or_else(|| "agent".into());
-    auth::check_role(&role).map_err(HttpError::BadRequest)?;
+    let role = b.role.as_deref().map_or(Ok(AgentRole::Agent), str::parse);
+    let role = role.map_err(|e: UnknownWord| HttpError::BadRequest(e.to_string()))?;
     let site = a.site;
     let created = ctx
         .hub
         .blocking(move |s| {
             let hash = auth::hash_password(&b.password)?;
-            s.add_agent(site, &email, &name, &role, &hash)
+            s.add_agent(site, &email, &name, role, &hash)
         })
         .await?;
     ok(

@@ -27,7 +27,7 @@ pub use records::{
 
 use crate::config::Config;
 use crate::ids::{AgentId, ConversationId, Offset, SiteId};
-use crate::vocab::TransportKind;
+use crate::vocab::{AgentRole, TransportKind};
 
 /// The conversations and their logs.
 pub trait Log {
@@ -96,7 +96,7 @@ pub trait Directory {
         site: SiteId,
         email: &str,
         name: &str,
-        role: &str,
+        role: AgentRole,
         password_hash: &str,
     ) -> StoreResult<Agent>;
     /// The agents of a site, oldest first.

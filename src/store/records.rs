@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{AgentId, ConversationId, Epoch, Offset, SiteId, VisitorId};
-use crate::vocab::{EntryKind, Role, Sender, TransportKind};
+use crate::vocab::{AgentRole, EntryKind, Role, Sender, TransportKind};
 
 /// One site (tenant).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,7 +70,7 @@ pub struct Agent {
     pub site: SiteId,
     pub email: String,
     pub name: String,
-    pub role: String,
+    pub role: AgentRole,
 }
 
 /// A canned response: text an agent inserts by typing `/shortcut`.

@@ -573,7 +573,13 @@ pub fn second_site(srv: &TestServer) -> String {
     let site = store.add_site("Other", &[]).unwrap();
     let hash = kefu::core::auth::hash_password("other-pw").unwrap();
     store
-        .add_agent(site.id, "agent@other", "Other agent", "agent", &hash)
+        .add_agent(
+            site.id,
+            "agent@other",
+            "Other agent",
+            kefu::vocab::AgentRole::Agent,
+            &hash,
+        )
         .unwrap();
     site.key
 }

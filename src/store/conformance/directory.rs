@@ -4,7 +4,7 @@
 use super::{first_message, msg, visitor, A, B};
 use crate::ids::{AgentId, Offset, SiteId};
 use crate::store::{Author, ConvRef, InviteRule, Store, StoreError};
-use crate::vocab::{EntryKind, TransportKind};
+use crate::vocab::{AgentRole, EntryKind, TransportKind};
 
 fn conflict<T: std::fmt::Debug>(r: Result<T, StoreError>) -> String {
     match r {
@@ -67,7 +67,7 @@ pub(crate) fn agents_are_unique_per_site_and_found_by_email(s: &dyn Store) {
     let one = s.add_site("One", &[]).unwrap();
     let two = s.add_site("Two", &[]).unwrap();
     let ann = s
-        .add_agent(one.id, "ann@x", "Ann", "admin", "hash-1")
+        .add_agent(one.id, "ann@x", "Ann", AgentRole::Admin, "hash-1")
         .unwrap();
     assert_eq!(
         (
@@ -78,13 +78,13 @@ pub(crate) fn agents_are_unique_per_site_and_found_by_email(s: &dyn Store) {
         ),
         (one.id, "ann@x", "Ann", "admin")
     );
-    let why = conflict(s.add_agent(one.id, "ann@x", "Other", "agent", "h"));
+    let why = conflict(s.add_agent(one.id, "ann@x", "Other", AgentRole::Agent, "h"));
     assert_eq!(why, "that email already has an account on the site");
     let ann2 = s
-        .add_agent(two.id, "ann@x", "Ann", "agent", "hash-2")
+        .add_agent(two.id, "ann@x", "Ann", AgentRole::Agent, "hash-2")
         .unwrap();
     let bob = s
-        .add_agent(one.id, "bob@x", "Bob", "agent", "hash-3")
+        .add_agent(one.id, "bob@x", "Bob", AgentRole::Agent, "hash-3")
         .unwrap();
     assert_eq!(s.agents(one.id).unwrap(), vec![ann.clone(), bob.clone()]);
     assert_eq!(s.agents(two.id).unwrap(), vec![ann2.clone()]);
@@ -104,14 +104,16 @@ pub(crate) fn agents_are_unique_per_site_and_found_by_email(s: &dyn Store) {
     assert_eq!(s.agents_by_email("ann@x").unwrap()[0].1, "hash-4");
     assert_eq!(s.agents_by_email("bob@x").unwrap()[0].1, "hash-3");
     assert!(matches!(
-        s.add_agent(SiteId(two.id.0 + 9), "c@x", "C", "agent", "h"),
+        s.add_agent(SiteId(two.id.0 + 9), "c@x", "C", AgentRole::Agent, "h"),
         Err(StoreError::Invalid(_))
     ));
 }
 
 pub(crate) fn tokens_expire_and_are_revoked(s: &dyn Store) {
     let site = s.add_site("One", &[]).unwrap();
-    let ann = s.add_agent(site.id, "ann@x", "Ann", "admin", "h").unwrap();
+    let ann = s
+        .add_agent(site.id, "ann@x", "Ann", AgentRole::Admin, "h")
+        .unwrap();
     s.add_token(ann.id, "hash-a", 1_000).unwrap();
     s.add_token(ann.id, "hash-b", 2_000).unwrap();
     conflict(s.add_token(ann.id, "hash-a", 5_000));

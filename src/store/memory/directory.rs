@@ -7,7 +7,7 @@
 use super::{conflict, words, MemoryStore, Token};
 use crate::ids::{random_token, AgentId, SiteId};
 use crate::store::{Agent, Canned, Directory, InviteRule, Settings, Site, StoreError, StoreResult};
-use crate::vocab::TransportKind;
+use crate::vocab::{AgentRole, TransportKind};
 
 impl Directory for MemoryStore {
     fn site_by_key(&self, key: &str) -> StoreResult<Option<Site>> {
@@ -64,7 +64,7 @@ impl Directory for MemoryStore {
         site: SiteId,
         email: &str,
         name: &str,
-        role: &str,
+        role: AgentRole,
         password_hash: &str,
     ) -> StoreResult<Agent> {
         let mut st = self.state();
@@ -82,7 +82,7 @@ impl Directory for MemoryStore {
             site,
             email: email.to_string(),
             name: name.to_string(),
-            role: role.to_string(),
+            role,
         };
         st.agents
             .insert(agent.id, (agent.clone(), password_hash.to_string()));

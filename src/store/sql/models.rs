@@ -11,7 +11,7 @@ use super::schema::{
 };
 use crate::ids::{AgentId, ConversationId, Epoch, Offset, SiteId, VisitorId};
 use crate::store::{Agent, Canned, ConvInfo, Entry, InviteRule, Site, StoreError, StoreResult};
-use crate::vocab::{Sender, TransportKind, UnknownWord};
+use crate::vocab::{AgentRole, Sender, TransportKind, UnknownWord};
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = sites)]
@@ -76,13 +76,14 @@ pub(crate) struct AgentRow {
 }
 
 impl From<AgentRow> for Agent {
+    /// A role kefu does not spell gives the account no more than an agent's rights.
     fn from(r: AgentRow) -> Agent {
         Agent {
             id: AgentId(r.id),
             site: SiteId(r.site_id),
             email: r.email,
             name: r.name,
-            role: r.role,
+            role: r.role.parse().unwrap_or(AgentRole::Agent),
         }
     }
 }

@@ -21,7 +21,7 @@ use crate::store::{
     now_ms, Agent, Appended, Canned, ConvInfo, DeskConv, Directory, Entry, InviteRule, Log,
     NewEntry, Reopen, Search, Settings, Site, StoreResult,
 };
-use crate::vocab::{EntryKind, Role, Sender, TransportKind};
+use crate::vocab::{AgentRole, EntryKind, Role, Sender, TransportKind};
 
 type Conn = <Db as Dialect>::Conn;
 
@@ -125,14 +125,14 @@ impl Directory for Db {
         site: SiteId,
         email: &str,
         name: &str,
-        role: &str,
+        role: AgentRole,
         password_hash: &str,
     ) -> StoreResult<Agent> {
         let row = NewAgentRow {
             site_id: site.0,
             email,
             name,
-            role,
+            role: role.as_str(),
             password_hash,
             created_at: now_ms(),
         };
@@ -144,7 +144,7 @@ impl Directory for Db {
             site,
             email: email.to_string(),
             name: name.to_string(),
-            role: role.to_string(),
+            role,
         })
     }
 
