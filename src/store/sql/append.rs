@@ -13,7 +13,7 @@ use diesel::prelude::*;
 use super::Db;
 use crate::ids::{ConversationId, Epoch, Offset, SiteId, VisitorId};
 use crate::store::batch::{self, Change, Conv, Loaded, Opener, Stored, Wanted};
-use crate::store::sql::models::{sender_of, NewConvRow, NewEntryRow, NewVisitorRow};
+use crate::store::sql::models::{sender_of, ConvStatus, NewConvRow, NewEntryRow, NewVisitorRow};
 use crate::store::sql::schema::{conversations, entries, visitors};
 use crate::store::sql::{ids_per_query, rows_per_insert, Dialect, NewRow};
 use crate::store::{Appended, NewEntry, StoreResult};
@@ -39,7 +39,7 @@ fn load(c: &mut Conn, want: &Wanted<'_>) -> StoreResult<Loaded> {
         }
         let open: Vec<(i64, i64)> = conversations::table
             .filter(conversations::visitor_id.eq_any(&vids))
-            .filter(conversations::status.eq("open"))
+            .filter(conversations::status.eq(ConvStatus::Open.as_str()))
             .order(conversations::id)
             .select((conversations::visitor_id, conversations::id))
             .load(c)?;
@@ -131,7 +131,7 @@ impl Opener for Rows<'_> {
             site_id: site.0,
             visitor_id: visitor.0,
             epoch: i64::from(epoch.0),
-            status: "open",
+            status: ConvStatus::Open.as_str(),
             created_at: now,
         };
         Ok(ConversationId(Db::insert(
@@ -157,7 +157,7 @@ pub(super) fn append_in_tx(c: &mut Conn, batch: &[NewEntry]) -> StoreResult<Vec<
         match *change {
             Change::Closed => q
                 .set((
-                    conversations::status.eq("closed"),
+                    conversations::status.eq(ConvStatus::Closed.as_str()),
                     conversations::owner_agent_id.eq(None::<i64>),
                     conversations::owner_off.eq(None::<i64>),
                 ))

@@ -128,6 +128,23 @@ impl ConvRow {
     }
 }
 
+/// A conversation row's `status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ConvStatus {
+    Open,
+    Closed,
+}
+
+impl ConvStatus {
+    /// The column's text.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            ConvStatus::Open => "open",
+            ConvStatus::Closed => "closed",
+        }
+    }
+}
+
 #[derive(Insertable)]
 #[diesel(table_name = conversations)]
 pub(crate) struct NewConvRow<'a> {

@@ -421,7 +421,7 @@ impl Log for Db {
         self.read(|c| {
             let rows: Vec<ConvRow> = conversations::table
                 .filter(conversations::site_id.eq(site.0))
-                .filter(conversations::status.eq("open"))
+                .filter(conversations::status.eq(ConvStatus::Open.as_str()))
                 .order(conversations::id.desc())
                 .limit(limit as i64)
                 .select(ConvRow::as_select())
@@ -436,7 +436,7 @@ impl Log for Db {
                 .inner_join(visitors::table)
                 .filter(visitors::site_id.eq(site.0))
                 .filter(visitors::token.eq(token))
-                .filter(conversations::status.eq("open"))
+                .filter(conversations::status.eq(ConvStatus::Open.as_str()))
                 .order(conversations::id.desc())
                 .select(ConvRow::as_select())
                 .first(c)
@@ -451,7 +451,7 @@ impl Log for Db {
             type Row = (i64, i64, String, Option<i64>, Option<i64>);
             let rows: Vec<Row> = conversations::table
                 .inner_join(visitors::table)
-                .filter(conversations::status.eq("open"))
+                .filter(conversations::status.eq(ConvStatus::Open.as_str()))
                 .order(conversations::id)
                 .select((
                     conversations::id,
@@ -509,7 +509,7 @@ impl Log for Db {
         self.read(|c| {
             let rows: Vec<(i64, i64, String, Option<i64>)> = conversations::table
                 .inner_join(visitors::table)
-                .filter(conversations::status.eq("open"))
+                .filter(conversations::status.eq(ConvStatus::Open.as_str()))
                 .filter(last_seen.lt(before))
                 .order(conversations::id)
                 .limit(limit as i64)
@@ -543,19 +543,19 @@ impl Log for Db {
             else {
                 return Ok(Reopen::NotFound);
             };
-            if status == "open" {
+            if status == ConvStatus::Open.as_str() {
                 return Ok(Reopen::AlreadyOpen);
             }
             let busy: i64 = conversations::table
                 .filter(conversations::visitor_id.eq(row.visitor_id))
-                .filter(conversations::status.eq("open"))
+                .filter(conversations::status.eq(ConvStatus::Open.as_str()))
                 .count()
                 .get_result(c)?;
             if busy > 0 {
                 return Ok(Reopen::VisitorBusy);
             }
             diesel::update(conversations::table.find(id.0))
-                .set(conversations::status.eq("open"))
+                .set(conversations::status.eq(ConvStatus::Open.as_str()))
                 .execute(c)?;
             let token: String = visitors::table
                 .find(row.visitor_id)
