@@ -19,6 +19,7 @@ use super::hub::Hub;
 use super::presence::{AgentLink, Owner, SitePresence};
 use super::session::VisitorSession;
 use super::writer::AppendError;
+use crate::config::Assignment;
 use crate::ids::{AgentId, ConversationId, SiteId};
 use crate::protocol::ServerFrame;
 use crate::store::{Author, Cid, ConvRef, DeskConv, NewEntry, Reopen};
@@ -171,7 +172,7 @@ impl Hub {
         if list.is_empty() {
             return None;
         }
-        let chosen = if c.assignment == "round-robin" {
+        let chosen = if c.assignment == Assignment::RoundRobin {
             sp.turn = sp.turn.wrapping_add(1);
             &list[sp.turn % list.len()]
         } else {

@@ -25,7 +25,7 @@ pub use records::{
     InviteRule, NewEntry, Reopen, Site,
 };
 
-use crate::config::Config;
+use crate::config::{Config, Synchronous};
 use crate::ids::{AgentId, ConversationId, Offset, SiteId};
 use crate::vocab::{AgentRole, TransportKind};
 
@@ -163,16 +163,16 @@ impl<T: Log + Directory + Settings + Search + Send + Sync + 'static> Store for T
 pub struct Options {
     /// Pooled connections for reads (SQLite: the readers beside its one writer).
     pub pool_size: u32,
-    /// SQLite: `synchronous = FULL` (every commit fsynced, survives power loss) rather
-    /// than `NORMAL` (survives a process crash). Other backends ignore it.
-    pub synchronous_full: bool,
+    /// SQLite's `synchronous`: `Full` (every commit fsynced, survives power loss) or
+    /// `Normal` (survives a process crash). Other backends ignore it.
+    pub synchronous: Synchronous,
 }
 
 impl Options {
     pub fn from_config(config: &Config) -> Options {
         Options {
             pool_size: config.read_pool_size,
-            synchronous_full: config.sqlite_synchronous == "full",
+            synchronous: config.sqlite_synchronous,
         }
     }
 }

@@ -37,7 +37,7 @@ pub fn test_config(dir: &Path) -> Config {
     Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         database_url: format!("sqlite://{}", dir.join("kefu.db").display()),
-        sqlite_synchronous: "normal".into(),
+        sqlite_synchronous: kefu::config::Synchronous::Normal,
         admin_password: "test-password".into(),
         ..Config::default()
     }

@@ -26,7 +26,7 @@ mod conformance {
 fn open(path: &str, readers: u32) -> SqliteStore {
     let options = Options {
         pool_size: readers,
-        synchronous_full: false,
+        synchronous: crate::config::Synchronous::Normal,
     };
     SqliteStore::open(path, &options).unwrap()
 }
