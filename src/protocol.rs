@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{is_token, ConversationId, Epoch, Offset};
+use crate::ids::{is_token, ClientMsgId, ConversationId, Epoch, Offset};
 pub use crate::vocab::{EntryKind, Role, Sender};
 
 /// The protocol version this server speaks.
@@ -86,7 +86,7 @@ pub enum ClientFrame {
         conv: ConversationId,
     },
     Msg {
-        cid: String,
+        cid: ClientMsgId,
         body: String,
         #[serde(default)]
         conv: Option<ConversationId>,
@@ -181,7 +181,7 @@ impl ClientFrame {
     /// The client's message id, for frames that carry one.
     pub fn cid(&self) -> Option<&str> {
         match self {
-            ClientFrame::Msg { cid, .. } => Some(cid),
+            ClientFrame::Msg { cid, .. } => Some(cid.as_str()),
             _ => None,
         }
     }
@@ -452,8 +452,8 @@ fn check(frame: &ClientFrame, max_body_chars: usize) -> Result<(), FrameError> {
 }
 
 /// A message's `cid` and `body`, wherever it comes from (a `msg` frame, the API).
-pub fn check_msg(cid: &str, body: &str, max_body_chars: usize) -> Result<(), FrameError> {
-    if !is_token(cid, 1, CID_MAX) {
+pub fn check_msg(cid: &ClientMsgId, body: &str, max_body_chars: usize) -> Result<(), FrameError> {
+    if !is_token(cid.as_str(), 1, CID_MAX) {
         return Err(FrameError::new(
             ErrorCode::BadFrame,
             "cid must be 1-64 chars of [A-Za-z0-9_-]",

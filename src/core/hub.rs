@@ -24,7 +24,7 @@ use super::stream::Stream;
 use super::writer::{AppendError, Writer};
 pub use super::TransportKind;
 use crate::config::Config;
-use crate::ids::{ConversationId, Offset, SiteId};
+use crate::ids::{ClientMsgId, ConversationId, Offset, SiteId};
 use crate::protocol::{EntryFrame, ServerFrame};
 use crate::store::{
     now_ms, Agent, Appended, Author, Cid, ConvRef, DeskConv, InviteRule, NewEntry, Site, Store,
@@ -362,7 +362,7 @@ impl Hub {
         &self,
         agent: &Agent,
         conv: ConversationId,
-        cid: String,
+        cid: ClientMsgId,
         body: String,
     ) -> Result<Committed, AppendError> {
         let _ = self.claim(agent.site, conv, (agent.id, agent.name.clone()));
@@ -370,7 +370,7 @@ impl Hub {
             ConvRef::Id(conv),
             EntryKind::Msg,
             Author::Agent(agent.id),
-            Cid::Keyed(cid),
+            Cid::from(cid),
             body,
         );
         self.inner.writer.append(entry)

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::error::HttpError;
 use super::{query_decoded, query_param, read_body, text, Body, HttpCtx};
 use crate::core::login::LoginError;
-use crate::ids::{ConversationId, Offset};
+use crate::ids::{ClientMsgId, ConversationId, Offset};
 use crate::protocol::{check_msg, EntryFrame};
 use crate::store::{Agent, Appended};
 use crate::vocab::Sender;
@@ -197,7 +197,7 @@ pub(super) async fn entries(
 
 #[derive(Deserialize)]
 struct MessageBody {
-    cid: String,
+    cid: ClientMsgId,
     body: String,
 }
 

@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{AgentId, ConversationId, Epoch, Offset, SiteId, VisitorId};
+use crate::ids::{AgentId, ClientMsgId, ConversationId, Epoch, Offset, SiteId, VisitorId};
 use crate::vocab::{AgentRole, EntryKind, Role, Sender, TransportKind};
 
 /// One site (tenant).
@@ -180,6 +180,13 @@ pub enum Cid {
     /// the store names it `<prefix>:<conv>:<off>`, unique by construction, so it can never
     /// collide with another entry, in any conversation, across restarts.
     Made(&'static str),
+}
+
+impl From<ClientMsgId> for Cid {
+    /// A client's id: stored at most once per sender.
+    fn from(id: ClientMsgId) -> Cid {
+        Cid::Keyed(id.into())
+    }
 }
 
 /// An entry to append; the store assigns its offset.

@@ -13,7 +13,7 @@ use futures_util::FutureExt;
 use super::{Conn, Flow, Principal, Sent, Transport};
 use crate::core::hub::{AfterCommit, Committed};
 use crate::core::writer::AppendError;
-use crate::ids::ConversationId;
+use crate::ids::{ClientMsgId, ConversationId};
 use crate::protocol::{Contact, ErrorCode, FrameError, ServerFrame};
 use crate::store::{Appended, Author, Cid, ConvRef, NewEntry};
 use crate::vocab::EntryKind;
@@ -21,7 +21,7 @@ use crate::vocab::EntryKind;
 impl<T: Transport> Conn<T> {
     pub(super) async fn on_msg(
         &mut self,
-        cid: String,
+        cid: ClientMsgId,
         body: String,
         conv: Option<ConversationId>,
         contact: Option<Contact>,
@@ -43,7 +43,7 @@ impl<T: Transport> Conn<T> {
                         target,
                         EntryKind::Msg,
                         Author::Visitor,
-                        Cid::Keyed(cid.clone()),
+                        Cid::from(cid.clone()),
                         body,
                     )
                 };
@@ -68,7 +68,7 @@ impl<T: Transport> Conn<T> {
             }
         };
         let sent = Sent {
-            cid,
+            cid: cid.into(),
             of: "msg",
             answer: true,
             named: conv,
