@@ -13,7 +13,8 @@
 //! - `invite`: invitations by agents and by site rules, with the frequency cap
 //! - `writer`: the single group-committing writer
 //! - `entry`: a stored entry as the `e` frame clients see
-//! - `auth`: password hashing and the first-run bootstrap
+//! - `auth`: agent passwords and the first-run bootstrap, sign-in tokens as the store
+//!   keeps them, visitor identity tokens (HS256)
 //! - `login`: sign-in limits, the password pool (`hasher`), tokens
 //! - `budget`: what one client address may hold (connections, channels, parts)
 //! - `tokens`: visitor tokens the server issues
