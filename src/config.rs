@@ -1,14 +1,19 @@
 //! Every tunable of the server, with its documented default (`docs/config.md`).
 //!
-//! Owns: the `Config` struct, loading it from a TOML file, and the precedence rule
+//! Owns: the `Config` struct, the words some of its fields take (`Assignment`,
+//! `Synchronous`: read from the same strings in the file and the environment, refused
+//! with a message naming the field), loading it from a TOML file, and the precedence rule
 //! defaults < file < environment (`KEFU_*`) < flags (applied by `main`). Knows nothing of
 //! what the values drive.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::time::Duration;
 
 use serde::Deserialize;
+
+use crate::vocab::UnknownWord;
 
 /// Server configuration. Each field says why it exists; `docs/config.md` repeats it for
 /// operators.
@@ -127,7 +132,7 @@ pub struct Config {
     /// Open conversations one agent is given at most.
     pub agent_capacity: usize,
     /// How new conversations are given to agents: `least-busy` or `round-robin`.
-    pub assignment: String,
+    pub assignment: Assignment,
     /// A conversation its agent has not answered for this many ms goes to another agent.
     pub reassign_after_ms: u64,
     /// An open conversation whose visitor is not on line and that saw no entry for this
@@ -161,8 +166,85 @@ pub struct Config {
     pub admin_password: String,
     /// SQLite `synchronous`: `full` (every commit fsynced: survives power loss) or
     /// `normal` (survives a process crash, not a power cut).
-    pub sqlite_synchronous: String,
+    pub sqlite_synchronous: Synchronous,
 }
+
+/// How the desk gives a new conversation to an available agent (`assignment`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Assignment {
+    /// The one with the fewest open conversations.
+    #[serde(rename = "least-busy")]
+    LeastBusy,
+    /// Each in turn.
+    #[serde(rename = "round-robin")]
+    RoundRobin,
+}
+
+impl Assignment {
+    pub const ALL: [Assignment; 2] = [Assignment::LeastBusy, Assignment::RoundRobin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Assignment::LeastBusy => "least-busy",
+            Assignment::RoundRobin => "round-robin",
+        }
+    }
+}
+
+/// SQLite's `synchronous` (`sqlite_synchronous`): what a commit survives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Synchronous {
+    /// Every commit fsynced: survives power loss.
+    Full,
+    /// Survives a process crash, not a power cut.
+    Normal,
+}
+
+impl Synchronous {
+    pub const ALL: [Synchronous; 2] = [Synchronous::Full, Synchronous::Normal];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Synchronous::Full => "full",
+            Synchronous::Normal => "normal",
+        }
+    }
+}
+
+/// `FromStr` by `as_str`, refusing anything else with `$msg`; `Deserialize` from the same
+/// strings (in the TOML file and `KEFU_*`), with the same message.
+macro_rules! config_words {
+    ($ty:ident, $msg:literal) => {
+        impl FromStr for $ty {
+            type Err = UnknownWord;
+
+            fn from_str(s: &str) -> Result<$ty, UnknownWord> {
+                $ty::ALL
+                    .into_iter()
+                    .find(|w| w.as_str() == s)
+                    .ok_or_else(|| UnknownWord($msg.to_string()))
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<$ty, D::Error> {
+                String::deserialize(d)?
+                    .parse()
+                    .map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+config_words!(
+    Assignment,
+    "assignment must be \"least-busy\" or \"round-robin\""
+);
+config_words!(
+    Synchronous,
+    "sqlite_synchronous must be \"full\" or \"normal\""
+);
 
 impl Default for Config {
     fn default() -> Config {
@@ -215,7 +297,7 @@ impl Default for Config {
             max_rules: 50,
             max_canned: 500,
             agent_capacity: 5,
-            assignment: "least-busy".to_string(),
+            assignment: Assignment::LeastBusy,
             reassign_after_ms: 60_000,
             idle_close_ms: 30 * 60 * 1000,
             admin_password: String::new(),
@@ -227,7 +309,7 @@ impl Default for Config {
             login_concurrency_per_address: 2,
             hash_threads: 2,
             hash_queue: 16,
-            sqlite_synchronous: "full".to_string(),
+            sqlite_synchronous: Synchronous::Full,
         }
     }
 }
@@ -312,9 +394,6 @@ impl Config {
         if self.max_url_bytes < 256 || self.jsonp_max_parts == 0 || self.jsonp_max_pending == 0 {
             return bad("max_url_bytes must be at least 256; jsonp_max_parts and jsonp_max_pending at least 1");
         }
-        if !matches!(self.assignment.as_str(), "least-busy" | "round-robin") {
-            return bad("assignment must be \"least-busy\" or \"round-robin\"");
-        }
         if self.max_connections_per_address == 0
             || self.max_channels_per_address == 0
             || self.jsonp_max_pending_per_address == 0
@@ -330,9 +409,6 @@ impl Config {
         }
         if self.agent_capacity == 0 {
             return bad("agent_capacity must be at least 1");
-        }
-        if !matches!(self.sqlite_synchronous.as_str(), "full" | "normal") {
-            return bad("sqlite_synchronous must be \"full\" or \"normal\"");
         }
         Ok(())
     }
@@ -450,13 +526,52 @@ mod tests {
     #[test]
     fn validation_names_the_field() {
         let c = Config {
-            sqlite_synchronous: "off".into(),
+            heartbeat_ms: 5,
             ..Config::default()
         };
         assert!(c
             .validate()
             .unwrap_err()
             .to_string()
-            .contains("sqlite_synchronous"));
+            .contains("heartbeat_ms"));
+    }
+
+    #[test]
+    fn words_are_read_from_their_strings_and_a_bad_one_names_the_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("kefu.toml");
+        std::fs::write(
+            &p,
+            "assignment = \"round-robin\"\nsqlite_synchronous = \"normal\"\n",
+        )
+        .unwrap();
+        let c = Config::from_file(&p).unwrap();
+        assert_eq!(
+            (c.assignment, c.sqlite_synchronous),
+            (Assignment::RoundRobin, Synchronous::Normal)
+        );
+        for (text, want) in [
+            (
+                "sqlite_synchronous = \"off\"\n",
+                "sqlite_synchronous must be \"full\" or \"normal\"",
+            ),
+            (
+                "assignment = \"random\"\n",
+                "assignment must be \"least-busy\" or \"round-robin\"",
+            ),
+            (
+                "sqlite_synchronous = \"FULL\"\n",
+                "sqlite_synchronous must be \"full\" or \"normal\"",
+            ),
+        ] {
+            std::fs::write(&p, text).unwrap();
+            let e = Config::from_file(&p).unwrap_err();
+            assert!(matches!(e, ConfigError::Parse { .. }), "{text}: {e}");
+            assert!(e.to_string().contains(want), "{text}: {e}");
+        }
+        // And back to the same strings (the names `KEFU_*` and the file use).
+        let t = toml::Table::try_from(Config::default()).unwrap();
+        assert_eq!(t["assignment"].as_str(), Some("least-busy"));
+        assert_eq!(t["sqlite_synchronous"].as_str(), Some("full"));
     }
 }

@@ -115,7 +115,7 @@ fn assert_frame_is_valid(frame: &ClientFrame, max_body_chars: usize) {
         ClientFrame::Msg {
             cid, body, contact, ..
         } => {
-            assert!(is_token(cid, 1, CID_MAX), "{cid:?}");
+            assert!(is_token(cid.as_str(), 1, CID_MAX), "{cid:?}");
             assert!(chars(body) <= max_body_chars);
             assert!(!body.trim().is_empty());
             if let Some(c) = contact {

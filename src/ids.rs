@@ -1,7 +1,7 @@
 //! Newtypes for the identifiers that must never be confused with one another.
 //!
-//! Owns: `Offset`, `Epoch`, `ConversationId`, `SiteId`, `VisitorId`, `SessionId`,
-//! `ClientMsgId`, and the shape rules for client-supplied tokens. Knows nothing of I/O;
+//! Owns: `Offset`, `Epoch`, `ConversationId`, `SiteId`, `VisitorId`, `AgentId`,
+//! `SessionId`, `ClientMsgId`, and the shape rules for client-supplied tokens. Knows nothing of I/O;
 //! every layer may use it.
 
 use std::fmt;
@@ -82,9 +82,30 @@ impl SessionId {
 }
 
 /// A client-made message id (`cid`): unique per sender, the key of idempotent appends.
+/// What a `msg` frame and the API's message body carry; `protocol::check_msg` holds it to
+/// its shape (1-64 chars of `[A-Za-z0-9_-]`). The store keys an entry by it
+/// (`store::Cid::Keyed`), beside the keys the server makes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct ClientMsgId(pub String);
+
+impl ClientMsgId {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<ClientMsgId> for String {
+    fn from(id: ClientMsgId) -> String {
+        id.0
+    }
+}
+
+impl fmt::Display for ClientMsgId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
 
 /// Is `s` a well-formed client token: `min..=max` chars of `[A-Za-z0-9_-]`?
 /// Used for client message ids and visitor tokens, which are echoed to other clients and

@@ -23,7 +23,9 @@
 //!   records and errors they speak in, one group-commit rule for every backend; the
 //!   backends (`sqlite` on the shared diesel queries of `store::sql`, and `memory`) and
 //!   the conformance suite they all pass.
-//! - [`config`], [`ids`]: every tunable; the identifier newtypes.
+//! - [`config`], [`ids`], [`vocab`]: every tunable; the identifier newtypes; the words
+//!   every layer spells the same way (roles, senders, entry kinds, transports), each
+//!   defined once.
 //!
 //! `fuzzing` (hidden) holds the entry points of the fuzz targets in `fuzz/`.
 
@@ -38,6 +40,7 @@ pub mod protocol;
 pub mod server;
 pub mod store;
 pub mod transport;
+pub mod vocab;
 pub mod web;
 
 use std::net::SocketAddr;

@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use kefu::config::Config;
 use kefu::core::Shutdown;
+use kefu::vocab::{AgentRole, TransportKind};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -369,17 +370,16 @@ fn site(config: Config, action: SiteAction) -> anyhow::Result<()> {
             println!("{}\t{}\t{}", s.key, s.name, s.allowed_origins.join(" "));
         }
         SiteAction::Transports { site, transports } => {
-            if let Some(bad) = transports
+            let transports = transports
                 .iter()
-                .find(|t| !["ws", "lp", "xdr", "jsonp"].contains(&t.as_str()))
-            {
-                anyhow::bail!("unknown transport {bad:?}: use ws, lp, xdr or jsonp");
-            }
+                .map(|t| t.parse())
+                .collect::<Result<Vec<TransportKind>, _>>()?;
             let s = store
                 .site_by_key(&site)?
                 .ok_or_else(|| anyhow::anyhow!("no site with key {site}"))?;
             store.set_transports(s.id, &transports)?;
-            println!("{}\ttransports: {}", s.key, transports.join(" "));
+            let names: Vec<&str> = transports.iter().map(|t| t.as_str()).collect();
+            println!("{}\ttransports: {}", s.key, names.join(" "));
         }
         SiteAction::Identity { site, required } => {
             let s = store
@@ -445,10 +445,10 @@ fn agent(config: Config, action: AgentAction) -> anyhow::Result<()> {
             role,
             password,
         } => {
-            kefu::core::auth::check_role(&role).map_err(anyhow::Error::msg)?;
+            let role: AgentRole = role.parse()?;
             let s = site_of(&site)?;
             let (pw, generated) = password_or_new(password)?;
-            let a = store.add_agent(s.id, &email, &name, &role, &hash_password(&pw)?)?;
+            let a = store.add_agent(s.id, &email, &name, role, &hash_password(&pw)?)?;
             println!("{}\t{}\t{}\t{}", a.id, a.email, a.name, a.role);
             if generated {
                 println!("password: {pw}");

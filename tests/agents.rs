@@ -395,7 +395,7 @@ async fn an_agent_writes_through_the_api_once_per_cid_and_only_on_its_site() {
     let kinds: Vec<String> = srv
         .stored(conv.as_i64().unwrap())
         .into_iter()
-        .filter(|e| e.kind == "msg")
+        .filter(|e| e.kind == kefu::vocab::EntryKind::Msg)
         .map(|e| e.cid)
         .collect();
     assert_eq!(kinds, ["v1", "api-1"]);

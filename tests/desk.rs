@@ -16,7 +16,7 @@ fn add_agent(srv: &TestServer, email: &str, name: &str) {
     let site = store.site_by_key(&srv.site_key).unwrap().unwrap();
     let hash = kefu::core::auth::hash_password(&format!("pw-{email}")).unwrap();
     store
-        .add_agent(site.id, email, name, "agent", &hash)
+        .add_agent(site.id, email, name, kefu::vocab::AgentRole::Agent, &hash)
         .unwrap();
 }
 
@@ -202,7 +202,7 @@ async fn a_closed_conversation_is_reopened_by_an_agent_of_its_site() {
     let stored: Vec<String> = srv
         .stored(c1.as_i64().unwrap())
         .iter()
-        .map(|e| e.kind.clone())
+        .map(|e| e.kind.to_string())
         .collect();
     assert_eq!(stored, ["msg", "join", "close", "reopen", "msg"]);
 

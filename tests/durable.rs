@@ -8,6 +8,7 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use kefu::vocab::{EntryKind, Sender};
 use serde_json::{json, Value};
 use support::*;
 
@@ -24,7 +25,7 @@ fn add_agent(srv: &TestServer, email: &str, name: &str) {
     let site = store.site_by_key(&srv.site_key).unwrap().unwrap();
     let hash = kefu::core::auth::hash_password(&format!("pw-{email}")).unwrap();
     store
-        .add_agent(site.id, email, name, "agent", &hash)
+        .add_agent(site.id, email, name, kefu::vocab::AgentRole::Agent, &hash)
         .unwrap();
 }
 
@@ -291,12 +292,12 @@ async fn server_made_entries_survive_many_restarts_once_each() {
         let got: Vec<(String, String)> = srv
             .stored(*conv)
             .iter()
-            .map(|e| (e.kind.clone(), e.sender.clone()))
+            .map(|e| (e.kind.to_string(), e.sender.to_string()))
             .collect();
         assert_eq!(&got, want, "conversation {conv}");
         for e in srv.stored(*conv) {
             assert!(
-                keys.insert((e.sender.clone(), e.cid.clone())),
+                keys.insert((e.sender.to_string(), e.cid.clone())),
                 "(sender, cid) {:?} is stored once in the whole log",
                 (e.sender, e.cid)
             );
@@ -346,8 +347,10 @@ async fn server_made_entries_survive_many_restarts_once_each() {
 fn stored_visitor(srv: &TestServer, conv: i64) -> String {
     let e = srv.stored(conv);
     e.iter()
-        .find(|e| e.sender.starts_with('v'))
-        .map(|e| e.sender[1..].to_string())
+        .find_map(|e| match e.sender {
+            Sender::Visitor(v) => Some(v.to_string()),
+            _ => None,
+        })
         .unwrap_or_else(|| panic!("conversation {conv} has a visitor entry"))
 }
 
@@ -401,7 +404,7 @@ async fn read_receipts_reach_the_other_side_in_every_conversation() {
         let reads: Vec<_> = srv
             .stored(*conv)
             .into_iter()
-            .filter(|e| e.kind == "read")
+            .filter(|e| e.kind == EntryKind::Read)
             .map(|e| (e.role, e.upto.map(|u| u.0)))
             .collect();
         assert_eq!(reads.len(), 2, "conversation {conv}: {reads:?}");
@@ -533,7 +536,11 @@ async fn a_waiting_conversation_is_taken_by_one_agent() {
     a.send(json!({"t":"take","conv":conv})).await;
     a.send(json!({"t":"ping"})).await;
     a.recv_type("pong").await;
-    let joins = srv.stored(conv).iter().filter(|e| e.kind == "join").count();
+    let joins = srv
+        .stored(conv)
+        .iter()
+        .filter(|e| e.kind == EntryKind::Join)
+        .count();
     assert_eq!(joins, 1);
     srv.stop().await;
 }
@@ -550,7 +557,7 @@ async fn a_conversation_the_visitor_left_is_closed_when_idle() {
     entry_of_kind(&mut v, "join").await;
     // While the visitor is here it stays open, however quiet.
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    assert!(srv.stored(conv).iter().all(|e| e.kind != "close"));
+    assert!(srv.stored(conv).iter().all(|e| e.kind != EntryKind::Close));
     drop(v);
     follow_upto(&mut a, conv, 2).await;
     // The `close` entry, and the team's loads going down (in either order).
@@ -573,7 +580,7 @@ async fn a_conversation_the_visitor_left_is_closed_when_idle() {
     let closes = srv
         .stored(conv)
         .iter()
-        .filter(|e| e.kind == "close")
+        .filter(|e| e.kind == EntryKind::Close)
         .count();
     assert_eq!(closes, 1);
     srv.stop().await;

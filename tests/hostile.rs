@@ -400,7 +400,7 @@ async fn visitors_cannot_choose_their_own_token() {
             token: legacy.into(),
             named: None,
         },
-        "msg",
+        kefu::vocab::EntryKind::Msg,
         kefu::store::Author::Visitor,
         kefu::store::Cid::Keyed("old1".into()),
         "from an older widget".into(),

@@ -4,6 +4,7 @@ mod support;
 
 use std::collections::BTreeMap;
 
+use kefu::vocab::TransportKind;
 use serde_json::{json, Value};
 use support::*;
 
@@ -476,7 +477,7 @@ async fn a_site_can_disable_websocket_and_sessions_hold_bounded_connections() {
     assert_eq!(c.closed_with().await, 4003);
     // Behind a hostile proxy: the site allows only the HTTP transports.
     store
-        .set_transports(site.id, &["lp".into(), "jsonp".into()])
+        .set_transports(site.id, &[TransportKind::LongPoll, TransportKind::Jsonp])
         .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(5200)).await; // site cache
     let (_, _, n) = http(

@@ -158,7 +158,13 @@ async fn canned_responses_are_kept_per_site_and_changed_only_by_admins() {
     let other_site = store.sites().unwrap().pop().unwrap();
     let hash = kefu::core::auth::hash_password("other-admin-pw").unwrap();
     store
-        .add_agent(other_site.id, "admin@other", "Boss", "admin", &hash)
+        .add_agent(
+            other_site.id,
+            "admin@other",
+            "Boss",
+            kefu::vocab::AgentRole::Admin,
+            &hash,
+        )
         .unwrap();
     let other_admin = token_of(&srv, "admin@other", "other-admin-pw").await;
     let (s, _) = api(

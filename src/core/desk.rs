@@ -19,9 +19,11 @@ use super::hub::Hub;
 use super::presence::{AgentLink, Owner, SitePresence};
 use super::session::VisitorSession;
 use super::writer::AppendError;
+use crate::config::Assignment;
 use crate::ids::{AgentId, ConversationId, SiteId};
 use crate::protocol::ServerFrame;
 use crate::store::{Author, Cid, ConvRef, DeskConv, NewEntry, Reopen};
+use crate::vocab::EntryKind;
 
 /// Why a desk action was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -46,7 +48,7 @@ pub(crate) enum DeskError {
 #[derive(Default)]
 struct Effects {
     /// (conversation, kind, author, body)
-    entries: Vec<(ConversationId, &'static str, Author, String)>,
+    entries: Vec<(ConversationId, EntryKind, Author, String)>,
     /// Frames for agent connections.
     to_agents: Vec<(Arc<AgentLink>, Bytes)>,
     /// Frames for visitors' connections.
@@ -170,7 +172,7 @@ impl Hub {
         if list.is_empty() {
             return None;
         }
-        let chosen = if c.assignment == "round-robin" {
+        let chosen = if c.assignment == Assignment::RoundRobin {
             sp.turn = sp.turn.wrapping_add(1);
             &list[sp.turn % list.len()]
         } else {
@@ -189,7 +191,7 @@ impl Hub {
         conv: ConversationId,
         token: String,
         (agent, name): (AgentId, String),
-        kind: &'static str,
+        kind: EntryKind,
     ) {
         let visitor = sp.session_of(&token).map(|s| s.id.0.clone());
         sp.queue.retain(|(c, _)| *c != conv);
@@ -239,7 +241,7 @@ impl Hub {
                 fx.to_visitors
                     .push((s, ServerFrame::Queue { conv, position: 0 }.to_bytes()));
             }
-            Self::give(sp, fx, conv, token, who, "join");
+            Self::give(sp, fx, conv, token, who, EntryKind::Join);
             moved = true;
         }
         if moved {
@@ -279,9 +281,15 @@ impl Hub {
             (r, team)
         };
         for (conv, kind, author, body) in fx.entries {
-            let entry = NewEntry::now(ConvRef::Id(conv), kind, author, Cid::Made(kind), body);
+            let entry = NewEntry::now(
+                ConvRef::Id(conv),
+                kind,
+                author,
+                Cid::Made(kind.as_str()),
+                body,
+            );
             if let Err(e) = self.writer().append(entry) {
-                tracing::warn!(error = %e, conv = %conv, kind, "desk entry refused");
+                tracing::warn!(error = %e, conv = %conv, kind = kind.as_str(), "desk entry refused");
             }
         }
         for (a, f) in fx.to_agents.into_iter().chain(team) {
@@ -315,7 +323,7 @@ impl Hub {
                 return false;
             }
             match hub.pick(sp, None, prefer) {
-                Some(who) => Self::give(sp, fx, conv, session.token.clone(), who, "join"),
+                Some(who) => Self::give(sp, fx, conv, session.token.clone(), who, EntryKind::Join),
                 None => {
                     // Only the newcomer's position is news; the others did not move.
                     sp.queue.push_back((conv, session.token.clone()));
@@ -405,7 +413,7 @@ impl Hub {
                 fx.to_visitors
                     .push((s, ServerFrame::Queue { conv, position: 0 }.to_bytes()));
             }
-            Self::give(sp, fx, conv, token, (agent, name), "join");
+            Self::give(sp, fx, conv, token, (agent, name), EntryKind::Join);
             sp.owners.get_mut(&conv).expect("just given").answered = true;
             if was_queued {
                 Self::positions(sp, fx);
@@ -435,7 +443,14 @@ impl Hub {
             };
             // A conversation whose visitor is gone still moves.
             let token = token_of(sp, conv).unwrap_or_default();
-            Self::give(sp, fx, conv, token, (to, link.name.clone()), "transfer");
+            Self::give(
+                sp,
+                fx,
+                conv,
+                token,
+                (to, link.name.clone()),
+                EntryKind::Transfer,
+            );
             Ok(())
         })
     }
@@ -456,7 +471,7 @@ impl Hub {
             if let Some(s) = token.and_then(|t| sp.session_of(&t)) {
                 s.clear_conv(conv);
             }
-            fx.entries.push((conv, "close", by, body));
+            fx.entries.push((conv, EntryKind::Close, by, body));
             hub.drain_queue(sp, fx);
             fx.team = true;
         });
@@ -481,7 +496,7 @@ impl Hub {
             s.set_conv(info, None);
         }
         self.with_site(site, |_, sp, fx| {
-            Self::give(sp, fx, conv, token, agent, "reopen");
+            Self::give(sp, fx, conv, token, agent, EntryKind::Reopen);
         });
         if let Some(s) = live.filter(|s| s.connection_count() > 0) {
             self.presence().visitor_changed(&s);
@@ -504,7 +519,7 @@ impl Hub {
                 for (conv, current) in stale {
                     if let Some(who) = hub.pick(sp, Some(current), None) {
                         let token = sp.owners[&conv].token.clone();
-                        Self::give(sp, fx, conv, token, who, "transfer");
+                        Self::give(sp, fx, conv, token, who, EntryKind::Transfer);
                     } else if let Some(o) = sp.owners.get_mut(&conv) {
                         // Nobody else is free: try again after another period.
                         o.since = Instant::now();

@@ -13,6 +13,7 @@ use super::access::{chars, Admin, ServiceError};
 use super::auth;
 use super::hub::Hub;
 use crate::store::{Agent, Site, StoreResult};
+use crate::vocab::{AgentRole, UnknownWord};
 
 /// Longest email and password a sign-in reads, in bytes: longer ones are refused before
 /// any hashing.
@@ -126,14 +127,14 @@ impl Directory<'_> {
         let name = new.name.trim().to_string();
         chars("name", &name, 1, 100)?;
         auth::check_password(&new.password).map_err(ServiceError::Invalid)?;
-        let role = new.role.unwrap_or_else(|| "agent".into());
-        auth::check_role(&role).map_err(ServiceError::Invalid)?;
+        let role = new.role.as_deref().map_or(Ok(AgentRole::Agent), str::parse);
+        let role = role.map_err(|e: UnknownWord| ServiceError::Invalid(e.to_string()))?;
         let (site, password) = (by.agent().site, new.password);
         Ok(self
             .hub
             .blocking(move |s| {
                 let hash = auth::hash_password(&password)?;
-                s.add_agent(site, &email, &name, &role, &hash)
+                s.add_agent(site, &email, &name, role, &hash)
             })
             .await?)
     }

@@ -13,13 +13,9 @@ impl<'a> From<&'a store::Entry> for EntryFrame<'a> {
         EntryFrame {
             conv: e.conv,
             off: e.off,
-            kind: &e.kind,
-            role: match e.role {
-                store::Role::Visitor => protocol::Role::Visitor,
-                store::Role::Agent => protocol::Role::Agent,
-                store::Role::System => protocol::Role::System,
-            },
-            sender: &e.sender,
+            kind: e.kind,
+            role: e.role,
+            sender: e.sender,
             cid: &e.cid,
             body: &e.body,
             ts: e.ts,
@@ -44,17 +40,18 @@ impl From<protocol::Contact> for store::Contact {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::{ConversationId, Offset};
+    use crate::ids::{AgentId, ConversationId, Offset};
     use crate::protocol::ServerFrame;
+    use crate::vocab::{EntryKind, Role, Sender};
 
     #[test]
     fn a_stored_entry_encodes_as_its_e_frame() {
         let mut e = store::Entry {
             conv: ConversationId(4),
             off: Offset(2),
-            kind: "read".into(),
-            role: store::Role::Agent,
-            sender: "a3".into(),
+            kind: EntryKind::Read,
+            role: Role::Agent,
+            sender: Sender::Agent(AgentId(3)),
             cid: "read:4:1".into(),
             body: String::new(),
             ts: 5,
@@ -65,7 +62,7 @@ mod tests {
             ServerFrame::Entry(EntryFrame::from(&e)).encode(),
             r#"{"t":"e","conv":4,"off":2,"kind":"read","role":"agent","sender":"a3","cid":"read:4:1","body":"","ts":5,"upto":1}"#
         );
-        (e.kind, e.role, e.upto) = ("msg".into(), store::Role::System, None);
+        (e.kind, e.role, e.upto) = (EntryKind::Msg, Role::System, None);
         e.contact = Some(
             protocol::Contact {
                 name: "Li".into(),

@@ -290,6 +290,7 @@ mod tests {
     use crate::core::auth::{bootstrap, hash_password, token_hash};
     use crate::store::memory::MemoryStore;
     use crate::store::Directory;
+    use crate::vocab::AgentRole;
 
     #[test]
     fn tokens_are_issued_for_the_named_agent_and_revocable() {
@@ -331,7 +332,7 @@ mod tests {
         let other = store.add_site("other", &[]).unwrap();
         let h = hash_password("pw-456").unwrap();
         store
-            .add_agent(other.id, "admin@localhost", "B", "agent", &h)
+            .add_agent(other.id, "admin@localhost", "B", AgentRole::Agent, &h)
             .unwrap();
         assert_eq!(
             find_agent(&store, "admin@localhost", None)

@@ -13,7 +13,8 @@
 //! - `invite`: invitations by agents and by site rules, with the frequency cap
 //! - `writer`: the single group-committing writer
 //! - `entry`: a stored entry as the `e` frame clients see
-//! - `auth`: password hashing and the first-run bootstrap
+//! - `auth`: agent passwords and the first-run bootstrap, sign-in tokens as the store
+//!   keeps them, visitor identity tokens (HS256)
 //! - `login`: sign-in limits, the password pool (`hasher`), tokens
 //! - `budget`: what one client address may hold (connections, channels, parts)
 //! - `tokens`: visitor tokens the server issues
@@ -48,30 +49,11 @@ pub(crate) mod stream;
 pub(crate) mod tokens;
 pub(crate) mod writer;
 
+/// Transports, for gauges and per-site rules.
+pub use crate::vocab::TransportKind;
 pub(crate) use writer::AppendError;
 
 use tokio::sync::watch;
-
-/// Transports, for gauges and per-site rules.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TransportKind {
-    WebSocket,
-    LongPoll,
-    Xdr,
-    Jsonp,
-}
-
-impl TransportKind {
-    /// The name used in site settings and the negotiation document.
-    pub fn name(self) -> &'static str {
-        match self {
-            TransportKind::WebSocket => "ws",
-            TransportKind::LongPoll => "lp",
-            TransportKind::Xdr => "xdr",
-            TransportKind::Jsonp => "jsonp",
-        }
-    }
-}
 
 /// The one shutdown signal. Every long-lived loop selects on `wait()`.
 #[derive(Clone)]

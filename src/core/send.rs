@@ -12,9 +12,10 @@ use std::pin::Pin;
 
 use super::hub::{AfterCommit, Hub};
 use super::writer::AppendError;
-use crate::ids::{ConversationId, SiteId};
+use crate::ids::{ClientMsgId, ConversationId, SiteId};
 use crate::protocol::{check_msg, ErrorCode, FrameError};
 use crate::store::{Agent, Appended, Author, Cid, ConvRef, NewEntry, StoreError, StoreResult};
+use crate::vocab::EntryKind;
 
 /// Why an agent's message was not queued. Nothing was stored.
 #[derive(Debug)]
@@ -40,7 +41,7 @@ impl Hub {
         &self,
         agent: &Agent,
         conv: Option<ConversationId>,
-        cid: String,
+        cid: ClientMsgId,
         body: String,
     ) -> Result<Sending, SendError> {
         check_msg(&cid, &body, self.config().max_body_chars).map_err(SendError::Invalid)?;
@@ -62,9 +63,9 @@ impl Hub {
         let _ = self.claim(agent.site, conv, (agent.id, agent.name.clone()));
         let entry = NewEntry::now(
             ConvRef::Id(conv),
-            "msg",
+            EntryKind::Msg,
             Author::Agent(agent.id),
-            Cid::Keyed(cid),
+            Cid::from(cid),
             body,
         );
         let committed = self.writer().append(entry).map_err(SendError::Refused)?;
@@ -114,7 +115,7 @@ mod tests {
                 token: "visitor-token-0001".into(),
                 named: None,
             },
-            "msg",
+            EntryKind::Msg,
             Author::Visitor,
             Cid::Keyed("v1".into()),
             "hello".into(),
@@ -132,7 +133,7 @@ mod tests {
         hub.after_commit(&AfterCommit::Visitor(session, None), &done);
         assert!(hub.queue_position(boot.site.id, conv).is_some());
         let send = |conv, cid: &str, body: &str| {
-            hub.agent_send(&admin, conv, cid.to_string(), body.to_string())
+            hub.agent_send(&admin, conv, ClientMsgId(cid.to_string()), body.to_string())
         };
         for (conv, cid, body, code) in [
             (Some(conv), "bad cid", "hi", ErrorCode::BadFrame),

@@ -118,7 +118,7 @@ impl VisitorSession {
     pub(crate) fn presence_json(&self) -> serde_json::Value {
         let conv = self.conv().map(|c| c.id);
         let i = self.info();
-        let mut transports: Vec<&str> = i.transports.iter().map(|t| t.name()).collect();
+        let mut transports: Vec<&str> = i.transports.iter().map(|t| t.as_str()).collect();
         transports.sort_unstable();
         transports.dedup();
         let user = i.user.as_ref().map(Identity::to_json);

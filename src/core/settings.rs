@@ -13,6 +13,8 @@ use std::sync::Arc;
 use super::access::{chars, Admin, ServiceError};
 use super::hub::Hub;
 use crate::store::{Agent, Canned, InviteRule};
+#[cfg(test)]
+use crate::vocab::AgentRole;
 
 /// The settings service: `Hub::settings`.
 pub(crate) struct Settings<'a> {
@@ -151,7 +153,7 @@ mod tests {
             .unwrap();
         let admin = store.agents(boot.site.id).unwrap().remove(0);
         let agent = store
-            .add_agent(boot.site.id, "bea@x", "Bea", "agent", "not-a-hash")
+            .add_agent(boot.site.id, "bea@x", "Bea", AgentRole::Agent, "not-a-hash")
             .unwrap();
         let config = Config {
             max_canned: 2,

@@ -12,9 +12,10 @@ use serde::Deserialize;
 
 use super::error::HttpError;
 use super::{query_decoded, query_param, read_body, text, Body, HttpCtx};
-use crate::ids::{ConversationId, Offset};
+use crate::ids::{ClientMsgId, ConversationId, Offset};
 use crate::protocol::EntryFrame;
 use crate::store::{Agent, Appended};
+use crate::vocab::Sender;
 
 pub(super) const JSON: &str = "application/json";
 
@@ -122,7 +123,7 @@ pub(super) async fn conversations(
             let i = &c.info;
             serde_json::json!({
                 "conv": i.id, "epoch": i.epoch, "head": i.head,
-                "visitor": format!("v{}", i.visitor),
+                "visitor": Sender::Visitor(i.visitor),
                 "owner": c.owner,
                 "queued": c.queued,
             })
@@ -170,7 +171,7 @@ pub(super) async fn entries(
 
 #[derive(Deserialize)]
 struct MessageBody {
-    cid: String,
+    cid: ClientMsgId,
     body: String,
 }
 

@@ -121,14 +121,10 @@ pub(super) async fn open(
     ctx: &HttpCtx,
 ) -> Result<Response<Body>, HttpError> {
     let origin = origin_of(req.headers());
-    let kind = match query_param(req.uri().query(), "tr") {
-        None | Some("lp") => TransportKind::LongPoll,
-        Some("xdr") => TransportKind::Xdr,
-        Some(other) => {
-            return Err(HttpError::BadRequest(format!(
-                "unknown transport {other:?}"
-            )))
-        }
+    let tr = query_param(req.uri().query(), "tr").unwrap_or(TransportKind::LongPoll.as_str());
+    let kind = match tr.parse() {
+        Ok(kind @ (TransportKind::LongPoll | TransportKind::Xdr)) => kind,
+        _ => return Err(HttpError::BadRequest(format!("unknown transport {tr:?}"))),
     };
     let info = ConnInfo::from_headers(req.headers(), true, ctx.peer);
     let hello = body_text(req, ctx).await?;

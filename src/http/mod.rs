@@ -26,6 +26,7 @@ use hyper::body::Incoming;
 use crate::core::hub::Hub;
 use crate::core::Shutdown;
 use crate::transport::channel;
+use crate::vocab::TransportKind;
 use error::HttpError;
 
 pub use crate::web::{query_decoded, query_param, read_body, text, Body};
@@ -171,9 +172,9 @@ async fn negotiate(req: &Request<Incoming>, ctx: &HttpCtx) -> Result<Response<Bo
     let result = match ctx.hub.site(key).await {
         Ok(Some(site)) => {
             let c = ctx.hub.config();
-            let transports: Vec<&str> = ["ws", "lp", "xdr", "jsonp"]
+            let transports: Vec<TransportKind> = TransportKind::ALL
                 .into_iter()
-                .filter(|t| site.allows_transport(t))
+                .filter(|&t| site.allows_transport(t))
                 .collect();
             Ok(serde_json::json!({
                 "v": crate::protocol::VERSION,

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 
 use super::{Appended, Author, Cid, ConvInfo, ConvRef, Entry, NewEntry, StoreError, StoreResult};
 use crate::ids::{AgentId, ConversationId, Epoch, Offset, SiteId, VisitorId};
+use crate::vocab::{EntryKind, Sender};
 
 /// What a batch needs loaded before it is planned.
 pub(crate) struct Wanted<'a> {
@@ -71,7 +72,7 @@ pub(crate) struct Conv {
 /// Where an entry with a keyed cid is stored.
 #[derive(Debug, Clone)]
 pub(crate) struct Stored {
-    pub(crate) sender: String,
+    pub(crate) sender: Sender,
     pub(crate) conv: ConversationId,
     pub(crate) off: Offset,
     pub(crate) ts: i64,
@@ -221,7 +222,7 @@ pub(crate) fn plan(
         let cid = match &e.cid {
             Cid::Keyed(k) => {
                 seen.entry(k.clone()).or_default().push(Stored {
-                    sender: sender.clone(),
+                    sender,
                     conv: conv_id,
                     off,
                     ts: e.ts,
@@ -230,14 +231,14 @@ pub(crate) fn plan(
             }
             Cid::Made(prefix) => format!("{prefix}:{conv_id}:{}", off.0),
         };
-        match (e.kind.as_str(), e.author) {
-            ("close", _) => {
+        match (e.kind, e.author) {
+            (EntryKind::Close, _) => {
                 if open_of.get(&conv.visitor) == Some(&conv_id) {
                     open_of.remove(&conv.visitor);
                 }
                 changes.insert(conv_id, Change::Closed);
             }
-            ("join" | "transfer" | "reopen", Author::Agent(a)) => {
+            (EntryKind::Join | EntryKind::Transfer | EntryKind::Reopen, Author::Agent(a)) => {
                 changes.insert(conv_id, Change::Owner(a, off));
             }
             _ => {}
@@ -252,7 +253,7 @@ pub(crate) fn plan(
         let entry = Entry {
             conv: conv_id,
             off,
-            kind: e.kind.clone(),
+            kind: e.kind,
             role: e.author.role(),
             sender,
             cid,

@@ -22,11 +22,12 @@ pub mod sqlite;
 pub use error::{StoreError, StoreResult};
 pub use records::{
     now_ms, Agent, Appended, Author, Canned, Cid, Contact, ConvInfo, ConvRef, DeskConv, Entry,
-    InviteRule, NewEntry, Reopen, Role, Site,
+    InviteRule, NewEntry, Reopen, Site,
 };
 
-use crate::config::Config;
+use crate::config::{Config, Synchronous};
 use crate::ids::{AgentId, ConversationId, Offset, SiteId};
+use crate::vocab::{AgentRole, TransportKind};
 
 /// The conversations and their logs.
 pub trait Log {
@@ -95,7 +96,7 @@ pub trait Directory {
         site: SiteId,
         email: &str,
         name: &str,
-        role: &str,
+        role: AgentRole,
         password_hash: &str,
     ) -> StoreResult<Agent>;
     /// The agents of a site, oldest first.
@@ -118,8 +119,8 @@ pub trait Directory {
 
 /// What a site's admins set: transports, identity, canned responses, invitation rules.
 pub trait Settings {
-    /// The transports a site allows (any of `ws`, `lp`, `xdr`, `jsonp`).
-    fn set_transports(&self, site: SiteId, transports: &[String]) -> StoreResult<()>;
+    /// The transports a site allows.
+    fn set_transports(&self, site: SiteId, transports: &[TransportKind]) -> StoreResult<()>;
     /// Require (or stop requiring) verified visitor identities on a site.
     fn set_require_identity(&self, site: SiteId, required: bool) -> StoreResult<()>;
 
@@ -162,16 +163,16 @@ impl<T: Log + Directory + Settings + Search + Send + Sync + 'static> Store for T
 pub struct Options {
     /// Pooled connections for reads (SQLite: the readers beside its one writer).
     pub pool_size: u32,
-    /// SQLite: `synchronous = FULL` (every commit fsynced, survives power loss) rather
-    /// than `NORMAL` (survives a process crash). Other backends ignore it.
-    pub synchronous_full: bool,
+    /// SQLite's `synchronous`: `Full` (every commit fsynced, survives power loss) or
+    /// `Normal` (survives a process crash). Other backends ignore it.
+    pub synchronous: Synchronous,
 }
 
 impl Options {
     pub fn from_config(config: &Config) -> Options {
         Options {
             pool_size: config.read_pool_size,
-            synchronous_full: config.sqlite_synchronous == "full",
+            synchronous: config.sqlite_synchronous,
         }
     }
 }

@@ -7,7 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{AgentId, ConversationId, Epoch, Offset, SiteId, VisitorId};
+use crate::ids::{AgentId, ClientMsgId, ConversationId, Epoch, Offset, SiteId, VisitorId};
+use crate::vocab::{AgentRole, EntryKind, Role, Sender, TransportKind};
 
 /// One site (tenant).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,16 +21,13 @@ pub struct Site {
     pub secret: String,
     /// Origins allowed to open the widget; `*` allows any.
     pub allowed_origins: Vec<String>,
-    /// Transports this site allows (`ws`, `lp`, `xdr`, `jsonp`).
-    pub transports: Vec<String>,
+    /// Transports this site allows.
+    pub transports: Vec<TransportKind>,
     /// Visitors must carry an identity signed with `secret`.
     pub require_identity: bool,
 }
 
 impl Site {
-    /// The transports a new site allows: all of them.
-    pub const DEFAULT_TRANSPORTS: [&'static str; 4] = ["ws", "lp", "xdr", "jsonp"];
-
     /// May a browser page served from `origin` talk to this site?
     pub fn allows_origin(&self, origin: &str) -> bool {
         self.allowed_origins
@@ -59,9 +57,9 @@ impl Site {
         Ok(())
     }
 
-    /// Does this site allow transport `name`?
-    pub fn allows_transport(&self, name: &str) -> bool {
-        self.transports.iter().any(|t| t == name)
+    /// Does this site allow transport `kind`?
+    pub fn allows_transport(&self, kind: TransportKind) -> bool {
+        self.transports.contains(&kind)
     }
 }
 
@@ -72,7 +70,7 @@ pub struct Agent {
     pub site: SiteId,
     pub email: String,
     pub name: String,
-    pub role: String,
+    pub role: AgentRole,
 }
 
 /// A canned response: text an agent inserts by typing `/shortcut`.
@@ -154,11 +152,11 @@ pub enum Author {
 
 impl Author {
     /// The `sender` of this author's entries in a conversation of visitor `visitor`.
-    pub fn sender(self, visitor: VisitorId) -> String {
+    pub fn sender(self, visitor: VisitorId) -> Sender {
         match self {
-            Author::Visitor => format!("v{visitor}"),
-            Author::Agent(a) => format!("a{a}"),
-            Author::System => "kefu".to_string(),
+            Author::Visitor => Sender::Visitor(visitor),
+            Author::Agent(a) => Sender::Agent(a),
+            Author::System => Sender::System,
         }
     }
 
@@ -184,11 +182,18 @@ pub enum Cid {
     Made(&'static str),
 }
 
+impl From<ClientMsgId> for Cid {
+    /// A client's id: stored at most once per sender.
+    fn from(id: ClientMsgId) -> Cid {
+        Cid::Keyed(id.into())
+    }
+}
+
 /// An entry to append; the store assigns its offset.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewEntry {
     pub conv: ConvRef,
-    pub kind: String,
+    pub kind: EntryKind,
     pub author: Author,
     pub cid: Cid,
     pub body: String,
@@ -201,44 +206,16 @@ pub struct NewEntry {
 
 impl NewEntry {
     /// An entry stamped now, with no `upto` and no contact.
-    pub fn now(conv: ConvRef, kind: &str, author: Author, cid: Cid, body: String) -> NewEntry {
+    pub fn now(conv: ConvRef, kind: EntryKind, author: Author, cid: Cid, body: String) -> NewEntry {
         NewEntry {
             conv,
-            kind: kind.to_string(),
+            kind,
             author,
             cid,
             body,
             ts: now_ms(),
             upto: None,
             contact: None,
-        }
-    }
-}
-
-/// Who wrote an entry: its conversation's visitor, an agent, or kefu itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    Visitor,
-    Agent,
-    System,
-}
-
-impl Role {
-    /// The name kept in the log.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Visitor => "visitor",
-            Role::Agent => "agent",
-            Role::System => "system",
-        }
-    }
-
-    /// The role named `s` in the log (`visitor` for anything unknown).
-    pub fn from_name(s: &str) -> Role {
-        match s {
-            "agent" => Role::Agent,
-            "system" => Role::System,
-            _ => Role::Visitor,
         }
     }
 }
@@ -258,10 +235,9 @@ pub struct Entry {
     pub conv: ConversationId,
     /// Its place in the conversation: 1, 2, 3 … with no holes.
     pub off: Offset,
-    pub kind: String,
+    pub kind: EntryKind,
     pub role: Role,
-    /// `v<visitor id>`, `a<agent id>` or `kefu`.
-    pub sender: String,
+    pub sender: Sender,
     pub cid: String,
     pub body: String,
     /// Milliseconds since the Unix epoch.

@@ -37,7 +37,7 @@ pub fn test_config(dir: &Path) -> Config {
     Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         database_url: format!("sqlite://{}", dir.join("kefu.db").display()),
-        sqlite_synchronous: "normal".into(),
+        sqlite_synchronous: kefu::config::Synchronous::Normal,
         admin_password: "test-password".into(),
         ..Config::default()
     }
@@ -573,7 +573,13 @@ pub fn second_site(srv: &TestServer) -> String {
     let site = store.add_site("Other", &[]).unwrap();
     let hash = kefu::core::auth::hash_password("other-pw").unwrap();
     store
-        .add_agent(site.id, "agent@other", "Other agent", "agent", &hash)
+        .add_agent(
+            site.id,
+            "agent@other",
+            "Other agent",
+            kefu::vocab::AgentRole::Agent,
+            &hash,
+        )
         .unwrap();
     site.key
 }

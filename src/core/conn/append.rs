@@ -16,9 +16,10 @@ use super::{Conn, Flow, Principal, Sent, Transport};
 use crate::core::hub::{AfterCommit, Committed};
 use crate::core::send::SendError;
 use crate::core::writer::AppendError;
-use crate::ids::ConversationId;
+use crate::ids::{ClientMsgId, ConversationId};
 use crate::protocol::{Contact, ErrorCode, FrameError, ServerFrame};
 use crate::store::{Appended, Author, Cid, ConvRef, NewEntry};
+use crate::vocab::EntryKind;
 
 impl Sent {
     /// The `err` refusing this append: it names the frame, its cid and its conversation.
@@ -32,7 +33,7 @@ impl Sent {
 impl<T: Transport> Conn<T> {
     pub(super) async fn on_msg(
         &mut self,
-        cid: String,
+        cid: ClientMsgId,
         body: String,
         conv: Option<ConversationId>,
         contact: Option<Contact>,
@@ -57,14 +58,14 @@ impl<T: Transport> Conn<T> {
             contact: contact.map(Into::into),
             ..NewEntry::now(
                 target,
-                "msg",
+                EntryKind::Msg,
                 Author::Visitor,
-                Cid::Keyed(cid.clone()),
+                Cid::from(cid.clone()),
                 body,
             )
         };
         let sent = Sent {
-            cid,
+            cid: cid.into(),
             of: "msg",
             answer: true,
             named: conv,
@@ -78,12 +79,12 @@ impl<T: Transport> Conn<T> {
     async fn agent_msg(
         &mut self,
         agent: &crate::store::Agent,
-        cid: String,
+        cid: ClientMsgId,
         body: String,
         conv: Option<ConversationId>,
     ) -> Flow {
         let sent = Sent {
-            cid: cid.clone(),
+            cid: cid.as_str().to_owned(),
             of: "msg",
             answer: true,
             named: conv,

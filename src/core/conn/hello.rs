@@ -47,7 +47,7 @@ impl<T: Transport> Conn<T> {
             }
         }
         let kind = self.t.kind();
-        if !site.allows_transport(kind.name()) {
+        if !site.allows_transport(kind) {
             return Err(End::Close(
                 close::TRANSPORT_DISABLED,
                 "transport disabled for this site",

@@ -16,6 +16,7 @@ use crate::core::hub::AfterCommit;
 use crate::ids::{AgentId, ConversationId, Offset, SiteId};
 use crate::protocol::{AgentStatus, ErrorCode, FrameError, Role, ServerFrame, PAGE_FIELD_MAX};
 use crate::store::{now_ms, Author, Cid, ConvRef, NewEntry};
+use crate::vocab::EntryKind;
 
 fn cut(mut s: String, max: usize) -> String {
     if let Some((i, _)) = s.char_indices().nth(max) {
@@ -221,7 +222,7 @@ impl<T: Transport> Conn<T> {
             upto: Some(upto),
             ..NewEntry::now(
                 ConvRef::Id(conv),
-                "read",
+                EntryKind::Read,
                 author,
                 Cid::Keyed(cid.clone()),
                 String::new(),
@@ -288,7 +289,7 @@ impl<T: Transport> Conn<T> {
                 token: session.token.clone(),
                 named: None,
             },
-            "msg",
+            EntryKind::Msg,
             Author::Agent(inv.agent),
             Cid::Made("invite"),
             inv.text,

@@ -172,7 +172,7 @@ pub async fn run<T: Transport>(hub: Hub, transport: T, info: ConnInfo, shutdown:
     use tracing::Instrument;
     let span = tracing::info_span!(
         "conn",
-        transport = transport.kind().name(),
+        transport = transport.kind().as_str(),
         peer = ?info.peer,
         site = tracing::field::Empty,
         session = tracing::field::Empty,
@@ -205,9 +205,9 @@ async fn serve<T: Transport>(hub: Hub, transport: T, info: ConnInfo, shutdown: S
     };
     let end = c.main_loop(shutdown).await;
     match end {
-        End::Gone => tracing::debug!(transport = kind.name(), "peer gone"),
+        End::Gone => tracing::debug!(transport = kind.as_str(), "peer gone"),
         End::Close(code, reason) => {
-            tracing::debug!(transport = kind.name(), code, reason, "closing");
+            tracing::debug!(transport = kind.as_str(), code, reason, "closing");
             let bye = ServerFrame::Bye { code, reason }.encode();
             let wait = c.hub.config().write_timeout();
             let _ = tokio::time::timeout(wait, c.t.send(Bytes::from(bye))).await;

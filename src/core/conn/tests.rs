@@ -71,7 +71,7 @@ async fn setup(tail: usize) -> (tempfile::TempDir, Hub, String) {
     let dir = tempfile::tempdir().unwrap();
     let options = crate::store::Options {
         pool_size: 2,
-        synchronous_full: false,
+        synchronous: crate::config::Synchronous::Normal,
     };
     let store = SqliteStore::open(dir.path().join("c.db").to_str().unwrap(), &options).unwrap();
     let boot = crate::core::auth::bootstrap(&store, &[], "pw")

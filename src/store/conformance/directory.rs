@@ -3,7 +3,8 @@
 
 use super::{first_message, msg, visitor, A, B};
 use crate::ids::{AgentId, Offset, SiteId};
-use crate::store::{Author, ConvRef, InviteRule, Site, Store, StoreError};
+use crate::store::{Author, ConvRef, InviteRule, Store, StoreError};
+use crate::vocab::{AgentRole, EntryKind, TransportKind};
 
 fn conflict<T: std::fmt::Debug>(r: Result<T, StoreError>) -> String {
     match r {
@@ -30,7 +31,7 @@ pub(crate) fn sites_are_added_found_and_updated(s: &dyn Store) {
     assert_ne!(one.key, two.key);
     assert_eq!(one.secret.len(), 32);
     assert_eq!((one.name.as_str(), &one.allowed_origins), ("One", &origins));
-    assert_eq!(one.transports, Site::DEFAULT_TRANSPORTS);
+    assert_eq!(one.transports, TransportKind::ALL);
     assert!(!one.require_identity && two.allowed_origins.is_empty());
     assert_eq!(s.site(one.id).unwrap().as_ref(), Some(&one));
     assert_eq!(s.site_by_key(&two.key).unwrap().as_ref(), Some(&two));
@@ -41,7 +42,7 @@ pub(crate) fn sites_are_added_found_and_updated(s: &dyn Store) {
     s.update_site(one.id, Some("Uno"), None).unwrap();
     let star = vec!["*".to_string()];
     s.update_site(two.id, None, Some(&star)).unwrap();
-    s.set_transports(two.id, &["ws".into(), "jsonp".into()])
+    s.set_transports(two.id, &[TransportKind::WebSocket, TransportKind::Jsonp])
         .unwrap();
     s.set_require_identity(two.id, true).unwrap();
     let (one, two) = (
@@ -50,7 +51,10 @@ pub(crate) fn sites_are_added_found_and_updated(s: &dyn Store) {
     );
     assert_eq!((one.name.as_str(), &one.allowed_origins), ("Uno", &origins));
     assert_eq!((two.name.as_str(), &two.allowed_origins), ("Two", &star));
-    assert_eq!(two.transports, ["ws", "jsonp"]);
+    assert_eq!(
+        two.transports,
+        [TransportKind::WebSocket, TransportKind::Jsonp]
+    );
     assert!(two.require_identity && !one.require_identity);
     s.set_require_identity(two.id, false).unwrap();
     assert!(!s.site(two.id).unwrap().unwrap().require_identity);
@@ -63,7 +67,7 @@ pub(crate) fn agents_are_unique_per_site_and_found_by_email(s: &dyn Store) {
     let one = s.add_site("One", &[]).unwrap();
     let two = s.add_site("Two", &[]).unwrap();
     let ann = s
-        .add_agent(one.id, "ann@x", "Ann", "admin", "hash-1")
+        .add_agent(one.id, "ann@x", "Ann", AgentRole::Admin, "hash-1")
         .unwrap();
     assert_eq!(
         (
@@ -74,13 +78,13 @@ pub(crate) fn agents_are_unique_per_site_and_found_by_email(s: &dyn Store) {
         ),
         (one.id, "ann@x", "Ann", "admin")
     );
-    let why = conflict(s.add_agent(one.id, "ann@x", "Other", "agent", "h"));
+    let why = conflict(s.add_agent(one.id, "ann@x", "Other", AgentRole::Agent, "h"));
     assert_eq!(why, "that email already has an account on the site");
     let ann2 = s
-        .add_agent(two.id, "ann@x", "Ann", "agent", "hash-2")
+        .add_agent(two.id, "ann@x", "Ann", AgentRole::Agent, "hash-2")
         .unwrap();
     let bob = s
-        .add_agent(one.id, "bob@x", "Bob", "agent", "hash-3")
+        .add_agent(one.id, "bob@x", "Bob", AgentRole::Agent, "hash-3")
         .unwrap();
     assert_eq!(s.agents(one.id).unwrap(), vec![ann.clone(), bob.clone()]);
     assert_eq!(s.agents(two.id).unwrap(), vec![ann2.clone()]);
@@ -100,14 +104,16 @@ pub(crate) fn agents_are_unique_per_site_and_found_by_email(s: &dyn Store) {
     assert_eq!(s.agents_by_email("ann@x").unwrap()[0].1, "hash-4");
     assert_eq!(s.agents_by_email("bob@x").unwrap()[0].1, "hash-3");
     assert!(matches!(
-        s.add_agent(SiteId(two.id.0 + 9), "c@x", "C", "agent", "h"),
+        s.add_agent(SiteId(two.id.0 + 9), "c@x", "C", AgentRole::Agent, "h"),
         Err(StoreError::Invalid(_))
     ));
 }
 
 pub(crate) fn tokens_expire_and_are_revoked(s: &dyn Store) {
     let site = s.add_site("One", &[]).unwrap();
-    let ann = s.add_agent(site.id, "ann@x", "Ann", "admin", "h").unwrap();
+    let ann = s
+        .add_agent(site.id, "ann@x", "Ann", AgentRole::Admin, "h")
+        .unwrap();
     s.add_token(ann.id, "hash-a", 1_000).unwrap();
     s.add_token(ann.id, "hash-b", 2_000).unwrap();
     conflict(s.add_token(ann.id, "hash-a", 5_000));
@@ -212,8 +218,9 @@ pub(crate) fn search_matches_literally_ignoring_ascii_case(s: &dyn Store) {
     say(site.id, A, "m3", "nothing here", 20);
     say(other.id, A, "m4", "another order", 40);
     let a = first_message(s, site.id, "tokenCCCCCCCCCCCCCC", "m5");
+    // An entry of another kind whose body has the word: not a message.
     let mut note = msg(ConvRef::Id(a), Author::Agent(AgentId(1)), "n1");
-    note.kind = "note".into();
+    note.kind = EntryKind::Join;
     note.body = "order in a note".into();
     s.append_batch(&[note]).unwrap();
     let found = |needle: &str, limit| -> Vec<String> {

@@ -3,17 +3,16 @@
 
 use super::{first_message, msg, new, visitor, A, B};
 use crate::ids::{AgentId, ConversationId, Offset, SiteId};
-use crate::store::{
-    now_ms, Appended, Author, Cid, Contact, ConvRef, NewEntry, Reopen, Role, Store,
-};
+use crate::store::{now_ms, Appended, Author, Cid, Contact, ConvRef, NewEntry, Reopen, Store};
+use crate::vocab::{EntryKind, Role, Sender};
 
 /// A desk entry (`join`, `transfer`, `close`, `reopen`) of `agent` in `conv`.
-fn desk(conv: ConversationId, kind: &'static str, agent: i64) -> NewEntry {
+fn desk(conv: ConversationId, kind: EntryKind, agent: i64) -> NewEntry {
     NewEntry::now(
         ConvRef::Id(conv),
         kind,
         Author::Agent(AgentId(agent)),
-        Cid::Made(kind),
+        Cid::Made(kind.as_str()),
         String::new(),
     )
 }
@@ -50,7 +49,8 @@ pub(crate) fn a_visitors_first_message_opens_its_conversation_in_the_same_transa
     let Appended::New(e, info) = &got[0] else {
         unreachable!()
     };
-    assert_eq!(e.sender, format!("v{}", info.visitor));
+    assert_eq!(e.sender, Sender::Visitor(info.visitor));
+    assert_eq!(e.sender.to_string(), format!("v{}", info.visitor));
     assert_eq!(e.role, Role::Visitor);
     assert_eq!(info.site, site.id);
     assert_ne!(info.epoch.0, 0, "a real epoch");
@@ -73,7 +73,7 @@ pub(crate) fn a_visitors_first_message_opens_its_conversation_in_the_same_transa
 pub(crate) fn a_resend_after_its_conversation_closed_opens_nothing(s: &dyn Store) {
     let site = s.add_site("t", &[]).unwrap();
     let a = first_message(s, site.id, A, "m1");
-    s.append_batch(&[desk(a, "close", 7)]).unwrap();
+    s.append_batch(&[desk(a, EntryKind::Close, 7)]).unwrap();
     assert!(s.open_conversation_of(site.id, A).unwrap().is_none());
     // The resend is a duplicate of the message stored in the closed conversation.
     let got = s
@@ -93,7 +93,7 @@ pub(crate) fn a_resend_after_its_conversation_closed_opens_nothing(s: &dyn Store
     // Closed and followed by a message in one batch: the message opens the next one.
     let got = s
         .append_batch(&[
-            desk(b, "close", 7),
+            desk(b, EntryKind::Close, 7),
             msg(visitor(site.id, A), Author::Visitor, "m3"),
         ])
         .unwrap();
@@ -106,12 +106,13 @@ pub(crate) fn server_made_entries_never_collide_across_conversations(s: &dyn Sto
     let site = s.add_site("t", &[]).unwrap();
     for i in 0..3 {
         let c = first_message(s, site.id, &format!("visitor{i}AAAAAAAAAAAA"), "hello");
-        let made = |kind: &'static str| {
+        // A server-made entry of `kind`, its cid named after `prefix`.
+        let made = |kind: EntryKind, prefix: &'static str| {
             NewEntry::now(
                 ConvRef::Id(c),
                 kind,
                 Author::Agent(AgentId(1)),
-                Cid::Made(kind),
+                Cid::Made(prefix),
                 "Ann".into(),
             )
         };
@@ -119,7 +120,7 @@ pub(crate) fn server_made_entries_never_collide_across_conversations(s: &dyn Sto
             upto: Some(Offset(1)),
             ..NewEntry::now(
                 ConvRef::Id(c),
-                "read",
+                EntryKind::Read,
                 author,
                 Cid::Keyed(format!("read:{c}:1")),
                 String::new(),
@@ -127,11 +128,12 @@ pub(crate) fn server_made_entries_never_collide_across_conversations(s: &dyn Sto
         };
         let got = s
             .append_batch(&[
-                made("join"),
+                made(EntryKind::Join, "join"),
                 read(Author::Agent(AgentId(1))),
                 read(Author::Visitor),
-                made("transfer"),
-                made("invite"),
+                made(EntryKind::Transfer, "transfer"),
+                // An accepted invitation: a message with a server-made cid.
+                made(EntryKind::Msg, "invite"),
                 read(Author::Agent(AgentId(1))),
             ])
             .unwrap();
@@ -143,13 +145,14 @@ pub(crate) fn server_made_entries_never_collide_across_conversations(s: &dyn Sto
         );
         assert_eq!(new(&got[0]).2, format!("join:{c}:2"));
         assert_eq!(new(&got[4]).2, format!("invite:{c}:6"));
-        let kinds: Vec<String> = s
+        let kinds: Vec<EntryKind> = s
             .read_after(c, Offset(0), 100)
             .unwrap()
             .into_iter()
             .map(|e| e.kind)
             .collect();
-        assert_eq!(kinds, ["msg", "join", "read", "read", "transfer", "invite"]);
+        use EntryKind::{Join, Msg, Read, Transfer};
+        assert_eq!(kinds, [Msg, Join, Read, Read, Transfer, Msg]);
     }
 }
 
@@ -208,9 +211,9 @@ pub(crate) fn desk_entries_keep_each_conversation_row_in_step(s: &dyn Store) {
         vec![(a, None), (b, None)]
     );
     s.append_batch(&[
-        desk(a, "join", 1),
-        desk(b, "join", 1),
-        desk(b, "transfer", 2),
+        desk(a, EntryKind::Join, 1),
+        desk(b, EntryKind::Join, 1),
+        desk(b, EntryKind::Transfer, 2),
     ])
     .unwrap();
     // The previous owner's message does not count as the new owner's answer.
@@ -229,7 +232,7 @@ pub(crate) fn desk_entries_keep_each_conversation_row_in_step(s: &dyn Store) {
         (b, Some(AgentId(2)), true)
     );
     assert_eq!((d[1].token.as_str(), d[1].site), (B, site.id));
-    s.append_batch(&[desk(a, "close", 1)]).unwrap();
+    s.append_batch(&[desk(a, EntryKind::Close, 1)]).unwrap();
     let d = s.desk_conversations().unwrap();
     assert_eq!(d.iter().map(|c| c.id).collect::<Vec<_>>(), vec![b]);
     // Reopened: open again, nobody's until the reopen entry names the owner.
@@ -239,7 +242,7 @@ pub(crate) fn desk_entries_keep_each_conversation_row_in_step(s: &dyn Store) {
     ));
     let d = s.desk_conversations().unwrap();
     assert_eq!((d[0].id, d[0].owner), (a, None));
-    s.append_batch(&[desk(a, "reopen", 2)]).unwrap();
+    s.append_batch(&[desk(a, EntryKind::Reopen, 2)]).unwrap();
     let d = s.desk_conversations().unwrap();
     assert_eq!((d[0].id, d[0].owner), (a, Some(AgentId(2))));
     assert!(
@@ -260,7 +263,7 @@ pub(crate) fn idle_conversations_are_the_open_ones_with_nothing_new(s: &dyn Stor
     let all = s.idle_conversations(now_ms() + 1, 10).unwrap();
     assert_eq!(all.iter().map(|c| c.id).collect::<Vec<_>>(), vec![a, b]);
     assert_eq!(s.idle_conversations(now_ms() + 1, 1).unwrap().len(), 1);
-    s.append_batch(&[desk(a, "join", 4)]).unwrap();
+    s.append_batch(&[desk(a, EntryKind::Join, 4)]).unwrap();
     let all = s.idle_conversations(now_ms() + 1, 10).unwrap();
     assert_eq!((all[0].id, all[0].owner), (a, Some(AgentId(4))));
     assert!(
@@ -269,7 +272,7 @@ pub(crate) fn idle_conversations_are_the_open_ones_with_nothing_new(s: &dyn Stor
             .is_empty(),
         "the join is new"
     );
-    s.append_batch(&[desk(b, "close", 4)]).unwrap();
+    s.append_batch(&[desk(b, EntryKind::Close, 4)]).unwrap();
     let all = s.idle_conversations(now_ms() + 1, 10).unwrap();
     assert_eq!(all.iter().map(|c| c.id).collect::<Vec<_>>(), vec![a]);
 }
@@ -327,7 +330,7 @@ pub(crate) fn reads_page_through_the_log_with_every_field(s: &dyn Store) {
         upto: Some(Offset(1)),
         ..NewEntry::now(
             ConvRef::Id(a),
-            "read",
+            EntryKind::Read,
             Author::Agent(AgentId(5)),
             Cid::Keyed(format!("read:{a}:1")),
             String::new(),
@@ -335,7 +338,7 @@ pub(crate) fn reads_page_through_the_log_with_every_field(s: &dyn Store) {
     };
     let bye = NewEntry::now(
         ConvRef::Id(a),
-        "close",
+        EntryKind::Close,
         Author::System,
         Cid::Made("close"),
         "idle".into(),
@@ -351,8 +354,8 @@ pub(crate) fn reads_page_through_the_log_with_every_field(s: &dyn Store) {
     }
     let (m, r, c) = (&all[0], &all[1], &all[2]);
     assert_eq!(
-        (m.off, m.kind.as_str(), m.role),
-        (Offset(1), "msg", Role::Visitor)
+        (m.off, m.kind, m.role),
+        (Offset(1), EntryKind::Msg, Role::Visitor)
     );
     assert_eq!(
         (m.body.as_str(), m.contact.as_ref()),
@@ -360,11 +363,11 @@ pub(crate) fn reads_page_through_the_log_with_every_field(s: &dyn Store) {
     );
     assert_eq!(m.upto, None);
     assert_eq!(
-        (r.role, r.sender.as_str(), r.upto),
-        (Role::Agent, "a5", Some(Offset(1)))
+        (r.role, r.sender, r.upto),
+        (Role::Agent, Sender::Agent(AgentId(5)), Some(Offset(1)))
     );
     assert_eq!(r.contact, None);
-    assert_eq!((c.role, c.sender.as_str()), (Role::System, "kefu"));
+    assert_eq!((c.role, c.sender), (Role::System, Sender::System));
     assert_eq!(c.cid, format!("close:{a}:3"));
     let offs = |after, limit| -> Vec<u64> {
         s.read_after(a, Offset(after), limit)
@@ -394,14 +397,14 @@ pub(crate) fn reopening_answers_each_case(s: &dyn Store) {
         s.reopen_conversation(ConversationId(a.0 + 99)).unwrap(),
         Reopen::NotFound
     );
-    s.append_batch(&[desk(a, "close", 1)]).unwrap();
+    s.append_batch(&[desk(a, EntryKind::Close, 1)]).unwrap();
     let b = first_message(s, site.id, A, "m2");
     assert_eq!(
         s.reopen_conversation(a).unwrap(),
         Reopen::VisitorBusy,
         "its visitor has b open"
     );
-    s.append_batch(&[desk(b, "close", 1)]).unwrap();
+    s.append_batch(&[desk(b, EntryKind::Close, 1)]).unwrap();
     let Reopen::Reopened { info, token } = s.reopen_conversation(a).unwrap() else {
         panic!("reopened")
     };
@@ -425,7 +428,7 @@ pub(crate) fn open_conversations_are_newest_first_and_per_site(s: &dyn Store) {
         elsewhere, a,
         "the same token on another site is another visitor"
     );
-    s.append_batch(&[desk(b, "close", 1)]).unwrap();
+    s.append_batch(&[desk(b, EntryKind::Close, 1)]).unwrap();
     let ids = |limit| -> Vec<ConversationId> {
         s.open_conversations(site.id, limit)
             .unwrap()

@@ -15,6 +15,7 @@ pub(crate) use log::*;
 
 use super::{Appended, Author, Cid, ConvRef, NewEntry, Store};
 use crate::ids::{ConversationId, SiteId};
+use crate::vocab::EntryKind;
 
 /// A fresh, empty store, and whatever must live as long as it (a temporary directory).
 pub(crate) struct Fixture {
@@ -78,7 +79,7 @@ pub(crate) fn visitor(site: SiteId, token: &str) -> ConvRef {
 pub(crate) fn msg(conv: ConvRef, author: Author, cid: &str) -> NewEntry {
     NewEntry::now(
         conv,
-        "msg",
+        EntryKind::Msg,
         author,
         Cid::Keyed(cid.into()),
         format!("body of {cid}"),

@@ -7,6 +7,7 @@
 use super::{conflict, words, MemoryStore, Token};
 use crate::ids::{random_token, AgentId, SiteId};
 use crate::store::{Agent, Canned, Directory, InviteRule, Settings, Site, StoreError, StoreResult};
+use crate::vocab::{AgentRole, TransportKind};
 
 impl Directory for MemoryStore {
     fn site_by_key(&self, key: &str) -> StoreResult<Option<Site>> {
@@ -34,7 +35,7 @@ impl Directory for MemoryStore {
             name: name.to_string(),
             secret: random_token(32),
             allowed_origins: words(origins),
-            transports: Site::DEFAULT_TRANSPORTS.map(str::to_string).to_vec(),
+            transports: TransportKind::ALL.to_vec(),
             require_identity: false,
         };
         st.sites.insert(site.id, site.clone());
@@ -63,7 +64,7 @@ impl Directory for MemoryStore {
         site: SiteId,
         email: &str,
         name: &str,
-        role: &str,
+        role: AgentRole,
         password_hash: &str,
     ) -> StoreResult<Agent> {
         let mut st = self.state();
@@ -81,7 +82,7 @@ impl Directory for MemoryStore {
             site,
             email: email.to_string(),
             name: name.to_string(),
-            role: role.to_string(),
+            role,
         };
         st.agents
             .insert(agent.id, (agent.clone(), password_hash.to_string()));
@@ -162,9 +163,9 @@ impl Directory for MemoryStore {
 }
 
 impl Settings for MemoryStore {
-    fn set_transports(&self, site: SiteId, transports: &[String]) -> StoreResult<()> {
+    fn set_transports(&self, site: SiteId, transports: &[TransportKind]) -> StoreResult<()> {
         if let Some(s) = self.state().sites.get_mut(&site) {
-            s.transports = words(transports);
+            s.transports = transports.to_vec();
         }
         Ok(())
     }

@@ -16,9 +16,10 @@ mod directory;
 use super::batch::{self, Change, Conv, Loaded, Opener, Stored, Wanted};
 use super::{
     Agent, Appended, Canned, ConvInfo, ConvRef, DeskConv, Entry, InviteRule, Log, NewEntry, Reopen,
-    Role, Search, Site, StoreError, StoreResult,
+    Search, Site, StoreError, StoreResult,
 };
 use crate::ids::{AgentId, ConversationId, Epoch, Offset, SiteId, VisitorId};
+use crate::vocab::{EntryKind, Role, Sender};
 
 /// The in-memory store.
 #[derive(Default)]
@@ -253,7 +254,7 @@ impl Log for MemoryStore {
         }
         for e in planned.new_entries() {
             st.cids.entry(e.cid.clone()).or_default().push(Stored {
-                sender: e.sender.clone(),
+                sender: e.sender,
                 conv: e.conv,
                 off: e.off,
                 ts: e.ts,
@@ -325,9 +326,12 @@ impl Log for MemoryStore {
             .map(|(&id, c)| {
                 // Answered: the owner wrote a message after it was given the conversation.
                 let answered = c.owner.is_some_and(|(a, since)| {
-                    let me = format!("a{a}");
+                    let me = Sender::Agent(a);
                     c.log.iter().any(|e| {
-                        e.kind == "msg" && e.role == Role::Agent && e.sender == me && e.off > since
+                        e.kind == EntryKind::Msg
+                            && e.role == Role::Agent
+                            && e.sender == me
+                            && e.off > since
                     })
                 });
                 st.desk(id, c, answered)
@@ -376,7 +380,7 @@ impl Search for MemoryStore {
             .values()
             .filter(|c| c.site == site)
             .flat_map(|c| &c.log)
-            .filter(|e| e.kind == "msg" && e.body.to_ascii_lowercase().contains(&needle))
+            .filter(|e| e.kind == EntryKind::Msg && e.body.to_ascii_lowercase().contains(&needle))
             .collect();
         hits.sort_by_key(|e| std::cmp::Reverse((e.ts, e.off)));
         Ok(hits.into_iter().take(limit).cloned().collect())

@@ -13,7 +13,7 @@ use diesel::prelude::*;
 use super::Db;
 use crate::ids::{ConversationId, Epoch, Offset, SiteId, VisitorId};
 use crate::store::batch::{self, Change, Conv, Loaded, Opener, Stored, Wanted};
-use crate::store::sql::models::{NewConvRow, NewEntryRow, NewVisitorRow};
+use crate::store::sql::models::{sender_of, ConvStatus, NewConvRow, NewEntryRow, NewVisitorRow};
 use crate::store::sql::schema::{conversations, entries, visitors};
 use crate::store::sql::{ids_per_query, rows_per_insert, Dialect, NewRow};
 use crate::store::{Appended, NewEntry, StoreResult};
@@ -25,7 +25,7 @@ const ROWS_PER_INSERT: usize = rows_per_insert(Db::MAX_BINDS);
 
 /// The state the batch starts from: the conversations it names, the visitors it writes
 /// for and their open conversations, the heads, and the keyed cids already stored.
-fn load(c: &mut Conn, want: &Wanted<'_>) -> QueryResult<Loaded> {
+fn load(c: &mut Conn, want: &Wanted<'_>) -> StoreResult<Loaded> {
     let mut ids: Vec<i64> = want.convs.iter().map(|id| id.0).collect();
     let mut loaded = Loaded::default();
     for chunk in want.tokens.chunks(IDS_PER_QUERY) {
@@ -39,7 +39,7 @@ fn load(c: &mut Conn, want: &Wanted<'_>) -> QueryResult<Loaded> {
         }
         let open: Vec<(i64, i64)> = conversations::table
             .filter(conversations::visitor_id.eq_any(&vids))
-            .filter(conversations::status.eq("open"))
+            .filter(conversations::status.eq(ConvStatus::Open.as_str()))
             .order(conversations::id)
             .select((conversations::visitor_id, conversations::id))
             .load(c)?;
@@ -95,6 +95,7 @@ fn load(c: &mut Conn, want: &Wanted<'_>) -> QueryResult<Loaded> {
             ))
             .load(c)?;
         for (cid, sender, conv, off, ts) in rows {
+            let sender = sender_of(&sender)?;
             loaded.seen.entry(cid).or_default().push(Stored {
                 sender,
                 conv: ConversationId(conv),
@@ -130,7 +131,7 @@ impl Opener for Rows<'_> {
             site_id: site.0,
             visitor_id: visitor.0,
             epoch: i64::from(epoch.0),
-            status: "open",
+            status: ConvStatus::Open.as_str(),
             created_at: now,
         };
         Ok(ConversationId(Db::insert(
@@ -156,7 +157,7 @@ pub(super) fn append_in_tx(c: &mut Conn, batch: &[NewEntry]) -> StoreResult<Vec<
         match *change {
             Change::Closed => q
                 .set((
-                    conversations::status.eq("closed"),
+                    conversations::status.eq(ConvStatus::Closed.as_str()),
                     conversations::owner_agent_id.eq(None::<i64>),
                     conversations::owner_off.eq(None::<i64>),
                 ))

@@ -10,7 +10,8 @@ use super::schema::{
     agents, canned_responses, conversations, entries, invite_rules, sites, visitors,
 };
 use crate::ids::{AgentId, ConversationId, Epoch, Offset, SiteId, VisitorId};
-use crate::store::{Agent, Canned, ConvInfo, Entry, InviteRule, Role, Site};
+use crate::store::{Agent, Canned, ConvInfo, Entry, InviteRule, Site, StoreError, StoreResult};
+use crate::vocab::{AgentRole, Sender, TransportKind, UnknownWord};
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = sites)]
@@ -33,10 +34,24 @@ impl From<SiteRow> for Site {
             name: r.name,
             secret: r.secret,
             allowed_origins: words(&r.allowed_origins),
-            transports: words(&r.transports),
+            transports: transports_of(&r.transports),
             require_identity: r.require_identity,
         }
     }
+}
+
+/// The `transports` column: the names of the allowed transports, separated by spaces.
+pub(crate) fn transports_text(list: &[TransportKind]) -> String {
+    let names: Vec<&str> = list.iter().map(|t| t.as_str()).collect();
+    names.join(" ")
+}
+
+/// The transports a `transports` column allows. A name this version does not know allows
+/// nothing, and is left out.
+fn transports_of(text: &str) -> Vec<TransportKind> {
+    text.split_whitespace()
+        .filter_map(|t| t.parse().ok())
+        .collect()
 }
 
 #[derive(Insertable)]
@@ -61,13 +76,14 @@ pub(crate) struct AgentRow {
 }
 
 impl From<AgentRow> for Agent {
+    /// A role kefu does not spell gives the account no more than an agent's rights.
     fn from(r: AgentRow) -> Agent {
         Agent {
             id: AgentId(r.id),
             site: SiteId(r.site_id),
             email: r.email,
             name: r.name,
-            role: r.role,
+            role: r.role.parse().unwrap_or(AgentRole::Agent),
         }
     }
 }
@@ -112,6 +128,23 @@ impl ConvRow {
     }
 }
 
+/// A conversation row's `status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ConvStatus {
+    Open,
+    Closed,
+}
+
+impl ConvStatus {
+    /// The column's text.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            ConvStatus::Open => "open",
+            ConvStatus::Closed => "closed",
+        }
+    }
+}
+
 #[derive(Insertable)]
 #[diesel(table_name = conversations)]
 pub(crate) struct NewConvRow<'a> {
@@ -122,8 +155,8 @@ pub(crate) struct NewConvRow<'a> {
     pub created_at: i64,
 }
 
-/// A new entry as inserted: borrowed from the batch's entries, so a group commit copies
-/// nothing.
+/// A new entry as inserted: its text borrowed from the batch's entries, so a group commit
+/// copies no body (only the few characters of each sender are written out).
 #[derive(Insertable)]
 #[diesel(table_name = entries)]
 #[diesel(treat_none_as_default_value = false)]
@@ -132,7 +165,7 @@ pub(crate) struct NewEntryRow<'a> {
     pub off: i64,
     pub kind: &'a str,
     pub role: &'a str,
-    pub sender: &'a str,
+    pub sender: String,
     pub cid: &'a str,
     pub body: &'a str,
     pub ts: i64,
@@ -155,7 +188,18 @@ pub(crate) struct EntryRow {
 }
 
 impl EntryRow {
-    pub(crate) fn entry(self) -> Entry {
+    /// The entry this row holds. Its words are read as kefu writes them; a row spelling
+    /// one otherwise is refused, naming the entry.
+    pub(crate) fn entry(self) -> StoreResult<Entry> {
+        let unreadable = |e: UnknownWord| {
+            StoreError::Invalid(format!(
+                "entry {} of conversation {}: {e}",
+                self.off, self.conversation_id
+            ))
+        };
+        let kind = self.kind.parse().map_err(unreadable)?;
+        let role = self.role.parse().map_err(unreadable)?;
+        let sender = self.sender.parse().map_err(unreadable)?;
         let meta: Option<serde_json::Value> = self
             .meta
             .as_deref()
@@ -169,19 +213,30 @@ impl EntryRow {
             .as_ref()
             .and_then(|m| m.get("contact"))
             .and_then(|c| serde_json::from_value(c.clone()).ok());
-        Entry {
+        Ok(Entry {
             conv: ConversationId(self.conversation_id),
             off: Offset(self.off as u64),
-            kind: self.kind,
-            role: Role::from_name(&self.role),
-            sender: self.sender,
+            kind,
+            role,
+            sender,
             cid: self.cid,
             body: self.body,
             ts: self.ts,
             upto,
             contact,
-        }
+        })
     }
+
+    /// The entries of `rows`, in their order.
+    pub(crate) fn entries(rows: Vec<EntryRow>) -> StoreResult<Vec<Entry>> {
+        rows.into_iter().map(EntryRow::entry).collect()
+    }
+}
+
+/// The sender an entry row's `sender` column names.
+pub(crate) fn sender_of(text: &str) -> StoreResult<Sender> {
+    text.parse()
+        .map_err(|e: UnknownWord| StoreError::Invalid(format!("an entry's sender: {e}")))
 }
 
 impl<'a> NewEntryRow<'a> {
@@ -190,9 +245,9 @@ impl<'a> NewEntryRow<'a> {
         NewEntryRow {
             conversation_id: e.conv.0,
             off: e.off.0 as i64,
-            kind: &e.kind,
+            kind: e.kind.as_str(),
             role: e.role.as_str(),
-            sender: &e.sender,
+            sender: e.sender.to_string(),
             cid: &e.cid,
             body: &e.body,
             ts: e.ts,

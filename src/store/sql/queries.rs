@@ -21,6 +21,7 @@ use crate::store::{
     now_ms, Agent, Appended, Canned, ConvInfo, DeskConv, Directory, Entry, InviteRule, Log,
     NewEntry, Reopen, Search, Settings, Site, StoreResult,
 };
+use crate::vocab::{AgentRole, EntryKind, Role, Sender, TransportKind};
 
 type Conn = <Db as Dialect>::Conn;
 
@@ -77,7 +78,7 @@ impl Directory for Db {
         let key = format!("s_{}", random_token(10).to_lowercase());
         let secret = random_token(32);
         let allowed_origins = origins.join(" ");
-        let transports = Site::DEFAULT_TRANSPORTS.join(" ");
+        let transports = transports_text(&TransportKind::ALL);
         let row = NewSiteRow {
             key: &key,
             name,
@@ -124,14 +125,14 @@ impl Directory for Db {
         site: SiteId,
         email: &str,
         name: &str,
-        role: &str,
+        role: AgentRole,
         password_hash: &str,
     ) -> StoreResult<Agent> {
         let row = NewAgentRow {
             site_id: site.0,
             email,
             name,
-            role,
+            role: role.as_str(),
             password_hash,
             created_at: now_ms(),
         };
@@ -143,7 +144,7 @@ impl Directory for Db {
             site,
             email: email.to_string(),
             name: name.to_string(),
-            role: role.to_string(),
+            role,
         })
     }
 
@@ -234,8 +235,8 @@ impl Directory for Db {
 }
 
 impl Settings for Db {
-    fn set_transports(&self, site: SiteId, transports: &[String]) -> StoreResult<()> {
-        let list = transports.join(" ");
+    fn set_transports(&self, site: SiteId, transports: &[TransportKind]) -> StoreResult<()> {
+        let list = transports_text(transports);
         self.write(|c| {
             diesel::update(sites::table.find(site.0))
                 .set(sites::transports.eq(&list))
@@ -361,18 +362,16 @@ impl Search for Db {
     fn search(&self, site: SiteId, needle: &str, limit: usize) -> StoreResult<Vec<Entry>> {
         let pattern = like_pattern(needle);
         self.read(|c| {
-            Ok(entries::table
+            let rows = entries::table
                 .inner_join(conversations::table)
                 .filter(conversations::site_id.eq(site.0))
-                .filter(entries::kind.eq("msg"))
+                .filter(entries::kind.eq(EntryKind::Msg.as_str()))
                 .filter(Db::contains(pattern))
                 .order((entries::ts.desc(), entries::off.desc()))
                 .limit(limit as i64)
                 .select(EntryRow::as_select())
-                .load(c)?
-                .into_iter()
-                .map(EntryRow::entry)
-                .collect())
+                .load(c)?;
+            EntryRow::entries(rows)
         })
     }
 }
@@ -396,16 +395,14 @@ impl Log for Db {
         limit: usize,
     ) -> StoreResult<Vec<Entry>> {
         self.read(|c| {
-            Ok(entries::table
+            let rows = entries::table
                 .filter(entries::conversation_id.eq(conv.0))
                 .filter(entries::off.gt(after.0 as i64))
                 .order(entries::off)
                 .limit(limit as i64)
                 .select(EntryRow::as_select())
-                .load(c)?
-                .into_iter()
-                .map(EntryRow::entry)
-                .collect())
+                .load(c)?;
+            EntryRow::entries(rows)
         })
     }
 
@@ -424,7 +421,7 @@ impl Log for Db {
         self.read(|c| {
             let rows: Vec<ConvRow> = conversations::table
                 .filter(conversations::site_id.eq(site.0))
-                .filter(conversations::status.eq("open"))
+                .filter(conversations::status.eq(ConvStatus::Open.as_str()))
                 .order(conversations::id.desc())
                 .limit(limit as i64)
                 .select(ConvRow::as_select())
@@ -439,7 +436,7 @@ impl Log for Db {
                 .inner_join(visitors::table)
                 .filter(visitors::site_id.eq(site.0))
                 .filter(visitors::token.eq(token))
-                .filter(conversations::status.eq("open"))
+                .filter(conversations::status.eq(ConvStatus::Open.as_str()))
                 .order(conversations::id.desc())
                 .select(ConvRow::as_select())
                 .first(c)
@@ -454,7 +451,7 @@ impl Log for Db {
             type Row = (i64, i64, String, Option<i64>, Option<i64>);
             let rows: Vec<Row> = conversations::table
                 .inner_join(visitors::table)
-                .filter(conversations::status.eq("open"))
+                .filter(conversations::status.eq(ConvStatus::Open.as_str()))
                 .order(conversations::id)
                 .select((
                     conversations::id,
@@ -467,12 +464,12 @@ impl Log for Db {
             // The last message of each agent in each owned conversation: answered when
             // the owner wrote after it was given the conversation.
             let owned: Vec<i64> = rows.iter().filter(|r| r.3.is_some()).map(|r| r.0).collect();
-            let mut last: HashMap<(i64, String), i64> = HashMap::new();
+            let mut last: HashMap<(i64, Sender), i64> = HashMap::new();
             for chunk in owned.chunks(ids_per_query(Db::MAX_BINDS)) {
                 let found: Vec<(i64, String, Option<i64>)> = entries::table
                     .filter(entries::conversation_id.eq_any(chunk))
-                    .filter(entries::kind.eq("msg"))
-                    .filter(entries::role.eq("agent"))
+                    .filter(entries::kind.eq(EntryKind::Msg.as_str()))
+                    .filter(entries::role.eq(Role::Agent.as_str()))
                     .group_by((entries::conversation_id, entries::sender))
                     .select((
                         entries::conversation_id,
@@ -481,14 +478,14 @@ impl Log for Db {
                     ))
                     .load(c)?;
                 for (conv, sender, off) in found {
-                    last.insert((conv, sender), off.unwrap_or(0));
+                    last.insert((conv, sender_of(&sender)?), off.unwrap_or(0));
                 }
             }
             Ok(rows
                 .into_iter()
                 .map(|(id, site, token, owner, owner_off)| {
                     let answered = owner.is_some_and(|a| {
-                        last.get(&(id, format!("a{a}")))
+                        last.get(&(id, Sender::Agent(AgentId(a))))
                             .is_some_and(|&off| off > owner_off.unwrap_or(0))
                     });
                     DeskConv {
@@ -512,7 +509,7 @@ impl Log for Db {
         self.read(|c| {
             let rows: Vec<(i64, i64, String, Option<i64>)> = conversations::table
                 .inner_join(visitors::table)
-                .filter(conversations::status.eq("open"))
+                .filter(conversations::status.eq(ConvStatus::Open.as_str()))
                 .filter(last_seen.lt(before))
                 .order(conversations::id)
                 .limit(limit as i64)
@@ -546,19 +543,19 @@ impl Log for Db {
             else {
                 return Ok(Reopen::NotFound);
             };
-            if status == "open" {
+            if status == ConvStatus::Open.as_str() {
                 return Ok(Reopen::AlreadyOpen);
             }
             let busy: i64 = conversations::table
                 .filter(conversations::visitor_id.eq(row.visitor_id))
-                .filter(conversations::status.eq("open"))
+                .filter(conversations::status.eq(ConvStatus::Open.as_str()))
                 .count()
                 .get_result(c)?;
             if busy > 0 {
                 return Ok(Reopen::VisitorBusy);
             }
             diesel::update(conversations::table.find(id.0))
-                .set(conversations::status.eq("open"))
+                .set(conversations::status.eq(ConvStatus::Open.as_str()))
                 .execute(c)?;
             let token: String = visitors::table
                 .find(row.visitor_id)

@@ -23,6 +23,7 @@ use super::sql::schema::{
 };
 use super::sql::{Dialect, NewRow};
 use super::{now_ms, Options, StoreError, StoreResult};
+use crate::config::Synchronous;
 
 #[path = "../sql/append.rs"]
 mod append;
@@ -38,7 +39,7 @@ const MIGRATIONS: EmbeddedMigrations = embed_migrations!("diesel-migrations/sqli
 /// Pragmas applied to every connection.
 #[derive(Debug, Clone, Copy)]
 struct Pragmas {
-    synchronous_full: bool,
+    synchronous: Synchronous,
 }
 
 impl Pragmas {
@@ -46,10 +47,9 @@ impl Pragmas {
         format!(
             "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = {}; \
              PRAGMA foreign_keys = ON;",
-            if self.synchronous_full {
-                "FULL"
-            } else {
-                "NORMAL"
+            match self.synchronous {
+                Synchronous::Full => "FULL",
+                Synchronous::Normal => "NORMAL",
             }
         )
     }
@@ -92,7 +92,7 @@ fn file_identity(path: &Path) -> Option<(u64, u64)> {
 
 impl SqliteStore {
     /// Open (creating if needed) the database file at `path` and run pending migrations.
-    /// `options.pool_size` readers; `options.synchronous_full` picks `synchronous`.
+    /// `options.pool_size` readers; `options.synchronous` picks `synchronous`.
     pub fn open(path: &str, options: &Options) -> StoreResult<Self> {
         if path.is_empty() {
             return Err(StoreError::Invalid(
@@ -107,7 +107,7 @@ impl SqliteStore {
             }
         }
         let pragmas = Pragmas {
-            synchronous_full: options.synchronous_full,
+            synchronous: options.synchronous,
         };
         let mut writer = SqliteConnection::establish(path)?;
         writer.batch_execute(&pragmas.sql())?;

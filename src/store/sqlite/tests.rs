@@ -1,11 +1,13 @@
 //! What only SQLite can show: entries that stay unique across runs on one file, readers
 //! that see each commit at once (WAL), a file deleted under the store, the migration from
-//! an older schema. Everything else is the conformance suite, run here on a real file.
+//! an older schema, the words as its columns spell them (and a row spelling one
+//! otherwise). Everything else is the conformance suite, run here on a real file.
 
 use super::*;
 use crate::ids::{AgentId, ConversationId, Offset};
 use crate::store::conformance::{msg, new, visitor, A};
 use crate::store::{Appended, Author, Cid, ConvRef, Directory, Log, NewEntry};
+use crate::vocab::EntryKind;
 
 mod conformance {
     use crate::store::conformance::{suite, Fixture};
@@ -24,7 +26,7 @@ mod conformance {
 fn open(path: &str, readers: u32) -> SqliteStore {
     let options = Options {
         pool_size: readers,
-        synchronous_full: false,
+        synchronous: crate::config::Synchronous::Normal,
     };
     SqliteStore::open(path, &options).unwrap()
 }
@@ -55,12 +57,12 @@ fn server_made_entries_never_collide_across_runs_on_one_file() {
             let (c, _, _) = new(&s
                 .append_batch(&[msg(visitor(site.id, &token), Author::Visitor, "hello")])
                 .unwrap()[0]);
-            let made = |kind: &'static str| {
+            let made = |kind: EntryKind| {
                 NewEntry::now(
                     ConvRef::Id(c),
                     kind,
                     Author::Agent(AgentId(1)),
-                    Cid::Made(kind),
+                    Cid::Made(kind.as_str()),
                     "Ann".into(),
                 )
             };
@@ -68,7 +70,7 @@ fn server_made_entries_never_collide_across_runs_on_one_file() {
                 upto: Some(Offset(1)),
                 ..NewEntry::now(
                     ConvRef::Id(c),
-                    "read",
+                    EntryKind::Read,
                     author,
                     Cid::Keyed(format!("read:{c}:1")),
                     String::new(),
@@ -76,17 +78,17 @@ fn server_made_entries_never_collide_across_runs_on_one_file() {
             };
             let invite = NewEntry::now(
                 ConvRef::Id(c),
-                "msg",
+                EntryKind::Msg,
                 Author::Agent(AgentId(1)),
                 Cid::Made("invite"),
                 "Can I help?".into(),
             );
             let got = s
                 .append_batch(&[
-                    made("join"),
+                    made(EntryKind::Join),
                     read(Author::Agent(AgentId(1))),
                     read(Author::Visitor),
-                    made("transfer"),
+                    made(EntryKind::Transfer),
                     invite,
                     read(Author::Agent(AgentId(1))),
                 ])
@@ -103,13 +105,14 @@ fn server_made_entries_never_collide_across_runs_on_one_file() {
     }
     let s = open(path, 1);
     for c in convs {
-        let kinds: Vec<String> = s
+        let kinds: Vec<EntryKind> = s
             .read_after(c, Offset(0), 100)
             .unwrap()
             .into_iter()
             .map(|e| e.kind)
             .collect();
-        assert_eq!(kinds, ["msg", "join", "read", "read", "transfer", "msg"]);
+        use EntryKind::{Join, Msg, Read, Transfer};
+        assert_eq!(kinds, [Msg, Join, Read, Read, Transfer, Msg]);
     }
 }
 
@@ -208,4 +211,139 @@ fn the_migration_scopes_old_server_made_cids_and_restores_owners() {
     // Conversation 11's row said open though its close was logged: it is closed now.
     let owners: Vec<_> = d.iter().map(|c| (c.id.0, c.owner)).collect();
     assert_eq!(owners, vec![(10, Some(AgentId(3)))]);
+}
+
+#[test]
+fn the_words_are_stored_as_the_schema_spells_them() {
+    use crate::store::sql::schema::{agents, conversations, entries, sites};
+    use crate::store::Settings;
+    use crate::vocab::{AgentRole, TransportKind};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("words.db");
+    let path = path.to_str().unwrap();
+    let s = open(path, 1);
+    let one = s.add_site("one", &[]).unwrap();
+    let two = s.add_site("two", &[]).unwrap();
+    s.set_transports(two.id, &[TransportKind::LongPoll, TransportKind::Jsonp])
+        .unwrap();
+    let ann = s
+        .add_agent(one.id, "ann@x", "Ann", AgentRole::Admin, "h")
+        .unwrap();
+    s.add_agent(one.id, "bob@x", "Bob", AgentRole::Agent, "h")
+        .unwrap();
+    let (c, _, _) = new(&s
+        .append_batch(&[msg(visitor(one.id, A), Author::Visitor, "m1")])
+        .unwrap()[0]);
+    let desk = |kind: EntryKind, author| {
+        NewEntry::now(
+            ConvRef::Id(c),
+            kind,
+            author,
+            Cid::Made(kind.as_str()),
+            "".into(),
+        )
+    };
+    let read = NewEntry {
+        upto: Some(Offset(1)),
+        ..NewEntry::now(
+            ConvRef::Id(c),
+            EntryKind::Read,
+            Author::Agent(ann.id),
+            Cid::Keyed(format!("read:{c}:1")),
+            String::new(),
+        )
+    };
+    s.append_batch(&[
+        desk(EntryKind::Join, Author::Agent(ann.id)),
+        read,
+        desk(EntryKind::Transfer, Author::Agent(ann.id)),
+        desk(EntryKind::Close, Author::System),
+    ])
+    .unwrap();
+    let mut db = SqliteConnection::establish(path).unwrap();
+    let transports: Vec<String> = sites::table
+        .order(sites::id)
+        .select(sites::transports)
+        .load(&mut db)
+        .unwrap();
+    assert_eq!(transports, ["ws lp xdr jsonp", "lp jsonp"]);
+    let roles: Vec<String> = agents::table
+        .order(agents::id)
+        .select(agents::role)
+        .load(&mut db)
+        .unwrap();
+    assert_eq!(roles, ["admin", "agent"]);
+    let status: String = conversations::table
+        .find(c.0)
+        .select(conversations::status)
+        .first(&mut db)
+        .unwrap();
+    assert_eq!(status, "closed");
+    let rows: Vec<(String, String, String)> = entries::table
+        .filter(entries::conversation_id.eq(c.0))
+        .order(entries::off)
+        .select((entries::kind, entries::role, entries::sender))
+        .load(&mut db)
+        .unwrap();
+    let rows: Vec<(&str, &str, &str)> = rows
+        .iter()
+        .map(|(k, r, s)| (k.as_str(), r.as_str(), s.as_str()))
+        .collect();
+    let a = format!("a{}", ann.id);
+    assert_eq!(
+        rows,
+        [
+            ("msg", "visitor", "v1"),
+            ("join", "agent", a.as_str()),
+            ("read", "agent", a.as_str()),
+            ("transfer", "agent", a.as_str()),
+            ("close", "system", "kefu"),
+        ]
+    );
+    // Reopened: the row says open again.
+    s.reopen_conversation(c).unwrap();
+    let status: String = conversations::table
+        .find(c.0)
+        .select(conversations::status)
+        .first(&mut db)
+        .unwrap();
+    assert_eq!(status, "open");
+}
+
+#[test]
+fn a_row_spelling_a_word_kefu_does_not_know() {
+    use crate::store::sql::schema::{agents, entries};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("odd.db");
+    let path = path.to_str().unwrap();
+    let s = open(path, 1);
+    let site = s.add_site("t", &[]).unwrap();
+    s.add_agent(site.id, "ann@x", "Ann", crate::vocab::AgentRole::Admin, "h")
+        .unwrap();
+    let (c, _, _) = new(&s
+        .append_batch(&[msg(visitor(site.id, A), Author::Visitor, "m1")])
+        .unwrap()[0]);
+    let mut db = SqliteConnection::establish(path).unwrap();
+    diesel::update(agents::table)
+        .set(agents::role.eq("owner"))
+        .execute(&mut db)
+        .unwrap();
+    // No more than an agent's rights.
+    let ann = s.agents(site.id).unwrap().remove(0);
+    assert_eq!(ann.role, crate::vocab::AgentRole::Agent);
+    // An entry is refused by name, not passed on with a kind nobody expects.
+    diesel::update(entries::table)
+        .set(entries::kind.eq("file"))
+        .execute(&mut db)
+        .unwrap();
+    match s.read_after(c, Offset(0), 10) {
+        Err(StoreError::Invalid(why)) => {
+            assert!(
+                why.contains(&format!("entry 1 of conversation {c}")),
+                "{why}"
+            );
+            assert!(why.contains("unknown entry kind \"file\""), "{why}");
+        }
+        other => panic!("{other:?}"),
+    }
 }

@@ -1,42 +1,21 @@
-//! Frame types of the wire protocol (`docs/protocol.md`), their parsing and validation.
+//! Frames a client sends, and reading them: a client's text parsed and validated into a
+//! `ClientFrame`, or refused in the protocol's words.
 //!
-//! Owns: the JSON shape of every frame, the protocol version, error codes and close codes.
-//! Knows nothing of sockets, HTTP or SQL: transports hand it text, the core hands it
-//! values to encode.
+//! Owns: the shape of every client frame (`hello`, `msg`, `follow`, …), the limits on what
+//! they carry, and every rule a frame passes before the core sees it, so the core only
+//! ever handles well-formed frames. Knows nothing of what a frame does.
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{is_token, ConversationId, Epoch, Offset};
-
-/// The protocol version this server speaks.
-pub const VERSION: u32 = 1;
+use super::error::{ErrorCode, FrameError};
+use crate::ids::{is_token, ClientMsgId, ConversationId, Epoch, Offset};
+use crate::vocab::Role;
 
 /// Visitor tokens: 16–64 chars of `[A-Za-z0-9_-]`.
 pub const VISITOR_TOKEN_MIN: usize = 16;
 pub const VISITOR_TOKEN_MAX: usize = 64;
 /// Client message ids: 1–64 chars of `[A-Za-z0-9_-]`.
 pub const CID_MAX: usize = 64;
-
-/// Who a connection speaks for (`visitor`, `agent`), or who wrote an entry (those, or
-/// `system`: kefu itself, e.g. an idle conversation closed). A `hello` may not claim
-/// `system`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Visitor,
-    Agent,
-    System,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Visitor => "visitor",
-            Role::Agent => "agent",
-            Role::System => "system",
-        }
-    }
-}
 
 /// A client's position in a stream, sent with `hello` or `follow`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -106,7 +85,7 @@ pub enum ClientFrame {
         conv: ConversationId,
     },
     Msg {
-        cid: String,
+        cid: ClientMsgId,
         body: String,
         #[serde(default)]
         conv: Option<ConversationId>,
@@ -201,7 +180,7 @@ impl ClientFrame {
     /// The client's message id, for frames that carry one.
     pub fn cid(&self) -> Option<&str> {
         match self {
-            ClientFrame::Msg { cid, .. } => Some(cid),
+            ClientFrame::Msg { cid, .. } => Some(cid.as_str()),
             _ => None,
         }
     }
@@ -215,116 +194,13 @@ pub enum AgentStatus {
     Away,
 }
 
-/// Why a client frame was refused (`err` frame codes, `docs/protocol.md` §4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorCode {
-    BadJson,
-    BadFrame,
-    NotReady,
-    TooLong,
-    BadOffset,
-    EpochMismatch,
-    UnknownConv,
-    TooManyFollows,
-    Overloaded,
-    Store,
-    UnknownVisitor,
-    UnknownAgent,
-    BadAck,
-    CidTaken,
-    Owned,
-}
-
-impl ErrorCode {
-    /// Is this the client's own mistake (a malformed or misplaced frame)? Those count
-    /// towards `max_bad_frames`; the others answer a well-formed frame the server could
-    /// not carry out.
-    pub fn is_bad_frame(self) -> bool {
-        matches!(
-            self,
-            ErrorCode::BadJson | ErrorCode::BadFrame | ErrorCode::NotReady | ErrorCode::TooLong
-        )
-    }
-}
-
-/// A refused frame, as its `err` frame says it: the code, a human-readable reason, and,
-/// when they are known, the refused frame's type (`of`) and cid, and the stream position
-/// the code calls for (`conv`, `epoch`, `head`). Built field by field:
-/// `FrameError::new(code, msg).conv(c).head(h)`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FrameError {
-    pub code: ErrorCode,
-    pub msg: String,
-    pub of: Option<String>,
-    pub cid: Option<String>,
-    pub conv: Option<ConversationId>,
-    pub epoch: Option<Epoch>,
-    pub head: Option<Offset>,
-}
-
-impl FrameError {
-    pub fn new(code: ErrorCode, msg: impl Into<String>) -> FrameError {
-        FrameError {
-            code,
-            msg: msg.into(),
-            of: None,
-            cid: None,
-            conv: None,
-            epoch: None,
-            head: None,
-        }
-    }
-
-    pub fn of(mut self, t: &str) -> FrameError {
-        self.of = Some(t.to_string());
-        self
-    }
-
-    pub fn cid(mut self, cid: &str) -> FrameError {
-        self.cid = Some(cid.to_string());
-        self
-    }
-
-    pub fn conv(mut self, conv: ConversationId) -> FrameError {
-        self.conv = Some(conv);
-        self
-    }
-
-    pub fn epoch(mut self, epoch: Epoch) -> FrameError {
-        self.epoch = Some(epoch);
-        self
-    }
-
-    pub fn head(mut self, head: Offset) -> FrameError {
-        self.head = Some(head);
-        self
-    }
-
-    /// Fill in `of` and `cid` from the frame being answered, where not set already.
-    pub fn about(mut self, of: Option<&str>, cid: Option<&str>) -> FrameError {
-        if self.of.is_none() {
-            self.of = of.map(str::to_string);
-        }
-        if self.cid.is_none() {
-            self.cid = cid.map(str::to_string);
-        }
-        self
-    }
-
-    /// The `err` frame.
-    pub fn to_bytes(&self) -> bytes::Bytes {
-        ServerFrame::Err {
-            code: self.code,
-            msg: &self.msg,
-            of: self.of.as_deref(),
-            cid: self.cid.as_deref(),
-            conv: self.conv,
-            epoch: self.epoch,
-            head: self.head,
-        }
-        .to_bytes()
-    }
+/// Who to answer, given with a message from the "leave a message" form.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contact {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub email: String,
 }
 
 /// Parse and validate one client frame. Shape rules that serde cannot express (token
@@ -472,8 +348,8 @@ fn check(frame: &ClientFrame, max_body_chars: usize) -> Result<(), FrameError> {
 }
 
 /// A message's `cid` and `body`, wherever it comes from (a `msg` frame, the API).
-pub fn check_msg(cid: &str, body: &str, max_body_chars: usize) -> Result<(), FrameError> {
-    if !is_token(cid, 1, CID_MAX) {
+pub fn check_msg(cid: &ClientMsgId, body: &str, max_body_chars: usize) -> Result<(), FrameError> {
+    if !is_token(cid.as_str(), 1, CID_MAX) {
         return Err(FrameError::new(
             ErrorCode::BadFrame,
             "cid must be 1-64 chars of [A-Za-z0-9_-]",
@@ -489,15 +365,6 @@ pub fn check_msg(cid: &str, body: &str, max_body_chars: usize) -> Result<(), Fra
         return Err(FrameError::new(ErrorCode::BadFrame, "body is empty"));
     }
     Ok(())
-}
-
-/// Who to answer, given with a message from the "leave a message" form.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Contact {
-    #[serde(default)]
-    pub name: String,
-    #[serde(default)]
-    pub email: String,
 }
 
 fn check_user(u: &User) -> Result<(), FrameError> {
@@ -521,168 +388,6 @@ fn check_user(u: &User) -> Result<(), FrameError> {
         }
     }
     Ok(())
-}
-
-/// The `e` frame of one committed stream entry, borrowing the entry's text: encoding it
-/// copies nothing first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct EntryFrame<'a> {
-    pub conv: ConversationId,
-    pub off: Offset,
-    pub kind: &'a str,
-    pub role: Role,
-    pub sender: &'a str,
-    pub cid: &'a str,
-    pub body: &'a str,
-    pub ts: i64,
-    /// `read` entries: the offset read up to.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub upto: Option<Offset>,
-    /// Offline messages: who to answer.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub contact: Option<ContactFrame<'a>>,
-}
-
-/// The `contact` of an `e` frame.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct ContactFrame<'a> {
-    pub name: &'a str,
-    pub email: &'a str,
-}
-
-/// Frames the server sends.
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "t", rename_all = "lowercase")]
-pub enum ServerFrame<'a> {
-    Welcome {
-        v: u32,
-        session: &'a str,
-        visitor: Option<&'a str>,
-        conv: Option<ConversationId>,
-        epoch: Option<Epoch>,
-        head: Option<Offset>,
-        hb: u64,
-    },
-    Following {
-        conv: ConversationId,
-        epoch: Epoch,
-        head: Offset,
-    },
-    Conv {
-        conv: ConversationId,
-        epoch: Epoch,
-    },
-    #[serde(rename = "e")]
-    Entry(EntryFrame<'a>),
-    Ack {
-        cid: &'a str,
-        conv: ConversationId,
-        off: Offset,
-        ts: i64,
-        dup: bool,
-    },
-    Err {
-        code: ErrorCode,
-        msg: &'a str,
-        /// The type (`t`) of the refused frame, when it could be read.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        of: Option<&'a str>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        cid: Option<&'a str>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        conv: Option<ConversationId>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        epoch: Option<Epoch>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        head: Option<Offset>,
-    },
-    Ping,
-    Pong,
-    Bye {
-        code: u16,
-        reason: &'a str,
-    },
-    Agents {
-        online: bool,
-    },
-    Visitors {
-        list: &'a serde_json::Value,
-    },
-    Visitor {
-        op: &'a str,
-        v: &'a serde_json::Value,
-    },
-    Typing {
-        conv: ConversationId,
-        role: Role,
-        name: &'a str,
-        on: bool,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        text: Option<&'a str>,
-    },
-    Delivered {
-        conv: ConversationId,
-        upto: Offset,
-    },
-    Invite {
-        id: u64,
-        name: &'a str,
-        text: &'a str,
-    },
-    Assigned {
-        conv: ConversationId,
-        visitor: &'a str,
-    },
-    Queue {
-        conv: ConversationId,
-        position: usize,
-    },
-    Team {
-        agents: &'a serde_json::Value,
-    },
-}
-
-impl ServerFrame<'_> {
-    /// Encode to the JSON text sent on the wire.
-    pub fn encode(&self) -> String {
-        // Serializing these types cannot fail: no maps with non-string keys, no floats.
-        serde_json::to_string(self).expect("server frames always serialize")
-    }
-
-    /// Encoded once, shareable between every connection it goes to.
-    pub fn to_bytes(&self) -> bytes::Bytes {
-        bytes::Bytes::from(self.encode())
-    }
-}
-
-/// Close codes, grouped by range (`docs/protocol.md` §5).
-pub mod close {
-    /// A text frame was not valid UTF-8.
-    pub const INVALID_UTF8: u16 = 1007;
-    /// A frame was over `max_frame_bytes`.
-    pub const TOO_BIG: u16 = 1009;
-    /// The server failed.
-    pub const INTERNAL: u16 = 1011;
-
-    // 4000–4099: reconnect with backoff and resume.
-    pub const RESTARTING: u16 = 4000;
-    pub const SLOW: u16 = 4001;
-    pub const HEARTBEAT_TIMEOUT: u16 = 4002;
-    pub const OVERLOADED: u16 = 4003;
-    pub const CONNECTION_EXPIRED: u16 = 4004;
-
-    // 4100–4199: do not reconnect until something is fixed.
-    pub const BAD_VERSION: u16 = 4100;
-    pub const UNKNOWN_SITE: u16 = 4101;
-    pub const ORIGIN_NOT_ALLOWED: u16 = 4102;
-    pub const UNAUTHORIZED: u16 = 4103;
-    pub const PROTOCOL_VIOLATION: u16 = 4104;
-    pub const TRANSPORT_DISABLED: u16 = 4105;
-
-    /// Should a client reconnect after this code?
-    pub fn should_reconnect(code: u16) -> bool {
-        !(4100..4200).contains(&code) && code != TOO_BIG && code != INVALID_UTF8
-    }
 }
 
 #[cfg(test)]
@@ -790,46 +495,5 @@ mod tests {
     #[test]
     fn body_limit_counts_characters_not_bytes() {
         assert!(parse_client_frame(r#"{"t":"msg","cid":"a","body":"客服客服"}"#, 4).is_ok());
-    }
-
-    #[test]
-    fn encodes_entry_and_err() {
-        let e = EntryFrame {
-            conv: ConversationId(1),
-            off: Offset(2),
-            kind: "msg",
-            role: Role::Visitor,
-            sender: "v1",
-            cid: "c",
-            body: "<b>hi</b>",
-            ts: 5,
-            upto: None,
-            contact: None,
-        };
-        let text = ServerFrame::Entry(e).encode();
-        assert_eq!(
-            text,
-            r#"{"t":"e","conv":1,"off":2,"kind":"msg","role":"visitor","sender":"v1","cid":"c","body":"<b>hi</b>","ts":5}"#
-        );
-        let err = FrameError::new(ErrorCode::NotReady, "hello first").to_bytes();
-        assert_eq!(err, r#"{"t":"err","code":"not_ready","msg":"hello first"}"#);
-        let e =
-            parse_client_frame(r#"{"t":"msg","cid":"c7","body":"0123456789x"}"#, 10).unwrap_err();
-        assert_eq!(
-            (e.of.as_deref(), e.cid.as_deref()),
-            (Some("msg"), Some("c7"))
-        );
-        let text = String::from_utf8(e.to_bytes().to_vec()).unwrap();
-        assert!(text.contains(r#""of":"msg""#) && text.contains(r#""cid":"c7""#));
-        let e = parse_client_frame(r#"{"t":"<b>","cid":"x y"}"#, 10).unwrap_err();
-        assert_eq!((e.of, e.cid), (None, None), "nothing odd is echoed");
-    }
-
-    #[test]
-    fn close_code_ranges() {
-        assert!(close::should_reconnect(close::SLOW));
-        assert!(close::should_reconnect(close::RESTARTING));
-        assert!(!close::should_reconnect(close::UNKNOWN_SITE));
-        assert!(!close::should_reconnect(close::TOO_BIG));
     }
 }
