@@ -15,6 +15,10 @@ fn attacker(n: u8) -> Option<IpAddr> {
     Some(IpAddr::from([127, 0, 0, 2 + n]))
 }
 
+/// The sign-in flood measures this process's memory, so it runs alone; the other tests of
+/// this file (servers in the same process) run beside each other, never beside it.
+static MEASURED: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
 fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
     statm
@@ -52,6 +56,7 @@ fn login_body(email: &str, password: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_random_email_sign_in_flood_is_refused_and_real_sign_ins_go_through() {
+    let _alone = MEASURED.write().await;
     let dir = temp_dir();
     let srv = start_with(dir.path(), |c| {
         c.login_max_failures_per_address = 10;
@@ -132,6 +137,7 @@ async fn a_random_email_sign_in_flood_is_refused_and_real_sign_ins_go_through() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_sign_in_flood_from_many_addresses_leaves_room_for_real_sign_ins() {
+    let _beside = MEASURED.read().await;
     let dir = temp_dir();
     let srv = start_with(dir.path(), |c| {
         // Addresses that may go on failing: the per-address limit does not stop this
@@ -206,6 +212,7 @@ async fn a_sign_in_flood_from_many_addresses_leaves_room_for_real_sign_ins() {
 
 #[tokio::test]
 async fn a_slow_request_body_is_timed_out_and_others_are_served() {
+    let _beside = MEASURED.read().await;
     let dir = temp_dir();
     let srv = start_with(dir.path(), |c| c.request_timeout_ms = 1000).await;
     let mut slow = connect_from(attacker(0), srv.addr).await;
@@ -249,6 +256,7 @@ async fn a_slow_request_body_is_timed_out_and_others_are_served() {
 
 #[tokio::test]
 async fn connections_per_address_are_capped_without_locking_out_others() {
+    let _beside = MEASURED.read().await;
     let dir = temp_dir();
     let srv = start_with(dir.path(), |c| c.max_connections_per_address = 5).await;
     let mut held = Vec::new();
@@ -292,6 +300,7 @@ async fn channels(srv: &TestServer) -> u64 {
 
 #[tokio::test]
 async fn unpolled_channels_die_fast_and_opens_are_bounded_per_address() {
+    let _beside = MEASURED.read().await;
     let dir = temp_dir();
     let srv = start_with(dir.path(), |c| {
         c.max_channels_per_address = 20;
@@ -323,6 +332,7 @@ async fn unpolled_channels_die_fast_and_opens_are_bounded_per_address() {
 
 #[tokio::test]
 async fn a_jsonp_part_flood_from_one_address_does_not_block_others() {
+    let _beside = MEASURED.read().await;
     let dir = temp_dir();
     let srv = start_with(dir.path(), |c| {
         c.jsonp_max_pending_per_address = 4;
@@ -375,6 +385,7 @@ async fn a_jsonp_part_flood_from_one_address_does_not_block_others() {
 
 #[tokio::test]
 async fn visitors_cannot_choose_their_own_token() {
+    let _beside = MEASURED.read().await;
     let dir = temp_dir();
     let srv = start(dir.path()).await;
     let mut c = Client::connect(&srv.ws_url()).await;
@@ -415,6 +426,7 @@ async fn visitors_cannot_choose_their_own_token() {
 
 #[tokio::test]
 async fn a_typing_flood_reaches_agents_bounded() {
+    let _beside = MEASURED.read().await;
     let dir = temp_dir();
     let srv = start_with(dir.path(), |c| c.volatile_per_sec = 10).await;
     let token = token_of(&srv, "admin@localhost", "test-password").await;
