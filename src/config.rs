@@ -8,12 +8,9 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::time::Duration;
 
 use serde::Deserialize;
-
-use crate::vocab::UnknownWord;
 
 /// Server configuration. Each field says why it exists; `docs/config.md` repeats it for
 /// operators.
@@ -212,20 +209,12 @@ impl Synchronous {
     }
 }
 
-/// `FromStr` by `as_str`, refusing anything else with `$msg`; `Deserialize` from the same
-/// strings (in the TOML file and `KEFU_*`), with the same message.
+/// `Display` and `FromStr` by `as_str` (`vocab`'s rule), refusing anything else with
+/// `$msg`; `Deserialize` from the same strings (in the TOML file and `KEFU_*`), with the
+/// same message.
 macro_rules! config_words {
     ($ty:ident, $msg:literal) => {
-        impl FromStr for $ty {
-            type Err = UnknownWord;
-
-            fn from_str(s: &str) -> Result<$ty, UnknownWord> {
-                $ty::ALL
-                    .into_iter()
-                    .find(|w| w.as_str() == s)
-                    .ok_or_else(|| UnknownWord($msg.to_string()))
-            }
-        }
+        crate::vocab::words!($ty, |_| $msg.to_string());
 
         impl<'de> Deserialize<'de> for $ty {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<$ty, D::Error> {

@@ -22,24 +22,25 @@ pub struct UnknownWord(pub String);
 /// `Display` as `as_str`, and `FromStr` by `as_str` over `ALL`, failing with `$err(s)`.
 macro_rules! words {
     ($ty:ident, $err:expr) => {
-        impl fmt::Display for $ty {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(self.as_str())
             }
         }
 
-        impl FromStr for $ty {
-            type Err = UnknownWord;
+        impl std::str::FromStr for $ty {
+            type Err = $crate::vocab::UnknownWord;
 
-            fn from_str(s: &str) -> Result<$ty, UnknownWord> {
+            fn from_str(s: &str) -> Result<$ty, $crate::vocab::UnknownWord> {
                 $ty::ALL
                     .into_iter()
                     .find(|w| w.as_str() == s)
-                    .ok_or_else(|| UnknownWord($err(s)))
+                    .ok_or_else(|| $crate::vocab::UnknownWord($err(s)))
             }
         }
     };
 }
+pub(crate) use words;
 
 /// Who a connection speaks for (`visitor`, `agent`), or who wrote an entry (those, or
 /// `system`: kefu itself, e.g. an idle conversation closed). A `hello` may not claim
