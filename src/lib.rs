@@ -16,9 +16,10 @@
 //!   long-poll, XDomainRequest and JSONP carry.
 //! - [`web`]: HTTP primitives (body type, the error type with its statuses and JSON body,
 //!   query parsing).
-//! - [`protocol`]: frame types and validation, no I/O.
 //! - [`core`]: sessions, streams, offsets, acks, dedupe, fan-out, the single writer, and
 //!   the services the REST API calls (who may do what, and every rule of what is sent).
+//! - [`protocol`]: frame types and validation, no I/O — what `core` parses and sends; it
+//!   knows nothing of connections or storage.
 //! - [`store`]: `Store` = the `Log`, `Directory`, `Settings` and `Search` traits, the
 //!   records and errors they speak in, one group-commit rule for every backend; the
 //!   backends (`sqlite` on the shared diesel queries of `store::sql`, and `memory`) and
