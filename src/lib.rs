@@ -13,7 +13,8 @@
 //! - [`transport`]: WebSocket framing; HTTP channels for long-poll, XDomainRequest, JSONP.
 //! - [`web`]: HTTP primitives (body type, errors and statuses, query parsing) under both.
 //! - [`protocol`]: frame types and validation, no I/O.
-//! - [`core`]: sessions, streams, offsets, acks, dedupe, fan-out, the single writer.
+//! - [`core`]: sessions, streams, offsets, acks, dedupe, fan-out, the single writer,
+//!   every background task (tracked, so shutdown awaits or cancels each).
 //! - [`store`]: `Store` = the `Log`, `Directory`, `Settings` and `Search` traits, the
 //!   records and errors they speak in, one group-commit rule for every backend; the
 //!   backends (`sqlite` on the shared diesel queries of `store::sql`, and `memory`) and

@@ -1,9 +1,10 @@
 //! The hub: the process-wide, transport-neutral state every connection works through.
 //!
 //! Owns: the store handle and how async code reaches it (blocking threads only), the
-//! writer, live streams, visitor sessions, a short-lived site cache and connection
-//! gauges. A cheap-to-clone handle around `Arc<Inner>`. Knows nothing of hyper,
-//! tungstenite or diesel.
+//! writer, live streams, visitor sessions and their grace timers, a short-lived site
+//! cache, connection gauges, the background tasks (`tasks`) and the ticker among them,
+//! and the end of it all (`shutdown`: timers, then the writer). A cheap-to-clone handle
+//! around `Arc<Inner>`. Knows nothing of hyper, tungstenite or diesel.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,6 +22,7 @@ use super::registry::Registry;
 use super::session::VisitorSession;
 use super::signal::Signal;
 use super::stream::Stream;
+use super::tasks::Tasks;
 use super::writer::{AppendError, Writer};
 pub use super::TransportKind;
 use crate::config::Config;
@@ -77,6 +79,8 @@ struct Inner {
     rules: Mutex<HashMap<SiteId, Arc<Vec<InviteRule>>>>,
     /// Connections closed because they could not keep up (4001), since start.
     slow_disconnects: AtomicUsize,
+    /// Every background task: connections (awaited at shutdown) and timers (cancelled).
+    tasks: Tasks,
 }
 
 /// The per-address budgets, one per resource (`docs/config.md`).
@@ -125,16 +129,18 @@ impl Hub {
                 login: Login::new(&config),
                 per_address: Limits::new(&config),
                 slow_disconnects: AtomicUsize::new(0),
+                tasks: Tasks::new(),
             }),
         };
         hub.restore_desk(desk);
-        // Every second, until the hub is gone: re-assign unanswered conversations and
-        // send the invitations site rules call for; now and then, close idle ones.
+        // Every second, until shutdown or the hub is gone: re-assign unanswered
+        // conversations and send the invitations site rules call for; now and then,
+        // close idle ones.
         let weak = Arc::downgrade(&hub.inner);
         let idle_every = Duration::from_millis(config.idle_close_ms / 4)
             .clamp(Duration::from_secs(1), Duration::from_secs(30));
-        tokio::spawn(async move {
-            let mut idle_checked = Instant::now();
+        hub.inner.tasks.spawn_timer(async move {
+            let mut idle_checked = tokio::time::Instant::now();
             loop {
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 let Some(inner) = weak.upgrade() else { break };
@@ -142,7 +148,7 @@ impl Hub {
                 hub.reassign_stale();
                 hub.auto_invite().await;
                 if idle_checked.elapsed() >= idle_every {
-                    idle_checked = Instant::now();
+                    idle_checked = tokio::time::Instant::now();
                     hub.close_idle().await;
                 }
             }
@@ -163,6 +169,11 @@ impl Hub {
         &self.inner.writer
     }
 
+    /// The process's background tasks: every task is spawned through them.
+    pub(crate) fn tasks(&self) -> &Tasks {
+        &self.inner.tasks
+    }
+
     /// Run a store call on a blocking thread. Async code never holds a connection.
     pub async fn blocking<T, F>(&self, f: F) -> StoreResult<T>
     where
@@ -175,8 +186,10 @@ impl Hub {
             .unwrap_or_else(|e| Err(StoreError::Invalid(format!("store task failed: {e}"))))
     }
 
-    /// Flush the writer and wait for its thread. Call once, after connections closed.
+    /// Stop the timers, then flush the writer and wait for its thread. Call once, after
+    /// the connections ended (`Tasks::drain`): what the timers queued is committed too.
     pub async fn shutdown(&self) {
+        self.inner.tasks.stop_timers().await;
         self.inner.writer.stop().await;
         let thread = self
             .inner
@@ -336,7 +349,7 @@ impl Hub {
             .config
             .session_grace()
             .saturating_sub(presence_grace);
-        tokio::spawn(async move {
+        self.inner.tasks.spawn_timer(async move {
             tokio::time::sleep(presence_grace).await;
             if session.connection_count() == 0 {
                 hub.inner.presence.visitor_gone(&session);

@@ -17,6 +17,7 @@
 //! - `login`: sign-in limits, the password pool (`hasher`), tokens
 //! - `budget`: what one client address may hold (connections, channels, parts)
 //! - `tokens`: visitor tokens the server issues
+//! - `tasks`: every background task, tracked; the drain and the timers' stop at shutdown
 
 pub mod auth;
 pub(crate) mod budget;
@@ -32,6 +33,9 @@ pub(crate) mod registry;
 pub(crate) mod session;
 pub(crate) mod signal;
 pub(crate) mod stream;
+pub(crate) mod tasks;
+#[cfg(test)]
+pub(crate) mod testing;
 pub(crate) mod tokens;
 pub(crate) mod writer;
 
