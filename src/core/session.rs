@@ -7,14 +7,15 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
+use tokio::time::Instant;
 
 use super::signal::Signal;
 use super::TransportKind;
 use crate::ids::{AgentId, SessionId, SiteId};
 use crate::store::{now_ms, ConvInfo};
 
-/// What agents see of a visitor (never stored).
-#[derive(Debug, Clone, Default)]
+/// What agents see of a visitor (never stored), and what invitation rules measure.
+#[derive(Debug, Clone)]
 pub(crate) struct VisitorInfo {
     pub url: String,
     pub title: String,
@@ -33,12 +34,36 @@ pub(crate) struct VisitorInfo {
     pub transports: Vec<TransportKind>,
     /// When the visitor came to the current page, ms since the Unix epoch.
     pub page_since: i64,
+    /// The same moment on the runtime's clock: time on the page, for invitation rules.
+    pub page_at: Instant,
     /// When the visitor was last invited (by an agent or a rule).
     pub invited: Option<i64>,
-    /// When a rule last invited the visitor.
-    pub auto_invited: Option<i64>,
+    /// When a rule last invited the visitor (the runtime's clock).
+    pub auto_invited: Option<Instant>,
     /// Rules that invited the visitor in this session (at most `max_rules`).
     pub rules_fired: Vec<i64>,
+}
+
+impl Default for VisitorInfo {
+    fn default() -> VisitorInfo {
+        VisitorInfo {
+            url: String::new(),
+            title: String::new(),
+            referrer: String::new(),
+            visible: false,
+            ua: String::new(),
+            since: 0,
+            pages: 0,
+            visits: 0,
+            user: None,
+            transports: Vec::new(),
+            page_since: 0,
+            page_at: Instant::now(),
+            invited: None,
+            auto_invited: None,
+            rules_fired: Vec::new(),
+        }
+    }
 }
 
 /// The host site's identity of a visitor, as agents see it (`docs/identity.md`).

@@ -20,15 +20,18 @@ use super::conn::{run, ConnInfo, Inbound, Transport, TransportClosed};
 use super::hub::{Hub, TransportKind};
 use super::Shutdown;
 use crate::config::Config;
-use crate::store::{Site, Store};
+use crate::ids::{AgentId, ConversationId};
+use crate::store::{Agent, Site, Store};
 
 /// How long a test waits, in real time, for something that must happen.
 const PATIENCE: Duration = Duration::from_secs(10);
 
-/// A hub on a fresh memory store, with the first site.
+/// A hub on a fresh memory store, with the first site and its admin.
 pub(crate) struct World {
     pub hub: Hub,
+    pub store: Arc<dyn Store>,
     pub site: Site,
+    pub admin: Agent,
 }
 
 impl World {
@@ -39,12 +42,33 @@ impl World {
             Arc::from(crate::store::open("memory://", &Default::default()).unwrap());
         let boot = super::auth::bootstrap(&*store, &[], "pw").unwrap().unwrap();
         prepare(&*store, &boot.site);
+        let admin = store
+            .agents(boot.site.id)
+            .unwrap()
+            .into_iter()
+            .next()
+            .unwrap();
         let desk = store.desk_conversations().unwrap();
-        let hub = Hub::start(Arc::new(config), store, desk);
+        let hub = Hub::start(Arc::new(config), store.clone(), desk);
         World {
             hub,
+            store,
             site: boot.site,
+            admin,
         }
+    }
+
+    /// Another agent of the site.
+    pub(crate) fn add_agent(&self, name: &str) -> Agent {
+        let email = format!("{name}@example.test");
+        self.store
+            .add_agent(self.site.id, &email, name, "agent", "no password")
+            .unwrap()
+    }
+
+    /// A sign-in token for `agent`.
+    pub(crate) fn token(&self, agent: &Agent) -> String {
+        super::login::issue_token(&*self.store, agent, 3_600_000).unwrap()
     }
 
     /// A connection whose first frame is a visitor's `hello` (as `visitor`, when given).
@@ -58,6 +82,22 @@ impl World {
         p.say(hello);
         p.welcome = p.next_type("welcome").await;
         p
+    }
+
+    /// A connection signed in as `agent`.
+    pub(crate) async fn agent(&self, shutdown: &Shutdown, agent: &Agent) -> Peer {
+        let mut p = Peer::connect(&self.hub, shutdown);
+        p.say(
+            serde_json::json!({"t":"hello","v":1,"site":self.site.key,"role":"agent",
+            "token":self.token(agent)}),
+        );
+        p.welcome = p.next_type("welcome").await;
+        p
+    }
+
+    /// The agent the desk gave `conv`, if any.
+    pub(crate) fn owner(&self, conv: ConversationId) -> Option<AgentId> {
+        self.hub.owner_of(self.site.id, conv)
     }
 }
 
@@ -78,6 +118,13 @@ where
     tokio::task::spawn_blocking(move || rt.block_on(f))
         .await
         .unwrap()
+}
+
+/// Wait until the writer has committed everything queued so far.
+pub(crate) async fn written(hub: &Hub) {
+    let w = hub.writer().clone();
+    // The writer answers commands in the order they were queued.
+    let _ = frozen(async move { w.reopen(ConversationId(0)).await }).await;
 }
 
 /// The client end of a connection run by `conn::run` over a recording transport.
