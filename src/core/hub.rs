@@ -330,33 +330,32 @@ impl Hub {
     }
 
     /// A connection left `session`. With no connection left for `presence_grace_ms` the
-    /// visitor is shown as gone; after `session_grace_ms` the session is forgotten.
+    /// visitor is shown as gone; after `session_grace_ms` the session is forgotten. Both
+    /// count from this departure: a visitor who comes back meanwhile cancels them, and
+    /// when it leaves again, the graces of that departure count from then.
     pub(crate) fn leave_session(
         &self,
         session: &Arc<VisitorSession>,
         sig: &Arc<Signal>,
         kind: TransportKind,
     ) {
-        if session.detach(sig, kind) > 0 {
+        let Some(departure) = session.detach(sig, kind) else {
             self.inner.presence.visitor_changed(session);
             return;
-        }
+        };
         let hub = self.clone();
         let session = session.clone();
+        let left = tokio::time::Instant::now();
         let presence_grace = self.inner.config.presence_grace();
-        let grace = self
-            .inner
-            .config
-            .session_grace()
-            .saturating_sub(presence_grace);
+        let session_grace = self.inner.config.session_grace().max(presence_grace);
         self.inner.tasks.spawn_timer(async move {
-            tokio::time::sleep(presence_grace).await;
-            if session.connection_count() == 0 {
+            tokio::time::sleep_until(left + presence_grace).await;
+            if session.away_since(departure) {
                 hub.inner.presence.visitor_gone(&session);
             }
-            tokio::time::sleep(grace).await;
+            tokio::time::sleep_until(left + session_grace).await;
             let mut map = hub.inner.sessions.lock().unwrap_or_else(|p| p.into_inner());
-            if session.connection_count() == 0 {
+            if session.away_since(departure) {
                 if let Some(cur) = map.get(&(session.site, session.token.clone())) {
                     if Arc::ptr_eq(cur, &session) {
                         map.remove(&(session.site, session.token.clone()));

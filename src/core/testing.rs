@@ -154,6 +154,11 @@ impl Peer {
         self.tx.send(Inbound::Text(v.to_string())).unwrap();
     }
 
+    /// The client goes away.
+    pub(crate) fn hang_up(&self) {
+        let _ = self.tx.send(Inbound::Closed);
+    }
+
     /// The next frame the server wrote, waited for without moving the clock.
     pub(crate) async fn next(&mut self) -> Value {
         let rx = self.rx.take().expect("one wait at a time");
