@@ -81,6 +81,8 @@ impl World {
         }
         p.say(hello);
         p.welcome = p.next_type("welcome").await;
+        // What the hello does after its welcome happens now, not after a later advance.
+        settle().await;
         p
     }
 
@@ -92,6 +94,8 @@ impl World {
             "token":self.token(agent)}),
         );
         p.welcome = p.next_type("welcome").await;
+        // What the hello does after its welcome happens now, not after a later advance.
+        settle().await;
         p
     }
 

@@ -30,12 +30,15 @@ fn outbox(chan: &Channel) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// A poll acknowledging `ack`, waited for without moving the clock.
+/// A poll acknowledging `ack`, waited for without moving the clock; then the connection
+/// sees the poll (its liveness) before the test moves the clock.
 async fn poll(chan: &Arc<Channel>, ack: u64, shutdown: &Shutdown) -> PollResult {
     let (c, s) = (chan.clone(), shutdown.clone());
-    frozen(async move { c.poll(ack, Duration::from_secs(25), s).await })
+    let got = frozen(async move { c.poll(ack, Duration::from_secs(25), s).await })
         .await
-        .unwrap()
+        .unwrap();
+    settle().await;
+    got
 }
 
 #[tokio::test(start_paused = true)]
@@ -77,6 +80,7 @@ async fn a_silent_channel_is_closed_after_chan_idle_and_forgotten_after_another(
     let (_trigger, shutdown) = Shutdown::new();
     let reg = Registry::new(&w.hub);
     let chan = open(&w, &reg, &shutdown);
+    settle().await;
     let got = poll(&chan, 0, &shutdown).await;
     assert_eq!(got.from, 1);
     // The client never polls again (and never acknowledges what it got).
@@ -119,14 +123,13 @@ async fn a_closed_channel_is_forgotten_as_soon_as_its_last_frames_are_acknowledg
         reg.get(&chan.id).is_some(),
         "its frames are not acknowledged yet"
     );
+    let acked = Instant::now();
     let last = poll(&chan, seen, &shutdown).await;
     assert!(last.frames.is_empty());
-    // No time passes for it: the acknowledgement itself wakes the reaper.
-    tokio::task::yield_now().await;
-    let before = Instant::now();
-    settle().await;
+    // No time passes for it (but the poll's settling): the acknowledgement itself wakes
+    // the reaper.
     assert!(reg.get(&chan.id).is_none());
-    assert!(Instant::now() - before <= Duration::from_millis(1));
+    assert!(Instant::now() - acked <= Duration::from_millis(1));
 }
 
 #[tokio::test(start_paused = true)]
