@@ -16,8 +16,9 @@
 //!   long-poll, XDomainRequest and JSONP carry.
 //! - [`web`]: HTTP primitives (body type, the error type with its statuses and JSON body,
 //!   query parsing).
-//! - [`core`]: sessions, streams, offsets, acks, dedupe, fan-out, the single writer, and
-//!   the services the REST API calls (who may do what, and every rule of what is sent).
+//! - [`core`]: sessions, streams, offsets, acks, dedupe, fan-out, the single writer,
+//!   every background task (tracked, so shutdown awaits or cancels each), and the
+//!   services the REST API calls (who may do what, and every rule of what is sent).
 //! - [`protocol`]: frame types and validation, no I/O — what `core` parses and sends; it
 //!   knows nothing of connections or storage.
 //! - [`store`]: `Store` = the `Log`, `Directory`, `Settings` and `Search` traits, the

@@ -4,8 +4,11 @@
 //! connection caps — in all and per client address (over either: a bare `503` and
 //! close) — the whole-request deadline for headers (bodies: `web::read_body`), serving
 //! HTTP/1 with upgrades, and the
-//! graceful shutdown order: stop accepting → tell every connection to reconnect → wait
-//! for them (bounded) → flush the writer. Knows nothing of frames or storage.
+//! graceful shutdown order: stop accepting → tell every connection to reconnect (the
+//! shutdown signal) → await the connection tasks (bounded by the grace) → stop the
+//! timers → flush the writer. Every task it starts is a connection task of the hub's
+//! `Tasks`, so the drain is one await, not a watch on gauges. Knows nothing of frames or
+//! storage.
 
 use std::io;
 use std::pin::Pin;
@@ -32,20 +35,16 @@ pub async fn run(listener: TcpListener, hub: Hub, shutdown: Shutdown) {
     let channels = channel::Registry::new(&hub);
     accept_loop(&listener, &hub, &channels, shutdown.clone()).await;
     drop(listener);
-    // Connections saw the same signal and are saying goodbye; wait for them, bounded.
-    let deadline =
-        tokio::time::Instant::now() + hub.config().shutdown_grace() + Duration::from_secs(1);
-    while (hub.connections() > 0 || channels.running() > 0)
-        && tokio::time::Instant::now() < deadline
-    {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    if hub.connections() > 0 {
+    // Connections saw the same signal and are saying goodbye: await them, bounded.
+    let grace = hub.config().shutdown_grace() + Duration::from_secs(1);
+    if !hub.tasks().drain(grace).await {
         tracing::warn!(
             left = hub.connections(),
+            tasks = hub.tasks().connections(),
             "connections still open at shutdown"
         );
     }
+    // Timers, then the writer: it commits everything queued before it stops.
     hub.shutdown().await;
     tracing::info!("shutdown complete");
 }
@@ -67,11 +66,13 @@ async fn accept_loop(
                 backoff = Duration::from_millis(10);
                 let Some(held) = hub.per_address().connections.take(peer.ip()) else {
                     tracing::debug!(%peer, "too many connections from one address");
-                    tokio::spawn(refuse(sock, "too many connections from this address"));
+                    hub.tasks()
+                        .spawn_conn(refuse(sock, "too many connections from this address"));
                     continue;
                 };
                 if !hub.try_connect() {
-                    tokio::spawn(refuse(sock, "connection limit reached"));
+                    hub.tasks()
+                        .spawn_conn(refuse(sock, "connection limit reached"));
                     continue;
                 }
                 let _ = sock.set_nodelay(true);
@@ -86,7 +87,7 @@ async fn accept_loop(
                     peer,
                     channels: channels.clone(),
                 };
-                tokio::spawn(serve_connection(stream, ctx));
+                hub.tasks().spawn_conn(serve_connection(stream, ctx));
             }
             Err(e) => {
                 // EMFILE/ENFILE (out of descriptors), ECONNABORTED, ENOBUFS…: log, back
@@ -200,5 +201,70 @@ impl AsyncWrite for Counted {
     }
     fn is_write_vectored(&self) -> bool {
         self.inner.is_write_vectored()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::sync::oneshot;
+    use tokio::time::{advance, Instant};
+
+    use super::*;
+    use crate::config::Config;
+    use crate::core::testing::{settle, World};
+
+    /// A server with one connection task that ends when told to.
+    async fn serving() -> (
+        tokio::task::JoinHandle<()>,
+        crate::core::ShutdownTrigger,
+        oneshot::Sender<()>,
+    ) {
+        let w = World::new(
+            Config {
+                shutdown_grace_ms: 3_000,
+                ..Config::default()
+            },
+            |_, _| {},
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (trigger, shutdown) = Shutdown::new();
+        let (end, ended) = oneshot::channel::<()>();
+        w.hub.tasks().spawn_conn(async move {
+            let _ = ended.await;
+        });
+        let server = tokio::spawn(run(listener, w.hub.clone(), shutdown));
+        settle().await;
+        (server, trigger, end)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_completes_as_soon_as_the_last_connection_ends() {
+        let (server, trigger, end) = serving().await;
+        trigger.fire();
+        advance(Duration::from_millis(2_000)).await;
+        settle().await;
+        assert!(
+            !server.is_finished(),
+            "a connection is still saying goodbye"
+        );
+        let last = Instant::now();
+        end.send(()).unwrap();
+        server.await.unwrap();
+        assert_eq!(
+            Instant::now(),
+            last,
+            "no wait after the last connection ended"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_waits_for_connections_no_longer_than_the_grace_and_a_second() {
+        let (server, trigger, _end) = serving().await;
+        trigger.fire();
+        advance(Duration::from_millis(3_990)).await;
+        settle().await;
+        assert!(!server.is_finished());
+        advance(Duration::from_millis(20)).await;
+        server.await.unwrap();
     }
 }

@@ -8,12 +8,15 @@
 //! are made under the presence lock; entries and frames go out after it is released.
 //! Ownership is the log's: every change is a durable entry, the store keeps each open
 //! conversation's owner in step with it, and a start restores the desk from there
-//! (`restore`), so owners, the queue and every agent's load survive a restart.
+//! (`restore`), so owners, the queue and every agent's load survive a restart. The hub's
+//! ticker runs `reassign_stale` and `close_idle`; how long an owner has held a
+//! conversation is measured on the runtime's clock (`tokio::time`).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
+use tokio::time::Instant;
 
 use super::hub::Hub;
 use super::presence::{AgentLink, Owner, SitePresence};
@@ -563,3 +566,6 @@ impl Hub {
         closed
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,9 +1,10 @@
 //! The hub: the process-wide, transport-neutral state every connection works through.
 //!
 //! Owns: the store handle and how async code reaches it (blocking threads only), the
-//! writer, live streams, visitor sessions, a short-lived site cache and connection
-//! gauges. A cheap-to-clone handle around `Arc<Inner>`. Knows nothing of hyper,
-//! tungstenite or diesel.
+//! writer, live streams, visitor sessions and their grace timers, a short-lived site
+//! cache, connection gauges, the background tasks (`tasks`) and the ticker among them,
+//! and the end of it all (`shutdown`: timers, then the writer). A cheap-to-clone handle
+//! around `Arc<Inner>`. Knows nothing of hyper, tungstenite or diesel.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,6 +22,7 @@ use super::registry::Registry;
 use super::session::VisitorSession;
 use super::signal::Signal;
 use super::stream::Stream;
+use super::tasks::Tasks;
 use super::writer::{AppendError, Writer};
 pub use super::TransportKind;
 use crate::config::Config;
@@ -87,6 +89,8 @@ struct Inner {
     rules: Mutex<HashMap<SiteId, Arc<Vec<InviteRule>>>>,
     /// Connections closed because they could not keep up (4001), since start.
     slow_disconnects: AtomicUsize,
+    /// Every background task: connections (awaited at shutdown) and timers (cancelled).
+    tasks: Tasks,
 }
 
 /// The per-address budgets, one per resource (`docs/config.md`).
@@ -135,16 +139,18 @@ impl Hub {
                 login: Login::new(&config),
                 per_address: Limits::new(&config),
                 slow_disconnects: AtomicUsize::new(0),
+                tasks: Tasks::new(),
             }),
         };
         hub.restore_desk(desk);
-        // Every second, until the hub is gone: re-assign unanswered conversations and
-        // send the invitations site rules call for; now and then, close idle ones.
+        // Every second, until shutdown or the hub is gone: re-assign unanswered
+        // conversations and send the invitations site rules call for; now and then,
+        // close idle ones.
         let weak = Arc::downgrade(&hub.inner);
         let idle_every = Duration::from_millis(config.idle_close_ms / 4)
             .clamp(Duration::from_secs(1), Duration::from_secs(30));
-        tokio::spawn(async move {
-            let mut idle_checked = Instant::now();
+        hub.inner.tasks.spawn_timer(async move {
+            let mut idle_checked = tokio::time::Instant::now();
             loop {
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 let Some(inner) = weak.upgrade() else { break };
@@ -152,7 +158,7 @@ impl Hub {
                 hub.reassign_stale();
                 hub.auto_invite().await;
                 if idle_checked.elapsed() >= idle_every {
-                    idle_checked = Instant::now();
+                    idle_checked = tokio::time::Instant::now();
                     hub.close_idle().await;
                 }
             }
@@ -185,6 +191,11 @@ impl Hub {
         &self.inner.writer
     }
 
+    /// The process's background tasks: every task is spawned through them.
+    pub(crate) fn tasks(&self) -> &Tasks {
+        &self.inner.tasks
+    }
+
     /// Run a store call on a blocking thread. Async code never holds a connection.
     pub async fn blocking<T, F>(&self, f: F) -> StoreResult<T>
     where
@@ -197,8 +208,10 @@ impl Hub {
             .unwrap_or_else(|e| Err(StoreError::Invalid(format!("store task failed: {e}"))))
     }
 
-    /// Flush the writer and wait for its thread. Call once, after connections closed.
+    /// Stop the timers, then flush the writer and wait for its thread. Call once, after
+    /// the connections ended (`Tasks::drain`): what the timers queued is committed too.
     pub async fn shutdown(&self) {
+        self.inner.tasks.stop_timers().await;
         self.inner.writer.stop().await;
         let thread = self
             .inner
@@ -339,33 +352,32 @@ impl Hub {
     }
 
     /// A connection left `session`. With no connection left for `presence_grace_ms` the
-    /// visitor is shown as gone; after `session_grace_ms` the session is forgotten.
+    /// visitor is shown as gone; after `session_grace_ms` the session is forgotten. Both
+    /// count from this departure: a visitor who comes back meanwhile cancels them, and
+    /// when it leaves again, the graces of that departure count from then.
     pub(crate) fn leave_session(
         &self,
         session: &Arc<VisitorSession>,
         sig: &Arc<Signal>,
         kind: TransportKind,
     ) {
-        if session.detach(sig, kind) > 0 {
+        let Some(departure) = session.detach(sig, kind) else {
             self.inner.presence.visitor_changed(session);
             return;
-        }
+        };
         let hub = self.clone();
         let session = session.clone();
+        let left = tokio::time::Instant::now();
         let presence_grace = self.inner.config.presence_grace();
-        let grace = self
-            .inner
-            .config
-            .session_grace()
-            .saturating_sub(presence_grace);
-        tokio::spawn(async move {
-            tokio::time::sleep(presence_grace).await;
-            if session.connection_count() == 0 {
+        let session_grace = self.inner.config.session_grace().max(presence_grace);
+        self.inner.tasks.spawn_timer(async move {
+            tokio::time::sleep_until(left + presence_grace).await;
+            if session.away_since(departure) {
                 hub.inner.presence.visitor_gone(&session);
             }
-            tokio::time::sleep(grace).await;
+            tokio::time::sleep_until(left + session_grace).await;
             let mut map = hub.inner.sessions.lock().unwrap_or_else(|p| p.into_inner());
-            if session.connection_count() == 0 {
+            if session.away_since(departure) {
                 if let Some(cur) = map.get(&(session.site, session.token.clone())) {
                     if Arc::ptr_eq(cur, &session) {
                         map.remove(&(session.site, session.token.clone()));

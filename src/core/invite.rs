@@ -5,9 +5,14 @@
 //! §7): each rule at most once per visitor session, at most one automatic invitation per
 //! `auto_invite_interval_ms`, none while the page is hidden, the visitor has a conversation
 //! or an unanswered invitation, or no agent could take one more chat. Rules are cached per site and
-//! dropped from the cache when the API changes them.
+//! dropped from the cache when the API changes them. Time on the page and the interval
+//! are measured on the runtime's clock (`tokio::time`), like every timer of the hub's
+//! ticker that runs `auto_invite`.
 
 use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use super::hub::Hub;
 use super::session::{Invite, VisitorInfo, VisitorSession};
@@ -49,11 +54,11 @@ pub(crate) fn glob_match(pattern: &str, text: &str) -> bool {
     p[pi..].iter().all(|&c| c == b'*')
 }
 
-/// Does `rule` match a visitor as it is at `now` (ms)?
-pub(crate) fn rule_matches(rule: &InviteRule, v: &VisitorInfo, now: i64) -> bool {
-    let on_page_ms = now.saturating_sub(v.page_since);
+/// Does `rule` match a visitor as it is at `now`?
+pub(crate) fn rule_matches(rule: &InviteRule, v: &VisitorInfo, now: Instant) -> bool {
+    let on_page = now.saturating_duration_since(v.page_at);
     (rule.url.is_empty() || glob_match(&rule.url, &v.url))
-        && on_page_ms >= i64::from(rule.min_seconds) * 1000
+        && on_page >= Duration::from_secs(rule.min_seconds.into())
         && v.visits >= rule.min_visits
 }
 
@@ -61,14 +66,14 @@ pub(crate) fn rule_matches(rule: &InviteRule, v: &VisitorInfo, now: i64) -> bool
 fn due<'r>(
     rules: &'r [InviteRule],
     v: &VisitorInfo,
-    now: i64,
-    interval_ms: u64,
+    now: Instant,
+    interval: Duration,
 ) -> Option<&'r InviteRule> {
     if !v.visible || v.url.is_empty() {
         return None;
     }
     if v.auto_invited
-        .is_some_and(|at| now.saturating_sub(at) < interval_ms as i64)
+        .is_some_and(|at| now.saturating_duration_since(at) < interval)
     {
         return None;
     }
@@ -124,7 +129,7 @@ impl Hub {
 
     /// Invite every visitor a rule of its site matches now (run every second).
     pub(crate) async fn auto_invite(&self) {
-        let interval = self.config().auto_invite_interval_ms;
+        let interval = Duration::from_millis(self.config().auto_invite_interval_ms);
         for site in self.presence().sites_with_visitors_and_agents() {
             let rules = match self.site_rules(site).await {
                 Ok(r) if !r.is_empty() => r,
@@ -139,7 +144,7 @@ impl Hub {
             let Some((agent, name)) = self.inviter(site) else {
                 continue;
             };
-            let now = now_ms();
+            let now = Instant::now();
             for s in self.presence().visitors(site) {
                 if s.conv().is_some() || s.has_invites() {
                     continue;
@@ -195,11 +200,18 @@ mod tests {
         }
     }
 
-    fn visitor(url: &str, page_since: i64, visits: u32) -> VisitorInfo {
+    /// `ms` milliseconds after a fixed moment.
+    fn at(ms: u64) -> Instant {
+        static T0: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+        *T0.get_or_init(Instant::now) + Duration::from_millis(ms)
+    }
+
+    /// A visitor on `url` since `page_at`.
+    fn visitor(url: &str, page_at: Instant, visits: u32) -> VisitorInfo {
         VisitorInfo {
             url: url.into(),
             visible: true,
-            page_since,
+            page_at,
             visits,
             ..VisitorInfo::default()
         }
@@ -208,19 +220,27 @@ mod tests {
     #[test]
     fn a_rule_needs_its_page_its_time_and_its_visits() {
         let r = rule(1, "*/pricing", 30, 2);
-        let now = 100_000;
+        let now = at(100_000);
         assert!(rule_matches(
             &r,
-            &visitor("https://x/pricing", 70_000, 2),
+            &visitor("https://x/pricing", at(70_000), 2),
             now
         ));
         assert!(!rule_matches(
             &r,
-            &visitor("https://x/pricing", 70_001, 2),
+            &visitor("https://x/pricing", at(70_001), 2),
             now
         ));
-        assert!(!rule_matches(&r, &visitor("https://x/pricing", 0, 1), now));
-        assert!(!rule_matches(&r, &visitor("https://x/about", 0, 9), now));
+        assert!(!rule_matches(
+            &r,
+            &visitor("https://x/pricing", at(0), 1),
+            now
+        ));
+        assert!(!rule_matches(
+            &r,
+            &visitor("https://x/about", at(0), 9),
+            now
+        ));
         assert!(rule_matches(
             &rule(2, "", 0, 0),
             &visitor("https://x/", now, 0),
@@ -231,21 +251,67 @@ mod tests {
     #[test]
     fn the_cap_allows_each_rule_once_and_one_invitation_per_interval() {
         let rules = vec![rule(1, "*/a", 0, 0), rule(2, "*", 0, 0)];
+        let interval = Duration::from_millis(60_000);
         let now = 1_000_000;
-        let mut v = visitor("https://x/a", 0, 1);
-        assert_eq!(due(&rules, &v, now, 60_000).map(|r| r.id), Some(1));
+        let mut v = visitor("https://x/a", at(0), 1);
+        assert_eq!(due(&rules, &v, at(now), interval).map(|r| r.id), Some(1));
         v.rules_fired.push(1);
-        v.auto_invited = Some(now);
+        v.auto_invited = Some(at(now));
         // Within the interval: nothing, though rule 2 matches.
-        assert!(due(&rules, &v, now + 59_999, 60_000).is_none());
-        assert_eq!(due(&rules, &v, now + 60_000, 60_000).map(|r| r.id), Some(2));
+        assert!(due(&rules, &v, at(now + 59_999), interval).is_none());
+        assert_eq!(
+            due(&rules, &v, at(now + 60_000), interval).map(|r| r.id),
+            Some(2)
+        );
         v.rules_fired.push(2);
-        assert!(due(&rules, &v, now + 10_000_000, 60_000).is_none());
+        assert!(due(&rules, &v, at(now + 10_000_000), interval).is_none());
         // A hidden page is never invited.
-        let mut hidden = visitor("https://x/a", 0, 1);
+        let mut hidden = visitor("https://x/a", at(0), 1);
         hidden.visible = false;
-        assert!(due(&rules, &hidden, now, 60_000).is_none());
+        assert!(due(&rules, &hidden, at(now), interval).is_none());
         // Nor a visitor whose page is not known yet.
-        assert!(due(&rules, &visitor("", 0, 1), now, 60_000).is_none());
+        assert!(due(&rules, &visitor("", at(0), 1), at(now), interval).is_none());
+    }
+
+    /// A rule's delay, under paused time: the hub's ticker invites once the visitor has
+    /// been on the page for `min_seconds`, and not before.
+    #[tokio::test(start_paused = true)]
+    async fn the_ticker_invites_once_a_rule_s_time_on_page_has_passed() {
+        use crate::core::testing::{settle, World};
+        use crate::core::Shutdown;
+        use serde_json::json;
+        use tokio::time::advance;
+
+        let config = crate::config::Config {
+            heartbeat_ms: 3_600_000,
+            ..crate::config::Config::default()
+        };
+        let w = World::new(config, |store, site| {
+            let r = InviteRule {
+                site: site.id,
+                ..rule(0, "*/pricing", 30, 0)
+            };
+            store.add_rule(site.id, &r, 10).unwrap();
+        });
+        let (_trigger, shutdown) = Shutdown::new();
+        let _agent = w.agent(&shutdown, &w.admin).await;
+        let mut v = w.visitor(&shutdown, None).await;
+        v.say(json!({"t":"page","url":"https://x.test/pricing"}));
+        settle().await;
+        v.written();
+        advance(Duration::from_millis(29_000)).await;
+        settle().await;
+        assert!(
+            !v.written_types().iter().any(|t| t == "invite"),
+            "29 s on the page: too early"
+        );
+        advance(Duration::from_millis(1_500)).await;
+        let inv = v.next_type("invite").await;
+        assert_eq!(inv["text"], "text 0");
+        // The rule is used up (and its invitation unanswered): no second one, however
+        // long the visitor stays.
+        advance(Duration::from_millis(600_000)).await;
+        settle().await;
+        assert!(!v.written_types().iter().any(|t| t == "invite"));
     }
 }

@@ -19,6 +19,7 @@
 //! - `budget`: what one client address may hold (connections, channels, parts)
 //! - `tokens`: visitor tokens the server issues
 //! - `send`: an agent's message, the one path of WebSocket and REST
+//! - `tasks`: every background task, tracked; the drain and the timers' stop at shutdown
 //!
 //! The services the HTTP API calls (each request parses, calls one, renders):
 //!
@@ -46,6 +47,9 @@ pub(crate) mod session;
 pub(crate) mod settings;
 pub(crate) mod signal;
 pub(crate) mod stream;
+pub(crate) mod tasks;
+#[cfg(test)]
+pub(crate) mod testing;
 pub(crate) mod tokens;
 pub(crate) mod writer;
 

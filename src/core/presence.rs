@@ -53,7 +53,8 @@ pub(super) struct Owner {
     pub(super) agent: AgentId,
     /// The conversation's visitor (its session, when on line, is found by this token).
     pub(super) token: String,
-    pub(super) since: std::time::Instant,
+    /// When it was given (or last found nobody else free): re-assignment counts from it.
+    pub(super) since: tokio::time::Instant,
     /// The agent has written in the conversation since it was assigned.
     pub(super) answered: bool,
 }

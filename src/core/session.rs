@@ -1,20 +1,23 @@
 //! A visitor's server-side session: shared by all of its connections (tabs, transports).
 //!
-//! Owns: the visitor's open conversation as this process knows it, and which connections
-//! to tell when that conversation is opened from one of them. Knows nothing of transports.
+//! Owns: the visitor's open conversation as this process knows it, which connections
+//! to tell when that conversation is opened from one of them, and its departures (each
+//! time its last connection leaves), which the grace timers of `Hub::leave_session`
+//! belong to. Knows nothing of transports.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
+use tokio::time::Instant;
 
 use super::signal::Signal;
 use super::TransportKind;
 use crate::ids::{AgentId, SessionId, SiteId};
 use crate::store::{now_ms, ConvInfo};
 
-/// What agents see of a visitor (never stored).
-#[derive(Debug, Clone, Default)]
+/// What agents see of a visitor (never stored), and what invitation rules measure.
+#[derive(Debug, Clone)]
 pub(crate) struct VisitorInfo {
     pub url: String,
     pub title: String,
@@ -33,12 +36,36 @@ pub(crate) struct VisitorInfo {
     pub transports: Vec<TransportKind>,
     /// When the visitor came to the current page, ms since the Unix epoch.
     pub page_since: i64,
+    /// The same moment on the runtime's clock: time on the page, for invitation rules.
+    pub page_at: Instant,
     /// When the visitor was last invited (by an agent or a rule).
     pub invited: Option<i64>,
-    /// When a rule last invited the visitor.
-    pub auto_invited: Option<i64>,
+    /// When a rule last invited the visitor (the runtime's clock).
+    pub auto_invited: Option<Instant>,
     /// Rules that invited the visitor in this session (at most `max_rules`).
     pub rules_fired: Vec<i64>,
+}
+
+impl Default for VisitorInfo {
+    fn default() -> VisitorInfo {
+        VisitorInfo {
+            url: String::new(),
+            title: String::new(),
+            referrer: String::new(),
+            visible: false,
+            ua: String::new(),
+            since: 0,
+            pages: 0,
+            visits: 0,
+            user: None,
+            transports: Vec::new(),
+            page_since: 0,
+            page_at: Instant::now(),
+            invited: None,
+            auto_invited: None,
+            rules_fired: Vec::new(),
+        }
+    }
 }
 
 /// The host site's identity of a visitor, as agents see it (`docs/identity.md`).
@@ -83,8 +110,9 @@ pub(crate) struct VisitorSession {
     pub(crate) loaded: tokio::sync::OnceCell<()>,
     /// The open conversation, once there is one.
     conv: Mutex<Option<ConvInfo>>,
-    /// Connections of this visitor, to wake when the conversation opens.
-    conns: Mutex<Vec<Arc<Signal>>>,
+    /// Connections of this visitor, to wake when the conversation opens; and how many
+    /// times the last of them left (a grace timer acts only for the latest departure).
+    conns: Mutex<(Vec<Arc<Signal>>, u64)>,
     /// Presence shown to agents.
     info: Mutex<VisitorInfo>,
     /// Invitations not yet answered, oldest first; bounded by `max_invites`.
@@ -99,7 +127,7 @@ impl VisitorSession {
             token,
             loaded: tokio::sync::OnceCell::new(),
             conv: Mutex::new(None),
-            conns: Mutex::new(Vec::new()),
+            conns: Mutex::new((Vec::new(), 0)),
             info: Mutex::new(VisitorInfo {
                 since: now_ms(),
                 page_since: now_ms(),
@@ -139,7 +167,7 @@ impl VisitorSession {
 
     /// Queue a volatile frame on every connection of this visitor.
     pub(crate) fn push_volatile(&self, f: &Bytes) {
-        for s in self.conns.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        for s in self.conns().0.iter() {
             s.push_volatile(f.clone());
         }
     }
@@ -182,7 +210,7 @@ impl VisitorSession {
             changed
         };
         if changed {
-            for s in self.conns.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            for s in self.conns().0.iter() {
                 if except.is_none_or(|e| !Arc::ptr_eq(e, s)) {
                     s.mark_session();
                 }
@@ -198,28 +226,178 @@ impl VisitorSession {
         }
     }
 
+    fn conns(&self) -> MutexGuard<'_, (Vec<Arc<Signal>>, u64)> {
+        self.conns.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     pub(crate) fn attach(&self, s: &Arc<Signal>, kind: TransportKind) {
-        self.conns
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(s.clone());
+        self.conns().0.push(s.clone());
         self.info().transports.push(kind);
     }
 
-    /// Detach a connection; returns how many remain.
-    pub(crate) fn detach(&self, s: &Arc<Signal>, kind: TransportKind) -> usize {
+    /// Detach a connection. When it was the last: `Some` of this departure's number.
+    pub(crate) fn detach(&self, s: &Arc<Signal>, kind: TransportKind) -> Option<u64> {
         {
             let mut i = self.info();
             if let Some(p) = i.transports.iter().position(|t| *t == kind) {
                 i.transports.remove(p);
             }
         }
-        let mut c = self.conns.lock().unwrap_or_else(|p| p.into_inner());
-        c.retain(|x| !Arc::ptr_eq(x, s));
-        c.len()
+        let mut c = self.conns();
+        c.0.retain(|x| !Arc::ptr_eq(x, s));
+        if !c.0.is_empty() {
+            return None;
+        }
+        c.1 += 1;
+        Some(c.1)
+    }
+
+    /// Has the visitor stayed away since `departure` (no connection came back since)?
+    pub(crate) fn away_since(&self, departure: u64) -> bool {
+        let c = self.conns();
+        c.0.is_empty() && c.1 == departure
     }
 
     pub(crate) fn connection_count(&self) -> usize {
-        self.conns.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.conns().0.len()
+    }
+}
+
+/// The grace periods of a visitor who left (`Hub::leave_session`), under paused time.
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::time::advance;
+
+    use crate::config::Config;
+    use crate::core::testing::{settle, World};
+    use crate::core::Shutdown;
+
+    fn world() -> World {
+        // Heartbeats far apart: links stay alive through the long waits below.
+        let config = Config {
+            heartbeat_ms: 3_600_000,
+            presence_grace_ms: 10_000,
+            session_grace_ms: 60_000,
+            ..Config::default()
+        };
+        World::new(config, |_, _| {})
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_visitor_who_left_is_shown_gone_then_forgotten() {
+        let w = world();
+        let (_trigger, shutdown) = Shutdown::new();
+        let mut agent = w.agent(&shutdown, &w.admin).await;
+        let v = w.visitor(&shutdown, None).await;
+        let (id, token) = (
+            v.welcome["session"].as_str().unwrap().to_string(),
+            v.welcome["visitor"].as_str().unwrap().to_string(),
+        );
+        let site = w.site.id;
+        let shown = |w: &World| w.hub.presence().find_visitor(site, &id).is_some();
+        let known = |w: &World| w.hub.live_session(site, &token).is_some();
+        v.hang_up();
+        settle().await;
+        assert!(shown(&w) && known(&w), "a reload is not a departure");
+        agent.written();
+        advance(Duration::from_millis(9_990)).await;
+        settle().await;
+        assert!(shown(&w));
+        advance(Duration::from_millis(20)).await;
+        let leave = agent.next_type("visitor").await;
+        assert_eq!(
+            (leave["op"].as_str(), leave["v"]["id"].as_str()),
+            (Some("leave"), Some(&*id))
+        );
+        assert!(
+            !shown(&w) && known(&w),
+            "gone from the list, its session kept"
+        );
+        advance(Duration::from_millis(49_970)).await;
+        settle().await;
+        assert!(known(&w));
+        advance(Duration::from_millis(20)).await;
+        settle().await;
+        assert!(!known(&w), "forgotten after session_grace_ms");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_visitor_back_within_grace_keeps_its_session() {
+        let w = world();
+        let (_trigger, shutdown) = Shutdown::new();
+        let v = w.visitor(&shutdown, None).await;
+        let (id, token) = (
+            v.welcome["session"].as_str().unwrap().to_string(),
+            v.welcome["visitor"].as_str().unwrap().to_string(),
+        );
+        v.hang_up();
+        settle().await;
+        advance(Duration::from_millis(5_000)).await;
+        let back = w.visitor(&shutdown, Some(&token)).await;
+        assert_eq!(back.welcome["session"].as_str(), Some(&*id));
+        // Long past both graces: the session the first connection left is still the one.
+        advance(Duration::from_millis(120_000)).await;
+        settle().await;
+        let site = w.site.id;
+        assert!(w.hub.presence().find_visitor(site, &id).is_some());
+        let s = w.hub.live_session(site, &token).expect("kept");
+        assert_eq!(s.id.0, id);
+        // Once it leaves for good, both graces run again from then.
+        back.hang_up();
+        settle().await;
+        advance(Duration::from_millis(59_990)).await;
+        settle().await;
+        assert!(w.hub.live_session(site, &token).is_some());
+        advance(Duration::from_millis(20)).await;
+        settle().await;
+        assert!(w.hub.live_session(site, &token).is_none());
+        assert!(w.hub.presence().find_visitor(site, &id).is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_graces_of_a_visitor_who_came_back_and_left_again_count_from_its_last_departure() {
+        let w = world();
+        let (_trigger, shutdown) = Shutdown::new();
+        let v = w.visitor(&shutdown, None).await;
+        let (id, token) = (
+            v.welcome["session"].as_str().unwrap().to_string(),
+            v.welcome["visitor"].as_str().unwrap().to_string(),
+        );
+        let site = w.site.id;
+        v.hang_up();
+        settle().await;
+        // Back after 5 s, gone again at 55 s: the first departure's timers (at 10 s and
+        // 60 s) belong to a departure that is over.
+        advance(Duration::from_millis(5_000)).await;
+        let back = w.visitor(&shutdown, Some(&token)).await;
+        advance(Duration::from_millis(2_000)).await;
+        settle().await;
+        advance(Duration::from_millis(3_000)).await;
+        settle().await;
+        advance(Duration::from_millis(45_000)).await;
+        settle().await;
+        back.hang_up();
+        settle().await;
+        advance(Duration::from_millis(5_010)).await;
+        settle().await;
+        assert!(
+            w.hub.presence().find_visitor(site, &id).is_some(),
+            "left 5 s ago: still shown"
+        );
+        advance(Duration::from_millis(5_000)).await;
+        settle().await;
+        assert!(w.hub.presence().find_visitor(site, &id).is_none());
+        assert!(
+            w.hub.live_session(site, &token).is_some(),
+            "left 10 s ago: its session is kept"
+        );
+        advance(Duration::from_millis(49_970)).await;
+        settle().await;
+        assert!(w.hub.live_session(site, &token).is_some());
+        advance(Duration::from_millis(40)).await;
+        settle().await;
+        assert!(w.hub.live_session(site, &token).is_none());
     }
 }

@@ -1,7 +1,8 @@
 //! `GET /v1/ws`: the WebSocket handshake, checked before upgrading.
 //!
 //! Owns: refusing bad upgrades with a status and a reason (400 malformed, 404 unknown
-//! site, 403 disallowed origin) and spawning the connection on the upgraded socket.
+//! site, 403 disallowed origin) and spawning the connection on the upgraded socket (a
+//! connection task of the hub's `Tasks`, so shutdown awaits it).
 
 use http::{header, HeaderMap, Request, Response, StatusCode};
 use http_body_util::Full;
@@ -76,7 +77,7 @@ pub(super) async fn upgrade(
         ..ConnInfo::from_headers(req.headers(), false, ctx.peer)
     };
     let on_upgrade = hyper::upgrade::on(&mut req);
-    tokio::spawn(async move {
+    ctx.hub.tasks().spawn_conn(async move {
         match on_upgrade.await {
             Ok(upgraded) => {
                 let t = WsTransport::new(upgraded, hub.config()).await;

@@ -5,9 +5,11 @@
 //! sequence-numbered frames kept until the client acknowledges them, the single parked
 //! poll, its incomplete JSONP messages (their reassembly rules are `parts`), and the
 //! registry of open channels with its bounds (in all, per client address, and a first
-//! poll that must come soon after the open). The connection logic itself is
-//! `core::conn`, run over `ChannelTransport` exactly as over a WebSocket. Knows nothing
-//! of what frames mean.
+//! poll that must come soon after the open), and the timers that close a channel never
+//! polled and forget a closed one once its last frames were read (or its client is
+//! clearly gone). The connection logic itself is `core::conn`, run over
+//! `ChannelTransport` exactly as over a WebSocket, as a connection task of the hub's
+//! `Tasks`; the timers are its timers. Knows nothing of what frames mean.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -22,6 +24,7 @@ use super::parts::Parts;
 use crate::core::budget::{Held, PerAddress};
 use crate::core::conn::{self, ConnInfo};
 use crate::core::hub::{Hub, TransportKind};
+use crate::core::tasks::Tasks;
 use crate::core::Shutdown;
 use crate::ids::random_token;
 
@@ -177,6 +180,10 @@ impl Channel {
         let mut rx = self.version.subscribe();
         self.bump();
         let deadline = Instant::now() + timeout;
+        // Once the server shuts down, the connection task is saying bye: the poll waits
+        // for it to close the channel, so the client gets everything up to the `bye` in
+        // this answer.
+        let mut stopping = false;
         loop {
             rx.borrow_and_update();
             {
@@ -188,42 +195,27 @@ impl Channel {
                         superseded: true,
                     });
                 }
-                if let Some(&(first, _)) = s.outbox.front() {
-                    return Ok(PollResult {
-                        from: first,
-                        frames: s.outbox.iter().map(|(_, f)| f.clone()).collect(),
-                        superseded: false,
-                    });
-                }
-                if s.closed {
-                    return Ok(PollResult {
-                        from: ack + 1,
-                        frames: Vec::new(),
-                        superseded: false,
-                    });
+                if s.closed || (!stopping && !s.outbox.is_empty()) {
+                    return Ok(Self::outbox(&s, ack));
                 }
             }
             tokio::select! {
                 r = rx.changed() => if r.is_err() { break },
                 _ = tokio::time::sleep_until(deadline) => break,
-                _ = shutdown.wait() => {
-                    // The connection task is saying bye; give it a moment to land here.
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    let s = self.lock();
-                    return Ok(PollResult {
-                        from: s.outbox.front().map(|f| f.0).unwrap_or(ack + 1),
-                        frames: s.outbox.iter().map(|(_, f)| f.clone()).collect(),
-                        superseded: false,
-                    });
-                }
+                _ = shutdown.wait(), if !stopping => stopping = true,
             }
         }
         self.touch();
-        Ok(PollResult {
-            from: ack + 1,
-            frames: Vec::new(),
+        Ok(Self::outbox(&self.lock(), ack))
+    }
+
+    /// What a poll that acknowledged `ack` answers: every frame still in the outbox.
+    fn outbox(s: &State, ack: u64) -> PollResult {
+        PollResult {
+            from: s.outbox.front().map_or(ack + 1, |f| f.0),
+            frames: s.outbox.iter().map(|(_, f)| f.clone()).collect(),
             superseded: false,
-        })
+        }
     }
 
     /// Is this channel finished (its connection ended and every frame acknowledged)?
@@ -318,10 +310,13 @@ pub struct Registry {
     parts_budget: Arc<PerAddress>,
     /// A channel not polled within this long of its open is closed and forgotten.
     first_poll: Duration,
+    /// A closed channel whose client has not polled for this long is forgotten
+    /// (`chan_idle_ms`); an open one, silent that long, is closed by its connection.
+    idle: Duration,
     /// Incomplete JSONP messages in the process.
     pending_total: AtomicUsize,
-    /// Connection tasks of channels still running (shutdown waits for them).
-    running: AtomicUsize,
+    /// Where channels' connection tasks and timers run (shutdown awaits the former).
+    tasks: Tasks,
 }
 
 impl Registry {
@@ -339,8 +334,9 @@ impl Registry {
             chans_budget: hub.per_address().channels.clone(),
             parts_budget: hub.per_address().jsonp_parts.clone(),
             first_poll: Duration::from_millis(c.chan_first_poll_ms),
+            idle: c.chan_idle(),
             pending_total: AtomicUsize::new(0),
-            running: AtomicUsize::new(0),
+            tasks: hub.tasks().clone(),
         })
     }
 
@@ -364,11 +360,6 @@ impl Registry {
 
     pub fn get(&self, id: &str) -> Option<Arc<Channel>> {
         self.map().get(id).cloned()
-    }
-
-    /// Channels whose connection task is still running.
-    pub fn running(&self) -> usize {
-        self.running.load(Ordering::Acquire)
     }
 
     /// Open channels.
@@ -430,14 +421,12 @@ impl Registry {
         let transport = ChannelTransport::new(chan.clone(), hub.config().chan_idle());
         let registry = self.clone();
         let hub = hub.clone();
-        let idle = hub.config().chan_idle();
         let c = chan.clone();
-        self.running.fetch_add(1, Ordering::AcqRel);
         // A client that opens a channel and never polls it is gone (or never was).
         let watched = Arc::downgrade(&chan);
         let first_poll = self.first_poll;
         let opened = Instant::now();
-        tokio::spawn(async move {
+        self.tasks.spawn_timer(async move {
             tokio::time::sleep(first_poll).await;
             if let Some(c) = watched.upgrade() {
                 if !c.was_polled() {
@@ -445,27 +434,37 @@ impl Registry {
                 }
             }
         });
-        tokio::spawn(async move {
+        self.tasks.spawn_conn(async move {
             conn::run(hub, transport, info, shutdown).await;
-            registry.running.fetch_sub(1, Ordering::AcqRel);
-            // Keep the closed channel until its last frames are fetched, or the client is
-            // clearly gone, so the final `bye` can be read. One never polled is kept only
-            // until its first poll was due: nobody will read it.
-            let ended = Instant::now();
-            loop {
-                let until = if c.was_polled() {
-                    ended + idle
-                } else {
-                    opened + first_poll
-                };
-                if c.is_finished() || Instant::now() >= until {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
-            registry.remove(&c);
+            let reap = registry.clone().reap(c, opened, Instant::now());
+            registry.tasks.spawn_timer(reap);
         });
         Ok(chan)
+    }
+
+    /// Keep the closed channel until its last frames are fetched, or the client is
+    /// clearly gone (`chan_idle_ms` without a poll), so the final `bye` can be read; then
+    /// forget it. One never polled is kept only until its first poll was due: nobody
+    /// will read it.
+    async fn reap(self: Arc<Self>, c: Arc<Channel>, opened: Instant, ended: Instant) {
+        // Polls (acknowledging frames, or the first one) bump the version.
+        let mut rx = c.version.subscribe();
+        loop {
+            rx.borrow_and_update();
+            let until = if c.was_polled() {
+                ended + self.idle
+            } else {
+                opened + self.first_poll
+            };
+            if c.is_finished() || Instant::now() >= until {
+                break;
+            }
+            tokio::select! {
+                r = rx.changed() => if r.is_err() { break },
+                _ = tokio::time::sleep_until(until) => {}
+            }
+        }
+        self.remove(&c);
     }
 
     fn remove(&self, chan: &Arc<Channel>) {
@@ -477,3 +476,6 @@ impl Registry {
         self.map().remove(&chan.id);
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -129,6 +129,7 @@ impl<T: Transport> Conn<T> {
             if url != i.url {
                 i.pages += 1;
                 i.page_since = now_ms();
+                i.page_at = tokio::time::Instant::now();
             }
             i.url = url;
             i.title = cut(title, PAGE_FIELD_MAX);

@@ -317,7 +317,7 @@ impl<T: Transport> Conn<T> {
         let mut pending = std::mem::take(&mut self.pending);
         if !pending.is_empty() {
             let hub = self.hub.clone();
-            tokio::spawn(async move {
+            self.hub.tasks().spawn_conn(async move {
                 while let Some((sent, r)) = pending.next().await {
                     if let Ok(r) = &r {
                         hub.after_commit(&sent.after, r);

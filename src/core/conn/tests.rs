@@ -164,3 +164,80 @@ async fn frames_before_hello_are_refused_and_a_flood_of_them_closes() {
     }
     assert_eq!(a.next_type("closed").await["code"], 4104);
 }
+
+/// Heartbeats under paused time: the clock moves only when the test advances it.
+mod heartbeat {
+    use tokio::time::advance;
+
+    use super::*;
+    use crate::core::testing::{settle, World};
+
+    fn world() -> World {
+        let config = Config {
+            heartbeat_ms: 3000,
+            ..Config::default()
+        };
+        World::new(config, |_, _| {})
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_link_gets_pings_then_is_closed_after_two_heartbeats_and_a_second() {
+        let w = world();
+        let (_trigger, shutdown) = Shutdown::new();
+        let mut v = w.visitor(&shutdown, None).await;
+        assert_eq!(v.welcome["hb"], 3000);
+        settle().await;
+        v.written();
+        // A ping every heartbeat; the link is dead 2 × 3 s + 1 s after its last frame.
+        advance(Duration::from_millis(3_000)).await;
+        assert_eq!(v.next().await["t"], "ping");
+        advance(Duration::from_millis(3_000)).await;
+        assert_eq!(v.next().await["t"], "ping");
+        advance(Duration::from_millis(990)).await;
+        settle().await;
+        assert!(v.written().is_empty(), "still alive before its deadline");
+        advance(Duration::from_millis(20)).await;
+        let bye = v.next_type("bye").await;
+        assert_eq!(bye["code"], close::HEARTBEAT_TIMEOUT);
+        assert_eq!(v.next().await["code"], close::HEARTBEAT_TIMEOUT);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn any_frame_moves_the_deadline() {
+        let w = world();
+        let (_trigger, shutdown) = Shutdown::new();
+        let mut v = w.visitor(&shutdown, None).await;
+        advance(Duration::from_millis(6_500)).await;
+        v.say(json!({"t":"pong"}));
+        settle().await;
+        advance(Duration::from_millis(6_900)).await;
+        settle().await;
+        assert!(
+            !v.written_types().iter().any(|t| t == "bye"),
+            "the pong at 6.5 s keeps it alive until 13.5 s"
+        );
+        advance(Duration::from_millis(200)).await;
+        assert_eq!(v.next_type("bye").await["code"], close::HEARTBEAT_TIMEOUT);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_hello_in_time_closes() {
+        let w = World::new(
+            Config {
+                hello_timeout_ms: 5_000,
+                ..Config::default()
+            },
+            |_, _| {},
+        );
+        let (_trigger, shutdown) = Shutdown::new();
+        let mut p = crate::core::testing::Peer::connect(&w.hub, &shutdown);
+        settle().await;
+        advance(Duration::from_millis(4_990)).await;
+        settle().await;
+        assert!(p.written().is_empty());
+        advance(Duration::from_millis(20)).await;
+        let bye = p.next_type("bye").await;
+        assert_eq!(bye["code"], close::HEARTBEAT_TIMEOUT);
+        assert_eq!(bye["reason"], "no hello in time");
+    }
+}
