@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use super::signal::Signal;
 use super::TransportKind;
-use crate::ids::{AgentId, SessionId, SiteId};
+use crate::ids::{AgentId, ConversationId, SessionId, SiteId};
 use crate::store::{now_ms, ConvInfo};
 
 /// What agents see of a visitor (never stored), and what invitation rules measure.
@@ -110,6 +110,9 @@ pub(crate) struct VisitorSession {
     pub(crate) loaded: tokio::sync::OnceCell<()>,
     /// The open conversation, once there is one.
     conv: Mutex<Option<ConvInfo>>,
+    /// The conversation closed last: still the visitor's own to read, so a tab that was
+    /// still starting to follow it when it closed gets its `close` entry, not a refusal.
+    closed: Mutex<Option<ConversationId>>,
     /// Connections of this visitor, to wake when the conversation opens; and how many
     /// times the last of them left (a grace timer acts only for the latest departure).
     conns: Mutex<(Vec<Arc<Signal>>, u64)>,
@@ -127,6 +130,7 @@ impl VisitorSession {
             token,
             loaded: tokio::sync::OnceCell::new(),
             conv: Mutex::new(None),
+            closed: Mutex::new(None),
             conns: Mutex::new((Vec::new(), 0)),
             info: Mutex::new(VisitorInfo {
                 since: now_ms(),
@@ -219,11 +223,18 @@ impl VisitorSession {
     }
 
     /// Forget the open conversation `conv` (it was closed): the next message opens a new one.
-    pub(crate) fn clear_conv(&self, conv: crate::ids::ConversationId) {
+    pub(crate) fn clear_conv(&self, conv: ConversationId) {
         let mut c = self.conv.lock().unwrap_or_else(|p| p.into_inner());
         if c.map(|x| x.id) == Some(conv) {
             *c = None;
+            *self.closed.lock().unwrap_or_else(|p| p.into_inner()) = Some(conv);
         }
+    }
+
+    /// Is `conv` this visitor's to read: its open conversation, or the one it closed last?
+    pub(crate) fn may_read(&self, conv: ConversationId) -> bool {
+        self.conv().map(|c| c.id) == Some(conv)
+            || *self.closed.lock().unwrap_or_else(|p| p.into_inner()) == Some(conv)
     }
 
     fn conns(&self) -> MutexGuard<'_, (Vec<Arc<Signal>>, u64)> {
@@ -273,6 +284,34 @@ mod tests {
     use crate::config::Config;
     use crate::core::testing::{settle, World};
     use crate::core::Shutdown;
+
+    #[test]
+    fn a_visitor_may_read_its_open_conversation_and_the_one_it_closed_last() {
+        use super::VisitorSession;
+        use crate::ids::{ConversationId, Epoch, Offset, SiteId, VisitorId};
+        use crate::store::ConvInfo;
+        let s = VisitorSession::new(SiteId(1), "visitor-token-0001".into());
+        let info = |id| ConvInfo {
+            id: ConversationId(id),
+            site: SiteId(1),
+            visitor: VisitorId(1),
+            epoch: Epoch(1),
+            head: Offset::ZERO,
+        };
+        assert!(!s.may_read(ConversationId(1)));
+        s.set_conv(info(1), None);
+        assert!(s.may_read(ConversationId(1)) && !s.may_read(ConversationId(2)));
+        s.clear_conv(ConversationId(1));
+        assert!(s.may_read(ConversationId(1)), "closed last: still its own");
+        s.set_conv(info(2), None);
+        s.clear_conv(ConversationId(2));
+        assert!(s.may_read(ConversationId(2)));
+        assert!(!s.may_read(ConversationId(1)), "only the one closed last");
+        // Another conversation's close leaves the open one and the last closed alone.
+        s.set_conv(info(3), None);
+        s.clear_conv(ConversationId(9));
+        assert!(s.may_read(ConversationId(3)) && s.may_read(ConversationId(2)));
+    }
 
     fn world() -> World {
         // Heartbeats far apart: links stay alive through the long waits below.

@@ -10,12 +10,12 @@ use crate::ids::{ConversationId, Epoch, Offset};
 use crate::protocol::{close, ErrorCode, FrameError, Position, ServerFrame};
 
 impl<T: Transport> Conn<T> {
-    /// May this client see `conv`? A visitor sees only its own conversation, an agent
-    /// every conversation of its site, nobody another site's.
+    /// May this client see `conv`? A visitor sees only its own conversation (open, or the
+    /// one it closed last), an agent every conversation of its site, nobody another site's.
     pub(super) fn may_see(&self, stream: &Stream) -> bool {
         match &self.authed {
             Some(a) if a.site == stream.site => match &a.principal {
-                Principal::Visitor(s) => s.conv().map(|c| c.id) == Some(stream.conv),
+                Principal::Visitor(s) => s.may_read(stream.conv),
                 Principal::Agent(..) => true,
             },
             _ => false,
