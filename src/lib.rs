@@ -36,14 +36,14 @@ pub mod config;
 pub mod core;
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod http;
+pub(crate) mod http;
 pub mod ids;
 pub mod protocol;
 pub mod server;
 pub mod store;
-pub mod transport;
+pub(crate) mod transport;
 pub mod vocab;
-pub mod web;
+pub(crate) mod web;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

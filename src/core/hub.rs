@@ -24,7 +24,7 @@ use super::signal::Signal;
 use super::stream::Stream;
 use super::tasks::Tasks;
 use super::writer::{AppendError, Writer};
-pub use super::TransportKind;
+pub(crate) use super::TransportKind;
 use crate::config::Config;
 use crate::ids::{ConversationId, Offset, SiteId};
 use crate::protocol::{EntryFrame, ServerFrame};
@@ -94,7 +94,7 @@ struct Inner {
 }
 
 /// The per-address budgets, one per resource (`docs/config.md`).
-pub struct Limits {
+pub(crate) struct Limits {
     /// TCP connections (`max_connections_per_address`).
     pub(crate) connections: Arc<PerAddress>,
     /// HTTP channels (`max_channels_per_address`).
@@ -116,7 +116,7 @@ impl Limits {
 impl Hub {
     /// Start the hub and its writer thread on an opened store, with the desk as the log
     /// left it (`Store::desk_conversations`).
-    pub fn start(config: Arc<Config>, store: Arc<dyn Store>, desk: Vec<DeskConv>) -> Hub {
+    pub(crate) fn start(config: Arc<Config>, store: Arc<dyn Store>, desk: Vec<DeskConv>) -> Hub {
         let registry = Arc::new(Registry::new());
         let (writer, thread) = Writer::spawn(
             store.clone(),
@@ -167,7 +167,7 @@ impl Hub {
     }
 
     /// Why store writes are failing now, if they are (`/healthz`).
-    pub fn store_failing(&self) -> Option<String> {
+    pub(crate) fn store_failing(&self) -> Option<String> {
         self.inner.writer.failing()
     }
 
@@ -210,7 +210,7 @@ impl Hub {
 
     /// Stop the timers, then flush the writer and wait for its thread. Call once, after
     /// the connections ended (`Tasks::drain`): what the timers queued is committed too.
-    pub async fn shutdown(&self) {
+    pub(crate) async fn shutdown(&self) {
         self.inner.tasks.stop_timers().await;
         self.inner.writer.stop().await;
         let thread = self
@@ -225,7 +225,7 @@ impl Hub {
     }
 
     /// The site with this public key (cached for a few seconds).
-    pub async fn site(&self, key: &str) -> StoreResult<Option<Site>> {
+    pub(crate) async fn site(&self, key: &str) -> StoreResult<Option<Site>> {
         if let Some((site, at)) = self
             .inner
             .sites
@@ -248,7 +248,7 @@ impl Hub {
     }
 
     /// Sign an agent in; rate-limited per (email, peer address).
-    pub async fn login(
+    pub(crate) async fn login(
         &self,
         email: &str,
         password: &str,
@@ -274,7 +274,7 @@ impl Hub {
     /// May a page from `origin` talk to `site` as `role`? The site's allowed origins; and
     /// for agents also kefu's own console (its base URL). `None`: the role is not known
     /// yet (a WebSocket upgrade before its hello), so kefu's own origin passes too.
-    pub fn origin_allowed(
+    pub(crate) fn origin_allowed(
         &self,
         site: &crate::store::Site,
         origin: &str,
@@ -285,19 +285,19 @@ impl Hub {
     }
 
     /// The per-address budgets (connections, channels, JSONP parts).
-    pub fn per_address(&self) -> &Limits {
+    pub(crate) fn per_address(&self) -> &Limits {
         &self.inner.per_address
     }
 
     /// The agent a sign-in token belongs to, if valid.
-    pub async fn agent_by_token(&self, token: &str) -> StoreResult<Option<Agent>> {
+    pub(crate) async fn agent_by_token(&self, token: &str) -> StoreResult<Option<Agent>> {
         let hash = auth::token_hash(token);
         self.blocking(move |s| s.agent_by_token(&hash, now_ms()))
             .await
     }
 
     /// Revoke a sign-in token.
-    pub async fn logout(&self, token: &str) -> StoreResult<bool> {
+    pub(crate) async fn logout(&self, token: &str) -> StoreResult<bool> {
         let hash = auth::token_hash(token);
         self.blocking(move |s| s.revoke_token(&hash, now_ms()))
             .await
@@ -477,7 +477,7 @@ impl Hub {
     }
 
     /// Count a connection in; `false` (and nothing counted) when at the cap.
-    pub fn try_connect(&self) -> bool {
+    pub(crate) fn try_connect(&self) -> bool {
         let cap = self.inner.config.max_connections;
         self.inner
             .connections
@@ -487,11 +487,11 @@ impl Hub {
             .is_ok()
     }
 
-    pub fn disconnect(&self) {
+    pub(crate) fn disconnect(&self) {
         self.inner.connections.fetch_sub(1, Ordering::AcqRel);
     }
 
-    pub fn connections(&self) -> usize {
+    pub(crate) fn connections(&self) -> usize {
         self.inner.connections.load(Ordering::Acquire)
     }
 
@@ -500,12 +500,12 @@ impl Hub {
     }
 
     /// Connections closed as slow (4001) since start.
-    pub fn slow_disconnects(&self) -> usize {
+    pub(crate) fn slow_disconnects(&self) -> usize {
         self.inner.slow_disconnects.load(Ordering::Relaxed)
     }
 
     /// Streams in memory.
-    pub fn live_streams(&self) -> usize {
+    pub(crate) fn live_streams(&self) -> usize {
         self.inner.registry.len()
     }
 }

@@ -31,7 +31,7 @@ use crate::store::{Agent, Store, StoreResult};
 
 /// Why a sign-in failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum LoginError {
+pub(crate) enum LoginError {
     #[error("wrong email or password")]
     BadCredentials,
     #[error("this email is an agent of several sites: name the site")]

@@ -31,15 +31,15 @@
 pub(crate) mod access;
 pub mod auth;
 pub(crate) mod budget;
-pub mod conn;
+pub(crate) mod conn;
 pub(crate) mod desk;
 pub(crate) mod directory;
 mod entry;
 pub(crate) mod hasher;
 pub(crate) mod history;
-pub mod hub;
+pub(crate) mod hub;
 pub(crate) mod invite;
-pub mod login;
+pub(crate) mod login;
 pub(crate) mod presence;
 pub(crate) mod registry;
 pub(crate) mod send;
@@ -55,6 +55,7 @@ pub(crate) mod writer;
 
 /// Transports, for gauges and per-site rules.
 pub use crate::vocab::TransportKind;
+pub use hub::Hub;
 pub(crate) use writer::AppendError;
 
 use tokio::sync::watch;

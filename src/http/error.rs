@@ -1,7 +1,7 @@
 //! The edge's errors are `web::HttpError` (one type, its statuses and its JSON body);
 //! here is what only the edge knows: a channel's refusals, as statuses.
 
-pub use crate::web::HttpError;
+pub(crate) use crate::web::HttpError;
 
 use crate::transport::channel::ChannelError;
 

@@ -10,7 +10,7 @@ mod api;
 mod assets;
 mod cors;
 mod csp;
-pub mod error;
+pub(crate) mod error;
 pub(crate) mod jsonp;
 pub(crate) mod long_poll;
 mod settings;
@@ -29,11 +29,11 @@ use crate::transport::channel;
 use crate::vocab::TransportKind;
 use error::HttpError;
 
-pub use crate::web::{query_decoded, query_param, read_body, text, Body};
+pub(crate) use crate::web::{query_decoded, query_param, read_body, text, Body};
 
 /// Everything a request handler may use.
 #[derive(Clone)]
-pub struct HttpCtx {
+pub(crate) struct HttpCtx {
     pub hub: Hub,
     pub shutdown: Shutdown,
     pub peer: SocketAddr,
@@ -42,7 +42,10 @@ pub struct HttpCtx {
 }
 
 /// Route one request.
-pub async fn handle(req: Request<Incoming>, ctx: HttpCtx) -> Result<Response<Body>, Infallible> {
+pub(crate) async fn handle(
+    req: Request<Incoming>,
+    ctx: HttpCtx,
+) -> Result<Response<Body>, Infallible> {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let result = match (&method, path.as_str()) {
@@ -107,7 +110,7 @@ pub async fn handle(req: Request<Incoming>, ctx: HttpCtx) -> Result<Response<Bod
 /// The `{id}` of `/v1/conversations/{id}/{tail}`, unparsed: exactly what stands between
 /// the prefix and the suffix, each taken once (trimming them as often as they repeat read
 /// `/v1/conversations/5/messages/messages` as conversation 5).
-pub fn conversation_segment<'a>(path: &'a str, tail: &str) -> Option<&'a str> {
+pub(crate) fn conversation_segment<'a>(path: &'a str, tail: &str) -> Option<&'a str> {
     path.strip_prefix("/v1/conversations/")?
         .strip_suffix(tail)?
         .strip_suffix('/')
@@ -115,7 +118,7 @@ pub fn conversation_segment<'a>(path: &'a str, tail: &str) -> Option<&'a str> {
 
 /// A numeric id in a path (`/v1/conversations/{id}/…`, `/v1/canned/{id}`): decimal digits
 /// only, with no sign (`str::parse` alone takes `+7` and `-7`).
-pub fn path_id(segment: &str) -> Option<i64> {
+pub(crate) fn path_id(segment: &str) -> Option<i64> {
     if segment.is_empty() || !segment.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }

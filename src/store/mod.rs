@@ -14,10 +14,10 @@ pub(crate) mod batch;
 #[cfg(test)]
 pub(crate) mod conformance;
 mod error;
-pub mod memory;
+pub(crate) mod memory;
 mod records;
 pub(crate) mod sql;
-pub mod sqlite;
+pub(crate) mod sqlite;
 
 pub use error::{StoreError, StoreResult};
 pub use records::{

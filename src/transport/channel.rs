@@ -29,11 +29,11 @@ use crate::core::Shutdown;
 use crate::ids::random_token;
 
 mod transport;
-pub use transport::ChannelTransport;
+pub(crate) use transport::ChannelTransport;
 
 /// Why a channel operation was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ChannelError {
+pub(crate) enum ChannelError {
     #[error("too many open channels")]
     TooManyChannels,
     #[error("too many open channels from this address")]
@@ -58,7 +58,7 @@ pub enum ChannelError {
 
 /// What a poll returns.
 #[derive(Debug, PartialEq, Eq)]
-pub struct PollResult {
+pub(crate) struct PollResult {
     /// Sequence number of the first frame (frames are numbered consecutively from it).
     pub from: u64,
     pub frames: Vec<Bytes>,
@@ -97,7 +97,7 @@ struct State {
     completed: VecDeque<String>,
 }
 
-pub struct Channel {
+pub(crate) struct Channel {
     pub id: String,
     pub kind: TransportKind,
     state: Mutex<State>,
@@ -125,7 +125,7 @@ impl Channel {
     }
 
     /// Queue frames posted by the client; all or none.
-    pub fn push_inbound(&self, frames: Vec<String>) -> Result<usize, ChannelError> {
+    pub(crate) fn push_inbound(&self, frames: Vec<String>) -> Result<usize, ChannelError> {
         let n = frames.len();
         {
             let mut s = self.lock();
@@ -145,19 +145,19 @@ impl Channel {
     }
 
     /// The client is still there.
-    pub fn touch(&self) {
+    pub(crate) fn touch(&self) {
         self.lock().alive = true;
         self.inbound_ready.notify_one();
     }
 
     /// The client says goodbye.
-    pub fn close_by_client(&self) {
+    pub(crate) fn close_by_client(&self) {
         self.lock().peer_gone = true;
         self.inbound_ready.notify_one();
     }
 
     /// Forget frames up to `ack`, then wait (up to `timeout`) for frames after it.
-    pub async fn poll(
+    pub(crate) async fn poll(
         &self,
         ack: u64,
         timeout: Duration,
@@ -219,14 +219,14 @@ impl Channel {
     }
 
     /// Is this channel finished (its connection ended and every frame acknowledged)?
-    pub fn is_finished(&self) -> bool {
+    pub(crate) fn is_finished(&self) -> bool {
         let s = self.lock();
         s.closed && s.outbox.is_empty()
     }
 
     /// Add part `i` of `n` of message `pid`. Returns `(have, Some(frame))` when this part
     /// completed the message (exactly once per message), else `(have, None)`.
-    pub fn add_part(
+    pub(crate) fn add_part(
         &self,
         pid: &str,
         i: usize,
@@ -295,7 +295,7 @@ impl Channel {
 }
 
 /// All open channels, bounded by `max_channels`.
-pub struct Registry {
+pub(crate) struct Registry {
     channels: Mutex<HashMap<String, Arc<Channel>>>,
     max_channels: usize,
     inbound_cap: usize,
@@ -320,7 +320,7 @@ pub struct Registry {
 }
 
 impl Registry {
-    pub fn new(hub: &Hub) -> Arc<Registry> {
+    pub(crate) fn new(hub: &Hub) -> Arc<Registry> {
         let c = hub.config();
         Arc::new(Registry {
             channels: Mutex::new(HashMap::new()),
@@ -358,21 +358,17 @@ impl Registry {
         }
     }
 
-    pub fn get(&self, id: &str) -> Option<Arc<Channel>> {
+    pub(crate) fn get(&self, id: &str) -> Option<Arc<Channel>> {
         self.map().get(id).cloned()
     }
 
     /// Open channels.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.map().len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Open a channel whose first inbound frame is `hello`, and start its connection task.
-    pub fn open(
+    pub(crate) fn open(
         self: &Arc<Self>,
         kind: TransportKind,
         hello: String,

@@ -8,6 +8,6 @@
 //!
 //! Knows nothing of SQL, business rules or HTTP requests.
 
-pub mod channel;
-pub mod parts;
-pub mod websocket;
+pub(crate) mod channel;
+pub(crate) mod parts;
+pub(crate) mod websocket;

@@ -10,7 +10,7 @@ use super::channel::ChannelError;
 
 /// The parts received so far of one message of `n` parts.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Parts {
+pub(crate) struct Parts {
     parts: Vec<Option<String>>,
     have: usize,
     bytes: usize,
@@ -18,7 +18,7 @@ pub struct Parts {
 
 impl Parts {
     /// A message of `n` parts, none received yet.
-    pub fn new(n: usize) -> Parts {
+    pub(crate) fn new(n: usize) -> Parts {
         Parts {
             parts: vec![None; n],
             have: 0,
@@ -27,22 +27,22 @@ impl Parts {
     }
 
     /// How many parts the message has.
-    pub fn n(&self) -> usize {
+    pub(crate) fn n(&self) -> usize {
         self.parts.len()
     }
 
     /// How many distinct parts are held.
-    pub fn have(&self) -> usize {
+    pub(crate) fn have(&self) -> usize {
         self.have
     }
 
     /// The bytes held, over all parts.
-    pub fn bytes(&self) -> usize {
+    pub(crate) fn bytes(&self) -> usize {
         self.bytes
     }
 
     /// Is every part held?
-    pub fn is_complete(&self) -> bool {
+    pub(crate) fn is_complete(&self) -> bool {
         self.have == self.parts.len()
     }
 
@@ -51,7 +51,7 @@ impl Parts {
     /// message is broken and must be dropped: a total other than the first part's
     /// (`InconsistentParts`), an index not below it (`PartOutOfRange`), or more than
     /// `max_bytes` held (`TooBig`).
-    pub fn add(
+    pub(crate) fn add(
         &mut self,
         i: usize,
         n: usize,
@@ -76,7 +76,7 @@ impl Parts {
     }
 
     /// The parts in order, joined (a part not received counts as empty).
-    pub fn join(self) -> String {
+    pub(crate) fn join(self) -> String {
         self.parts
             .into_iter()
             .map(Option::unwrap_or_default)

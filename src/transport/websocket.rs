@@ -19,7 +19,7 @@ use crate::core::conn::{Inbound, Transport, TransportClosed};
 use crate::core::hub::TransportKind;
 
 /// Small, bounded buffers (tungstenite's defaults would allocate 128 KiB per connection).
-pub fn ws_config(c: &Config) -> WebSocketConfig {
+pub(crate) fn ws_config(c: &Config) -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(c.ws_read_buffer)
         .write_buffer_size(c.ws_write_buffer)
@@ -28,7 +28,7 @@ pub fn ws_config(c: &Config) -> WebSocketConfig {
         .max_frame_size(Some(c.max_frame_bytes))
 }
 
-pub struct WsTransport {
+pub(crate) struct WsTransport {
     ws: WebSocketStream<TokioIo<Upgraded>>,
     /// How long `close` waits for the client's Close (`ws_close_wait_ms`).
     close_wait: std::time::Duration,
@@ -36,7 +36,7 @@ pub struct WsTransport {
 
 impl WsTransport {
     /// Wrap an upgraded HTTP connection as the server side of a WebSocket.
-    pub async fn new(upgraded: Upgraded, config: &Config) -> WsTransport {
+    pub(crate) async fn new(upgraded: Upgraded, config: &Config) -> WsTransport {
         let ws = WebSocketStream::from_raw_socket(
             TokioIo::new(upgraded),
             Role::Server,

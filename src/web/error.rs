@@ -17,7 +17,7 @@ use crate::store::StoreError;
 
 /// A refused HTTP request.
 #[derive(Debug, thiserror::Error)]
-pub enum HttpError {
+pub(crate) enum HttpError {
     #[error("not found")]
     NotFound,
     #[error("unknown site")]
@@ -50,7 +50,7 @@ pub enum HttpError {
 }
 
 impl HttpError {
-    pub fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             HttpError::NotFound | HttpError::UnknownSite => StatusCode::NOT_FOUND,
             HttpError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -66,7 +66,7 @@ impl HttpError {
         }
     }
 
-    pub fn code(&self) -> &'static str {
+    pub(crate) fn code(&self) -> &'static str {
         match self {
             HttpError::NotFound => "not_found",
             HttpError::UnknownSite => "unknown_site",
@@ -87,12 +87,12 @@ impl HttpError {
 
     /// The JSON body of this refusal: `{"error": code, "reason": text}`, the same in a
     /// plain answer and inside a JSONP callback.
-    pub fn body(&self) -> String {
+    pub(crate) fn body(&self) -> String {
         serde_json::json!({ "error": self.code(), "reason": self.to_string() }).to_string()
     }
 
     /// The body with the matching status (and `Retry-After` where one is due).
-    pub fn into_response(self) -> Response<Full<Bytes>> {
+    pub(crate) fn into_response(self) -> Response<Full<Bytes>> {
         let body = self.body();
         let mut b = Response::builder();
         match &self {

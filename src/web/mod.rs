@@ -13,12 +13,12 @@ use http::{header, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 
-pub use error::HttpError;
+pub(crate) use error::HttpError;
 
-pub type Body = Full<Bytes>;
+pub(crate) type Body = Full<Bytes>;
 
 /// Read a request body of at most `limit` bytes (413 past it).
-pub async fn read_body(
+pub(crate) async fn read_body(
     body: Incoming,
     limit: usize,
     timeout: std::time::Duration,
@@ -41,7 +41,7 @@ pub async fn read_body(
 /// Query parameter `name`, percent-decoded (`+` is a space) as UTF-8. Strict: a `%` not
 /// followed by two hex digits, or bytes that are not UTF-8, are refused (400), never
 /// passed on as they came.
-pub fn query_decoded(query: Option<&str>, name: &str) -> Result<Option<String>, HttpError> {
+pub(crate) fn query_decoded(query: Option<&str>, name: &str) -> Result<Option<String>, HttpError> {
     let Some(raw) = query_param(query, name) else {
         return Ok(None);
     };
@@ -65,7 +65,7 @@ pub fn query_decoded(query: Option<&str>, name: &str) -> Result<Option<String>, 
         .map_err(|_| HttpError::BadRequest(format!("{name} is not UTF-8")))
 }
 
-pub fn text(status: StatusCode, content_type: &str, body: String) -> Response<Body> {
+pub(crate) fn text(status: StatusCode, content_type: &str, body: String) -> Response<Body> {
     Response::builder()
         .status(status)
         .header(header::CONTENT_TYPE, content_type)
@@ -76,7 +76,7 @@ pub fn text(status: StatusCode, content_type: &str, body: String) -> Response<Bo
 
 /// The value of query parameter `name`, if present (no percent-decoding: the values this
 /// server reads are tokens of `[A-Za-z0-9_-]`).
-pub fn query_param<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
+pub(crate) fn query_param<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
     query?
         .split('&')
         .filter_map(|kv| kv.split_once('=').or(Some((kv, ""))))

@@ -33,7 +33,7 @@ use crate::store::{Agent, Appended};
 
 /// What a transport delivers upward.
 #[derive(Debug)]
-pub enum Inbound {
+pub(crate) enum Inbound {
     /// One text frame.
     Text(String),
     /// A binary frame (not part of the protocol).
@@ -50,10 +50,10 @@ pub enum Inbound {
 
 /// The peer is gone; nothing more can be written.
 #[derive(Debug)]
-pub struct TransportClosed;
+pub(crate) struct TransportClosed;
 
 /// The only thing the core asks of a transport: move text frames and close.
-pub trait Transport: Send {
+pub(crate) trait Transport: Send {
     fn kind(&self) -> TransportKind;
     /// `None`: the server sends `ping` every heartbeat and a link silent for
     /// 2 × heartbeat + 1 s is dead. `Some(d)`: the transport proves liveness itself (HTTP
@@ -80,7 +80,7 @@ pub trait Transport: Send {
 
 /// What the connection knows from before its first frame (the HTTP request).
 #[derive(Debug, Clone, Default)]
-pub struct ConnInfo {
+pub(crate) struct ConnInfo {
     /// The `Origin` header, if the client sent one.
     pub origin: Option<String>,
     /// The peer address, for logs.
@@ -91,7 +91,7 @@ pub struct ConnInfo {
 
 impl ConnInfo {
     /// Read what the connection knows from its HTTP request headers.
-    pub fn from_headers(
+    pub(crate) fn from_headers(
         headers: &http::HeaderMap,
         origin: bool,
         peer: std::net::SocketAddr,
@@ -168,7 +168,7 @@ struct Authed {
 /// Run a connection until the peer leaves, the link dies, or the server shuts down. Its
 /// logs carry a `conn` span: transport and peer from the start, site, session and role
 /// once `hello` is accepted (never a token).
-pub async fn run<T: Transport>(hub: Hub, transport: T, info: ConnInfo, shutdown: Shutdown) {
+pub(crate) async fn run<T: Transport>(hub: Hub, transport: T, info: ConnInfo, shutdown: Shutdown) {
     use tracing::Instrument;
     let span = tracing::info_span!(
         "conn",

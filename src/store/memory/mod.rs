@@ -23,7 +23,7 @@ use crate::vocab::{EntryKind, Role, Sender};
 
 /// The in-memory store.
 #[derive(Default)]
-pub struct MemoryStore {
+pub(crate) struct MemoryStore {
     state: Mutex<State>,
 }
 
@@ -94,7 +94,7 @@ fn conflict(what: &str) -> StoreError {
 }
 
 impl MemoryStore {
-    pub fn new() -> MemoryStore {
+    pub(crate) fn new() -> MemoryStore {
         MemoryStore::default()
     }
 

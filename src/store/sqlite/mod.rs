@@ -65,7 +65,7 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Pragmas {
 /// SQLite store: `writer` is the only connection that writes (SQLite allows one writer at
 /// a time; funnelling every write through one connection avoids `SQLITE_BUSY`), `readers`
 /// serve resumes and lookups concurrently thanks to WAL.
-pub struct SqliteStore {
+pub(crate) struct SqliteStore {
     writer: Mutex<SqliteConnection>,
     readers: Pool<ConnectionManager<SqliteConnection>>,
     /// The database file, and its identity (device, inode) when it was opened: a file
@@ -93,7 +93,7 @@ fn file_identity(path: &Path) -> Option<(u64, u64)> {
 impl SqliteStore {
     /// Open (creating if needed) the database file at `path` and run pending migrations.
     /// `options.pool_size` readers; `options.synchronous` picks `synchronous`.
-    pub fn open(path: &str, options: &Options) -> StoreResult<Self> {
+    pub(crate) fn open(path: &str, options: &Options) -> StoreResult<Self> {
         if path.is_empty() {
             return Err(StoreError::Invalid(
                 "unsupported database url \"sqlite://\" (expected sqlite://PATH)".into(),

@@ -64,7 +64,7 @@ async fn a_channel_never_polled_is_closed_and_forgotten_when_its_first_poll_was_
     settle().await;
     assert!(chan.lock().closed, "its connection ended");
     assert!(reg.get(&chan.id).is_none(), "and nobody will read it");
-    assert!(reg.is_empty());
+    assert_eq!(reg.len(), 0);
     assert_eq!(w.hub.tasks().connections(), 0);
 }
 

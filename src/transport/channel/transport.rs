@@ -16,7 +16,7 @@ use super::{Channel, State};
 use crate::core::conn::{Inbound, Transport, TransportClosed};
 use crate::core::hub::TransportKind;
 
-pub struct ChannelTransport {
+pub(crate) struct ChannelTransport {
     chan: Arc<Channel>,
     /// The channel is dead after this long without a poll or send (`chan_idle_ms`).
     idle: Duration,
