@@ -293,16 +293,14 @@ pub fn jsonp_parts(data: &[u8]) {
         };
         let got = parts.add(i, n, part.clone(), max_bytes);
         let want = if n != model.len() {
-            Err(crate::transport::channel::ChannelError::InconsistentParts)
+            Err(crate::transport::parts::PartError::InconsistentParts)
         } else if i >= n {
-            Err(crate::transport::channel::ChannelError::PartOutOfRange(
-                i, n,
-            ))
+            Err(crate::transport::parts::PartError::PartOutOfRange(i, n))
         } else {
             model[i].get_or_insert(part);
             let held: usize = model.iter().flatten().map(String::len).sum();
             if held > max_bytes {
-                Err(crate::transport::channel::ChannelError::TooBig)
+                Err(crate::transport::parts::PartError::TooBig)
             } else {
                 Ok(model.iter().flatten().count())
             }

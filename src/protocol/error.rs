@@ -6,7 +6,6 @@
 
 use serde::Serialize;
 
-use super::server::ServerFrame;
 use crate::ids::{ConversationId, Epoch, Offset};
 
 /// Why a client frame was refused (`err` frame codes, `docs/protocol.md` §4).
@@ -104,20 +103,6 @@ impl FrameError {
             self.cid = cid.map(str::to_string);
         }
         self
-    }
-
-    /// The `err` frame.
-    pub fn to_bytes(&self) -> bytes::Bytes {
-        ServerFrame::Err {
-            code: self.code,
-            msg: &self.msg,
-            of: self.of.as_deref(),
-            cid: self.cid.as_deref(),
-            conv: self.conv,
-            epoch: self.epoch,
-            head: self.head,
-        }
-        .to_bytes()
     }
 }
 

@@ -6,7 +6,7 @@
 
 use serde::Serialize;
 
-use super::error::ErrorCode;
+use super::error::{ErrorCode, FrameError};
 use crate::ids::{ConversationId, Epoch, Offset};
 use crate::vocab::{EntryKind, Role, Sender};
 
@@ -139,6 +139,22 @@ impl ServerFrame<'_> {
     /// Encoded once, shareable between every connection it goes to.
     pub fn to_bytes(&self) -> bytes::Bytes {
         bytes::Bytes::from(self.encode())
+    }
+}
+
+impl FrameError {
+    /// The `err` frame.
+    pub fn to_bytes(&self) -> bytes::Bytes {
+        ServerFrame::Err {
+            code: self.code,
+            msg: &self.msg,
+            of: self.of.as_deref(),
+            cid: self.cid.as_deref(),
+            conv: self.conv,
+            epoch: self.epoch,
+            head: self.head,
+        }
+        .to_bytes()
     }
 }
 

@@ -20,7 +20,7 @@ use bytes::Bytes;
 use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 
-use super::parts::Parts;
+use super::parts::{PartError, Parts};
 use crate::core::budget::{Held, PerAddress};
 use crate::core::conn::{self, ConnInfo};
 use crate::core::hub::{Hub, TransportKind};
@@ -54,6 +54,16 @@ pub(crate) enum ChannelError {
     TooManyParts(usize),
     #[error("the joined message is over the frame limit")]
     TooBig,
+}
+
+impl From<PartError> for ChannelError {
+    fn from(e: PartError) -> ChannelError {
+        match e {
+            PartError::PartOutOfRange(i, n) => ChannelError::PartOutOfRange(i, n),
+            PartError::InconsistentParts => ChannelError::InconsistentParts,
+            PartError::TooBig => ChannelError::TooBig,
+        }
+    }
 }
 
 /// What a poll returns.
@@ -271,7 +281,7 @@ impl Channel {
             Err(e) => {
                 s.partials.remove(pid);
                 r.release_partials(1);
-                return Err(e);
+                return Err(e.into());
             }
         };
         if have < n {

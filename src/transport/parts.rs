@@ -6,7 +6,16 @@
 //! limit. `channel` keeps one of these per incomplete message, with its age and the
 //! bounds on how many may be pending.
 
-use super::channel::ChannelError;
+/// Why a part was refused (`channel` turns it into its own error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PartError {
+    /// The part's index is not below the total.
+    PartOutOfRange(usize, usize),
+    /// The part names another total than the parts before it.
+    InconsistentParts,
+    /// The parts would grow past the frame limit.
+    TooBig,
+}
 
 /// The parts received so far of one message of `n` parts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,12 +66,12 @@ impl Parts {
         n: usize,
         data: String,
         max_bytes: usize,
-    ) -> Result<usize, ChannelError> {
+    ) -> Result<usize, PartError> {
         if n != self.n() {
-            return Err(ChannelError::InconsistentParts);
+            return Err(PartError::InconsistentParts);
         }
         if i >= n {
-            return Err(ChannelError::PartOutOfRange(i, n));
+            return Err(PartError::PartOutOfRange(i, n));
         }
         if self.parts[i].is_none() {
             self.bytes += data.len();
@@ -70,7 +79,7 @@ impl Parts {
             self.have += 1;
         }
         if self.bytes > max_bytes {
-            return Err(ChannelError::TooBig);
+            return Err(PartError::TooBig);
         }
         Ok(self.have)
     }
@@ -106,16 +115,16 @@ mod tests {
         let mut p = Parts::new(2);
         assert_eq!(
             p.add(0, 3, "a".into(), 10),
-            Err(ChannelError::InconsistentParts)
+            Err(PartError::InconsistentParts)
         );
         assert_eq!(
             p.add(2, 2, "a".into(), 10),
-            Err(ChannelError::PartOutOfRange(2, 2))
+            Err(PartError::PartOutOfRange(2, 2))
         );
         assert_eq!(p.add(0, 2, "12345".into(), 8), Ok(1));
         assert_eq!(
             p.add(1, 2, "6789".into(), 8),
-            Err(ChannelError::TooBig),
+            Err(PartError::TooBig),
             "9 bytes held"
         );
     }
