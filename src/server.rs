@@ -132,6 +132,7 @@ async fn refuse(mut sock: TcpStream, reason: &str) {
 async fn serve_connection(stream: Counted, ctx: HttpCtx) {
     let mut shutdown = ctx.shutdown.clone();
     let request_timeout = ctx.hub.config().request_timeout();
+    let grace = ctx.hub.config().shutdown_grace();
     let svc = service_fn(move |req| handle(req, ctx.clone()));
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())
@@ -147,8 +148,10 @@ async fn serve_connection(stream: Counted, ctx: HttpCtx) {
             }
         }
         _ = shutdown.wait() => {
+            // A request in progress (a parked poll answering with its `bye`) gets the same
+            // grace as every other connection.
             conn.as_mut().graceful_shutdown();
-            let _ = tokio::time::timeout(Duration::from_secs(2), conn).await;
+            let _ = tokio::time::timeout(grace, conn).await;
         }
     }
 }
