@@ -4,28 +4,28 @@
 //! every session's history is checked against the store: nothing lost, duplicated or
 //! reordered, and every acknowledged message stored at its acknowledged offset.
 //!
-//! The client logic is the load tool's own (`src/bin/kefu-load/`), so the test and the
+//! The client logic is the load tool's own (`tools/kefu-load/`), so the test and the
 //! soak benchmark run the same protocol code.
 
 mod support;
 
 #[allow(dead_code)]
-#[path = "../src/bin/kefu-load/mix.rs"]
+#[path = "../tools/kefu-load/src/mix.rs"]
 mod mix;
 #[allow(dead_code)]
-#[path = "../src/bin/kefu-load/net.rs"]
+#[path = "../tools/kefu-load/src/net.rs"]
 mod net;
 #[allow(dead_code)]
-#[path = "../src/bin/kefu-load/session.rs"]
+#[path = "../tools/kefu-load/src/session.rs"]
 mod session;
 #[allow(dead_code)]
-#[path = "../src/bin/kefu-load/verify.rs"]
+#[path = "../tools/kefu-load/src/verify.rs"]
 mod verify;
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use kefu::chaos::{Faults, Proxy};
+use kefu_chaos::{Faults, Proxy};
 use net::{Target, Tr};
 use support::*;
 use tokio::time::Instant;

@@ -7,16 +7,16 @@
 //! no gap.
 
 #[allow(dead_code)]
-#[path = "../src/bin/kefu-load/mix.rs"]
+#[path = "../tools/kefu-load/src/mix.rs"]
 mod mix;
 #[allow(dead_code)]
-#[path = "../src/bin/kefu-load/net.rs"]
+#[path = "../tools/kefu-load/src/net.rs"]
 mod net;
 #[allow(dead_code)]
-#[path = "../src/bin/kefu-load/session.rs"]
+#[path = "../tools/kefu-load/src/session.rs"]
 mod session;
 #[allow(dead_code)]
-#[path = "../src/bin/kefu-load/verify.rs"]
+#[path = "../tools/kefu-load/src/verify.rs"]
 mod verify;
 
 use std::collections::HashMap;
@@ -27,7 +27,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc as std_mpsc;
 use std::time::Duration;
 
-use kefu::chaos::{Faults, Proxy};
+use kefu_chaos::{Faults, Proxy};
 use net::{Target, Tr};
 use tokio::time::Instant;
 

@@ -341,7 +341,7 @@ async fn soak(
     trs: Vec<Tr>,
     deadline: Instant,
 ) -> Result<bool, String> {
-    use kefu::chaos::{Faults, Proxy};
+    use kefu_chaos::{Faults, Proxy};
     let c = &cli.common;
     let (token, site) = mix::login_site(t, &c.email, &c.password).await?;
     let proxy = Proxy::start(
