@@ -4,29 +4,17 @@
 //! every session's history is checked against the store: nothing lost, duplicated or
 //! reordered, and every acknowledged message stored at its acknowledged offset.
 //!
-//! The client logic is the load tool's own (`tools/kefu-load/`), so the test and the
-//! soak benchmark run the same protocol code.
+//! The client logic is the load tool's own (the `kefu_load` library, `tools/kefu-load/`),
+//! so the test and the soak benchmark run the same protocol code.
 
 mod support;
-
-#[allow(dead_code)]
-#[path = "../tools/kefu-load/src/mix.rs"]
-mod mix;
-#[allow(dead_code)]
-#[path = "../tools/kefu-load/src/net.rs"]
-mod net;
-#[allow(dead_code)]
-#[path = "../tools/kefu-load/src/session.rs"]
-mod session;
-#[allow(dead_code)]
-#[path = "../tools/kefu-load/src/verify.rs"]
-mod verify;
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use kefu_chaos::{Faults, Proxy};
-use net::{Target, Tr};
+use kefu_load::net::{Target, Tr};
+use kefu_load::{mix, session, verify};
 use support::*;
 use tokio::time::Instant;
 

@@ -6,19 +6,6 @@
 //! missing message), nothing is duplicated or reordered, and every client resumed with
 //! no gap.
 
-#[allow(dead_code)]
-#[path = "../tools/kefu-load/src/mix.rs"]
-mod mix;
-#[allow(dead_code)]
-#[path = "../tools/kefu-load/src/net.rs"]
-mod net;
-#[allow(dead_code)]
-#[path = "../tools/kefu-load/src/session.rs"]
-mod session;
-#[allow(dead_code)]
-#[path = "../tools/kefu-load/src/verify.rs"]
-mod verify;
-
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -28,7 +15,8 @@ use std::sync::mpsc as std_mpsc;
 use std::time::Duration;
 
 use kefu_chaos::{Faults, Proxy};
-use net::{Target, Tr};
+use kefu_load::net::{Target, Tr};
+use kefu_load::{mix, session, verify};
 use tokio::time::Instant;
 
 /// A running `kefu` process, killed when dropped.

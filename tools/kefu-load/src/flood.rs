@@ -28,11 +28,11 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::mix;
-use crate::net::{enc, ws_connect, Down, HttpConn, Link, Target, Tr};
 use crate::report::{self, Progress};
-use crate::session::{drive, Counters, Peer, Work};
 use crate::{sources, Cli};
+use kefu_load::mix;
+use kefu_load::net::{enc, ws_connect, Down, HttpConn, Link, Target, Tr};
+use kefu_load::session::{drive, Counters, Peer, Work};
 
 /// What the attackers do.
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -387,7 +387,7 @@ pub(crate) async fn run(cli: &Cli, addr: SocketAddr, f: &Flood) -> Result<bool, 
     };
     let convs: Vec<i64> = peers.iter().filter_map(Peer::conv).collect();
     let logs = mix::fetch_logs(&legit, &token, convs).await?;
-    let verdict = crate::verify::verify(&peers, &logs);
+    let verdict = kefu_load::verify::verify(&peers, &logs);
 
     // Figures.
     let mut legit_json = serde_json::Map::new();

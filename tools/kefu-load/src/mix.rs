@@ -19,24 +19,24 @@ use crate::verify::Log;
 
 /// The shape of a mixed run.
 #[derive(Clone)]
-pub(crate) struct Mix {
-    pub(crate) visitors: usize,
-    pub(crate) per_visitor: u64,
-    pub(crate) agents: usize,
+pub struct Mix {
+    pub visitors: usize,
+    pub per_visitor: u64,
+    pub agents: usize,
     /// Messages each agent writes to each of its conversations.
-    pub(crate) per_conv_agent: u64,
-    pub(crate) window: usize,
+    pub per_conv_agent: u64,
+    pub window: usize,
     /// Pause between one peer's messages (none: as fast as the window allows).
-    pub(crate) every: Option<Duration>,
-    pub(crate) transports: Vec<Tr>,
-    pub(crate) dead_after: Duration,
-    pub(crate) deadline: Instant,
-    pub(crate) seed: u64,
-    pub(crate) progress: Option<Arc<Counters>>,
+    pub every: Option<Duration>,
+    pub transports: Vec<Tr>,
+    pub dead_after: Duration,
+    pub deadline: Instant,
+    pub seed: u64,
+    pub progress: Option<Arc<Counters>>,
 }
 
 /// `POST /v1/login` → (token, the agent's site key).
-pub(crate) async fn login_site(
+pub async fn login_site(
     t: &Arc<Target>,
     email: &str,
     password: &str,
@@ -61,7 +61,7 @@ pub(crate) async fn login_site(
 }
 
 /// Run the mix; returns every peer (agents last) when all have settled or time is up.
-pub(crate) async fn run(t: &Arc<Target>, site: &str, tokens: &[String], mix: &Mix) -> Vec<Peer> {
+pub async fn run(t: &Arc<Target>, site: &str, tokens: &[String], mix: &Mix) -> Vec<Peer> {
     let (_stop_tx, stop) = watch::channel(false);
     let expect = mix.per_visitor + mix.per_conv_agent;
     let work = |seed: u64, messages: u64| Work {
@@ -128,7 +128,7 @@ pub(crate) async fn run(t: &Arc<Target>, site: &str, tokens: &[String], mix: &Mi
 }
 
 /// Read whole logs through `GET /v1/conversations/{id}/entries` with an agent token.
-pub(crate) async fn fetch_logs(
+pub async fn fetch_logs(
     t: &Arc<Target>,
     token: &str,
     convs: impl IntoIterator<Item = i64>,

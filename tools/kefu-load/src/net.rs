@@ -25,14 +25,14 @@ use tokio_tungstenite::WebSocketStream;
 
 /// A transport, as named in `docs/protocol.md` §6.3.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Tr {
+pub enum Tr {
     Ws,
     Lp,
     Jsonp,
 }
 
 impl Tr {
-    pub(crate) fn parse(s: &str) -> Option<Tr> {
+    pub fn parse(s: &str) -> Option<Tr> {
         match s {
             "ws" => Some(Tr::Ws),
             "lp" => Some(Tr::Lp),
@@ -40,7 +40,7 @@ impl Tr {
             _ => None,
         }
     }
-    pub(crate) fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Tr::Ws => "ws",
             Tr::Lp => "lp",
@@ -50,18 +50,18 @@ impl Tr {
 }
 
 /// Where to connect, and from which source addresses.
-pub(crate) struct Target {
-    pub(crate) addr: SocketAddr,
+pub struct Target {
+    pub addr: SocketAddr,
     sources: Vec<IpAddr>,
     next: AtomicUsize,
     /// How long a request may take past the server's poll timeout before the link is
     /// taken for dead.
-    pub(crate) request_timeout: Duration,
+    pub request_timeout: Duration,
 }
 
 impl Target {
     /// `addr` and every source must be loopback.
-    pub(crate) fn new(
+    pub fn new(
         addr: SocketAddr,
         sources: Vec<IpAddr>,
         request_timeout: Duration,
@@ -81,7 +81,7 @@ impl Target {
     }
 
     /// A TCP connection, bound to the next source address in turn.
-    pub(crate) async fn tcp(&self) -> io::Result<TcpStream> {
+    pub async fn tcp(&self) -> io::Result<TcpStream> {
         let sock = if self.addr.is_ipv4() {
             TcpSocket::new_v4()?
         } else {
@@ -100,7 +100,7 @@ impl Target {
 }
 
 /// Small client buffers: 4 KiB read buffer, no write buffer, bounded pending writes.
-pub(crate) fn ws_config() -> WebSocketConfig {
+pub fn ws_config() -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(4096)
         .write_buffer_size(0)
@@ -108,10 +108,10 @@ pub(crate) fn ws_config() -> WebSocketConfig {
         .max_message_size(Some(1 << 20))
 }
 
-pub(crate) type Ws = WebSocketStream<TcpStream>;
+pub type Ws = WebSocketStream<TcpStream>;
 
 /// A WebSocket to `path` on the target.
-pub(crate) async fn ws_connect(t: &Target, path: &str) -> io::Result<Ws> {
+pub async fn ws_connect(t: &Target, path: &str) -> io::Result<Ws> {
     let tcp = t.tcp().await?;
     let url = format!("ws://{}{}", t.addr, path);
     let fut = tokio_tungstenite::client_async_with_config(url, tcp, Some(ws_config()));
@@ -123,13 +123,13 @@ pub(crate) async fn ws_connect(t: &Target, path: &str) -> io::Result<Ws> {
 }
 
 /// One keep-alive HTTP/1.1 connection, reopened when it breaks.
-pub(crate) struct HttpConn {
+pub struct HttpConn {
     target: Arc<Target>,
     stream: Option<BufReader<TcpStream>>,
 }
 
 impl HttpConn {
-    pub(crate) fn new(target: Arc<Target>) -> HttpConn {
+    pub fn new(target: Arc<Target>) -> HttpConn {
         HttpConn {
             target,
             stream: None,
@@ -137,12 +137,12 @@ impl HttpConn {
     }
 
     /// Close the connection (the next request opens a new one).
-    pub(crate) fn close(&mut self) {
+    pub fn close(&mut self) {
         self.stream = None;
     }
 
     /// One request; any failure drops the connection and is returned.
-    pub(crate) async fn request(
+    pub async fn request(
         &mut self,
         method: &str,
         path: &str,
@@ -216,7 +216,7 @@ impl HttpConn {
 }
 
 /// Percent-encode a query value.
-pub(crate) fn enc(s: &str) -> String {
+pub fn enc(s: &str) -> String {
     let mut out = String::with_capacity(s.len() * 2);
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
@@ -238,7 +238,7 @@ fn unwrap_jsonp(body: &str) -> io::Result<Value> {
 
 /// What comes down a link.
 #[derive(Debug)]
-pub(crate) enum Down {
+pub enum Down {
     /// A frame, and when it arrived: latencies are measured to its arrival, not to when
     /// the peer got round to it (a peer busy sending a long JSONP message in parts reads
     /// its link late).
@@ -259,9 +259,9 @@ enum Up {
 }
 
 /// One open connection or channel.
-pub(crate) struct Link {
+pub struct Link {
     up: Up,
-    pub(crate) rx: mpsc::Receiver<Down>,
+    pub rx: mpsc::Receiver<Down>,
     reader: JoinHandle<()>,
 }
 
@@ -273,7 +273,7 @@ impl Drop for Link {
 
 impl Link {
     /// Open a link of kind `tr` and send `hello` as its first frame.
-    pub(crate) async fn open(t: &Arc<Target>, tr: Tr, hello: &Value) -> io::Result<Link> {
+    pub async fn open(t: &Arc<Target>, tr: Tr, hello: &Value) -> io::Result<Link> {
         let (tx, rx) = mpsc::channel(512);
         match tr {
             Tr::Ws => {
@@ -355,7 +355,7 @@ impl Link {
     }
 
     /// The channel id of an HTTP link (none for a WebSocket).
-    pub(crate) fn chan(&self) -> Option<&str> {
+    pub fn chan(&self) -> Option<&str> {
         match &self.up {
             Up::Http { chan, .. } => Some(chan),
             Up::Ws(_) => None,
@@ -363,7 +363,7 @@ impl Link {
     }
 
     /// Send frames in order. An error means the link is broken.
-    pub(crate) async fn send(&mut self, frames: &[Value]) -> io::Result<()> {
+    pub async fn send(&mut self, frames: &[Value]) -> io::Result<()> {
         if frames.is_empty() {
             return Ok(());
         }

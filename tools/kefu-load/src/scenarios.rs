@@ -11,11 +11,11 @@ use serde_json::{json, Value};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use crate::mix::{self, Mix};
-use crate::net::{Target, Tr};
 use crate::report::{self, Progress};
-use crate::session::{drive, Counters, Peer, Role, Work};
 use crate::{loopback_addr, sources, transports, Cli, Scenario};
+use kefu_load::mix::{self, Mix};
+use kefu_load::net::{Target, Tr};
+use kefu_load::session::{drive, Counters, Peer, Role, Work};
 
 /// Run the chosen scenario. `Ok(false)`: it ran, but a correctness check failed.
 pub(crate) async fn run(cli: &Cli) -> Result<bool, String> {
@@ -176,7 +176,7 @@ pub(crate) async fn load_inner(
         .filter_map(Peer::conv)
         .collect();
     let logs = mix::fetch_logs(t, &token, convs).await?;
-    let verdict = crate::verify::verify(&peers, &logs);
+    let verdict = kefu_load::verify::verify(&peers, &logs);
     let (acked, _) = sums(&peers, Role::Visitor);
     let (_, delivered) = sums(&peers, Role::Agent);
     let lat = report::latencies(&peers);
@@ -296,7 +296,7 @@ async fn storm(cli: &Cli, t: &Arc<Target>, k: usize, deadline: Instant) -> Resul
         }
     }
     let logs = mix::fetch_logs(t, &token, convs.iter().copied()).await?;
-    let verdict = crate::verify::verify(&peers, &logs);
+    let verdict = kefu_load::verify::verify(&peers, &logs);
     let holding_both = peers
         .iter()
         .filter(|p| p.views.values().all(|v| v.msgs == 2) && p.views.len() == 1)
@@ -396,7 +396,7 @@ async fn soak(
         .filter_map(Peer::conv)
         .collect();
     let logs = mix::fetch_logs(t, &token, convs).await?;
-    let verdict = crate::verify::verify(&peers, &logs);
+    let verdict = kefu_load::verify::verify(&peers, &logs);
     let links: u64 = peers.iter().map(|p| p.stats.links).sum();
     let result: Value = json!({
         "scenario": "soak", "visitors": visitors, "agents": agents,

@@ -21,10 +21,10 @@ use tokio::time::Instant;
 use crate::net::{Down, Link, Target, Tr};
 
 /// Conversations one connection may follow (the server's default `max_follows`).
-pub(crate) const MAX_FOLLOWS: usize = 256;
+pub const MAX_FOLLOWS: usize = 256;
 
 /// Microseconds since the Unix epoch (comparable across processes on one machine).
-pub(crate) fn now_us() -> u64 {
+pub fn now_us() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_micros() as u64)
@@ -32,23 +32,23 @@ pub(crate) fn now_us() -> u64 {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Role {
+pub enum Role {
     Visitor,
     Agent,
 }
 
 /// One stream as a peer sees it.
 #[derive(Debug, Default, Clone)]
-pub(crate) struct View {
-    pub(crate) epoch: Option<u64>,
+pub struct View {
+    pub epoch: Option<u64>,
     /// The last offset held.
-    pub(crate) last: u64,
+    pub last: u64,
     /// Every entry received, in order: (offset, cid).
-    pub(crate) seen: Vec<(u64, String)>,
+    pub seen: Vec<(u64, String)>,
     /// Chat messages among them (the server may add other kinds, e.g. `join`).
-    pub(crate) msgs: u64,
+    pub msgs: u64,
     /// Messages this peer expects in the stream before it is done.
-    pub(crate) expect: u64,
+    pub expect: u64,
 }
 
 struct Pending {
@@ -62,36 +62,36 @@ struct Pending {
 
 /// Counters and samples of one peer.
 #[derive(Debug, Default, Clone)]
-pub(crate) struct PeerStats {
-    pub(crate) acks: u64,
-    pub(crate) dup_acks: u64,
+pub struct PeerStats {
+    pub acks: u64,
+    pub dup_acks: u64,
     /// Links opened (the first one included).
-    pub(crate) links: u64,
-    pub(crate) link_failures: u64,
+    pub links: u64,
+    pub link_failures: u64,
     /// Ack latency, µs, per acknowledged message.
-    pub(crate) ack_us: Vec<u64>,
+    pub ack_us: Vec<u64>,
     /// Delivery latency of others' messages, µs.
-    pub(crate) e2e_us: Vec<u64>,
+    pub e2e_us: Vec<u64>,
     /// Entries received.
-    pub(crate) entries: u64,
-    pub(crate) by_transport: BTreeMap<&'static str, u64>,
+    pub entries: u64,
+    pub by_transport: BTreeMap<&'static str, u64>,
     /// Links ended by the server, by close code (0: no code, e.g. a cut).
-    pub(crate) closes: BTreeMap<u16, u64>,
+    pub closes: BTreeMap<u16, u64>,
     /// Why the last link could not send.
-    pub(crate) last_error: Option<String>,
+    pub last_error: Option<String>,
     /// Things that went wrong for this peer, by kind: `open` (a link could not be
     /// opened), `send` (a send failed), `closed` (the server ended the link), `silent` (no
     /// frame for `dead_after`), `refused` (an `overloaded` or `store` error frame).
-    pub(crate) failures: BTreeMap<&'static str, u64>,
+    pub failures: BTreeMap<&'static str, u64>,
     /// Failures whose description names HTTP status 503.
-    pub(crate) http_503: u64,
+    pub http_503: u64,
     /// The first few failure descriptions (bounded).
-    pub(crate) failure_notes: Vec<String>,
+    pub failure_notes: Vec<String>,
 }
 
 impl PeerStats {
     /// Count one failure of kind `what`, described by `detail`.
-    pub(crate) fn fail(&mut self, what: &'static str, detail: String) {
+    pub fn fail(&mut self, what: &'static str, detail: String) {
         *self.failures.entry(what).or_default() += 1;
         if detail.contains(" 503") || detail.starts_with("503") {
             self.http_503 += 1;
@@ -103,39 +103,39 @@ impl PeerStats {
 }
 
 /// A visitor or an agent.
-pub(crate) struct Peer {
-    pub(crate) role: Role,
-    pub(crate) name: String,
+pub struct Peer {
+    pub role: Role,
+    pub name: String,
     site: String,
     /// Visitor token (from `welcome`) or agent sign-in token.
-    pub(crate) token: Option<String>,
-    pub(crate) views: BTreeMap<i64, View>,
+    pub token: Option<String>,
+    pub views: BTreeMap<i64, View>,
     pending: VecDeque<Pending>,
     /// cid → (conv, off) of every acknowledged message of this peer.
-    pub(crate) acked: HashMap<String, (i64, u64)>,
+    pub acked: HashMap<String, (i64, u64)>,
     /// Messages made so far.
-    pub(crate) made: u64,
+    pub made: u64,
     /// Protocol violations seen (gaps, duplicates, unexpected errors).
-    pub(crate) violations: Vec<String>,
-    pub(crate) stats: PeerStats,
+    pub violations: Vec<String>,
+    pub stats: PeerStats,
     welcomed: bool,
     /// Where the next agent message goes (round robin).
     rr: usize,
     /// Entries every stream must reach before the peer is done.
-    pub(crate) expect_each: u64,
+    pub expect_each: u64,
     /// An agent's messages per conversation.
-    pub(crate) per_conv: u64,
+    pub per_conv: u64,
     /// Characters added to every message body (long messages go over JSONP in parts).
-    pub(crate) pad: usize,
+    pub pad: usize,
     made_to: HashMap<i64, u64>,
 }
 
 impl Peer {
-    pub(crate) fn visitor(name: &str, site: &str) -> Peer {
+    pub fn visitor(name: &str, site: &str) -> Peer {
         Peer::new(Role::Visitor, name, site, None)
     }
 
-    pub(crate) fn agent(name: &str, site: &str, token: &str) -> Peer {
+    pub fn agent(name: &str, site: &str, token: &str) -> Peer {
         Peer::new(Role::Agent, name, site, Some(token.to_string()))
     }
 
@@ -161,12 +161,12 @@ impl Peer {
     }
 
     /// The visitor's conversation, once known.
-    pub(crate) fn conv(&self) -> Option<i64> {
+    pub fn conv(&self) -> Option<i64> {
         self.views.keys().next().copied()
     }
 
     /// The first frame of every link.
-    pub(crate) fn hello(&self) -> Value {
+    pub fn hello(&self) -> Value {
         let mut h = json!({"t": "hello", "v": 1, "site": self.site});
         match self.role {
             Role::Visitor => {
@@ -189,7 +189,7 @@ impl Peer {
     }
 
     /// An agent starts watching `conv` (followed from the next link on, or now).
-    pub(crate) fn watch(&mut self, conv: i64) -> Option<Value> {
+    pub fn watch(&mut self, conv: i64) -> Option<Value> {
         let welcomed = self.welcomed;
         let v = self.view(conv);
         welcomed.then(|| follow(conv, v))
@@ -204,7 +204,7 @@ impl Peer {
     }
 
     /// Make a new message (to the next conversation in turn, for an agent).
-    pub(crate) fn make(&mut self) -> Option<Value> {
+    pub fn make(&mut self) -> Option<Value> {
         let conv = match self.role {
             Role::Visitor => self.conv(),
             Role::Agent => {
@@ -266,7 +266,7 @@ impl Peer {
     }
 
     /// Handle one frame that arrived at `at`; returns frames to send back.
-    pub(crate) fn on_frame(&mut self, f: &Value, at: Instant) -> Vec<Value> {
+    pub fn on_frame(&mut self, f: &Value, at: Instant) -> Vec<Value> {
         let t = f["t"].as_str().unwrap_or("");
         let conv = f["conv"].as_i64();
         match t {
@@ -409,7 +409,7 @@ impl Peer {
     }
 
     /// Nothing left to send, everything acknowledged and every expected entry held.
-    pub(crate) fn settled(&self, to_make: u64) -> bool {
+    pub fn settled(&self, to_make: u64) -> bool {
         self.made >= to_make
             && self.pending.is_empty()
             && self.views.values().all(|v| v.msgs >= v.expect)
@@ -434,39 +434,39 @@ fn msg_frame(p: &Pending) -> Value {
 
 /// What a peer does while connected.
 #[derive(Clone)]
-pub(crate) struct Work {
+pub struct Work {
     /// Messages to make in all.
-    pub(crate) messages: u64,
+    pub messages: u64,
     /// Most unacknowledged messages at once.
-    pub(crate) window: usize,
+    pub window: usize,
     /// Pause between messages (none: as fast as the window allows).
-    pub(crate) every: Option<Duration>,
+    pub every: Option<Duration>,
     /// Transports to choose from on each (re)connect.
-    pub(crate) transports: Vec<Tr>,
+    pub transports: Vec<Tr>,
     /// No frame for this long: the link is dead.
-    pub(crate) dead_after: Duration,
+    pub dead_after: Duration,
     /// Give up at this instant.
-    pub(crate) deadline: Instant,
-    pub(crate) seed: u64,
+    pub deadline: Instant,
+    pub seed: u64,
     /// Keep the link open (answering pings) after the work is done, until `stop`.
-    pub(crate) linger: bool,
+    pub linger: bool,
     /// Shared counters (progress bars, the storm's stopwatch).
-    pub(crate) counters: Option<Arc<Counters>>,
+    pub counters: Option<Arc<Counters>>,
     /// Each change of this value drops the current link at once (a cut on command).
-    pub(crate) cut: Option<watch::Receiver<u64>>,
+    pub cut: Option<watch::Receiver<u64>>,
     /// Make only this many messages until the first cut on command.
-    pub(crate) before_cut: Option<u64>,
+    pub before_cut: Option<u64>,
 }
 
 /// Counters shared by many peers.
 #[derive(Debug, Default)]
-pub(crate) struct Counters {
-    pub(crate) acks: AtomicU64,
-    pub(crate) welcomes: AtomicU64,
+pub struct Counters {
+    pub acks: AtomicU64,
+    pub welcomes: AtomicU64,
     /// Peers that have settled (each counted once).
-    pub(crate) settled: AtomicU64,
+    pub settled: AtomicU64,
     /// `typing` frames received.
-    pub(crate) typing: AtomicU64,
+    pub typing: AtomicU64,
 }
 
 async fn changed(cut: &mut Option<watch::Receiver<u64>>) {
@@ -482,7 +482,7 @@ async fn changed(cut: &mut Option<watch::Receiver<u64>>) {
 
 /// Keep `peer` connected until it has settled (or the deadline, or `stop`). Conversations
 /// named on `convs` are watched (agents). Visitors report their conversation on `report`.
-pub(crate) async fn drive(
+pub async fn drive(
     peer: &mut Peer,
     target: Arc<Target>,
     work: Work,

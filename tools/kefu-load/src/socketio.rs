@@ -17,11 +17,11 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::mix::Mix;
-use crate::net::{ws_connect, Target, Tr, Ws};
 use crate::report::{self, Progress};
-use crate::session::now_us;
 use crate::{loopback_addr, Cli, Scenario};
+use kefu_load::mix::Mix;
+use kefu_load::net::{ws_connect, Target, Tr, Ws};
+use kefu_load::session::now_us;
 
 const PATH: &str = "/socket.io/?EIO=4&transport=websocket";
 

@@ -7,26 +7,26 @@ use std::collections::{HashMap, HashSet};
 use crate::session::Peer;
 
 /// What the log holds for one conversation: (offset, cid) in offset order.
-pub(crate) type Log = Vec<(u64, String)>;
+pub type Log = Vec<(u64, String)>;
 
 /// The outcome of [`verify`].
 #[derive(Debug, Default, Clone, serde::Serialize)]
-pub(crate) struct Verdict {
-    pub(crate) messages_made: u64,
-    pub(crate) acknowledged: u64,
+pub struct Verdict {
+    pub messages_made: u64,
+    pub acknowledged: u64,
     /// Messages of the checked peers found in the logs.
-    pub(crate) stored: u64,
-    pub(crate) lost: u64,
-    pub(crate) duplicated: u64,
-    pub(crate) reordered: u64,
-    pub(crate) acked_missing: u64,
-    pub(crate) delivery_mismatch: u64,
-    pub(crate) gaps_or_dups_seen: u64,
-    pub(crate) problems: Vec<String>,
+    pub stored: u64,
+    pub lost: u64,
+    pub duplicated: u64,
+    pub reordered: u64,
+    pub acked_missing: u64,
+    pub delivery_mismatch: u64,
+    pub gaps_or_dups_seen: u64,
+    pub problems: Vec<String>,
 }
 
 impl Verdict {
-    pub(crate) fn clean(&self) -> bool {
+    pub fn clean(&self) -> bool {
         self.lost == 0
             && self.duplicated == 0
             && self.reordered == 0
@@ -37,7 +37,7 @@ impl Verdict {
 }
 
 /// Check every peer against the stored logs (`logs[conv]`).
-pub(crate) fn verify(peers: &[Peer], logs: &HashMap<i64, Log>) -> Verdict {
+pub fn verify(peers: &[Peer], logs: &HashMap<i64, Log>) -> Verdict {
     let mut v = Verdict::default();
     let note = |v: &mut Verdict, m: String| {
         if v.problems.len() < 20 {
