@@ -1,16 +1,19 @@
 //! `kefu-load`: measurements and fault injection against a running kefu on this machine.
 //!
 //! Owns: the command line (one subcommand per scenario), checking options (loopback
-//! targets only, every run bounded in size and time), the runtime, and writing the JSON
-//! result file and the human summary. The scenarios are in `scenarios.rs` (kefu) and
-//! `socketio.rs` (the Socket.IO comparison); worker processes in `workers.rs`; figures in
-//! `report.rs`; the hostile floods in `flood.rs`. The protocol client and the log check
-//! are the library of this crate (`lib.rs`), which kefu's chaos and crash tests use too.
+//! targets only, every run bounded in size and time) and the runtime. The scenarios are
+//! dispatched in `scenarios.rs` (with the storm and the soak); throughput and latency are
+//! in `throughput.rs`, the Socket.IO comparison in `socketio.rs`, idle and parked-poll
+//! memory (and worker processes) in `workers.rs`, the hostile floods in `flood.rs`;
+//! figures, the JSON result file and the summary in `report.rs`. The protocol client and
+//! the log check are the library of this crate (`lib.rs`), which kefu's chaos and crash
+//! tests use too.
 
 mod flood;
 mod report;
 mod scenarios;
 mod socketio;
+mod throughput;
 mod workers;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
