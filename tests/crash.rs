@@ -14,6 +14,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc as std_mpsc;
 use std::time::Duration;
 
+use kefu::ids::{ConversationId, Offset};
+use kefu::protocol::Role;
 use kefu_chaos::{Faults, Proxy};
 use kefu_load::net::{Target, Tr};
 use kefu_load::{mix, session, verify};
@@ -140,9 +142,9 @@ async fn acknowledged_messages_survive_kill_9() {
     // One last kill, then read the file as the next start would.
     drop(srv);
 
-    let convs: Vec<i64> = peers
+    let convs: Vec<ConversationId> = peers
         .iter()
-        .filter(|p| p.role == session::Role::Visitor)
+        .filter(|p| p.role == Role::Visitor)
         .filter_map(|p| p.conv())
         .collect();
     assert_eq!(
@@ -155,17 +157,11 @@ async fn acknowledged_messages_survive_kill_9() {
         &kefu::store::Options::default(),
     )
     .unwrap();
-    let logs: HashMap<i64, verify::Log> = convs
+    let logs: HashMap<ConversationId, verify::Log> = convs
         .iter()
         .map(|&c| {
-            let es = store
-                .read_after(
-                    kefu::ids::ConversationId(c),
-                    kefu::ids::Offset(0),
-                    1_000_000,
-                )
-                .unwrap();
-            (c, es.into_iter().map(|e| (e.off.0, e.cid)).collect())
+            let es = store.read_after(c, Offset(0), 1_000_000).unwrap();
+            (c, es.into_iter().map(|e| (e.off, e.cid)).collect())
         })
         .collect();
     let verdict = verify::verify(&peers, &logs);
@@ -180,7 +176,7 @@ async fn acknowledged_messages_survive_kill_9() {
                 plan.per_visitor + plan.per_conv_agent,
                 "{} holds conv {conv} only up to {}",
                 p.name,
-                v.last
+                v.last.0
             );
             assert_eq!(v.seen, logs[conv], "{} saw conv {conv} as stored", p.name);
         }

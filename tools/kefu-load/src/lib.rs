@@ -4,6 +4,8 @@
 //!
 //! # Layout
 //!
+//! - [`frames`]: the server frames the client reads, typed in the protocol's own
+//!   identifiers; what it sends is the protocol's own `ClientFrame`.
 //! - [`net`]: links to a server over every transport (WebSocket, long-poll, JSONP), the
 //!   same interface for all: frames down a queue, frames up through `send`.
 //! - [`session`]: one visitor or agent following the protocol to the letter, and `drive`,
@@ -11,6 +13,7 @@
 //! - [`mix`]: many visitors and agents talking both ways; reading the stored logs back.
 //! - [`verify`]: every client's view against the stored logs.
 
+pub mod frames;
 pub mod mix;
 pub mod net;
 pub mod session;

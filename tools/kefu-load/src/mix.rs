@@ -9,10 +9,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use kefu::ids::ConversationId;
+use serde::Deserialize;
+use serde_json::json;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
+use crate::frames::Entry;
 use crate::net::{HttpConn, Target, Tr};
 use crate::session::{drive, Counters, Peer, Work};
 use crate::verify::Log;
@@ -35,6 +38,24 @@ pub struct Mix {
     pub progress: Option<Arc<Counters>>,
 }
 
+/// The answer to `POST /v1/login`, as far as the client cares.
+#[derive(Deserialize)]
+struct SignedIn {
+    token: String,
+    agent: SignedInAgent,
+}
+
+#[derive(Deserialize)]
+struct SignedInAgent {
+    site: Option<String>,
+}
+
+/// The answer to `GET /v1/conversations/{id}/entries`.
+#[derive(Deserialize)]
+struct Entries {
+    entries: Vec<Entry>,
+}
+
 /// `POST /v1/login` → (token, the agent's site key).
 pub async fn login_site(
     t: &Arc<Target>,
@@ -53,9 +74,14 @@ pub async fn login_site(
         )
         .await
         .map_err(|e| format!("login: {e}"))?;
-    let v: Value = serde_json::from_str(&b).unwrap_or(Value::Null);
-    match (s, v["token"].as_str(), v["agent"]["site"].as_str()) {
-        (200, Some(t), Some(site)) => Ok((t.to_string(), site.to_string())),
+    match (s, serde_json::from_str::<SignedIn>(&b)) {
+        (
+            200,
+            Ok(SignedIn {
+                token,
+                agent: SignedInAgent { site: Some(site) },
+            }),
+        ) => Ok((token, site)),
         _ => Err(format!("login refused: {s} {b:.200}")),
     }
 }
@@ -131,8 +157,8 @@ pub async fn run(t: &Arc<Target>, site: &str, tokens: &[String], mix: &Mix) -> V
 pub async fn fetch_logs(
     t: &Arc<Target>,
     token: &str,
-    convs: impl IntoIterator<Item = i64>,
-) -> Result<HashMap<i64, Log>, String> {
+    convs: impl IntoIterator<Item = ConversationId>,
+) -> Result<HashMap<ConversationId, Log>, String> {
     let mut c = HttpConn::new(t.clone());
     let mut out = HashMap::new();
     for conv in convs {
@@ -156,17 +182,12 @@ pub async fn fetch_logs(
             if s != 200 {
                 return Err(format!("entries of {conv}: {s} {b:.200}"));
             }
-            let v: Value = serde_json::from_str(&b).map_err(|e| e.to_string())?;
-            let es = v["entries"].as_array().cloned().unwrap_or_default();
-            if es.is_empty() {
+            let page: Entries =
+                serde_json::from_str(&b).map_err(|e| format!("entries of {conv}: {e}"))?;
+            if page.entries.is_empty() {
                 break;
             }
-            for e in es {
-                log.push((
-                    e["off"].as_u64().unwrap_or(0),
-                    e["cid"].as_str().unwrap_or("").to_string(),
-                ));
-            }
+            log.extend(page.entries.into_iter().map(|e| (e.off, e.cid)));
         }
         out.insert(conv, log);
     }

@@ -15,9 +15,11 @@ use tokio::time::Instant;
 
 use crate::report::{self, Progress};
 use crate::{loopback_addr, sources, transports, Cli, Scenario};
+use kefu::ids::ConversationId;
+use kefu::protocol::Role;
 use kefu_load::mix::{self, Mix};
 use kefu_load::net::{Target, Tr};
-use kefu_load::session::{drive, Counters, Peer, Role, Work};
+use kefu_load::session::{drive, Counters, Peer, Work};
 
 /// Run the chosen scenario. `Ok(false)`: it ran, but a correctness check failed.
 pub(crate) async fn run(cli: &Cli) -> Result<bool, String> {
@@ -298,7 +300,7 @@ async fn soak(
     let peers = run.await.map_err(|e| e.to_string())?;
     let secs = start.elapsed().as_secs_f64();
     let stats = proxy.stats();
-    let convs: Vec<i64> = peers
+    let convs: Vec<ConversationId> = peers
         .iter()
         .filter(|p| p.role == Role::Visitor)
         .filter_map(Peer::conv)

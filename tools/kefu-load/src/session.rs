@@ -4,20 +4,23 @@
 //! every entry received), its unacked messages (resent after every reconnect), hello with
 //! `resume`, re-follows after a reconnect, dedupe by offset — and [`drive`], which keeps a
 //! peer connected over a chosen mix of transports until its work is done or time is up,
-//! measuring ack and delivery latency on the way. `verify.rs` checks what peers saw
-//! against the stored log.
+//! measuring ack and delivery latency on the way. Frames go up as the protocol's own
+//! `ClientFrame`s and come down as [`Frame`]s. `verify.rs` checks what peers saw against
+//! the stored log.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use kefu::ids::{ConversationId, Epoch, Offset};
+use kefu::protocol::{ClientFrame, ErrorCode, Hello, Position, Role, VERSION};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use serde_json::{json, Value};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
+use crate::frames::{Entry, Frame};
 use crate::net::{Down, Link, Target, Tr};
 
 /// Conversations one connection may follow (the server's default `max_follows`).
@@ -31,20 +34,14 @@ pub fn now_us() -> u64 {
         .unwrap_or(0)
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    Visitor,
-    Agent,
-}
-
 /// One stream as a peer sees it.
 #[derive(Debug, Default, Clone)]
 pub struct View {
-    pub epoch: Option<u64>,
+    pub epoch: Option<Epoch>,
     /// The last offset held.
-    pub last: u64,
+    pub last: Offset,
     /// Every entry received, in order: (offset, cid).
-    pub seen: Vec<(u64, String)>,
+    pub seen: Vec<(Offset, String)>,
     /// Chat messages among them (the server may add other kinds, e.g. `join`).
     pub msgs: u64,
     /// Messages this peer expects in the stream before it is done.
@@ -53,7 +50,7 @@ pub struct View {
 
 struct Pending {
     cid: String,
-    conv: Option<i64>,
+    conv: Option<ConversationId>,
     body: String,
     first_sent: Option<Instant>,
     /// Sent on the current link and not refused.
@@ -104,15 +101,16 @@ impl PeerStats {
 
 /// A visitor or an agent.
 pub struct Peer {
+    /// `Visitor` or `Agent` (never `System`).
     pub role: Role,
     pub name: String,
     site: String,
     /// Visitor token (from `welcome`) or agent sign-in token.
     pub token: Option<String>,
-    pub views: BTreeMap<i64, View>,
+    pub views: BTreeMap<ConversationId, View>,
     pending: VecDeque<Pending>,
     /// cid → (conv, off) of every acknowledged message of this peer.
-    pub acked: HashMap<String, (i64, u64)>,
+    pub acked: HashMap<String, (ConversationId, Offset)>,
     /// Messages made so far.
     pub made: u64,
     /// Protocol violations seen (gaps, duplicates, unexpected errors).
@@ -127,7 +125,7 @@ pub struct Peer {
     pub per_conv: u64,
     /// Characters added to every message body (long messages go over JSONP in parts).
     pub pad: usize,
-    made_to: HashMap<i64, u64>,
+    made_to: HashMap<ConversationId, u64>,
 }
 
 impl Peer {
@@ -161,41 +159,45 @@ impl Peer {
     }
 
     /// The visitor's conversation, once known.
-    pub fn conv(&self) -> Option<i64> {
+    pub fn conv(&self) -> Option<ConversationId> {
         self.views.keys().next().copied()
     }
 
-    /// The first frame of every link.
-    pub fn hello(&self) -> Value {
-        let mut h = json!({"t": "hello", "v": 1, "site": self.site});
-        match self.role {
-            Role::Visitor => {
-                h["role"] = json!("visitor");
-                if let Some(t) = &self.token {
-                    h["visitor"] = json!(t);
-                }
-                if let Some((conv, v)) = self.views.iter().next() {
-                    if let Some(epoch) = v.epoch {
-                        h["resume"] = json!({"conv": conv, "epoch": epoch, "after": v.last});
-                    }
-                }
+    /// The first frame of every link: a visitor resumes its conversation where it holds
+    /// an epoch for it; an agent names itself by its sign-in token.
+    pub fn hello(&self) -> ClientFrame {
+        let (visitor, token, resume) = match self.role {
+            Role::Agent => (None, Some(self.token.clone().unwrap_or_default()), None),
+            _ => {
+                let resume = self.views.iter().next().and_then(|(conv, v)| {
+                    v.epoch.map(|epoch| Position {
+                        conv: *conv,
+                        epoch: Some(epoch),
+                        after: v.last,
+                    })
+                });
+                (self.token.clone(), None, resume)
             }
-            Role::Agent => {
-                h["role"] = json!("agent");
-                h["token"] = json!(self.token.clone().unwrap_or_default());
-            }
-        }
-        h
+        };
+        ClientFrame::Hello(Hello {
+            v: VERSION,
+            site: self.site.clone(),
+            role: self.role,
+            visitor,
+            token,
+            resume,
+            user: None,
+        })
     }
 
     /// An agent starts watching `conv` (followed from the next link on, or now).
-    pub fn watch(&mut self, conv: i64) -> Option<Value> {
+    pub fn watch(&mut self, conv: ConversationId) -> Option<ClientFrame> {
         let welcomed = self.welcomed;
         let v = self.view(conv);
         welcomed.then(|| follow(conv, v))
     }
 
-    fn view(&mut self, conv: i64) -> &mut View {
+    fn view(&mut self, conv: ConversationId) -> &mut View {
         let expect = self.expect_each;
         self.views.entry(conv).or_insert_with(|| View {
             expect,
@@ -204,9 +206,8 @@ impl Peer {
     }
 
     /// Make a new message (to the next conversation in turn, for an agent).
-    pub fn make(&mut self) -> Option<Value> {
+    pub fn make(&mut self) -> Option<ClientFrame> {
         let conv = match self.role {
-            Role::Visitor => self.conv(),
             Role::Agent => {
                 let n = self.views.len();
                 let pick = (1..=n).map(|k| (self.rr + k) % n.max(1)).find(|&i| {
@@ -218,6 +219,7 @@ impl Peer {
                 *self.made_to.entry(c).or_default() += 1;
                 Some(c)
             }
+            _ => self.conv(),
         };
         self.made += 1;
         let cid = format!("{}-{}", self.name, self.made);
@@ -243,7 +245,7 @@ impl Peer {
     }
 
     /// Unsent messages (after a reconnect, or refused with `overloaded`), in order.
-    fn resend(&mut self) -> Vec<Value> {
+    fn resend(&mut self) -> Vec<ClientFrame> {
         let now = Instant::now();
         let mut out = Vec::new();
         let conv = self.conv();
@@ -266,45 +268,51 @@ impl Peer {
     }
 
     /// Handle one frame that arrived at `at`; returns frames to send back.
-    pub fn on_frame(&mut self, f: &Value, at: Instant) -> Vec<Value> {
-        let t = f["t"].as_str().unwrap_or("");
-        let conv = f["conv"].as_i64();
-        match t {
-            "welcome" => {
+    pub fn on_frame(&mut self, f: &Frame, at: Instant) -> Vec<ClientFrame> {
+        match f {
+            Frame::Welcome {
+                visitor,
+                conv,
+                epoch,
+            } => {
                 self.welcomed = true;
-                if self.role == Role::Visitor {
-                    if let Some(v) = f["visitor"].as_str() {
-                        self.token = Some(v.to_string());
-                    }
-                    if let (Some(c), Some(e)) = (conv, f["epoch"].as_u64()) {
-                        self.set_epoch(c, e);
-                    }
-                    self.resend()
-                } else {
-                    let mut out: Vec<Value> =
+                if self.role == Role::Agent {
+                    let mut out: Vec<ClientFrame> =
                         self.views.iter().map(|(c, v)| follow(*c, v)).collect();
                     out.extend(self.resend());
-                    out
+                    return out;
                 }
+                if let Some(v) = visitor {
+                    self.token = Some(v.clone());
+                }
+                if let (Some(c), Some(e)) = (conv, epoch) {
+                    self.set_epoch(*c, *e);
+                }
+                self.resend()
             }
-            "conv" | "following" => {
-                if let (Some(c), Some(e)) = (conv, f["epoch"].as_u64()) {
-                    self.set_epoch(c, e);
-                }
+            Frame::Conv { conv, epoch } | Frame::Following { conv, epoch } => {
+                self.set_epoch(*conv, *epoch);
                 Vec::new()
             }
-            "e" => self.on_entry(f, at),
-            "ack" => {
-                self.on_ack(f, at);
+            Frame::Entry(e) => self.on_entry(e, at),
+            Frame::Ack { cid, conv, off } => {
+                self.on_ack(cid, *conv, *off, at);
                 Vec::new()
             }
-            "err" => self.on_err(f),
-            "ping" => vec![json!({"t": "pong"})],
-            _ => Vec::new(),
+            Frame::Err { code, cid } => {
+                self.on_err(*code, cid.as_deref());
+                Vec::new()
+            }
+            Frame::Ping => vec![ClientFrame::Pong],
+            Frame::Unreadable(text) => {
+                self.violations.push(format!("unreadable frame {text}"));
+                Vec::new()
+            }
+            Frame::Bye { .. } | Frame::Typing | Frame::Other => Vec::new(),
         }
     }
 
-    fn set_epoch(&mut self, conv: i64, epoch: u64) {
+    fn set_epoch(&mut self, conv: ConversationId, epoch: Epoch) {
         let v = self.view(conv);
         match v.epoch {
             Some(e) if e != epoch => {
@@ -315,42 +323,36 @@ impl Peer {
                     ..View::default()
                 };
                 self.violations
-                    .push(format!("conv {conv}: epoch changed {e} → {epoch}"));
+                    .push(format!("conv {conv}: epoch changed {} → {}", e.0, epoch.0));
             }
             _ => v.epoch = Some(epoch),
         }
     }
 
-    fn on_entry(&mut self, f: &Value, at: Instant) -> Vec<Value> {
-        let (Some(conv), Some(off)) = (f["conv"].as_i64(), f["off"].as_u64()) else {
-            self.violations.push(format!("entry without conv/off: {f}"));
-            return Vec::new();
-        };
-        let cid = f["cid"].as_str().unwrap_or("").to_string();
+    fn on_entry(&mut self, e: &Entry, at: Instant) -> Vec<ClientFrame> {
+        let (conv, off) = (e.conv, e.off);
         let last = self.view(conv).last;
         if off <= last {
-            self.violations
-                .push(format!("conv {conv}: duplicate entry {off} (held {last})"));
+            self.violations.push(format!(
+                "conv {conv}: duplicate entry {} (held {})",
+                off.0, last.0
+            ));
             return Vec::new();
         }
-        if off != last + 1 {
+        if off != last.next() {
             self.violations
-                .push(format!("conv {conv}: gap: got {off} after {last}"));
+                .push(format!("conv {conv}: gap: got {} after {}", off.0, last.0));
             return vec![follow(conv, self.view(conv))];
         }
         let v = self.view(conv);
         v.last = off;
-        if f["kind"] == "msg" {
+        if e.kind == "msg" {
             v.msgs += 1;
         }
-        v.seen.push((off, cid.clone()));
+        v.seen.push((off, e.cid.clone()));
         self.stats.entries += 1;
-        if !cid.starts_with(&format!("{}-", self.name)) {
-            if let Some(sent) = f["body"]
-                .as_str()
-                .and_then(|b| b.split(' ').nth(1))
-                .and_then(|s| s.parse::<u64>().ok())
-            {
+        if !e.cid.starts_with(&format!("{}-", self.name)) {
+            if let Some(sent) = e.body.split(' ').nth(1).and_then(|s| s.parse::<u64>().ok()) {
                 let arrived = now_us().saturating_sub(at.elapsed().as_micros() as u64);
                 self.stats.e2e_us.push(arrived.saturating_sub(sent));
             }
@@ -358,17 +360,12 @@ impl Peer {
         Vec::new()
     }
 
-    fn on_ack(&mut self, f: &Value, at: Instant) {
-        let (Some(cid), Some(conv), Some(off)) =
-            (f["cid"].as_str(), f["conv"].as_i64(), f["off"].as_u64())
-        else {
-            self.violations.push(format!("bad ack {f}"));
-            return;
-        };
+    fn on_ack(&mut self, cid: &str, conv: ConversationId, off: Offset, at: Instant) {
         if let Some(&(c0, o0)) = self.acked.get(cid) {
             if (c0, o0) != (conv, off) {
                 self.violations.push(format!(
-                    "{cid} acked at {c0}/{o0} and again at {conv}/{off}"
+                    "{cid} acked at {c0}/{} and again at {conv}/{}",
+                    o0.0, off.0
                 ));
             }
             self.stats.dup_acks += 1;
@@ -387,24 +384,22 @@ impl Peer {
         self.stats.acks += 1;
     }
 
-    fn on_err(&mut self, f: &Value) -> Vec<Value> {
-        let code = f["code"].as_str().unwrap_or("");
+    fn on_err(&mut self, code: ErrorCode, cid: Option<&str>) {
         match code {
-            "overloaded" | "store" => {
-                self.stats.fail("refused", format!("err {code}"));
+            ErrorCode::Overloaded | ErrorCode::Store => {
+                self.stats.fail("refused", format!("err {code:?}"));
                 if let Some(p) = self
                     .pending
                     .iter_mut()
-                    .find(|p| Some(p.cid.as_str()) == f["cid"].as_str())
+                    .find(|p| Some(p.cid.as_str()) == cid)
                 {
                     p.sent = false; // resent on the next tick
                 }
-                Vec::new()
             }
-            _ => {
-                self.violations.push(format!("unexpected error frame {f}"));
-                Vec::new()
-            }
+            _ => self.violations.push(format!(
+                "unexpected error frame {code:?} (cid {})",
+                cid.unwrap_or("none")
+            )),
         }
     }
 
@@ -416,20 +411,21 @@ impl Peer {
     }
 }
 
-fn follow(conv: i64, v: &View) -> Value {
-    let mut f = json!({"t": "follow", "conv": conv, "after": v.last});
-    if let Some(e) = v.epoch {
-        f["epoch"] = json!(e);
+fn follow(conv: ConversationId, v: &View) -> ClientFrame {
+    ClientFrame::Follow {
+        conv,
+        epoch: v.epoch,
+        after: v.last,
     }
-    f
 }
 
-fn msg_frame(p: &Pending) -> Value {
-    let mut f = json!({"t": "msg", "cid": p.cid, "body": p.body});
-    if let Some(c) = p.conv {
-        f["conv"] = json!(c);
+fn msg_frame(p: &Pending) -> ClientFrame {
+    ClientFrame::Msg {
+        cid: p.cid.clone(),
+        body: p.body.clone(),
+        conv: p.conv,
+        contact: None,
     }
-    f
 }
 
 /// What a peer does while connected.
@@ -486,8 +482,8 @@ pub async fn drive(
     peer: &mut Peer,
     target: Arc<Target>,
     work: Work,
-    mut convs: Option<mpsc::UnboundedReceiver<i64>>,
-    report: Option<mpsc::UnboundedSender<i64>>,
+    mut convs: Option<mpsc::UnboundedReceiver<ConversationId>>,
+    report: Option<mpsc::UnboundedSender<ConversationId>>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut rng = StdRng::seed_from_u64(work.seed);
@@ -524,12 +520,12 @@ pub async fn drive(
                 d = link.rx.recv() => match d {
                     Some(Down::Frame(f, at)) => {
                         last_rx = Instant::now();
-                        if f["t"] == "typing" {
+                        if f == Frame::Typing {
                             if let Some(c) = &work.counters {
                                 c.typing.fetch_add(1, Ordering::Relaxed);
                             }
                         }
-                        if f["t"] == "welcome" {
+                        if matches!(f, Frame::Welcome { .. }) {
                             backoff = Duration::from_millis(20);
                             if let Some(c) = &work.counters {
                                 c.welcomes.fetch_add(1, Ordering::Relaxed);
@@ -614,7 +610,7 @@ pub async fn drive(
                             why = code;
                             break;
                         }
-                        Down::Frame(f, _) if f["t"] == "bye" || f["t"] == "err" => {
+                        Down::Frame(Frame::Bye { .. } | Frame::Err { .. }, _) => {
                             why = why.or(Some(0))
                         }
                         _ => {}
@@ -634,5 +630,182 @@ pub async fn drive(
         }
         drop(link);
         peer.link_lost();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kefu::protocol::parse_client_frame;
+
+    use super::*;
+
+    fn text(f: &ClientFrame) -> String {
+        crate::net::Encoded::new(f).text().to_string()
+    }
+
+    /// What the server makes of a frame this client sends: the same frame.
+    fn parsed(f: &ClientFrame) -> ClientFrame {
+        parse_client_frame(&text(f), 4000).expect("the server takes it")
+    }
+
+    #[test]
+    fn sends_frames_the_server_parses_without_absent_fields() {
+        let mut v = Peer::visitor("v1", "s_1");
+        let hello = v.hello();
+        assert_eq!(
+            text(&hello),
+            r#"{"t":"hello","v":1,"site":"s_1","role":"visitor"}"#
+        );
+        assert_eq!(parsed(&hello), hello);
+        assert_eq!(v.make(), None, "not welcomed yet: kept for later");
+        let welcome = Frame::Welcome {
+            visitor: Some("vvvvvvvvvvvvvvvv".into()),
+            conv: Some(ConversationId(7)),
+            epoch: Some(Epoch(9)),
+        };
+        let resent = v.on_frame(&welcome, Instant::now());
+        assert_eq!(resent.len(), 1);
+        let msg = &resent[0];
+        assert!(
+            text(msg).starts_with(r#"{"t":"msg","cid":"v1-1","body":"1 "#),
+            "{}",
+            text(msg)
+        );
+        assert!(text(msg).ends_with(r#","conv":7}"#), "{}", text(msg));
+        assert_eq!(&parsed(msg), msg);
+        let again = v.hello();
+        assert_eq!(
+            text(&again),
+            r#"{"t":"hello","v":1,"site":"s_1","role":"visitor","visitor":"vvvvvvvvvvvvvvvv","resume":{"conv":7,"epoch":9,"after":0}}"#
+        );
+        assert_eq!(parsed(&again), again);
+
+        let mut a = Peer::agent("a0", "s_1", "tok");
+        let hello = a.hello();
+        assert_eq!(
+            text(&hello),
+            r#"{"t":"hello","v":1,"site":"s_1","role":"agent","token":"tok"}"#
+        );
+        assert_eq!(parsed(&hello), hello);
+        assert_eq!(a.watch(ConversationId(7)), None, "followed once welcomed");
+        let agent_welcome = Frame::Welcome {
+            visitor: None,
+            conv: None,
+            epoch: None,
+        };
+        let follows = a.on_frame(&agent_welcome, Instant::now());
+        assert_eq!(
+            follows.iter().map(text).collect::<Vec<_>>(),
+            [r#"{"t":"follow","conv":7,"after":0}"#]
+        );
+        assert_eq!(parsed(&follows[0]), follows[0]);
+        assert_eq!(text(&ClientFrame::Pong), r#"{"t":"pong"}"#);
+    }
+
+    fn entry(off: u64, cid: &str) -> Frame {
+        Frame::Entry(Entry {
+            conv: ConversationId(7),
+            off: Offset(off),
+            kind: "msg".into(),
+            cid: cid.into(),
+            body: "1 0".into(),
+        })
+    }
+
+    #[test]
+    fn holds_entries_in_order_and_reports_gaps_duplicates_and_strange_frames() {
+        let mut p = Peer::agent("a0", "s_1", "tok");
+        let now = Instant::now();
+        p.on_frame(
+            &Frame::Following {
+                conv: ConversationId(7),
+                epoch: Epoch(9),
+            },
+            now,
+        );
+        assert!(p.on_frame(&entry(1, "v1-1"), now).is_empty());
+        assert!(p.violations.is_empty(), "{:?}", p.violations);
+        p.on_frame(&entry(1, "v1-1"), now);
+        assert!(
+            p.violations[0].contains("duplicate entry 1"),
+            "{:?}",
+            p.violations
+        );
+        let refollow = p.on_frame(&entry(3, "v1-3"), now);
+        assert!(
+            p.violations[1].contains("gap: got 3 after 1"),
+            "{:?}",
+            p.violations
+        );
+        assert_eq!(
+            refollow,
+            [ClientFrame::Follow {
+                conv: ConversationId(7),
+                epoch: Some(Epoch(9)),
+                after: Offset(1)
+            }]
+        );
+        p.on_frame(&Frame::Unreadable("{\"t\":\"e\"}".into()), now);
+        assert!(
+            p.violations[2].starts_with("unreadable frame"),
+            "{:?}",
+            p.violations
+        );
+        assert_eq!(
+            p.views[&ConversationId(7)].seen,
+            [(Offset(1), "v1-1".to_string())]
+        );
+        assert_eq!(p.on_frame(&Frame::Ping, now), [ClientFrame::Pong]);
+    }
+
+    #[test]
+    fn acks_each_message_once_and_resends_what_was_refused() {
+        let mut v = Peer::visitor("v1", "s_1");
+        let now = Instant::now();
+        let welcome = Frame::Welcome {
+            visitor: None,
+            conv: Some(ConversationId(7)),
+            epoch: Some(Epoch(9)),
+        };
+        v.on_frame(&welcome, now);
+        assert!(v.make().is_some());
+        assert!(v.make().is_some());
+        let refused = Frame::Err {
+            code: ErrorCode::Overloaded,
+            cid: Some("v1-2".into()),
+        };
+        v.on_frame(&refused, now);
+        assert_eq!(v.stats.failures["refused"], 1);
+        let resent = v.resend();
+        assert_eq!(resent.len(), 1);
+        assert_eq!(resent[0].cid(), Some("v1-2"));
+        let ack = |cid: &str, off: u64| Frame::Ack {
+            cid: cid.into(),
+            conv: ConversationId(7),
+            off: Offset(off),
+        };
+        v.on_frame(&ack("v1-1", 1), now);
+        v.on_frame(&ack("v1-1", 1), now);
+        assert_eq!((v.stats.acks, v.stats.dup_acks), (1, 1));
+        v.on_frame(&ack("v1-1", 2), now);
+        assert!(
+            v.violations[0].contains("acked at 7/1 and again at 7/2"),
+            "{:?}",
+            v.violations
+        );
+        v.on_frame(&ack("v1-2", 2), now);
+        assert_eq!(v.acked["v1-2"], (ConversationId(7), Offset(2)));
+        v.on_frame(
+            &Frame::Err {
+                code: ErrorCode::BadFrame,
+                cid: None,
+            },
+            now,
+        );
+        assert!(
+            v.violations[1].starts_with("unexpected error frame"),
+            "{:?}",
+            v.violations
+        );
     }
 }

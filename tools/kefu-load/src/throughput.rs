@@ -7,9 +7,11 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use kefu::ids::ConversationId;
+use kefu::protocol::Role;
 use kefu_load::mix::{self, Mix};
 use kefu_load::net::Target;
-use kefu_load::session::{Counters, Peer, Role};
+use kefu_load::session::{Counters, Peer};
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
@@ -64,7 +66,7 @@ pub(crate) async fn measure(
     ticker.abort();
     drop(bar);
     let after = report::health(&mut gauge, "/healthz").await?;
-    let convs: Vec<i64> = peers
+    let convs: Vec<ConversationId> = peers
         .iter()
         .filter(|p| p.role == Role::Visitor)
         .filter_map(Peer::conv)
