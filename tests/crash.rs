@@ -18,7 +18,7 @@ use kefu::ids::{ConversationId, Offset};
 use kefu::protocol::Role;
 use kefu_chaos::{Faults, Proxy};
 use kefu_load::net::{Target, Tr};
-use kefu_load::{mix, session, verify};
+use kefu_load::{mix, verify};
 use tokio::time::Instant;
 
 /// A running `kefu` process, killed when dropped.
@@ -97,7 +97,7 @@ async fn acknowledged_messages_survive_kill_9() {
         .await
         .unwrap()
         .0;
-    let counters = std::sync::Arc::new(session::Counters::default());
+    let counters = std::sync::Arc::new(kefu_load::drive::Counters::default());
     let plan = mix::Mix {
         visitors: 10,
         per_visitor: 50,

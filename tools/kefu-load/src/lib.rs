@@ -8,11 +8,13 @@
 //!   identifiers; what it sends is the protocol's own `ClientFrame`.
 //! - [`net`]: links to a server over every transport (WebSocket, long-poll, JSONP), the
 //!   same interface for all: frames down a queue, frames up through `send`.
-//! - [`session`]: one visitor or agent following the protocol to the letter, and `drive`,
-//!   which keeps it connected until its work is done.
+//! - [`session`]: one visitor or agent following the protocol to the letter.
+//! - [`drive`]: keeping a peer connected, over a mix of transports, until its work is
+//!   done.
 //! - [`mix`]: many visitors and agents talking both ways; reading the stored logs back.
 //! - [`verify`]: every client's view against the stored logs.
 
+pub mod drive;
 pub mod frames;
 pub mod mix;
 pub mod net;

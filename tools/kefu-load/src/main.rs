@@ -4,7 +4,7 @@
 //! targets only, every run bounded in size and time) and the runtime. The scenarios are
 //! dispatched in `scenarios.rs` (with the storm and the soak); throughput and latency are
 //! in `throughput.rs`, the Socket.IO comparison in `socketio.rs`, idle and parked-poll
-//! memory (and worker processes) in `workers.rs`, the hostile floods in `flood.rs`;
+//! memory (and worker processes) in `workers.rs`, the hostile floods in `flood/`;
 //! figures, the JSON result file and the summary in `report.rs`. The protocol client and
 //! the log check are the library of this crate (`lib.rs`), which kefu's chaos and crash
 //! tests use too.

@@ -15,9 +15,10 @@ use serde_json::json;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
+use crate::drive::{drive, Counters, Work};
 use crate::frames::Entry;
 use crate::net::{HttpConn, Target, Tr};
-use crate::session::{drive, Counters, Peer, Work};
+use crate::session::Peer;
 use crate::verify::Log;
 
 /// The shape of a mixed run.

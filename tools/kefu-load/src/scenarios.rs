@@ -1,6 +1,6 @@
 //! The dispatch of every scenario, and two of kefu's own: the reconnect storm and the
 //! chaos soak. Throughput and latency are in `throughput.rs`, idle and parked-poll memory
-//! in `workers.rs`, the Socket.IO comparison in `socketio.rs`, the floods in `flood.rs`.
+//! in `workers.rs`, the Socket.IO comparison in `socketio.rs`, the floods in `flood/`.
 //! Each scenario signs an agent in (which also names the site), runs, checks what it can
 //! (every run verifies delivery against the log where it wrote anything), and hands
 //! figures to `report`.
@@ -17,9 +17,10 @@ use crate::report::{self, Progress};
 use crate::{loopback_addr, sources, transports, Cli, Scenario};
 use kefu::ids::ConversationId;
 use kefu::protocol::Role;
+use kefu_load::drive::{drive, Counters, Work};
 use kefu_load::mix::{self, Mix};
 use kefu_load::net::{Target, Tr};
-use kefu_load::session::{drive, Counters, Peer, Work};
+use kefu_load::session::Peer;
 
 /// Run the chosen scenario. `Ok(false)`: it ran, but a correctness check failed.
 pub(crate) async fn run(cli: &Cli) -> Result<bool, String> {

@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use kefu::ids::ConversationId;
 use kefu::protocol::Role;
+use kefu_load::drive::Counters;
 use kefu_load::mix::{self, Mix};
 use kefu_load::net::Target;
-use kefu_load::session::{Counters, Peer};
+use kefu_load::session::Peer;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 

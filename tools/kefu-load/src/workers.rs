@@ -19,9 +19,10 @@ use tokio::time::Instant;
 
 use crate::report::{self, Progress};
 use crate::Cli;
+use kefu_load::drive::{drive, Counters, Work};
 use kefu_load::mix;
 use kefu_load::net::{Target, Tr};
-use kefu_load::session::{drive, Counters, Peer, Work};
+use kefu_load::session::Peer;
 
 /// Connections one process opens at most (the hard file limit here is 20,000).
 pub(crate) const PER_PROCESS: usize = 19_000;
