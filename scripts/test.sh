@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# kefu's one test command: the Rust suite, then the widget's lint, ES3 parse, size budget,
+# kefu's one test command: the Rust suite (every crate of the workspace: the product and
+# its tools under tools/), then the widget's lint, ES3 parse, size budget,
 # unit tests and real-browser tests, then the agent console's lint, unit tests and
 # real-browser tests. It installs what the JavaScript tests need when missing: each
 # package's npm packages (npm ci) and Debian's chromium (as root, or through sudo).
@@ -29,7 +30,7 @@ for pkg in widget-js console; do
     fi
 done
 
-cargo test
+cargo test --workspace
 # The browser tests drive the real server binary (built where cargo puts it: honour
 # CARGO_TARGET_DIR, relative to this directory as cargo reads it).
 cargo build --bin kefu

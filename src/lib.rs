@@ -30,8 +30,11 @@
 //!   defined once.
 //!
 //! `fuzzing` (hidden) holds the entry points of the fuzz targets in `fuzz/`.
+//!
+//! Test and measurement tools are crates of their own that this one never depends on:
+//! `tools/kefu-load` (the load tool, a client of this library's protocol types) and
+//! `tools/kefu-chaos` (the fault-injecting proxy of the chaos and crash tests).
 
-pub mod chaos;
 pub mod config;
 pub mod core;
 #[doc(hidden)]

@@ -4,44 +4,34 @@
 //! every session's history is checked against the store: nothing lost, duplicated or
 //! reordered, and every acknowledged message stored at its acknowledged offset.
 //!
-//! The client logic is the load tool's own (`src/bin/kefu-load/`), so the test and the
-//! soak benchmark run the same protocol code.
+//! The client logic is the load tool's own (the `kefu_load` library, `tools/kefu-load/`),
+//! so the test and the soak benchmark run the same protocol code.
 
 mod support;
-
-#[allow(dead_code)]
-#[path = "../src/bin/kefu-load/mix.rs"]
-mod mix;
-#[allow(dead_code)]
-#[path = "../src/bin/kefu-load/net.rs"]
-mod net;
-#[allow(dead_code)]
-#[path = "../src/bin/kefu-load/session.rs"]
-mod session;
-#[allow(dead_code)]
-#[path = "../src/bin/kefu-load/verify.rs"]
-mod verify;
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use kefu::chaos::{Faults, Proxy};
-use net::{Target, Tr};
+use kefu::ids::ConversationId;
+use kefu::protocol::Role;
+use kefu_chaos::{Faults, Proxy};
+use kefu_load::net::{Target, Tr};
+use kefu_load::{mix, verify};
 use support::*;
 use tokio::time::Instant;
 
 /// The logs of `convs` as stored, read straight from the SQLite file.
 fn stored_logs(
     srv: &TestServer,
-    convs: impl IntoIterator<Item = i64>,
-) -> HashMap<i64, verify::Log> {
+    convs: impl IntoIterator<Item = ConversationId>,
+) -> HashMap<ConversationId, verify::Log> {
     convs
         .into_iter()
         .map(|c| {
             let log = srv
-                .stored(c)
+                .stored(c.0)
                 .into_iter()
-                .map(|e| (e.off.0, e.cid))
+                .map(|e| (e.off, e.cid))
                 .collect();
             (c, log)
         })
@@ -112,9 +102,9 @@ async fn nothing_is_lost_duplicated_or_reordered_through_chaos() {
         "no faults: {stats:?}"
     );
 
-    let convs: Vec<i64> = peers
+    let convs: Vec<ConversationId> = peers
         .iter()
-        .filter(|p| p.role == session::Role::Visitor)
+        .filter(|p| p.role == Role::Visitor)
         .filter_map(|p| p.conv())
         .collect();
     assert_eq!(
@@ -136,7 +126,7 @@ async fn nothing_is_lost_duplicated_or_reordered_through_chaos() {
                 plan.per_visitor + plan.per_conv_agent,
                 "{} holds conv {conv} only up to {}",
                 p.name,
-                v.last
+                v.last.0
             );
             assert_eq!(v.seen, logs[conv], "{} saw conv {conv} as stored", p.name);
         }

@@ -6,19 +6,6 @@
 //! missing message), nothing is duplicated or reordered, and every client resumed with
 //! no gap.
 
-#[allow(dead_code)]
-#[path = "../src/bin/kefu-load/mix.rs"]
-mod mix;
-#[allow(dead_code)]
-#[path = "../src/bin/kefu-load/net.rs"]
-mod net;
-#[allow(dead_code)]
-#[path = "../src/bin/kefu-load/session.rs"]
-mod session;
-#[allow(dead_code)]
-#[path = "../src/bin/kefu-load/verify.rs"]
-mod verify;
-
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -27,8 +14,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc as std_mpsc;
 use std::time::Duration;
 
-use kefu::chaos::{Faults, Proxy};
-use net::{Target, Tr};
+use kefu::ids::{ConversationId, Offset};
+use kefu::protocol::Role;
+use kefu_chaos::{Faults, Proxy};
+use kefu_load::net::{Target, Tr};
+use kefu_load::{mix, verify};
 use tokio::time::Instant;
 
 /// A running `kefu` process, killed when dropped.
@@ -107,7 +97,7 @@ async fn acknowledged_messages_survive_kill_9() {
         .await
         .unwrap()
         .0;
-    let counters = std::sync::Arc::new(session::Counters::default());
+    let counters = std::sync::Arc::new(kefu_load::drive::Counters::default());
     let plan = mix::Mix {
         visitors: 10,
         per_visitor: 50,
@@ -152,9 +142,9 @@ async fn acknowledged_messages_survive_kill_9() {
     // One last kill, then read the file as the next start would.
     drop(srv);
 
-    let convs: Vec<i64> = peers
+    let convs: Vec<ConversationId> = peers
         .iter()
-        .filter(|p| p.role == session::Role::Visitor)
+        .filter(|p| p.role == Role::Visitor)
         .filter_map(|p| p.conv())
         .collect();
     assert_eq!(
@@ -167,17 +157,11 @@ async fn acknowledged_messages_survive_kill_9() {
         &kefu::store::Options::default(),
     )
     .unwrap();
-    let logs: HashMap<i64, verify::Log> = convs
+    let logs: HashMap<ConversationId, verify::Log> = convs
         .iter()
         .map(|&c| {
-            let es = store
-                .read_after(
-                    kefu::ids::ConversationId(c),
-                    kefu::ids::Offset(0),
-                    1_000_000,
-                )
-                .unwrap();
-            (c, es.into_iter().map(|e| (e.off.0, e.cid)).collect())
+            let es = store.read_after(c, Offset(0), 1_000_000).unwrap();
+            (c, es.into_iter().map(|e| (e.off, e.cid)).collect())
         })
         .collect();
     let verdict = verify::verify(&peers, &logs);
@@ -192,7 +176,7 @@ async fn acknowledged_messages_survive_kill_9() {
                 plan.per_visitor + plan.per_conv_agent,
                 "{} holds conv {conv} only up to {}",
                 p.name,
-                v.last
+                v.last.0
             );
             assert_eq!(v.seen, logs[conv], "{} saw conv {conv} as stored", p.name);
         }

@@ -18,9 +18,10 @@ pub const VISITOR_TOKEN_MAX: usize = 64;
 pub const CID_MAX: usize = 64;
 
 /// A client's position in a stream, sent with `hello` or `follow`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Position {
     pub conv: ConversationId,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub epoch: Option<Epoch>,
     pub after: Offset,
 }
@@ -55,29 +56,31 @@ pub const PAGE_FIELD_MAX: usize = 512;
 pub const TYPING_TEXT_MAX: usize = 1000;
 
 /// The first frame of every connection.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hello {
     pub v: u32,
     pub site: String,
     pub role: Role,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub visitor: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resume: Option<Position>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<User>,
 }
 
-/// Frames a client sends.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+/// Frames a client sends. The server only parses them; clients written in Rust (the load
+/// tool) encode them with `Serialize`, which leaves out absent optional fields (and, as
+/// everywhere, `User::token`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "t", rename_all = "lowercase")]
 pub enum ClientFrame {
     Hello(Hello),
     Follow {
         conv: ConversationId,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         epoch: Option<Epoch>,
         after: Offset,
     },
@@ -87,9 +90,9 @@ pub enum ClientFrame {
     Msg {
         cid: ClientMsgId,
         body: String,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         conv: Option<ConversationId>,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         contact: Option<Contact>,
     },
     Page {
@@ -101,18 +104,18 @@ pub enum ClientFrame {
         referrer: String,
         #[serde(default = "yes")]
         visible: bool,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         visits: Option<u32>,
     },
     Typing {
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         conv: Option<ConversationId>,
         on: bool,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         text: Option<String>,
     },
     Read {
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         conv: Option<ConversationId>,
         upto: Offset,
     },

@@ -4,12 +4,12 @@
 //! Owns: `ErrorCode` (`docs/protocol.md` §4) and which codes are the client's own mistakes,
 //! and `FrameError` with its `err` frame. Knows nothing of which rule refused a frame.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::ids::{ConversationId, Epoch, Offset};
 
 /// Why a client frame was refused (`err` frame codes, `docs/protocol.md` §4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     BadJson,

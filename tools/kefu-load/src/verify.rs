@@ -4,29 +4,31 @@
 
 use std::collections::{HashMap, HashSet};
 
+use kefu::ids::{ConversationId, Offset};
+
 use crate::session::Peer;
 
 /// What the log holds for one conversation: (offset, cid) in offset order.
-pub(crate) type Log = Vec<(u64, String)>;
+pub type Log = Vec<(Offset, String)>;
 
 /// The outcome of [`verify`].
 #[derive(Debug, Default, Clone, serde::Serialize)]
-pub(crate) struct Verdict {
-    pub(crate) messages_made: u64,
-    pub(crate) acknowledged: u64,
+pub struct Verdict {
+    pub messages_made: u64,
+    pub acknowledged: u64,
     /// Messages of the checked peers found in the logs.
-    pub(crate) stored: u64,
-    pub(crate) lost: u64,
-    pub(crate) duplicated: u64,
-    pub(crate) reordered: u64,
-    pub(crate) acked_missing: u64,
-    pub(crate) delivery_mismatch: u64,
-    pub(crate) gaps_or_dups_seen: u64,
-    pub(crate) problems: Vec<String>,
+    pub stored: u64,
+    pub lost: u64,
+    pub duplicated: u64,
+    pub reordered: u64,
+    pub acked_missing: u64,
+    pub delivery_mismatch: u64,
+    pub gaps_or_dups_seen: u64,
+    pub problems: Vec<String>,
 }
 
 impl Verdict {
-    pub(crate) fn clean(&self) -> bool {
+    pub fn clean(&self) -> bool {
         self.lost == 0
             && self.duplicated == 0
             && self.reordered == 0
@@ -37,7 +39,7 @@ impl Verdict {
 }
 
 /// Check every peer against the stored logs (`logs[conv]`).
-pub(crate) fn verify(peers: &[Peer], logs: &HashMap<i64, Log>) -> Verdict {
+pub fn verify(peers: &[Peer], logs: &HashMap<ConversationId, Log>) -> Verdict {
     let mut v = Verdict::default();
     let note = |v: &mut Verdict, m: String| {
         if v.problems.len() < 20 {
@@ -57,8 +59,8 @@ pub(crate) fn verify(peers: &[Peer], logs: &HashMap<i64, Log>) -> Verdict {
         let mut cids = HashSet::new();
         let mut last_seq: HashMap<&str, u64> = HashMap::new();
         for (i, (off, cid)) in log.iter().enumerate() {
-            if *off != i as u64 + 1 {
-                note(&mut v, format!("log offsets not contiguous at {off}"));
+            if off.0 != i as u64 + 1 {
+                note(&mut v, format!("log offsets not contiguous at {}", off.0));
             }
             if !cids.insert(cid.as_str()) {
                 v.duplicated += 1;
@@ -84,13 +86,13 @@ pub(crate) fn verify(peers: &[Peer], logs: &HashMap<i64, Log>) -> Verdict {
         for (cid, (conv, off)) in &p.acked {
             let ok = logs
                 .get(conv)
-                .and_then(|l| l.get((*off as usize).wrapping_sub(1)))
+                .and_then(|l| l.get((off.0 as usize).wrapping_sub(1)))
                 .is_some_and(|(o, c)| o == off && c == cid);
             if !ok {
                 v.acked_missing += 1;
                 note(
                     &mut v,
-                    format!("{cid} acked at {conv}/{off}, not in the log there"),
+                    format!("{cid} acked at {conv}/{}, not in the log there", off.0),
                 );
             }
         }

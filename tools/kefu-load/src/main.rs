@@ -1,20 +1,19 @@
 //! `kefu-load`: measurements and fault injection against a running kefu on this machine.
 //!
 //! Owns: the command line (one subcommand per scenario), checking options (loopback
-//! targets only, every run bounded in size and time), the runtime, and writing the JSON
-//! result file and the human summary. The scenarios are in `scenarios.rs` (kefu) and
-//! `socketio.rs` (the Socket.IO comparison); the protocol client in `session.rs`, `net.rs`
-//! and `mix.rs`; the log check in `verify.rs`; worker processes in `workers.rs`; figures in
-//! `report.rs`; the hostile floods in `flood.rs`.
+//! targets only, every run bounded in size and time) and the runtime. The scenarios are
+//! dispatched in `scenarios.rs` (with the storm and the soak); throughput and latency are
+//! in `throughput.rs`, the Socket.IO comparison in `socketio.rs`, idle and parked-poll
+//! memory (and worker processes) in `workers.rs`, the hostile floods in `flood/`;
+//! figures, the JSON result file and the summary in `report.rs`. The protocol client and
+//! the log check are the library of this crate (`lib.rs`), which kefu's chaos and crash
+//! tests use too.
 
 mod flood;
-mod mix;
-mod net;
 mod report;
 mod scenarios;
-mod session;
 mod socketio;
-mod verify;
+mod throughput;
 mod workers;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -24,7 +23,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::net::Tr;
+use kefu_load::net::Tr;
+use kefu_load::session;
 
 #[derive(Parser, Debug)]
 #[command(

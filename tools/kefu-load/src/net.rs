@@ -3,8 +3,9 @@
 //! Owns: opening TCP connections from a rotating set of loopback source addresses, the
 //! WebSocket client (small buffers), a minimal keep-alive HTTP/1.1 client, and [`Link`]:
 //! one open WebSocket, long-poll channel or JSONP channel, with frames coming down an
-//! mpsc queue fed by a reader task and frames going up through [`Link::send`]. Knows the
-//! framing of `docs/protocol.md` §6, not what frames mean.
+//! mpsc queue fed by a reader task (decoded into [`Frame`]s) and frames going up through
+//! [`Link::send`] (the protocol's own `ClientFrame`s). Knows the framing of
+//! `docs/protocol.md` §6, not what frames mean.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -14,7 +15,9 @@ use std::time::Duration;
 
 use futures_util::stream::{SplitSink, StreamExt};
 use futures_util::SinkExt;
-use serde_json::Value;
+use kefu::protocol::ClientFrame;
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::mpsc;
@@ -23,16 +26,18 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
+use crate::frames::Frame;
+
 /// A transport, as named in `docs/protocol.md` §6.3.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Tr {
+pub enum Tr {
     Ws,
     Lp,
     Jsonp,
 }
 
 impl Tr {
-    pub(crate) fn parse(s: &str) -> Option<Tr> {
+    pub fn parse(s: &str) -> Option<Tr> {
         match s {
             "ws" => Some(Tr::Ws),
             "lp" => Some(Tr::Lp),
@@ -40,7 +45,7 @@ impl Tr {
             _ => None,
         }
     }
-    pub(crate) fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Tr::Ws => "ws",
             Tr::Lp => "lp",
@@ -50,18 +55,18 @@ impl Tr {
 }
 
 /// Where to connect, and from which source addresses.
-pub(crate) struct Target {
-    pub(crate) addr: SocketAddr,
+pub struct Target {
+    pub addr: SocketAddr,
     sources: Vec<IpAddr>,
     next: AtomicUsize,
     /// How long a request may take past the server's poll timeout before the link is
     /// taken for dead.
-    pub(crate) request_timeout: Duration,
+    pub request_timeout: Duration,
 }
 
 impl Target {
     /// `addr` and every source must be loopback.
-    pub(crate) fn new(
+    pub fn new(
         addr: SocketAddr,
         sources: Vec<IpAddr>,
         request_timeout: Duration,
@@ -81,7 +86,7 @@ impl Target {
     }
 
     /// A TCP connection, bound to the next source address in turn.
-    pub(crate) async fn tcp(&self) -> io::Result<TcpStream> {
+    pub async fn tcp(&self) -> io::Result<TcpStream> {
         let sock = if self.addr.is_ipv4() {
             TcpSocket::new_v4()?
         } else {
@@ -100,7 +105,7 @@ impl Target {
 }
 
 /// Small client buffers: 4 KiB read buffer, no write buffer, bounded pending writes.
-pub(crate) fn ws_config() -> WebSocketConfig {
+pub fn ws_config() -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(4096)
         .write_buffer_size(0)
@@ -108,10 +113,10 @@ pub(crate) fn ws_config() -> WebSocketConfig {
         .max_message_size(Some(1 << 20))
 }
 
-pub(crate) type Ws = WebSocketStream<TcpStream>;
+pub type Ws = WebSocketStream<TcpStream>;
 
 /// A WebSocket to `path` on the target.
-pub(crate) async fn ws_connect(t: &Target, path: &str) -> io::Result<Ws> {
+pub async fn ws_connect(t: &Target, path: &str) -> io::Result<Ws> {
     let tcp = t.tcp().await?;
     let url = format!("ws://{}{}", t.addr, path);
     let fut = tokio_tungstenite::client_async_with_config(url, tcp, Some(ws_config()));
@@ -123,13 +128,13 @@ pub(crate) async fn ws_connect(t: &Target, path: &str) -> io::Result<Ws> {
 }
 
 /// One keep-alive HTTP/1.1 connection, reopened when it breaks.
-pub(crate) struct HttpConn {
+pub struct HttpConn {
     target: Arc<Target>,
     stream: Option<BufReader<TcpStream>>,
 }
 
 impl HttpConn {
-    pub(crate) fn new(target: Arc<Target>) -> HttpConn {
+    pub fn new(target: Arc<Target>) -> HttpConn {
         HttpConn {
             target,
             stream: None,
@@ -137,12 +142,12 @@ impl HttpConn {
     }
 
     /// Close the connection (the next request opens a new one).
-    pub(crate) fn close(&mut self) {
+    pub fn close(&mut self) {
         self.stream = None;
     }
 
     /// One request; any failure drops the connection and is returned.
-    pub(crate) async fn request(
+    pub async fn request(
         &mut self,
         method: &str,
         path: &str,
@@ -216,7 +221,7 @@ impl HttpConn {
 }
 
 /// Percent-encode a query value.
-pub(crate) fn enc(s: &str) -> String {
+pub fn enc(s: &str) -> String {
     let mut out = String::with_capacity(s.len() * 2);
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
@@ -228,21 +233,62 @@ pub(crate) fn enc(s: &str) -> String {
     out
 }
 
-fn unwrap_jsonp(body: &str) -> io::Result<Value> {
-    let inner = body
-        .strip_prefix("/**/cb(")
+/// `/**/cb(…);` → the JSON text inside.
+fn unwrap_jsonp(body: &str) -> io::Result<&str> {
+    body.strip_prefix("/**/cb(")
         .and_then(|b| b.strip_suffix(");"))
-        .ok_or_else(|| io::Error::other(format!("not a JSONP answer: {body:.80}")))?;
-    serde_json::from_str(inner).map_err(io::Error::other)
+        .ok_or_else(|| io::Error::other(format!("not a JSONP answer: {body:.80}")))
+}
+
+/// The answer to a channel's `open` (`docs/protocol.md` §6.1).
+#[derive(Deserialize)]
+struct Opened {
+    chan: String,
+}
+
+/// The answer to a poll: frames numbered from `from` (0: not numbered, e.g. a `bye` for
+/// an unknown channel). Each frame is decoded on its own.
+#[derive(Deserialize)]
+struct Polled<'a> {
+    #[serde(default)]
+    from: u64,
+    #[serde(borrow, default)]
+    frames: Vec<&'a RawValue>,
+}
+
+fn json<'a, T: Deserialize<'a>>(text: &'a str) -> io::Result<T> {
+    serde_json::from_str(text).map_err(io::Error::other)
+}
+
+/// A client frame encoded once: its JSON text, and its cid (a message's, which names its
+/// parts when it goes over JSONP in pieces).
+#[derive(Debug, Clone)]
+pub struct Encoded {
+    text: String,
+    cid: Option<String>,
+}
+
+impl Encoded {
+    pub fn new(f: &ClientFrame) -> Encoded {
+        Encoded {
+            // Client frames hold no maps with non-string keys and no floats.
+            text: serde_json::to_string(f).expect("client frames always serialize"),
+            cid: f.cid().map(str::to_string),
+        }
+    }
+
+    pub fn text(&self) -> &str {
+        &self.text
+    }
 }
 
 /// What comes down a link.
 #[derive(Debug)]
-pub(crate) enum Down {
+pub enum Down {
     /// A frame, and when it arrived: latencies are measured to its arrival, not to when
     /// the peer got round to it (a peer busy sending a long JSONP message in parts reads
     /// its link late).
-    Frame(Value, tokio::time::Instant),
+    Frame(Frame, tokio::time::Instant),
     /// A poll came back (maybe empty): the channel is alive.
     Alive,
     /// The link ended; the close code if the server gave one (WebSocket close or `bye`).
@@ -259,9 +305,9 @@ enum Up {
 }
 
 /// One open connection or channel.
-pub(crate) struct Link {
+pub struct Link {
     up: Up,
-    pub(crate) rx: mpsc::Receiver<Down>,
+    pub rx: mpsc::Receiver<Down>,
     reader: JoinHandle<()>,
 }
 
@@ -273,13 +319,14 @@ impl Drop for Link {
 
 impl Link {
     /// Open a link of kind `tr` and send `hello` as its first frame.
-    pub(crate) async fn open(t: &Arc<Target>, tr: Tr, hello: &Value) -> io::Result<Link> {
+    pub async fn open(t: &Arc<Target>, tr: Tr, hello: &ClientFrame) -> io::Result<Link> {
         let (tx, rx) = mpsc::channel(512);
+        let h = Encoded::new(hello).text;
         match tr {
             Tr::Ws => {
                 let ws = ws_connect(t, "/v1/ws").await?;
                 let (mut sink, mut stream) = ws.split();
-                sink.send(Message::text(hello.to_string()))
+                sink.send(Message::text(h))
                     .await
                     .map_err(io::Error::other)?;
                 let reader = tokio::spawn(async move {
@@ -287,9 +334,9 @@ impl Link {
                     while let Some(m) = stream.next().await {
                         match m {
                             Ok(Message::Text(s)) => {
-                                let v = serde_json::from_str(s.as_str()).unwrap_or(Value::Null);
+                                let f = Frame::decode(s.as_str());
                                 if tx
-                                    .send(Down::Frame(v, tokio::time::Instant::now()))
+                                    .send(Down::Frame(f, tokio::time::Instant::now()))
                                     .await
                                     .is_err()
                                 {
@@ -315,8 +362,7 @@ impl Link {
             Tr::Lp | Tr::Jsonp => {
                 let mut conn = HttpConn::new(t.clone());
                 let to = t.request_timeout;
-                let h = hello.to_string();
-                let v = if tr == Tr::Lp {
+                let opened: Opened = if tr == Tr::Lp {
                     let (s, b) = conn
                         .request(
                             "POST",
@@ -329,19 +375,17 @@ impl Link {
                     if s != 200 {
                         return Err(io::Error::other(format!("open: {s} {b}")));
                     }
-                    serde_json::from_str::<Value>(&b).map_err(io::Error::other)?
+                    json(&b).map_err(|_| io::Error::other(format!("open answered {b:.120}")))?
                 } else {
                     let path = format!("/v1/jsonp/open?cb=cb&f={}", enc(&h));
                     let (s, b) = conn.request("GET", &path, &[], "", to).await?;
                     if s != 200 {
                         return Err(io::Error::other(format!("open: {s} {b}")));
                     }
-                    unwrap_jsonp(&b)?
+                    json(unwrap_jsonp(&b)?)
+                        .map_err(|_| io::Error::other(format!("open answered {b:.120}")))?
                 };
-                let chan = v["chan"]
-                    .as_str()
-                    .ok_or_else(|| io::Error::other(format!("open answered {v}")))?
-                    .to_string();
+                let chan = opened.chan;
                 // Sends are rare for most clients: do not hold a second socket open.
                 conn.close();
                 let reader = tokio::spawn(poll_loop(t.clone(), tr, chan.clone(), tx));
@@ -355,7 +399,7 @@ impl Link {
     }
 
     /// The channel id of an HTTP link (none for a WebSocket).
-    pub(crate) fn chan(&self) -> Option<&str> {
+    pub fn chan(&self) -> Option<&str> {
         match &self.up {
             Up::Http { chan, .. } => Some(chan),
             Up::Ws(_) => None,
@@ -363,14 +407,24 @@ impl Link {
     }
 
     /// Send frames in order. An error means the link is broken.
-    pub(crate) async fn send(&mut self, frames: &[Value]) -> io::Result<()> {
+    pub async fn send(&mut self, frames: &[ClientFrame]) -> io::Result<()> {
+        if frames.is_empty() {
+            return Ok(());
+        }
+        let encoded: Vec<Encoded> = frames.iter().map(Encoded::new).collect();
+        self.send_encoded(&encoded).await
+    }
+
+    /// [`Link::send`] of frames encoded already (by a caller that sends the same frames
+    /// again and again).
+    pub async fn send_encoded(&mut self, frames: &[Encoded]) -> io::Result<()> {
         if frames.is_empty() {
             return Ok(());
         }
         match &mut self.up {
             Up::Ws(sink) => {
                 for f in frames {
-                    let fut = sink.send(Message::text(f.to_string()));
+                    let fut = sink.send(Message::text(f.text.as_str()));
                     match tokio::time::timeout(Duration::from_secs(10), fut).await {
                         Ok(Ok(())) => {}
                         Ok(Err(e)) => return Err(io::Error::other(e)),
@@ -382,7 +436,14 @@ impl Link {
             Up::Http { tr, conn, chan } => {
                 let to = conn.target.request_timeout;
                 if *tr == Tr::Lp {
-                    let body = Value::Array(frames.to_vec()).to_string();
+                    let mut body = String::from("[");
+                    for (i, f) in frames.iter().enumerate() {
+                        if i > 0 {
+                            body.push(',');
+                        }
+                        body.push_str(&f.text);
+                    }
+                    body.push(']');
                     let path = format!("/v1/lp/send?chan={chan}");
                     let (s, b) = conn
                         .request("POST", &path, &[("content-type", "text/plain")], &body, to)
@@ -408,15 +469,15 @@ fn check_send(status: u16, body: &str) -> io::Result<()> {
 }
 
 /// One frame over JSONP, in parts when its URL would be too long.
-async fn jsonp_send(conn: &mut HttpConn, chan: &str, f: &Value, to: Duration) -> io::Result<()> {
-    let text = f.to_string();
-    let whole = enc(&text);
+async fn jsonp_send(conn: &mut HttpConn, chan: &str, f: &Encoded, to: Duration) -> io::Result<()> {
+    let text = &f.text;
+    let whole = enc(text);
     if whole.len() <= 1800 {
         let path = format!("/v1/jsonp/send?cb=cb&chan={chan}&f={whole}");
         let (s, b) = conn.request("GET", &path, &[], "", to).await?;
         return check_send(s, &b);
     }
-    let pid = f["cid"].as_str().unwrap_or("p").to_string();
+    let pid = f.cid.as_deref().unwrap_or("p");
     let chars: Vec<char> = text.chars().collect();
     let pieces: Vec<String> = chars.chunks(200).map(|c| c.iter().collect()).collect();
     for (i, p) in pieces.iter().enumerate() {
@@ -444,7 +505,7 @@ async fn poll_loop(t: Arc<Target>, tr: Tr, chan: String, tx: mpsc::Sender<Down>)
                 .await
                 .and_then(|(s, b)| {
                     if s == 200 {
-                        serde_json::from_str::<Value>(&b).map_err(io::Error::other)
+                        Ok(b)
                     } else {
                         Err(io::Error::other(format!("poll: {s}")))
                     }
@@ -453,17 +514,24 @@ async fn poll_loop(t: Arc<Target>, tr: Tr, chan: String, tx: mpsc::Sender<Down>)
             let path = format!("/v1/jsonp/poll?cb=cb&chan={chan}&ack={ack}&_={n}");
             conn.request("GET", &path, &[], "", t.request_timeout)
                 .await
-                .and_then(|(_, b)| unwrap_jsonp(&b))
+                .map(|(_, b)| b)
         };
-        let Ok(v) = r else { break None };
+        let Ok(body) = r else { break None };
+        let text = if tr == Tr::Lp {
+            Ok(body.as_str())
+        } else {
+            unwrap_jsonp(&body)
+        };
+        let Ok(polled) = text.and_then(json::<Polled>) else {
+            break None;
+        };
         let at = tokio::time::Instant::now();
         if tx.send(Down::Alive).await.is_err() {
             return;
         }
-        let from = v["from"].as_u64().unwrap_or(0);
-        let frames = v["frames"].as_array().cloned().unwrap_or_default();
+        let from = polled.from;
         let mut bye = None;
-        for (i, f) in frames.into_iter().enumerate() {
+        for (i, raw) in polled.frames.into_iter().enumerate() {
             let seq = from + i as u64;
             if from != 0 && seq <= ack {
                 continue; // a repeat of an answer we already had
@@ -471,8 +539,9 @@ async fn poll_loop(t: Arc<Target>, tr: Tr, chan: String, tx: mpsc::Sender<Down>)
             if from != 0 {
                 ack = seq;
             }
-            if f["t"] == "bye" {
-                bye = Some(f["code"].as_u64().unwrap_or(0) as u16);
+            let f = Frame::decode(raw.get());
+            if let Frame::Bye { code } = f {
+                bye = Some(code);
             }
             if tx.send(Down::Frame(f, at)).await.is_err() {
                 return;

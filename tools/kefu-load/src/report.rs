@@ -10,8 +10,8 @@ use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
 
-use crate::net::{HttpConn, Target};
-use crate::session::Peer;
+use kefu_load::net::{HttpConn, Target};
+use kefu_load::session::Peer;
 
 /// p50/p99/p99.9/max of µs samples, in ms.
 pub(crate) fn percentiles(samples: impl IntoIterator<Item = u64>) -> Value {

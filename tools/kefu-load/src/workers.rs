@@ -17,11 +17,12 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::mix;
-use crate::net::{Target, Tr};
 use crate::report::{self, Progress};
-use crate::session::{drive, Counters, Peer, Work};
 use crate::Cli;
+use kefu_load::drive::{drive, Counters, Work};
+use kefu_load::mix;
+use kefu_load::net::{Target, Tr};
+use kefu_load::session::Peer;
 
 /// Connections one process opens at most (the hard file limit here is 20,000).
 pub(crate) const PER_PROCESS: usize = 19_000;

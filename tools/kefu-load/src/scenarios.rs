@@ -1,7 +1,9 @@
-//! The kefu scenarios: throughput, latency, idle memory, parked-poll memory, reconnect
-//! storm and the chaos soak (and the dispatch to the floods of `flood.rs`). Each one signs an agent in (which also names the site),
-//! runs, checks what it can (every run verifies delivery against the log where it wrote
-//! anything), and hands figures to `report`.
+//! The dispatch of every scenario, and two of kefu's own: the reconnect storm and the
+//! chaos soak. Throughput and latency are in `throughput.rs`, idle and parked-poll memory
+//! in `workers.rs`, the Socket.IO comparison in `socketio.rs`, the floods in `flood/`.
+//! Each scenario signs an agent in (which also names the site), runs, checks what it can
+//! (every run verifies delivery against the log where it wrote anything), and hands
+//! figures to `report`.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -11,11 +13,14 @@ use serde_json::{json, Value};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use crate::mix::{self, Mix};
-use crate::net::{Target, Tr};
 use crate::report::{self, Progress};
-use crate::session::{drive, Counters, Peer, Role, Work};
 use crate::{loopback_addr, sources, transports, Cli, Scenario};
+use kefu::ids::ConversationId;
+use kefu::protocol::Role;
+use kefu_load::drive::{drive, Counters, Work};
+use kefu_load::mix::{self, Mix};
+use kefu_load::net::{Target, Tr};
+use kefu_load::session::Peer;
 
 /// Run the chosen scenario. `Ok(false)`: it ran, but a correctness check failed.
 pub(crate) async fn run(cli: &Cli) -> Result<bool, String> {
@@ -49,7 +54,7 @@ pub(crate) async fn run(cli: &Cli) -> Result<bool, String> {
                 seed: c.seed,
                 progress: None,
             };
-            load(cli, &t, "throughput", mix).await
+            crate::throughput::run(cli, &t, "throughput", mix).await
         }
         Scenario::Latency {
             rate,
@@ -73,7 +78,7 @@ pub(crate) async fn run(cli: &Cli) -> Result<bool, String> {
                 seed: c.seed,
                 progress: None,
             };
-            load(cli, &t, "latency", mix).await
+            crate::throughput::run(cli, &t, "latency", mix).await
         }
         Scenario::Idle { conns, hold } => {
             crate::workers::hold(cli, &t, "idle", *conns, *hold).await
@@ -120,100 +125,6 @@ pub(crate) async fn run(cli: &Cli) -> Result<bool, String> {
             kind, conns, site, ..
         } => crate::workers::worker(&t, kind, *conns, site).await,
     }
-}
-
-/// Sum of messages and entries over peers of one role.
-fn sums(peers: &[Peer], role: Role) -> (u64, u64) {
-    peers
-        .iter()
-        .filter(|p| p.role == role)
-        .fold((0, 0), |(a, e), p| {
-            (a + p.acked.len() as u64, e + p.stats.entries)
-        })
-}
-
-/// Throughput and latency: visitors write, agents read; then the log is checked.
-pub(crate) async fn load(cli: &Cli, t: &Arc<Target>, name: &str, mix: Mix) -> Result<bool, String> {
-    let (result, summary, ok) = load_inner(cli, t, name, mix).await?;
-    report::finish(cli.common.out.clone(), name, &result, &summary)?;
-    Ok(ok)
-}
-
-/// [`load`] without the output: (result, summary lines, checks passed).
-pub(crate) async fn load_inner(
-    cli: &Cli,
-    t: &Arc<Target>,
-    name: &str,
-    mut mix: Mix,
-) -> Result<(Value, Vec<String>, bool), String> {
-    let c = &cli.common;
-    let (token, site) = mix::login_site(t, &c.email, &c.password).await?;
-    let mut gauge = report::gauge_conn(t);
-    let before = report::health(&mut gauge, "/healthz").await?;
-    let counters = Arc::new(Counters::default());
-    mix.progress = Some(counters.clone());
-    let total = mix.per_visitor * mix.visitors as u64;
-    let bar = Progress::start(name, total, Arc::new(Default::default()), c.quiet);
-    let ticker = {
-        let (counters, bar_counter) = (counters.clone(), bar.counter());
-        tokio::spawn(async move {
-            loop {
-                bar_counter.store(counters.acks.load(Ordering::Relaxed), Ordering::Relaxed);
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        })
-    };
-    let tokens = vec![token.clone(); mix.agents];
-    let start = Instant::now();
-    let peers = mix::run(t, &site, &tokens, &mix).await;
-    let secs = start.elapsed().as_secs_f64();
-    ticker.abort();
-    drop(bar);
-    let after = report::health(&mut gauge, "/healthz").await?;
-    let convs: Vec<i64> = peers
-        .iter()
-        .filter(|p| p.role == Role::Visitor)
-        .filter_map(Peer::conv)
-        .collect();
-    let logs = mix::fetch_logs(t, &token, convs).await?;
-    let verdict = crate::verify::verify(&peers, &logs);
-    let (acked, _) = sums(&peers, Role::Visitor);
-    let (_, delivered) = sums(&peers, Role::Agent);
-    let lat = report::latencies(&peers);
-    let result = json!({
-        "scenario": name,
-        "visitors": mix.visitors, "agents": mix.agents, "window": mix.window,
-        "transports": mix.transports.iter().map(|t| t.name()).collect::<Vec<_>>(),
-        "messages_planned": total,
-        "acknowledged": acked,
-        "delivered_to_agents": delivered,
-        "seconds": secs,
-        "acked_per_second": acked as f64 / secs,
-        "latency": lat,
-        "healthz_before": before, "healthz_after": after,
-        "verdict": verdict,
-    });
-    let summary = vec![
-        format!(
-            "{acked} of {total} messages durably acknowledged in {secs:.2} s: {:.0} msg/s",
-            acked as f64 / secs
-        ),
-        format!(
-            "{delivered} entries delivered to {} agent connection(s)",
-            mix.agents
-        ),
-        format!("ack latency:      {}", report::pline(&lat["ack"])),
-        format!("delivery latency: {}", report::pline(&lat["delivery"])),
-        format!(
-            "log check: {}",
-            if verdict.clean() {
-                "clean (0 lost, 0 duplicated, 0 reordered)".to_string()
-            } else {
-                format!("{:?}", verdict.problems)
-            }
-        ),
-    ];
-    Ok((result, summary, verdict.clean() && acked == total))
 }
 
 /// Cut every client at once; time until all have a new welcome, and until all hold the
@@ -296,7 +207,7 @@ async fn storm(cli: &Cli, t: &Arc<Target>, k: usize, deadline: Instant) -> Resul
         }
     }
     let logs = mix::fetch_logs(t, &token, convs.iter().copied()).await?;
-    let verdict = crate::verify::verify(&peers, &logs);
+    let verdict = kefu_load::verify::verify(&peers, &logs);
     let holding_both = peers
         .iter()
         .filter(|p| p.views.values().all(|v| v.msgs == 2) && p.views.len() == 1)
@@ -341,7 +252,7 @@ async fn soak(
     trs: Vec<Tr>,
     deadline: Instant,
 ) -> Result<bool, String> {
-    use kefu::chaos::{Faults, Proxy};
+    use kefu_chaos::{Faults, Proxy};
     let c = &cli.common;
     let (token, site) = mix::login_site(t, &c.email, &c.password).await?;
     let proxy = Proxy::start(
@@ -390,13 +301,13 @@ async fn soak(
     let peers = run.await.map_err(|e| e.to_string())?;
     let secs = start.elapsed().as_secs_f64();
     let stats = proxy.stats();
-    let convs: Vec<i64> = peers
+    let convs: Vec<ConversationId> = peers
         .iter()
         .filter(|p| p.role == Role::Visitor)
         .filter_map(Peer::conv)
         .collect();
     let logs = mix::fetch_logs(t, &token, convs).await?;
-    let verdict = crate::verify::verify(&peers, &logs);
+    let verdict = kefu_load::verify::verify(&peers, &logs);
     let links: u64 = peers.iter().map(|p| p.stats.links).sum();
     let result: Value = json!({
         "scenario": "soak", "visitors": visitors, "agents": agents,

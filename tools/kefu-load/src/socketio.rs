@@ -17,11 +17,11 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::mix::Mix;
-use crate::net::{ws_connect, Target, Tr, Ws};
 use crate::report::{self, Progress};
-use crate::session::now_us;
 use crate::{loopback_addr, Cli, Scenario};
+use kefu_load::mix::Mix;
+use kefu_load::net::{ws_connect, Target, Tr, Ws};
+use kefu_load::session::now_us;
 
 const PATH: &str = "/socket.io/?EIO=4&transport=websocket";
 
@@ -276,7 +276,7 @@ pub(crate) async fn compare(cli: &Cli, t: &Arc<Target>, deadline: Instant) -> Re
         seed: c.seed,
         progress: None,
     };
-    let (kefu_tp, _, ok1) = crate::scenarios::load_inner(cli, t, "throughput", mix).await?;
+    let (kefu_tp, _, ok1) = crate::throughput::measure(cli, t, "throughput", mix).await?;
     let (kefu_mem, _, ok2) = crate::workers::hold_inner(cli, t, "idle", *conns, 3).await?;
     let f = |v: &Value, k: &str| v[k].as_f64().unwrap_or(f64::NAN);
     let tp_ratio = f(&kefu_tp, "acked_per_second") / f(&sio_tp, "acked_per_second");

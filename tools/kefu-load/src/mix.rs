@@ -9,34 +9,56 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use kefu::ids::ConversationId;
+use serde::Deserialize;
+use serde_json::json;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
+use crate::drive::{drive, Counters, Work};
+use crate::frames::Entry;
 use crate::net::{HttpConn, Target, Tr};
-use crate::session::{drive, Counters, Peer, Work};
+use crate::session::Peer;
 use crate::verify::Log;
 
 /// The shape of a mixed run.
 #[derive(Clone)]
-pub(crate) struct Mix {
-    pub(crate) visitors: usize,
-    pub(crate) per_visitor: u64,
-    pub(crate) agents: usize,
+pub struct Mix {
+    pub visitors: usize,
+    pub per_visitor: u64,
+    pub agents: usize,
     /// Messages each agent writes to each of its conversations.
-    pub(crate) per_conv_agent: u64,
-    pub(crate) window: usize,
+    pub per_conv_agent: u64,
+    pub window: usize,
     /// Pause between one peer's messages (none: as fast as the window allows).
-    pub(crate) every: Option<Duration>,
-    pub(crate) transports: Vec<Tr>,
-    pub(crate) dead_after: Duration,
-    pub(crate) deadline: Instant,
-    pub(crate) seed: u64,
-    pub(crate) progress: Option<Arc<Counters>>,
+    pub every: Option<Duration>,
+    pub transports: Vec<Tr>,
+    pub dead_after: Duration,
+    pub deadline: Instant,
+    pub seed: u64,
+    pub progress: Option<Arc<Counters>>,
+}
+
+/// The answer to `POST /v1/login`, as far as the client cares.
+#[derive(Deserialize)]
+struct SignedIn {
+    token: String,
+    agent: SignedInAgent,
+}
+
+#[derive(Deserialize)]
+struct SignedInAgent {
+    site: Option<String>,
+}
+
+/// The answer to `GET /v1/conversations/{id}/entries`.
+#[derive(Deserialize)]
+struct Entries {
+    entries: Vec<Entry>,
 }
 
 /// `POST /v1/login` → (token, the agent's site key).
-pub(crate) async fn login_site(
+pub async fn login_site(
     t: &Arc<Target>,
     email: &str,
     password: &str,
@@ -53,15 +75,20 @@ pub(crate) async fn login_site(
         )
         .await
         .map_err(|e| format!("login: {e}"))?;
-    let v: Value = serde_json::from_str(&b).unwrap_or(Value::Null);
-    match (s, v["token"].as_str(), v["agent"]["site"].as_str()) {
-        (200, Some(t), Some(site)) => Ok((t.to_string(), site.to_string())),
+    match (s, serde_json::from_str::<SignedIn>(&b)) {
+        (
+            200,
+            Ok(SignedIn {
+                token,
+                agent: SignedInAgent { site: Some(site) },
+            }),
+        ) => Ok((token, site)),
         _ => Err(format!("login refused: {s} {b:.200}")),
     }
 }
 
 /// Run the mix; returns every peer (agents last) when all have settled or time is up.
-pub(crate) async fn run(t: &Arc<Target>, site: &str, tokens: &[String], mix: &Mix) -> Vec<Peer> {
+pub async fn run(t: &Arc<Target>, site: &str, tokens: &[String], mix: &Mix) -> Vec<Peer> {
     let (_stop_tx, stop) = watch::channel(false);
     let expect = mix.per_visitor + mix.per_conv_agent;
     let work = |seed: u64, messages: u64| Work {
@@ -128,11 +155,11 @@ pub(crate) async fn run(t: &Arc<Target>, site: &str, tokens: &[String], mix: &Mi
 }
 
 /// Read whole logs through `GET /v1/conversations/{id}/entries` with an agent token.
-pub(crate) async fn fetch_logs(
+pub async fn fetch_logs(
     t: &Arc<Target>,
     token: &str,
-    convs: impl IntoIterator<Item = i64>,
-) -> Result<HashMap<i64, Log>, String> {
+    convs: impl IntoIterator<Item = ConversationId>,
+) -> Result<HashMap<ConversationId, Log>, String> {
     let mut c = HttpConn::new(t.clone());
     let mut out = HashMap::new();
     for conv in convs {
@@ -156,17 +183,12 @@ pub(crate) async fn fetch_logs(
             if s != 200 {
                 return Err(format!("entries of {conv}: {s} {b:.200}"));
             }
-            let v: Value = serde_json::from_str(&b).map_err(|e| e.to_string())?;
-            let es = v["entries"].as_array().cloned().unwrap_or_default();
-            if es.is_empty() {
+            let page: Entries =
+                serde_json::from_str(&b).map_err(|e| format!("entries of {conv}: {e}"))?;
+            if page.entries.is_empty() {
                 break;
             }
-            for e in es {
-                log.push((
-                    e["off"].as_u64().unwrap_or(0),
-                    e["cid"].as_str().unwrap_or("").to_string(),
-                ));
-            }
+            log.extend(page.entries.into_iter().map(|e| (e.off, e.cid)));
         }
         out.insert(conv, log);
     }
