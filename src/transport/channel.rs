@@ -126,6 +126,39 @@ pub(crate) struct Channel {
 }
 
 impl Channel {
+    /// A channel holding `inbound` (its `hello`), counted against `peer`'s budget by
+    /// `held`; `Registry::open` makes them (and the unit tests).
+    fn new(
+        id: String,
+        kind: TransportKind,
+        registry: &Arc<Registry>,
+        peer: std::net::IpAddr,
+        held: Held,
+        inbound: VecDeque<String>,
+    ) -> Arc<Channel> {
+        Arc::new(Channel {
+            id,
+            kind,
+            state: Mutex::new(State {
+                inbound,
+                alive: false,
+                peer_gone: false,
+                outbox: VecDeque::new(),
+                last_seq: 0,
+                closed: false,
+                poll_gen: 0,
+                partials: HashMap::new(),
+                completed: VecDeque::new(),
+            }),
+            inbound_ready: Notify::new(),
+            outbox_room: Notify::new(),
+            version: watch::channel(0).0,
+            registry: registry.clone(),
+            peer,
+            _held: held,
+        })
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -400,27 +433,7 @@ impl Registry {
                 return Err(ChannelError::TooManyChannels);
             }
             let id = random_token(22);
-            let chan = Arc::new(Channel {
-                id: id.clone(),
-                kind,
-                state: Mutex::new(State {
-                    inbound: VecDeque::from([hello]),
-                    alive: false,
-                    peer_gone: false,
-                    outbox: VecDeque::new(),
-                    last_seq: 0,
-                    closed: false,
-                    poll_gen: 0,
-                    partials: HashMap::new(),
-                    completed: VecDeque::new(),
-                }),
-                inbound_ready: Notify::new(),
-                outbox_room: Notify::new(),
-                version: watch::channel(0).0,
-                registry: self.clone(),
-                peer,
-                _held: held,
-            });
+            let chan = Channel::new(id.clone(), kind, self, peer, held, VecDeque::from([hello]));
             map.insert(id, chan.clone());
             chan
         };

@@ -154,10 +154,7 @@ impl Drop for ChannelTransport {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::{HashMap, VecDeque};
-    use std::sync::Mutex;
-
-    use tokio::sync::{watch, Notify};
+    use std::collections::VecDeque;
 
     use super::super::{PollResult, Registry};
     use super::*;
@@ -178,27 +175,14 @@ mod tests {
         let registry = Registry::new(&hub);
         let peer = std::net::Ipv4Addr::LOCALHOST.into();
         let held = registry.chans_budget.take(peer).unwrap();
-        let chan = Arc::new(Channel {
-            id: "c".into(),
-            kind: TransportKind::LongPoll,
-            state: Mutex::new(State {
-                inbound: VecDeque::new(),
-                alive: false,
-                peer_gone: false,
-                outbox: VecDeque::new(),
-                last_seq: 0,
-                closed: false,
-                poll_gen: 0,
-                partials: HashMap::new(),
-                completed: VecDeque::new(),
-            }),
-            inbound_ready: Notify::new(),
-            outbox_room: Notify::new(),
-            version: watch::channel(0).0,
-            registry,
+        let chan = Channel::new(
+            "c".into(),
+            TransportKind::LongPoll,
+            &registry,
             peer,
-            _held: held,
-        });
+            held,
+            VecDeque::new(),
+        );
         (hub, chan)
     }
 
