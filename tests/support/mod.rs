@@ -1,12 +1,17 @@
 //! Shared test support: a real kefu on 127.0.0.1:0 with a temp SQLite file, a WebSocket
-//! client speaking the protocol, and a raw HTTP helper.
+//! client speaking the protocol, an HTTP client (hyper's) for well-formed requests, and a
+//! raw one that sends bytes exactly as given, for the requests that are malformed on
+//! purpose.
 #![allow(dead_code, unreachable_pub)]
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
 use kefu::config::Config;
 use kefu::core::{Shutdown, ShutdownTrigger};
 use serde_json::{json, Value};
@@ -266,7 +271,8 @@ impl Client {
     }
 }
 
-/// A raw HTTP/1.1 request; returns (status, headers, body).
+/// One HTTP/1.1 request on a connection of its own; returns (status, lower-cased head,
+/// body).
 pub async fn http(
     addr: SocketAddr,
     method: &str,
@@ -291,7 +297,11 @@ pub async fn connect_from(src: Option<std::net::IpAddr>, addr: SocketAddr) -> Tc
     }
 }
 
-/// `http`, from source address `src`.
+/// `http`, from source address `src`: hyper's client on a new connection, with
+/// `connection: close`, waiting for the server to close it as such a client does. The
+/// head comes back as text (`http/1.1 200 ok`, then one `name: value` line per header,
+/// lower-cased) for the tests to search. A request hyper will not send (a malformed path)
+/// panics: send those bytes with [`http_raw`].
 pub async fn http_from(
     src: Option<std::net::IpAddr>,
     addr: SocketAddr,
@@ -300,20 +310,58 @@ pub async fn http_from(
     headers: &[(&str, &str)],
     body: &str,
 ) -> (u16, String, String) {
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-length: {}\r\n",
-        body.len()
-    );
+    let mut req = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", addr.to_string())
+        .header("connection", "close");
     for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
+        req = req.header(*k, *v);
     }
-    req.push_str("\r\n");
-    req.push_str(body);
-    http_raw_from(src, addr, req.as_bytes()).await
+    let req = req
+        .body(Full::new(Bytes::from(body.to_string())))
+        .unwrap_or_else(|e| {
+            panic!("{method} {path}: not a well-formed request ({e}); use http_raw")
+        });
+    let stream = connect_from(src, addr).await;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("handshake");
+    let conn = tokio::spawn(conn.without_shutdown());
+    let (parts, body) = tokio::time::timeout(WAIT, async {
+        let (parts, body) = sender.send_request(req).await?.into_parts();
+        Ok::<_, hyper::Error>((parts, body.collect().await?.to_bytes()))
+    })
+    .await
+    .expect("response in time")
+    .expect("a response");
+    drop(sender);
+    if let Ok(Ok(Ok(c))) = tokio::time::timeout(WAIT, conn).await {
+        let mut rest = Vec::new();
+        let _ = tokio::time::timeout(WAIT, c.io.into_inner().read_to_end(&mut rest)).await;
+    }
+    let mut head = format!(
+        "HTTP/1.1 {} {}",
+        parts.status.as_u16(),
+        parts.status.canonical_reason().unwrap_or("")
+    );
+    for (k, v) in &parts.headers {
+        head.push_str(&format!(
+            "\r\n{k}: {}",
+            String::from_utf8_lossy(v.as_bytes())
+        ));
+    }
+    (
+        parts.status.as_u16(),
+        head.to_ascii_lowercase(),
+        String::from_utf8_lossy(&body).into_owned(),
+    )
 }
 
 /// Send `req`'s bytes exactly as they are (the caller writes every header, `Host`
-/// included, and `connection: close`); returns (status, lower-cased headers, body).
+/// included, and `connection: close`); returns (status, lower-cased head, body). For
+/// requests that are malformed on purpose, or shaped as a particular client sends them;
+/// any other request goes through [`http`].
 pub async fn http_raw(addr: SocketAddr, req: &[u8]) -> (u16, String, String) {
     http_raw_from(None, addr, req).await
 }
