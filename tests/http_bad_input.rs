@@ -231,7 +231,13 @@ async fn jsonp_parts_with_inconsistent_totals_or_too_many_are_refused() {
     assert_eq!(s, 400, "index out of range");
     let (s, _, _) = http(srv.addr, "GET", &part("p3", 0, 9, "x"), &[], "").await;
     assert_eq!(s, 400, "over jsonp_max_parts");
-    let (s, _, _) = http(srv.addr, "GET", &part("bad pid", 0, 2, "x"), &[], "").await;
+    // A space in the part id breaks the request line itself: sent as raw bytes.
+    let bad_pid = format!(
+        "GET {} HTTP/1.1\r\nhost: {}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n",
+        part("bad pid", 0, 2, "x"),
+        srv.addr
+    );
+    let (s, _, _) = http_raw(srv.addr, bad_pid.as_bytes()).await;
     assert_eq!(s, 400);
     // At most two incomplete messages per channel.
     for pid in ["q1", "q2"] {

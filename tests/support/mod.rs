@@ -1,5 +1,6 @@
 //! Shared test support: a real kefu on 127.0.0.1:0 with a temp SQLite file, a WebSocket
-//! client speaking the protocol, and a raw HTTP helper.
+//! client speaking the protocol, a client of the HTTP transports and of the agent API, and
+//! (in `http.rs`) the HTTP clients under them.
 #![allow(dead_code, unreachable_pub)]
 
 use std::net::SocketAddr;
@@ -10,13 +11,15 @@ use futures_util::{SinkExt, StreamExt};
 use kefu::config::Config;
 use kefu::core::{Shutdown, ShutdownTrigger};
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+mod http;
+pub use http::*;
 
 pub const WAIT: Duration = Duration::from_secs(10);
 
@@ -264,94 +267,6 @@ impl Client {
         self.send(json!({"t": "msg", "cid": cid, "body": body}))
             .await;
     }
-}
-
-/// A raw HTTP/1.1 request; returns (status, headers, body).
-pub async fn http(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &str,
-) -> (u16, String, String) {
-    http_from(None, addr, method, path, headers, body).await
-}
-
-/// A TCP connection to `addr` from source address `src` (e.g. 127.0.0.2, to stand for
-/// another client), or from the default address.
-pub async fn connect_from(src: Option<std::net::IpAddr>, addr: SocketAddr) -> TcpStream {
-    match src {
-        None => TcpStream::connect(addr).await.expect("connect"),
-        Some(ip) => {
-            let sock = tokio::net::TcpSocket::new_v4().unwrap();
-            sock.bind(SocketAddr::new(ip, 0))
-                .expect("bind a loopback source");
-            sock.connect(addr).await.expect("connect")
-        }
-    }
-}
-
-/// `http`, from source address `src`.
-pub async fn http_from(
-    src: Option<std::net::IpAddr>,
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &str,
-) -> (u16, String, String) {
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    req.push_str(body);
-    http_raw_from(src, addr, req.as_bytes()).await
-}
-
-/// Send `req`'s bytes exactly as they are (the caller writes every header, `Host`
-/// included, and `connection: close`); returns (status, lower-cased headers, body).
-pub async fn http_raw(addr: SocketAddr, req: &[u8]) -> (u16, String, String) {
-    http_raw_from(None, addr, req).await
-}
-
-/// `http_raw`, from source address `src`.
-pub async fn http_raw_from(
-    src: Option<std::net::IpAddr>,
-    addr: SocketAddr,
-    req: &[u8],
-) -> (u16, String, String) {
-    let mut s = connect_from(src, addr).await;
-    s.write_all(req).await.unwrap();
-    let mut buf = Vec::new();
-    tokio::time::timeout(WAIT, s.read_to_end(&mut buf))
-        .await
-        .expect("response in time")
-        .unwrap();
-    let text = String::from_utf8_lossy(&buf).to_string();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, head.to_ascii_lowercase(), body.to_string())
-}
-
-/// Percent-encode for a query value.
-pub fn enc(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// A client of the HTTP transports: long-poll (`lp`), XDomainRequest (`xdr`) or JSONP.

@@ -11,11 +11,13 @@
 //! - [`session`]: one visitor or agent following the protocol to the letter.
 //! - [`drive`]: keeping a peer connected, over a mix of transports, until its work is
 //!   done.
+//! - [`http`]: hyper's client, for the requests off the measured path.
 //! - [`mix`]: many visitors and agents talking both ways; reading the stored logs back.
 //! - [`verify`]: every client's view against the stored logs.
 
 pub mod drive;
 pub mod frames;
+pub mod http;
 pub mod mix;
 pub mod net;
 pub mod session;

@@ -17,7 +17,8 @@ use tokio::time::Instant;
 
 use crate::drive::{drive, Counters, Work};
 use crate::frames::Entry;
-use crate::net::{HttpConn, Target, Tr};
+use crate::http::Conn;
+use crate::net::{Target, Tr};
 use crate::session::Peer;
 use crate::verify::Log;
 
@@ -63,7 +64,7 @@ pub async fn login_site(
     email: &str,
     password: &str,
 ) -> Result<(String, String), String> {
-    let mut c = HttpConn::new(t.clone());
+    let mut c = Conn::new(t.clone());
     let body = json!({"email": email, "password": password}).to_string();
     let (s, b) = c
         .request(
@@ -160,7 +161,7 @@ pub async fn fetch_logs(
     token: &str,
     convs: impl IntoIterator<Item = ConversationId>,
 ) -> Result<HashMap<ConversationId, Log>, String> {
-    let mut c = HttpConn::new(t.clone());
+    let mut c = Conn::new(t.clone());
     let mut out = HashMap::new();
     for conv in convs {
         let mut log: Log = Vec::new();

@@ -10,7 +10,8 @@ use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
 
-use kefu_load::net::{HttpConn, Target};
+use kefu_load::http::Conn;
+use kefu_load::net::Target;
 use kefu_load::session::Peer;
 
 /// p50/p99/p99.9/max of µs samples, in ms.
@@ -41,7 +42,7 @@ pub(crate) fn latencies(peers: &[Peer]) -> Value {
 }
 
 /// `GET /healthz` (kefu) or `GET /rss` (the Socket.IO relay) as JSON.
-pub(crate) async fn health(conn: &mut HttpConn, path: &str) -> Result<Value, String> {
+pub(crate) async fn health(conn: &mut Conn, path: &str) -> Result<Value, String> {
     // A kept-alive connection may have been closed by the server while idle: retry once.
     let r = match conn
         .request("GET", path, &[], "", Duration::from_secs(10))
@@ -61,8 +62,8 @@ pub(crate) async fn health(conn: &mut HttpConn, path: &str) -> Result<Value, Str
 }
 
 /// A keep-alive connection for gauges, opened first so it is already counted.
-pub(crate) fn gauge_conn(t: &Arc<Target>) -> HttpConn {
-    HttpConn::new(t.clone())
+pub(crate) fn gauge_conn(t: &Arc<Target>) -> Conn {
+    Conn::new(t.clone())
 }
 
 /// A progress bar over `counter` up to `total`; it stops when the returned handle drops.

@@ -16,7 +16,8 @@ use futures_util::SinkExt;
 use kefu::ids::ConversationId;
 use kefu::protocol::ClientFrame;
 use kefu_load::frames::Frame;
-use kefu_load::net::{enc, ws_connect, Down, Encoded, HttpConn, Link, Target, Tr};
+use kefu_load::http::Conn;
+use kefu_load::net::{enc, ws_connect, Down, Encoded, Link, Target, Tr};
 use kefu_load::session::Peer;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -81,7 +82,7 @@ impl Tally {
 /// Random emails, a wrong password, as fast as the answers come.
 pub(super) async fn login(t: Arc<Target>, tally: Arc<Tally>, end: Instant, seed: u64) {
     let mut rng = StdRng::seed_from_u64(seed);
-    let mut conn = HttpConn::new(t);
+    let mut conn = Conn::new(t);
     while Instant::now() < end {
         let email = format!("{:016x}@flood.invalid", rng.gen::<u64>());
         let body = json!({"email": email, "password": "not-the-password"}).to_string();
@@ -175,7 +176,7 @@ fn answer_of(got: &[u8]) -> String {
 /// `POST /v1/lp/open` as fast as the answers come; the channels are never polled.
 pub(super) async fn channels(t: Arc<Target>, tally: Arc<Tally>, site: String, end: Instant) {
     let hello = Encoded::new(&Peer::visitor("attacker", &site).hello());
-    let mut conn = HttpConn::new(t);
+    let mut conn = Conn::new(t);
     while Instant::now() < end {
         let r = conn
             .request(
@@ -231,7 +232,7 @@ pub(super) async fn jsonp_parts(
         };
         let chan = link.chan().unwrap_or_default().to_string();
         tally.opened();
-        let mut conn = HttpConn::new(t.clone());
+        let mut conn = Conn::new(t.clone());
         'chan: while Instant::now() < end {
             // Keep the poll flowing; stop when the channel ended.
             while let Ok(d) = link.rx.try_recv() {

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kefu_load::net::{HttpConn, Target};
+use kefu_load::http::Conn;
+use kefu_load::net::Target;
 use serde_json::json;
 use tokio::time::Instant;
 
@@ -40,7 +41,7 @@ pub(super) async fn sign_in_every_second(
     while next < end {
         tokio::time::sleep_until(next).await;
         next += Duration::from_secs(1);
-        let mut conn = HttpConn::new(t.clone());
+        let mut conn = Conn::new(t.clone());
         let t0 = Instant::now();
         let r = conn
             .request(
