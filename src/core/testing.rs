@@ -159,6 +159,11 @@ impl Peer {
         self.tx.send(Inbound::Text(v.to_string())).unwrap();
     }
 
+    /// A text frame as it is, well-formed or not.
+    pub(crate) fn say_raw(&self, text: &str) {
+        self.tx.send(Inbound::Text(text.into())).unwrap();
+    }
+
     /// The client goes away.
     pub(crate) fn hang_up(&self) {
         let _ = self.tx.send(Inbound::Closed);

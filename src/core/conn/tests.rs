@@ -3,69 +3,11 @@
 use std::sync::Arc;
 
 use serde_json::{json, Value};
-use tokio::sync::mpsc;
 
 use super::*;
 use crate::config::Config;
+use crate::core::testing::Peer;
 use crate::store::sqlite::SqliteStore;
-
-/// Frames in through a channel; everything written is recorded.
-struct Recorder {
-    inbound: mpsc::UnboundedReceiver<Inbound>,
-    written: mpsc::UnboundedSender<String>,
-}
-
-impl Transport for Recorder {
-    fn kind(&self) -> TransportKind {
-        TransportKind::WebSocket
-    }
-    async fn recv(&mut self) -> Inbound {
-        self.inbound.recv().await.unwrap_or(Inbound::Closed)
-    }
-    async fn send(&mut self, frame: Bytes) -> Result<(), TransportClosed> {
-        let text = String::from_utf8(frame.to_vec()).expect("frames are UTF-8");
-        self.written.send(text).map_err(|_| TransportClosed)
-    }
-    async fn close(&mut self, code: u16, _reason: &str) {
-        let _ = self
-            .written
-            .send(format!("{{\"t\":\"closed\",\"code\":{code}}}"));
-    }
-}
-
-struct Peer {
-    tx: mpsc::UnboundedSender<Inbound>,
-    rx: mpsc::UnboundedReceiver<String>,
-}
-
-impl Peer {
-    fn send(&self, v: Value) {
-        self.tx.send(Inbound::Text(v.to_string())).unwrap();
-    }
-    async fn next(&mut self) -> Value {
-        let t = tokio::time::timeout(Duration::from_secs(10), self.rx.recv())
-            .await
-            .expect("a frame in time")
-            .expect("connection open");
-        serde_json::from_str(&t).unwrap()
-    }
-    async fn next_type(&mut self, t: &str) -> Value {
-        loop {
-            let v = self.next().await;
-            if v["t"] == t {
-                return v;
-            }
-        }
-    }
-}
-
-fn connect(hub: &Hub, shutdown: &Shutdown) -> Peer {
-    let (tx, inbound) = mpsc::unbounded_channel();
-    let (written, rx) = mpsc::unbounded_channel();
-    let t = Recorder { inbound, written };
-    tokio::spawn(run(hub.clone(), t, ConnInfo::default(), shutdown.clone()));
-    Peer { tx, rx }
-}
 
 async fn setup(tail: usize) -> (tempfile::TempDir, Hub, String) {
     let dir = tempfile::tempdir().unwrap();
@@ -90,11 +32,11 @@ async fn setup(tail: usize) -> (tempfile::TempDir, Hub, String) {
 async fn resume_merges_store_and_tail_without_gap_or_duplicate() {
     let (_dir, hub, site) = setup(2).await;
     let (_trigger, shutdown) = Shutdown::new();
-    let mut a = connect(&hub, &shutdown);
-    a.send(json!({"t":"hello","v":1,"site":site,"role":"visitor"}));
+    let mut a = Peer::connect(&hub, &shutdown);
+    a.say(json!({"t":"hello","v":1,"site":site,"role":"visitor"}));
     let w = a.next_type("welcome").await;
     for i in 1..=8 {
-        a.send(json!({"t":"msg","cid":format!("c{i}"),"body":format!("b{i}")}));
+        a.say(json!({"t":"msg","cid":format!("c{i}"),"body":format!("b{i}")}));
     }
     let mut acked = 0;
     let mut conv = Value::Null;
@@ -107,14 +49,14 @@ async fn resume_merges_store_and_tail_without_gap_or_duplicate() {
     }
     // The tail holds 2 entries and pages are 3: offsets 2..=6 come from the store in
     // two pages, 7 and 8 from the tail; a message published meanwhile follows them.
-    let mut b = connect(&hub, &shutdown);
-    b.send(
+    let mut b = Peer::connect(&hub, &shutdown);
+    b.say(
         json!({"t":"hello","v":1,"site":site,"role":"visitor","visitor":w["visitor"],
         "resume":{"conv":conv,"after":1}}),
     );
     assert_eq!(b.next_type("welcome").await["head"], 8);
     assert_eq!(b.next().await["t"], "following");
-    a.send(json!({"t":"msg","cid":"c9","body":"b9"}));
+    a.say(json!({"t":"msg","cid":"c9","body":"b9"}));
     let mut offs = Vec::new();
     while offs.len() < 8 {
         let f = b.next().await;
@@ -129,10 +71,10 @@ async fn resume_merges_store_and_tail_without_gap_or_duplicate() {
 async fn acks_follow_commits_and_resends_are_answered_from_the_log() {
     let (_dir, hub, site) = setup(64).await;
     let (trigger, shutdown) = Shutdown::new();
-    let mut a = connect(&hub, &shutdown);
-    a.send(json!({"t":"hello","v":1,"site":site,"role":"visitor"}));
+    let mut a = Peer::connect(&hub, &shutdown);
+    a.say(json!({"t":"hello","v":1,"site":site,"role":"visitor"}));
     a.next_type("welcome").await;
-    a.send(json!({"t":"msg","cid":"x","body":"one"}));
+    a.say(json!({"t":"msg","cid":"x","body":"one"}));
     let ack = a.next_type("ack").await;
     let conv = ack["conv"].as_i64().unwrap();
     let stored = hub
@@ -140,7 +82,7 @@ async fn acks_follow_commits_and_resends_are_answered_from_the_log() {
         .await
         .unwrap();
     assert_eq!(stored.len(), 1, "acked means committed");
-    a.send(json!({"t":"msg","cid":"x","body":"one"}));
+    a.say(json!({"t":"msg","cid":"x","body":"one"}));
     let again = a.next_type("ack").await;
     assert_eq!(
         (again["off"].as_u64(), again["dup"].as_bool()),
@@ -156,11 +98,11 @@ async fn acks_follow_commits_and_resends_are_answered_from_the_log() {
 async fn frames_before_hello_are_refused_and_a_flood_of_them_closes() {
     let (_dir, hub, _site) = setup(8).await;
     let (_trigger, shutdown) = Shutdown::new();
-    let mut a = connect(&hub, &shutdown);
-    a.send(json!({"t":"follow","conv":1,"after":0}));
+    let mut a = Peer::connect(&hub, &shutdown);
+    a.say(json!({"t":"follow","conv":1,"after":0}));
     assert_eq!(a.next_type("err").await["code"], "not_ready");
     for _ in 0..20 {
-        a.tx.send(Inbound::Text("garbage".into())).unwrap();
+        a.say_raw("garbage");
     }
     assert_eq!(a.next_type("closed").await["code"], 4104);
 }
