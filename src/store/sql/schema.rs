@@ -97,6 +97,25 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    nodes (id) {
+        id -> Text,
+        url -> Text,
+        incarnation -> Text,
+        started_at -> BigInt,
+        beat_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    site_leases (site_id) {
+        site_id -> BigInt,
+        node_id -> Text,
+        epoch -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
 diesel::joinable!(agents -> sites (site_id));
 diesel::joinable!(agent_tokens -> agents (agent_id));
 diesel::joinable!(visitors -> sites (site_id));
@@ -111,5 +130,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     conversations,
     entries,
     canned_responses,
-    invite_rules
+    invite_rules,
+    nodes,
+    site_leases
 );
