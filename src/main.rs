@@ -54,6 +54,9 @@ enum Command {
         #[command(subcommand)]
         action: AgentAction,
     },
+    /// Apply the pending migrations of the configured database, print what was applied,
+    /// and exit. (A server applies them too when it starts.)
+    Migrate,
 }
 
 #[derive(Subcommand, Debug)]
@@ -246,6 +249,7 @@ fn main() -> ExitCode {
         None | Some(Command::Serve) => serve(config),
         Some(Command::Site { action }) => site(config, action),
         Some(Command::Agent { action }) => agent(config, action),
+        Some(Command::Migrate) => migrate(&config),
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -408,6 +412,17 @@ fn site(config: Config, action: SiteAction) -> anyhow::Result<()> {
 }
 
 /// The store, for one command: one reader is enough.
+fn migrate(config: &Config) -> anyhow::Result<()> {
+    let applied = kefu::store::migrate(&config.database_url)?;
+    if applied.is_empty() {
+        println!("nothing to apply: the schema is up to date");
+    }
+    for version in &applied {
+        println!("applied {version}");
+    }
+    Ok(())
+}
+
 fn open_store(config: &Config) -> anyhow::Result<Box<dyn kefu::store::Store>> {
     let options = kefu::store::Options {
         pool_size: 1,

@@ -3,9 +3,11 @@
 //! Owns: the service traits (`Log`, `Directory`, `Settings`, `Search`) and `Store`, which
 //! is all four; the records they take and return (`records`), their error type
 //! (`error`), the rule of a group commit every backend applies (`batch`), and choosing a
-//! backend from the database URL. The backends: `sqlite` (the embedded default; its
-//! queries are the SQL backends' shared ones in `sql`), and `memory` (nothing kept on
-//! disk, for tests and trials). Every backend passes the same suite (`conformance`).
+//! backend from the database URL. The backends: `sqlite` (the embedded default),
+//! `postgres` and `mysql` (database servers, behind the cargo features of those names),
+//! all three running the SQL backends' shared queries in `sql`; and `memory` (nothing
+//! kept on disk, for tests and trials). Every backend passes the same suite
+//! (`conformance`); `testdb` makes the fresh server databases its runs need.
 //! Knows nothing of hyper, transports, sessions or the wire: it stores what it is given
 //! and assigns offsets inside its transactions. Every method is synchronous and may
 //! block: callers run them on blocking threads.
@@ -15,9 +17,16 @@ pub(crate) mod batch;
 pub(crate) mod conformance;
 mod error;
 pub(crate) mod memory;
+#[cfg(feature = "mysql")]
+pub(crate) mod mysql;
+#[cfg(feature = "postgres")]
+pub(crate) mod postgres;
 mod records;
 pub(crate) mod sql;
 pub(crate) mod sqlite;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+#[doc(hidden)]
+pub mod testdb;
 
 pub use error::{StoreError, StoreResult};
 pub use records::{
@@ -161,7 +170,8 @@ impl<T: Log + Directory + Settings + Search + Send + Sync + 'static> Store for T
 /// How to open a backend, from the configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
-    /// Pooled connections for reads (SQLite: the readers beside its one writer).
+    /// Pooled connections for reads (SQLite: the readers beside its one writer; the
+    /// database servers: the read pool beside a write pool of `sql::pools::WRITERS`).
     pub pool_size: u32,
     /// SQLite's `synchronous`: `Full` (every commit fsynced, survives power loss) or
     /// `Normal` (survives a process crash). Other backends ignore it.
@@ -184,35 +194,66 @@ impl Default for Options {
     }
 }
 
-/// Backends that are not in this build, by URL scheme, and the cargo feature each needs.
-/// (No PostgreSQL or MySQL backend is written yet; when one is, its scheme joins the
-/// `match` in `open` under `#[cfg(feature = …)]`.)
-const NOT_BUILT: [(&str, &str); 3] = [
-    ("postgres", "postgres"),
-    ("postgresql", "postgres"),
-    ("mysql", "mysql"),
-];
-
-/// Open the store named by `url` and run its migrations. The scheme picks the backend:
-/// `sqlite://PATH` (a file, created if needed), or `memory://` (nothing survives the
-/// process: for tests and trials).
-pub fn open(url: &str, options: &Options) -> StoreResult<Box<dyn Store>> {
+/// What `url` names: its scheme and the rest, or why it names nothing kefu opens.
+fn parse_url(url: &str) -> StoreResult<(&str, &str)> {
     let bad = || {
         StoreError::Invalid(format!(
-            "unsupported database url {url:?} (expected sqlite://PATH or memory://)"
+            "unsupported database url {url:?} (expected sqlite://PATH, postgres://…, \
+             mysql://… or memory://)"
         ))
     };
     let (scheme, rest) = url.split_once("://").ok_or_else(bad)?;
     match scheme {
-        "sqlite" if !rest.is_empty() => Ok(Box::new(sqlite::SqliteStore::open(rest, options)?)),
-        "memory" if rest.is_empty() => Ok(Box::new(memory::MemoryStore::new())),
-        _ => match NOT_BUILT.iter().find(|(s, _)| *s == scheme) {
-            Some((s, feature)) => Err(StoreError::Invalid(format!(
-                "{s}:// needs kefu built with --features {feature}, and this version has no \
-                 such backend yet"
-            ))),
-            None => Err(bad()),
-        },
+        "sqlite" | "postgres" | "postgresql" | "mysql" if !rest.is_empty() => Ok((scheme, rest)),
+        "memory" if rest.is_empty() => Ok((scheme, rest)),
+        _ => Err(bad()),
+    }
+}
+
+/// This build has no backend for `scheme` (one of the database servers): which cargo
+/// feature it needs.
+fn not_built(scheme: &str) -> StoreError {
+    let feature = if scheme == "mysql" {
+        "mysql"
+    } else {
+        "postgres"
+    };
+    StoreError::Invalid(format!(
+        "{scheme}:// is a backend this build of kefu lacks: build it with --features {feature}"
+    ))
+}
+
+/// Open the store named by `url` and run its migrations. The scheme picks the backend:
+/// `sqlite://PATH` (a file, created if needed), `postgres://…` or `postgresql://…` and
+/// `mysql://…` (a database on a server, when built with the cargo feature `postgres` or
+/// `mysql`: libpq's and diesel's URL forms), or `memory://` (nothing survives the
+/// process: for tests and trials).
+pub fn open(url: &str, options: &Options) -> StoreResult<Box<dyn Store>> {
+    let (scheme, rest) = parse_url(url)?;
+    match scheme {
+        "sqlite" => Ok(Box::new(sqlite::SqliteStore::open(rest, options)?)),
+        "memory" => Ok(Box::new(memory::MemoryStore::new())),
+        #[cfg(feature = "postgres")]
+        "postgres" | "postgresql" => Ok(Box::new(postgres::PgStore::open(url, options)?)),
+        #[cfg(feature = "mysql")]
+        "mysql" => Ok(Box::new(mysql::MysqlStore::open(url, options)?)),
+        _ => Err(not_built(scheme)),
+    }
+}
+
+/// Run the pending migrations of the database `url` names, and nothing else (`kefu
+/// migrate`); the versions applied, oldest first (none when it was up to date). Opening
+/// a store runs them too.
+pub fn migrate(url: &str) -> StoreResult<Vec<String>> {
+    let (scheme, rest) = parse_url(url)?;
+    match scheme {
+        "sqlite" => sqlite::migrate(rest),
+        "memory" => Ok(Vec::new()),
+        #[cfg(feature = "postgres")]
+        "postgres" | "postgresql" => postgres::migrate(url),
+        #[cfg(feature = "mysql")]
+        "mysql" => mysql::migrate(url),
+        _ => Err(not_built(scheme)),
     }
 }
 
@@ -235,10 +276,21 @@ mod tests {
         open(&url, &Options::default()).unwrap().ping().unwrap();
         let m = open("memory://", &Options::default()).unwrap();
         assert!(m.sites().unwrap().is_empty());
-        assert!(refused("postgres://db/kefu").contains("--features postgres"));
-        assert!(refused("postgresql://db/kefu").contains("--features postgres"));
+        #[cfg(not(feature = "postgres"))]
+        {
+            assert!(refused("postgres://db/kefu").contains("--features postgres"));
+            assert!(refused("postgresql://db/kefu").contains("--features postgres"));
+        }
+        #[cfg(not(feature = "mysql"))]
         assert!(refused("mysql://db/kefu").contains("--features mysql"));
-        for bad in ["sqlite://", "memory://x", "redis://x", "kefu.db"] {
+        for bad in [
+            "sqlite://",
+            "memory://x",
+            "redis://x",
+            "kefu.db",
+            "postgres://",
+            "mysql://",
+        ] {
             assert!(refused(bad).contains("unsupported database url"), "{bad}");
         }
     }

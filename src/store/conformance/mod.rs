@@ -17,15 +17,19 @@ use super::{Appended, Author, Cid, ConvRef, NewEntry, Store};
 use crate::ids::{ConversationId, SiteId};
 use crate::vocab::EntryKind;
 
-/// A fresh, empty store, and whatever must live as long as it (a temporary directory).
+/// A fresh, empty store, and whatever must live as long as it (a temporary directory, a
+/// database on a server). The store is dropped first.
 pub(crate) struct Fixture {
     pub(crate) store: Box<dyn Store>,
-    _keep: Option<tempfile::TempDir>,
+    _keep: Box<dyn std::any::Any>,
 }
 
 impl Fixture {
-    pub(crate) fn new(store: Box<dyn Store>, keep: Option<tempfile::TempDir>) -> Fixture {
-        Fixture { store, _keep: keep }
+    pub(crate) fn new(store: Box<dyn Store>, keep: impl std::any::Any) -> Fixture {
+        Fixture {
+            store,
+            _keep: Box::new(keep),
+        }
     }
 }
 

@@ -392,7 +392,7 @@ mod conformance {
     use crate::store::conformance::{suite, Fixture};
 
     fn make() -> Fixture {
-        Fixture::new(Box::new(super::MemoryStore::new()), None)
+        Fixture::new(Box::new(super::MemoryStore::new()), ())
     }
 
     suite!(make);

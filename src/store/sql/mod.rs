@@ -7,17 +7,25 @@
 //! and `append.rs` (one group commit). Those two are compiled inside each backend's
 //! module (`#[path = "../sql/queries.rs"] mod queries;`), against that backend's
 //! `Db` type: the SQL is written once and type-checked for every backend built in,
-//! without generic bounds over diesel's query types. Also owns turning diesel's errors
-//! into `StoreError`. Knows nothing of any one backend, nor of transports or the wire.
+//! without generic bounds over diesel's query types. For the database servers
+//! (PostgreSQL, MySQL) also `pools` (their bounded connection pools) and `migrate.rs`
+//! (running migrations under a lock when several nodes start at once, compiled in the
+//! same way). Also owns turning diesel's errors into `StoreError`. Knows nothing of any
+//! one backend, nor of transports or the wire.
 //!
-//! A new SQL backend (say PostgreSQL, behind cargo feature `postgres`) is:
+//! A new SQL backend (as `postgres` and `mysql` were, each behind the cargo feature of
+//! its name) is:
 //! - `store/<backend>/mod.rs`: a store type with its set-up (connections and pool,
 //!   session settings) that runs its migrations when it opens; `impl Dialect` for it;
-//!   `type Db = ThatStore;` and `mod queries; mod append;` included as above;
+//!   `type Db = ThatStore;` and `mod queries; mod append;` included as above (and `mod
+//!   migrate;` for a database server);
 //! - its migrations, `diesel-migrations/<backend>/`, creating the tables of `schema`;
-//! - its URL scheme in `store::open`, and `conformance::suite!` run on it in its tests.
+//! - its URL scheme in `store::open` and `store::migrate`, and `conformance::suite!` run
+//!   on it in its tests (a database server's on fresh databases from `store::testdb`).
 
 pub(crate) mod models;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) mod pools;
 pub(crate) mod schema;
 
 use models::{NewAgentRow, NewCannedRow, NewConvRow, NewRuleRow, NewSiteRow, NewVisitorRow};

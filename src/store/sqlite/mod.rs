@@ -25,9 +25,11 @@ use super::sql::{Dialect, NewRow};
 use super::{now_ms, Options, StoreError, StoreResult};
 use crate::config::Synchronous;
 
+#[allow(clippy::duplicate_mod)] // compiled once per backend, by design (see `sql`)
 #[path = "../sql/append.rs"]
 mod append;
 /// The SQL every backend shares, compiled for this one.
+#[allow(clippy::duplicate_mod)] // compiled once per backend, by design (see `sql`)
 #[path = "../sql/queries.rs"]
 mod queries;
 
@@ -94,26 +96,10 @@ impl SqliteStore {
     /// Open (creating if needed) the database file at `path` and run pending migrations.
     /// `options.pool_size` readers; `options.synchronous` picks `synchronous`.
     pub(crate) fn open(path: &str, options: &Options) -> StoreResult<Self> {
-        if path.is_empty() {
-            return Err(StoreError::Invalid(
-                "unsupported database url \"sqlite://\" (expected sqlite://PATH)".into(),
-            ));
-        }
-        if let Some(dir) = Path::new(path).parent() {
-            if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir).map_err(|e| {
-                    StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
-                })?;
-            }
-        }
         let pragmas = Pragmas {
             synchronous: options.synchronous,
         };
-        let mut writer = SqliteConnection::establish(path)?;
-        writer.batch_execute(&pragmas.sql())?;
-        writer
-            .run_pending_migrations(MIGRATIONS)
-            .map_err(|e| StoreError::Unavailable(format!("migrations: {e}")))?;
+        let (writer, _) = writer_and_migrations(path, pragmas)?;
         let readers = Pool::builder()
             .max_size(options.pool_size)
             .min_idle(Some(1))
@@ -175,6 +161,44 @@ impl SqliteStore {
         *lost = Some(why.clone());
         Err(StoreError::Lost(why))
     }
+}
+
+/// The writer connection to the file at `path` (created, with its directory, if needed),
+/// after running the pending migrations on it; and the versions it applied.
+fn writer_and_migrations(
+    path: &str,
+    pragmas: Pragmas,
+) -> StoreResult<(SqliteConnection, Vec<String>)> {
+    if path.is_empty() {
+        return Err(StoreError::Invalid(
+            "unsupported database url \"sqlite://\" (expected sqlite://PATH)".into(),
+        ));
+    }
+    if let Some(dir) = Path::new(path).parent() {
+        if !dir.as_os_str().is_empty() {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
+            })?;
+        }
+    }
+    let mut writer = SqliteConnection::establish(path)?;
+    writer.batch_execute(&pragmas.sql())?;
+    let applied = writer
+        .run_pending_migrations(MIGRATIONS)
+        .map_err(|e| StoreError::Unavailable(format!("migrations: {e}")))?
+        .iter()
+        .map(|v| v.to_string())
+        .collect();
+    Ok((writer, applied))
+}
+
+/// Run the pending migrations of the file at `path` (created if needed); the versions
+/// applied.
+pub(crate) fn migrate(path: &str) -> StoreResult<Vec<String>> {
+    let pragmas = Pragmas {
+        synchronous: Synchronous::Full,
+    };
+    Ok(writer_and_migrations(path, pragmas)?.1)
 }
 
 impl Dialect for SqliteStore {

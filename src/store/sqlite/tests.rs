@@ -16,7 +16,7 @@ mod conformance {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
         let s = super::open(path.to_str().unwrap(), 2);
-        Fixture::new(Box::new(s), Some(dir))
+        Fixture::new(Box::new(s), dir)
     }
 
     suite!(make);

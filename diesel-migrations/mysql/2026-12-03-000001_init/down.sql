@@ -1,0 +1,10 @@
+DROP TABLE site_leases;
+DROP TABLE nodes;
+DROP TABLE invite_rules;
+DROP TABLE canned_responses;
+DROP TABLE entries;
+DROP TABLE conversations;
+DROP TABLE visitors;
+DROP TABLE agent_tokens;
+DROP TABLE agents;
+DROP TABLE sites;

@@ -1,0 +1,141 @@
+//! The MySQL/MariaDB backend (cargo feature `mysql`): diesel over the MySQL client
+//! library, two bounded pools (`sql::pools`), writes in ordinary InnoDB transactions
+//! (REPEATABLE READ, the server's default).
+//!
+//! Owns: what is MySQL's own — its migrations (`diesel-migrations/mysql`, run under the
+//! migration lock of `sql::migrate` when the store opens; MySQL commits each DDL
+//! statement on its own, so they are written to be run again), the session settings
+//! (strict mode: a value too long for its column is an error, never cut short; the
+//! binary collation for the connection), and its `Dialect` (`LAST_INSERT_ID()`, LIKE
+//! under a case-insensitive collation, bind limits). The queries are the SQL backends'
+//! shared ones (`store::sql`), compiled here. Knows nothing of the async runtime: it
+//! blocks, and its callers run it on blocking threads.
+//!
+//! Affected rows: diesel connects with `CLIENT_FOUND_ROWS`, so an UPDATE reports the rows
+//! it matched, also when it changed no value (as PostgreSQL and SQLite do) — what the
+//! shared queries count on (`set_password`, `revoke_token`).
+
+use diesel::connection::SimpleConnection;
+use diesel::dsl::{sql, SqlTypeOf};
+use diesel::expression::SqlLiteral;
+use diesel::mysql::MysqlConnection;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations};
+
+use super::sql::pools::{Pools, Session};
+use super::sql::schema::{
+    agents, canned_responses, conversations, entries, invite_rules, sites, visitors,
+};
+use super::sql::{Dialect, NewRow};
+use super::{Options, StoreResult};
+
+#[allow(clippy::duplicate_mod)] // compiled once per backend, by design (see `sql`)
+#[path = "../sql/append.rs"]
+mod append;
+#[allow(clippy::duplicate_mod)] // compiled once per backend, by design (see `sql`)
+#[path = "../sql/migrate.rs"]
+mod migrate;
+/// The SQL every backend shares, compiled for this one.
+#[allow(clippy::duplicate_mod)] // compiled once per backend, by design (see `sql`)
+#[path = "../sql/queries.rs"]
+mod queries;
+
+/// The store the shared queries implement the service traits for.
+type Db = MysqlStore;
+
+const MIGRATIONS: EmbeddedMigrations = embed_migrations!("diesel-migrations/mysql");
+
+/// Strict mode whatever the server's default (nothing stored is ever cut short or
+/// changed to fit), and the binary collation for literals, as the tables have.
+const SESSION: Session = Session(
+    "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'; \
+     SET collation_connection = 'utf8mb4_bin'",
+);
+
+/// `entries.body` under a case-insensitive collation, for search alone.
+const BODY_IGNORING_CASE: &str = "entries.body COLLATE utf8mb4_general_ci";
+
+pub(crate) struct MysqlStore {
+    pools: Pools<MysqlConnection>,
+}
+
+impl MysqlStore {
+    /// Run pending migrations on the database at `url`, then open the pools.
+    pub(crate) fn open(url: &str, options: &Options) -> StoreResult<Self> {
+        migrate(url)?;
+        Ok(MysqlStore {
+            pools: Pools::open(url, options, SESSION)?,
+        })
+    }
+
+    /// One connection outside the pools, set up as theirs are.
+    fn connect(url: &str) -> StoreResult<MysqlConnection> {
+        let mut c = MysqlConnection::establish(url)?;
+        c.batch_execute(SESSION.0)?;
+        Ok(c)
+    }
+}
+
+/// Run the pending migrations of the database at `url`; the versions applied.
+pub(crate) fn migrate(url: &str) -> StoreResult<Vec<String>> {
+    migrate::run(url, MIGRATIONS)
+}
+
+impl Dialect for MysqlStore {
+    type Conn = MysqlConnection;
+    type Contains = diesel::dsl::Escape<diesel::dsl::Like<SqlLiteral<Text>, String>>;
+    /// Prepared statements count their placeholders in 16 bits.
+    const MAX_BINDS: usize = 65_535;
+
+    fn read<T>(&self, f: impl FnOnce(&mut MysqlConnection) -> StoreResult<T>) -> StoreResult<T> {
+        self.pools.read(f)
+    }
+
+    fn write<T>(&self, f: impl FnOnce(&mut MysqlConnection) -> StoreResult<T>) -> StoreResult<T> {
+        self.pools.write(f)
+    }
+
+    fn reachable(&self) -> StoreResult<()> {
+        self.pools.reachable()
+    }
+
+    /// INSERT, then `LAST_INSERT_ID()` on the same connection, in the same transaction:
+    /// the id this connection's last insert was given, whatever other connections do.
+    fn insert(c: &mut MysqlConnection, row: NewRow<'_>) -> StoreResult<i64> {
+        macro_rules! insert {
+            ($table:ident, $row:expr) => {
+                diesel::insert_into($table::table).values($row).execute(c)?
+            };
+        }
+        match row {
+            NewRow::Site(r) => insert!(sites, r),
+            NewRow::Agent(r) => insert!(agents, r),
+            NewRow::Visitor(r) => insert!(visitors, r),
+            NewRow::Conversation(r) => insert!(conversations, r),
+            NewRow::Canned(r) => insert!(canned_responses, r),
+            NewRow::Rule(r) => insert!(invite_rules, r),
+        };
+        let id = diesel::select(sql::<BigInt>("CAST(LAST_INSERT_ID() AS SIGNED)")).get_result(c)?;
+        Ok(id)
+    }
+
+    /// LIKE on the body under `utf8mb4_general_ci`: the tables' binary collation would
+    /// make it case-sensitive. (That collation also equates some accented letters with
+    /// plain ones, which ASCII-only folding would not.)
+    fn contains(pattern: String) -> Self::Contains {
+        let body: SqlLiteral<SqlTypeOf<entries::body>> = sql(BODY_IGNORING_CASE);
+        body.like(pattern).escape('\\')
+    }
+}
+
+/// The server the tests run on.
+#[cfg(test)]
+const TEST_SERVER: super::testdb::Server = super::testdb::Server::Mysql;
+
+#[cfg(test)]
+#[allow(clippy::duplicate_mod)] // compiled once per backend, by design (see `sql`)
+#[path = "../sql/server_tests.rs"]
+mod server_tests;
+#[cfg(test)]
+mod tests;

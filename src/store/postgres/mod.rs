@@ -1,0 +1,115 @@
+//! The PostgreSQL backend (cargo feature `postgres`): diesel over libpq, two bounded pools
+//! (`sql::pools`), writes in ordinary READ COMMITTED transactions.
+//!
+//! Owns: what is PostgreSQL's own — its migrations (`diesel-migrations/postgres`, run
+//! under the migration lock of `sql::migrate` when the store opens) and its `Dialect`
+//! (RETURNING, ILIKE, bind limits). The queries are the SQL backends' shared ones
+//! (`store::sql`), compiled here. Knows nothing of the async runtime: it blocks, and its
+//! callers run it on blocking threads.
+
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use diesel_migrations::{embed_migrations, EmbeddedMigrations};
+
+use super::sql::pools::{Pools, Session};
+use super::sql::schema::{
+    agents, canned_responses, conversations, entries, invite_rules, sites, visitors,
+};
+use super::sql::{Dialect, NewRow};
+use super::{Options, StoreResult};
+
+#[allow(clippy::duplicate_mod)] // compiled once per backend, by design (see `sql`)
+#[path = "../sql/append.rs"]
+mod append;
+#[allow(clippy::duplicate_mod)] // compiled once per backend, by design (see `sql`)
+#[path = "../sql/migrate.rs"]
+mod migrate;
+/// The SQL every backend shares, compiled for this one.
+#[allow(clippy::duplicate_mod)] // compiled once per backend, by design (see `sql`)
+#[path = "../sql/queries.rs"]
+mod queries;
+
+/// The store the shared queries implement the service traits for.
+type Db = PgStore;
+
+const MIGRATIONS: EmbeddedMigrations = embed_migrations!("diesel-migrations/postgres");
+
+/// Nothing to set per connection: the server's defaults are what kefu wants (UTF-8,
+/// READ COMMITTED, `standard_conforming_strings`).
+const SESSION: Session = Session("");
+
+pub(crate) struct PgStore {
+    pools: Pools<PgConnection>,
+}
+
+impl PgStore {
+    /// Run pending migrations on the database at `url`, then open the pools.
+    pub(crate) fn open(url: &str, options: &Options) -> StoreResult<Self> {
+        migrate(url)?;
+        Ok(PgStore {
+            pools: Pools::open(url, options, SESSION)?,
+        })
+    }
+
+    /// One connection outside the pools, set up as theirs are.
+    fn connect(url: &str) -> StoreResult<PgConnection> {
+        Ok(PgConnection::establish(url)?)
+    }
+}
+
+/// Run the pending migrations of the database at `url`; the versions applied.
+pub(crate) fn migrate(url: &str) -> StoreResult<Vec<String>> {
+    migrate::run(url, MIGRATIONS)
+}
+
+impl Dialect for PgStore {
+    type Conn = PgConnection;
+    type Contains = diesel::dsl::Escape<diesel::dsl::ILike<entries::body, String>>;
+    /// The protocol counts a statement's parameters in 16 bits.
+    const MAX_BINDS: usize = 65_535;
+
+    fn read<T>(&self, f: impl FnOnce(&mut PgConnection) -> StoreResult<T>) -> StoreResult<T> {
+        self.pools.read(f)
+    }
+
+    fn write<T>(&self, f: impl FnOnce(&mut PgConnection) -> StoreResult<T>) -> StoreResult<T> {
+        self.pools.write(f)
+    }
+
+    fn reachable(&self) -> StoreResult<()> {
+        self.pools.reachable()
+    }
+
+    fn insert(c: &mut PgConnection, row: NewRow<'_>) -> StoreResult<i64> {
+        macro_rules! returning_id {
+            ($table:ident, $row:expr) => {
+                diesel::insert_into($table::table)
+                    .values($row)
+                    .returning($table::id)
+                    .get_result(c)?
+            };
+        }
+        Ok(match row {
+            NewRow::Site(r) => returning_id!(sites, r),
+            NewRow::Agent(r) => returning_id!(agents, r),
+            NewRow::Visitor(r) => returning_id!(visitors, r),
+            NewRow::Conversation(r) => returning_id!(conversations, r),
+            NewRow::Canned(r) => returning_id!(canned_responses, r),
+            NewRow::Rule(r) => returning_id!(invite_rules, r),
+        })
+    }
+
+    /// ILIKE, `\` escaping the wildcards (PostgreSQL's default escape, said anyway).
+    fn contains(pattern: String) -> Self::Contains {
+        entries::body.ilike(pattern).escape('\\')
+    }
+}
+
+/// The server the tests run on.
+#[cfg(test)]
+const TEST_SERVER: super::testdb::Server = super::testdb::Server::Postgres;
+
+#[cfg(test)]
+#[allow(clippy::duplicate_mod)] // compiled once per backend, by design (see `sql`)
+#[path = "../sql/server_tests.rs"]
+mod tests;

@@ -1,0 +1,84 @@
+//! The connections of a database server backend (PostgreSQL, MySQL): two bounded r2d2
+//! pools, one for reads and one for writes, over the backend's own diesel connection.
+//!
+//! Owns: the pool sizes and timeouts, the session settings applied to every connection a
+//! pool opens, and running a closure on a connection (reads) or in one ordinary
+//! transaction (writes). Generic over the connection type only, never over queries.
+//! Knows nothing of the queries or of any one backend.
+
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, R2D2Connection};
+use diesel::Connection;
+
+use crate::store::{Options, StoreError, StoreResult};
+
+/// Write connections per node: the group commit's writer thread, and one for the rare
+/// writes beside it (sites, agents, settings, tokens).
+pub(crate) const WRITERS: u32 = 2;
+
+/// How long a store call waits for a pooled connection (including connecting, when the
+/// pool must open one) before it fails as `Unavailable`: what a call waits at most while
+/// the database is away.
+pub(crate) const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The SQL a backend runs on every new connection (session settings).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Session(pub(crate) &'static str);
+
+impl<C: Connection + SimpleConnection> CustomizeConnection<C, diesel::r2d2::Error> for Session {
+    fn on_acquire(&self, conn: &mut C) -> Result<(), diesel::r2d2::Error> {
+        if self.0.is_empty() {
+            return Ok(());
+        }
+        conn.batch_execute(self.0)
+            .map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+/// Readers (`options.pool_size`) and writers (`WRITERS`): a node holds at most
+/// `pool_size + WRITERS` connections to the database.
+pub(crate) struct Pools<C: R2D2Connection + 'static> {
+    readers: Pool<ConnectionManager<C>>,
+    writers: Pool<ConnectionManager<C>>,
+}
+
+impl<C: R2D2Connection + SimpleConnection + Send + 'static> Pools<C> {
+    /// Open both pools on `url` (each connects once now, so a database that is not there
+    /// fails here), applying `session` to every connection.
+    pub(crate) fn open(url: &str, options: &Options, session: Session) -> StoreResult<Self> {
+        let pool = |size: u32| {
+            Pool::builder()
+                .max_size(size)
+                .min_idle(Some(1))
+                .connection_timeout(CHECKOUT_TIMEOUT)
+                .connection_customizer(Box::new(session))
+                .build(ConnectionManager::<C>::new(url))
+        };
+        Ok(Pools {
+            readers: pool(options.pool_size)?,
+            writers: pool(WRITERS)?,
+        })
+    }
+
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&mut C) -> StoreResult<T>) -> StoreResult<T> {
+        let mut conn = self.readers.get()?;
+        f(&mut conn)
+    }
+
+    /// `f` in one ordinary transaction (the database's default isolation), committed when
+    /// it returns `Ok`. A commit whose answer is lost (the link cut at that moment) is an
+    /// error, as any other: the caller acknowledges nothing, and a resend with the same
+    /// cid finds the entry stored.
+    pub(crate) fn write<T>(&self, f: impl FnOnce(&mut C) -> StoreResult<T>) -> StoreResult<T> {
+        let mut conn = self.writers.get()?;
+        let conn: &mut C = &mut conn;
+        conn.transaction::<T, StoreError, _>(f)
+    }
+
+    /// A `SELECT 1` on a pooled reader.
+    pub(crate) fn reachable(&self) -> StoreResult<()> {
+        self.read(|c| Ok(c.batch_execute("SELECT 1")?))
+    }
+}

@@ -1,0 +1,98 @@
+//! What every database server backend must show beyond the conformance suite: the suite
+//! itself on a fresh database per test, and migrations that several nodes starting at
+//! once on one empty database run exactly once.
+//!
+//! Compiled inside each server backend's module (`#[path]`), against its `Db` and its
+//! `TEST_SERVER`. These tests need the server: they fail when it cannot be reached.
+
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+
+use super::{migrate, Db, TEST_SERVER};
+use crate::store::testdb::TestDb;
+use crate::store::{Directory, Options};
+
+fn options() -> Options {
+    Options {
+        pool_size: 2,
+        ..Options::default()
+    }
+}
+
+mod conformance {
+    use crate::store::conformance::{suite, Fixture};
+    use crate::store::testdb::TestDb;
+
+    fn make() -> Fixture {
+        let db = TestDb::new(super::TEST_SERVER);
+        let store = super::Db::open(db.url(), &super::options()).unwrap();
+        Fixture::new(Box::new(store), db)
+    }
+
+    suite!(make);
+}
+
+#[test]
+fn nodes_starting_at_once_on_an_empty_database_migrate_it_once() {
+    let db = TestDb::new(TEST_SERVER);
+    let nodes = 6;
+    let start = Arc::new(Barrier::new(nodes));
+    let threads: Vec<_> = (0..nodes)
+        .map(|_| {
+            let (url, start) = (db.url().to_string(), start.clone());
+            std::thread::spawn(move || {
+                start.wait();
+                let applied = migrate(&url).unwrap();
+                let store = Db::open(&url, &options()).unwrap();
+                (applied, store)
+            })
+        })
+        .collect();
+    let done: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    let migrating: Vec<&Vec<String>> = done
+        .iter()
+        .map(|(a, _)| a)
+        .filter(|a| !a.is_empty())
+        .collect();
+    assert_eq!(migrating.len(), 1, "one node applied the migrations");
+    assert!(!migrating[0].is_empty());
+    // Every node works on the one schema, and the lock is free again.
+    let site = done[0].1.add_site("t", &[]).unwrap();
+    for (_, store) in &done {
+        assert_eq!(store.sites().unwrap(), std::slice::from_ref(&site));
+    }
+    assert!(
+        migrate(db.url()).unwrap().is_empty(),
+        "nothing left to apply"
+    );
+    let mut c = Db::connect(db.url()).unwrap();
+    c.batch_execute("INSERT INTO kefu_migration_lock (id, holder, taken_at) VALUES (1, 'x', 0)")
+        .expect("the lock row was deleted when the migrations were done");
+}
+
+#[test]
+fn a_node_waits_while_another_holds_the_migration_lock() {
+    let db = TestDb::new(TEST_SERVER);
+    // Another node holds the lock (and keeps it fresh, as it would while migrating).
+    assert!(!migrate(db.url()).unwrap().is_empty());
+    let mut c = Db::connect(db.url()).unwrap();
+    c.batch_execute(
+        "INSERT INTO kefu_migration_lock (id, holder, taken_at) VALUES (1, 'other', 1)",
+    )
+    .unwrap();
+    let url = db.url().to_string();
+    let waiting = std::thread::spawn(move || migrate(&url));
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(!waiting.is_finished(), "it waits for the lock");
+    c.batch_execute("UPDATE kefu_migration_lock SET taken_at = 2")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        !waiting.is_finished(),
+        "a lock kept fresh is not taken over"
+    );
+    c.batch_execute("DELETE FROM kefu_migration_lock").unwrap();
+    assert_eq!(waiting.join().unwrap().unwrap(), Vec::<String>::new());
+}
