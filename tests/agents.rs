@@ -84,11 +84,7 @@ async fn an_agent_and_a_visitor_chat_both_ways() {
 
 /// The id of agent `email` (on any site).
 fn a_id(srv: &TestServer, email: &str) -> i64 {
-    let store = kefu::store::open(
-        &format!("sqlite://{}", srv.db_path.display()),
-        &kefu::store::Options::default(),
-    )
-    .unwrap();
+    let store = kefu::store::open(&srv.db_url, &kefu::store::Options::default()).unwrap();
     store.agents_by_email(email).unwrap()[0].0.id.0
 }
 

@@ -24,7 +24,7 @@ fn kefu(db: &str, args: &[&str]) -> (bool, String, String) {
 #[tokio::test]
 async fn sites_and_agents_from_the_command_line() {
     let dir = temp_dir();
-    let db = format!("sqlite://{}", dir.path().join("kefu.db").display());
+    let db = database_url(dir.path());
     let (ok, out, err) = kefu(
         &db,
         &["site", "add", "Shop", "--origin", "https://shop.example"],
@@ -137,10 +137,31 @@ async fn sites_and_agents_from_the_command_line() {
     srv.stop().await;
 }
 
+#[test]
+fn migrate_applies_the_pending_migrations_once_and_exits() {
+    let dir = temp_dir();
+    let db = database_url(dir.path());
+    let (ok, out, err) = kefu(&db, &["migrate"]);
+    assert!(ok, "{err}");
+    let applied: Vec<&str> = out.lines().collect();
+    assert!(
+        !applied.is_empty() && applied.iter().all(|l| l.starts_with("applied 20")),
+        "{out}"
+    );
+    let (ok, out, err) = kefu(&db, &["migrate"]);
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "nothing to apply: the schema is up to date");
+    // The schema is there: the database is ready for a server, or the other commands.
+    let (ok, out, err) = kefu(&db, &["site", "add", "Shop"]);
+    assert!(ok && out.contains("Shop"), "{err}");
+    let (ok, _, err) = kefu("mysql-ish://nowhere", &["migrate"]);
+    assert!(!ok && err.contains("unsupported database url"), "{err}");
+}
+
 #[tokio::test]
 async fn site_sign_prints_a_token_signed_with_the_site_secret() {
     let dir = temp_dir();
-    let db = format!("sqlite://{}", dir.path().join("kefu.db").display());
+    let db = database_url(dir.path());
     let (ok, out, err) = kefu(&db, &["site", "add", "Shop"]);
     assert!(ok, "{err}");
     let key = out.split('\t').nth(1).unwrap().to_string();

@@ -5,6 +5,10 @@
 //! (a client never resends an acknowledged message, so a lost commit would show as a
 //! missing message), nothing is duplicated or reordered, and every client resumed with
 //! no gap.
+//!
+//! SQLite's own: what a SIGKILL leaves of the file (WAL, synchronous) is the point, so it
+//! runs on a SQLite file whatever `KEFU_TEST_BACKEND` says. A database server's commits
+//! are the server's to keep (`tests/db_outage.rs` cuts the link to one instead).
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};

@@ -8,11 +8,7 @@ use support::*;
 
 /// Add agent `email` (password "pw-<email>") to the first site, straight in the database.
 fn add_agent(srv: &TestServer, email: &str, name: &str) {
-    let store = kefu::store::open(
-        &format!("sqlite://{}", srv.db_path.display()),
-        &kefu::store::Options::default(),
-    )
-    .unwrap();
+    let store = kefu::store::open(&srv.db_url, &kefu::store::Options::default()).unwrap();
     let site = store.site_by_key(&srv.site_key).unwrap().unwrap();
     let hash = kefu::core::auth::hash_password(&format!("pw-{email}")).unwrap();
     store

@@ -13,11 +13,7 @@ use serde_json::{json, Value};
 use support::*;
 
 fn open_store(srv: &TestServer) -> Box<dyn kefu::store::Store> {
-    kefu::store::open(
-        &format!("sqlite://{}", srv.db_path.display()),
-        &kefu::store::Options::default(),
-    )
-    .unwrap()
+    kefu::store::open(&srv.db_url, &kefu::store::Options::default()).unwrap()
 }
 
 fn add_agent(srv: &TestServer, email: &str, name: &str) {

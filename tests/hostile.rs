@@ -398,11 +398,7 @@ async fn visitors_cannot_choose_their_own_token() {
     assert_eq!(w2["visitor"], issued.as_str());
     assert_eq!(w2["session"], w["session"], "the same visitor");
     // A token the store already knows (made before tokens were issued) still works.
-    let store = kefu::store::open(
-        &format!("sqlite://{}", srv.db_path.display()),
-        &kefu::store::Options::default(),
-    )
-    .unwrap();
+    let store = kefu::store::open(&srv.db_url, &kefu::store::Options::default()).unwrap();
     let site = store.site_by_key(&srv.site_key).unwrap().unwrap();
     let legacy = "legacyTokenFromBefore0001";
     let entry = kefu::store::NewEntry::now(

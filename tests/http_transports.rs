@@ -459,11 +459,7 @@ async fn negotiation_lists_the_sites_transports() {
 async fn a_site_can_disable_websocket_and_sessions_hold_bounded_connections() {
     let dir = temp_dir();
     let srv = start_with(dir.path(), |c| c.max_session_connections = 2).await;
-    let store = kefu::store::open(
-        &format!("sqlite://{}", srv.db_path.display()),
-        &kefu::store::Options::default(),
-    )
-    .unwrap();
+    let store = kefu::store::open(&srv.db_url, &kefu::store::Options::default()).unwrap();
     let site = store.site_by_key(&srv.site_key).unwrap().unwrap();
     // Two connections of one visitor are fine; a third is refused with 4003.
     let mut a = Client::connect(&srv.ws_url()).await;

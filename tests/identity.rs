@@ -120,11 +120,7 @@ fn old_sig(secret: &str, id: &str) -> String {
 }
 
 fn site(srv: &TestServer, key: &str) -> kefu::store::Site {
-    let store = kefu::store::open(
-        &format!("sqlite://{}", srv.db_path.display()),
-        &kefu::store::Options::default(),
-    )
-    .unwrap();
+    let store = kefu::store::open(&srv.db_url, &kefu::store::Options::default()).unwrap();
     store.site_by_key(key).unwrap().unwrap()
 }
 
@@ -329,11 +325,7 @@ async fn a_site_requiring_identity_lets_in_only_good_tokens() {
     let dir = temp_dir();
     let srv = start(dir.path()).await;
     let key = second_site(&srv);
-    let store = kefu::store::open(
-        &format!("sqlite://{}", srv.db_path.display()),
-        &kefu::store::Options::default(),
-    )
-    .unwrap();
+    let store = kefu::store::open(&srv.db_url, &kefu::store::Options::default()).unwrap();
     let s = site(&srv, &key);
     store.set_require_identity(s.id, true).unwrap();
     let first = site(&srv, &srv.site_key).secret;

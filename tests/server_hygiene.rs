@@ -108,7 +108,7 @@ async fn shutdown_acks_what_it_committed_and_asks_clients_to_reconnect() {
     let mut acked = vec![first["off"].as_u64().unwrap()];
     let mut conv = first["conv"].as_i64().unwrap();
     let addr = srv.addr;
-    let db = srv.db_path.clone();
+    let db = srv.db_url.clone();
     srv.stop().await;
     // Everything acked before the close is in the log.
     let code = loop {
@@ -130,7 +130,7 @@ async fn shutdown_acks_what_it_committed_and_asks_clients_to_reconnect() {
     };
     assert_eq!(code, 4000);
     assert!(!acked.is_empty());
-    let stored = stored_in(&db, conv);
+    let stored = stored_at(&db, conv);
     for off in acked {
         assert!(
             stored.iter().any(|e| e.off.0 == off),

@@ -150,11 +150,7 @@ async fn canned_responses_are_kept_per_site_and_changed_only_by_admins() {
     assert_eq!((s, &b["canned"]), (200, &json!([])));
     let (s, _) = api(&srv, "DELETE", &format!("/v1/canned/{hours}"), &other, None).await;
     assert_eq!(s, 403, "an agent (of any site) is not an admin");
-    let store = kefu::store::open(
-        &format!("sqlite://{}", srv.db_path.display()),
-        &kefu::store::Options::default(),
-    )
-    .unwrap();
+    let store = kefu::store::open(&srv.db_url, &kefu::store::Options::default()).unwrap();
     let other_site = store.sites().unwrap().pop().unwrap();
     let hash = kefu::core::auth::hash_password("other-admin-pw").unwrap();
     store

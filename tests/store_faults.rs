@@ -1,6 +1,10 @@
 //! Store faults a user sees: the database file deleted under a running server, and a
 //! full disk. `/healthz` says so (503 with the reason), nothing is acknowledged that was
 //! not stored, and nothing acknowledged is lost.
+//!
+//! SQLite's own (the file deleted, the disk under the file filling up): these servers
+//! use a SQLite file whatever `KEFU_TEST_BACKEND` says (`sqlite_dir`). A database server
+//! that goes away is `tests/db_outage.rs`.
 
 mod support;
 
@@ -32,7 +36,7 @@ async fn acked(c: &mut Client, prefix: &str, n: usize) -> (i64, Vec<(String, u64
 
 #[tokio::test]
 async fn a_deleted_database_stops_acks_and_keeps_what_was_acknowledged() {
-    let dir = temp_dir();
+    let dir = sqlite_dir();
     let srv = start(dir.path()).await;
     assert_eq!(health(srv.addr).await.0, 200);
     let mut c = Client::connect(&srv.ws_url()).await;
@@ -133,7 +137,7 @@ fn set_fsize(pid: u32, limit: &str) {
 
 #[tokio::test]
 async fn a_full_disk_is_reported_and_recovers_without_losing_acks() {
-    let dir = temp_dir();
+    let dir = sqlite_dir();
     let db = dir.path().join("kefu.db");
     let srv = spawn_limited(&db, 100_000);
     let url = format!("ws://{}/v1/ws", srv.addr);

@@ -1,6 +1,13 @@
-//! Shared test support: a real kefu on 127.0.0.1:0 with a temp SQLite file, a WebSocket
+//! Shared test support: a real kefu on 127.0.0.1:0 with a database of its own, a WebSocket
 //! client speaking the protocol, a client of the HTTP transports and of the agent API, and
 //! (in `http.rs`) the HTTP clients under them.
+//!
+//! The database: a SQLite file in the test's temporary directory; or, with
+//! `KEFU_TEST_BACKEND=postgres` or `mysql` (and kefu built with that cargo feature), a
+//! fresh database on that server (`kefu::store::testdb`), made with the directory
+//! (`temp_dir`) and dropped with it. Every server a test starts on that directory, and
+//! every helper reading the stored log, uses it. Suites that are SQLite's own take
+//! `sqlite_dir` instead.
 #![allow(dead_code, unreachable_pub)]
 
 use std::net::SocketAddr;
@@ -26,20 +33,99 @@ pub const WAIT: Duration = Duration::from_secs(10);
 pub struct TestServer {
     pub addr: SocketAddr,
     pub site_key: String,
+    /// The database the server uses (see `database_url`).
+    pub db_url: String,
+    /// Where its SQLite file is, on SQLite.
     pub db_path: PathBuf,
     trigger: ShutdownTrigger,
     handle: JoinHandle<()>,
 }
 
-/// A temp dir that lives as long as the test.
-pub fn temp_dir() -> tempfile::TempDir {
-    tempfile::tempdir().expect("temp dir")
+/// A temp dir that lives as long as the test, and the database of the servers started on
+/// it (see the module's doc).
+pub struct TestDir {
+    dir: tempfile::TempDir,
+    #[cfg(any(feature = "postgres", feature = "mysql"))]
+    _db: Option<kefu::store::testdb::TestDb>,
+}
+
+impl TestDir {
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        databases().remove(self.dir.path());
+    }
+}
+
+/// The server databases of the live `TestDir`s, by directory.
+fn databases() -> std::sync::MutexGuard<'static, std::collections::HashMap<PathBuf, String>> {
+    static DBS: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<PathBuf, String>>> =
+        std::sync::OnceLock::new();
+    DBS.get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+}
+
+/// A temp dir, with a database on the backend `KEFU_TEST_BACKEND` names (`sqlite`, the
+/// default, needs none). A backend this build lacks fails the test.
+pub fn temp_dir() -> TestDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let backend = std::env::var("KEFU_TEST_BACKEND").unwrap_or_default();
+    #[cfg(any(feature = "postgres", feature = "mysql"))]
+    {
+        use kefu::store::testdb::{Server, TestDb};
+        let server = match backend.as_str() {
+            "" | "sqlite" => None,
+            #[cfg(feature = "postgres")]
+            "postgres" => Some(Server::Postgres),
+            #[cfg(feature = "mysql")]
+            "mysql" => Some(Server::Mysql),
+            other => panic!("KEFU_TEST_BACKEND={other}: not a backend of this build"),
+        };
+        let db = server.map(TestDb::new);
+        if let Some(db) = &db {
+            databases().insert(dir.path().to_path_buf(), db.url().to_string());
+        }
+        TestDir { dir, _db: db }
+    }
+    #[cfg(not(any(feature = "postgres", feature = "mysql")))]
+    {
+        assert!(
+            matches!(backend.as_str(), "" | "sqlite"),
+            "KEFU_TEST_BACKEND={backend}: kefu's tests were built without that backend's \
+             cargo feature"
+        );
+        TestDir { dir }
+    }
+}
+
+/// A temp dir whose servers use a SQLite file whatever `KEFU_TEST_BACKEND` says: for the
+/// suites about the SQLite file itself.
+pub fn sqlite_dir() -> TestDir {
+    TestDir {
+        dir: tempfile::tempdir().expect("temp dir"),
+        #[cfg(any(feature = "postgres", feature = "mysql"))]
+        _db: None,
+    }
+}
+
+/// The database of the servers started on `dir`: its server database, or the SQLite
+/// file `kefu.db` in it.
+pub fn database_url(dir: &Path) -> String {
+    match databases().get(dir) {
+        Some(url) => url.clone(),
+        None => format!("sqlite://{}", dir.join("kefu.db").display()),
+    }
 }
 
 pub fn test_config(dir: &Path) -> Config {
     Config {
         listen: "127.0.0.1:0".parse().unwrap(),
-        database_url: format!("sqlite://{}", dir.join("kefu.db").display()),
+        database_url: database_url(dir),
         sqlite_synchronous: kefu::config::Synchronous::Normal,
         admin_password: "test-password".into(),
         ..Config::default()
@@ -54,6 +140,7 @@ pub async fn start_with(dir: &Path, tweak: impl FnOnce(&mut Config)) -> TestServ
     let mut config = test_config(dir);
     tweak(&mut config);
     let db_path = dir.join("kefu.db");
+    let db_url = config.database_url.clone();
     let p = kefu::prepare(config).await.expect("server prepares");
     let addr = p.addr;
     let hub = p.hub.clone();
@@ -73,6 +160,7 @@ pub async fn start_with(dir: &Path, tweak: impl FnOnce(&mut Config)) -> TestServ
     TestServer {
         addr,
         site_key,
+        db_url,
         db_path,
         trigger,
         handle,
@@ -93,19 +181,20 @@ impl TestServer {
         format!("ws://{}/v1/ws", self.addr)
     }
 
-    /// Entries of `conv` as stored, read straight from the SQLite file.
+    /// Entries of `conv` as stored, read straight from the database.
     pub fn stored(&self, conv: i64) -> Vec<kefu::store::Entry> {
-        stored_in(&self.db_path, conv)
+        stored_at(&self.db_url, conv)
     }
 }
 
 /// Entries of `conv` as stored in the SQLite file at `db`.
 pub fn stored_in(db: &Path, conv: i64) -> Vec<kefu::store::Entry> {
-    let store = kefu::store::open(
-        &format!("sqlite://{}", db.display()),
-        &kefu::store::Options::default(),
-    )
-    .unwrap();
+    stored_at(&format!("sqlite://{}", db.display()), conv)
+}
+
+/// Entries of `conv` as stored in the database at `url`.
+pub fn stored_at(url: &str, conv: i64) -> Vec<kefu::store::Entry> {
+    let store = kefu::store::open(url, &kefu::store::Options::default()).unwrap();
     store
         .read_after(
             kefu::ids::ConversationId(conv),
@@ -480,11 +569,7 @@ pub async fn api(
 /// A second site with its own agent `agent@other` (password `other-pw`), written straight
 /// into the database. Returns its key.
 pub fn second_site(srv: &TestServer) -> String {
-    let store = kefu::store::open(
-        &format!("sqlite://{}", srv.db_path.display()),
-        &kefu::store::Options::default(),
-    )
-    .unwrap();
+    let store = kefu::store::open(&srv.db_url, &kefu::store::Options::default()).unwrap();
     let site = store.add_site("Other", &[]).unwrap();
     let hash = kefu::core::auth::hash_password("other-pw").unwrap();
     store
