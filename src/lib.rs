@@ -85,7 +85,7 @@ pub async fn prepare(config: Config) -> anyhow::Result<Prepared> {
     let (store, bootstrap, desk) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         let store: Arc<dyn store::Store> = Arc::from(store::open(&url, &options)?);
         let boot = core::auth::bootstrap(&*store, &origins, &password)?;
-        let desk = store.desk_conversations()?;
+        let desk = store.desk_conversations(None)?;
         Ok((store, boot, desk))
     })
     .await??;

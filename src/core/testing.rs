@@ -49,7 +49,7 @@ impl World {
             .into_iter()
             .next()
             .unwrap();
-        let desk = store.desk_conversations().unwrap();
+        let desk = store.desk_conversations(None).unwrap();
         let hub = Hub::start(Arc::new(config), store.clone(), desk);
         World {
             hub,
