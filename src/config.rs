@@ -474,13 +474,17 @@ impl Config {
 
     /// The WebSocket endpoint under the base URL: `ws://…/v1/ws` (`wss://` behind TLS).
     pub fn ws_url(&self) -> String {
-        let base = self.base_url();
-        let rest = base
-            .strip_prefix("https://")
-            .map(|r| format!("wss://{r}"))
-            .or_else(|| base.strip_prefix("http://").map(|r| format!("ws://{r}")));
-        format!("{}/v1/ws", rest.unwrap_or(base))
+        ws_url_of(&self.base_url())
     }
+}
+
+/// The WebSocket endpoint under a base URL: `ws://…/v1/ws` (`wss://` behind TLS).
+pub fn ws_url_of(base: &str) -> String {
+    let rest = base
+        .strip_prefix("https://")
+        .map(|r| format!("wss://{r}"))
+        .or_else(|| base.strip_prefix("http://").map(|r| format!("ws://{r}")));
+    format!("{}/v1/ws", rest.unwrap_or_else(|| base.to_string()))
 }
 
 #[cfg(test)]

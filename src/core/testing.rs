@@ -50,7 +50,7 @@ impl World {
             .next()
             .unwrap();
         let desk = store.desk_conversations(None).unwrap();
-        let hub = Hub::start(Arc::new(config), store.clone(), desk);
+        let hub = Hub::start(Arc::new(config), store.clone(), desk, None);
         World {
             hub,
             store,
