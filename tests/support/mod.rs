@@ -499,3 +499,8 @@ pub fn second_site(srv: &TestServer) -> String {
         .unwrap();
     site.key
 }
+
+/// The database a multi-process test shares: a SQLite file in `dir`.
+pub fn database_url(dir: &Path) -> String {
+    format!("sqlite://{}", dir.join("kefu.db").display())
+}

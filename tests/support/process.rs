@@ -3,6 +3,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
@@ -36,12 +37,28 @@ impl Process {
 
 /// `kefu ARGS --listen 127.0.0.1:0` with `env` (and `KEFU_LOG=error` unless given).
 pub fn spawn(args: &[&str], env: &[(&str, String)]) -> Process {
+    spawn_logged(args, env, None)
+}
+
+/// `spawn`, its log (stderr) appended to the file `log` when given.
+pub fn spawn_logged(args: &[&str], env: &[(&str, String)], log: Option<&Path>) -> Process {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_kefu"));
+    let stderr = match log {
+        Some(p) => Stdio::from(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .expect("log file"),
+        ),
+        None => Stdio::null(),
+    };
     cmd.args(args)
         .args(["--listen", "127.0.0.1:0"])
         .env("KEFU_LOG", "error")
+        .env("NO_COLOR", "1")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+        .stderr(stderr);
     for (k, v) in env {
         cmd.env(k, v);
     }
