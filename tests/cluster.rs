@@ -257,3 +257,128 @@ async fn sites_move_without_loss_when_nodes_die_pause_and_return() {
          {moved:?}, back {back:?}, while paused {stolen:?}; {links} links; {verdict:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routers_and_nodes_refuse_what_is_not_theirs() {
+    use serde_json::{json, Value};
+    use support::http;
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = support::database_url(dir.path());
+    let a = node(&db, "a", dir.path());
+    let mut keys = vec![a.site.clone().unwrap()];
+    for i in 1..6 {
+        let out = process::run(&["site", "add", &format!("site {i}")], &env(&db, None));
+        keys.push(
+            out.split_whitespace()
+                .find(|w| w.starts_with("s_"))
+                .unwrap()
+                .to_string(),
+        );
+    }
+    let b = node(&db, "b", dir.path());
+    let held = settled(&db, &keys, &["a", "b"]).await;
+    let router = process::spawn(&["router"], &env(&db, None));
+
+    // The router: every site's node, as JSON and as JSONP; unknown sites; nothing else.
+    for key in &keys {
+        let (s, _, body) = http(
+            router.addr,
+            "GET",
+            &format!("/v1/route?site={key}"),
+            &[],
+            "",
+        )
+        .await;
+        assert_eq!(s, 200, "{body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        let url = match held[key].as_str() {
+            "a" => format!("http://{}", a.addr),
+            _ => format!("http://{}", b.addr),
+        };
+        assert_eq!(v["node"], json!(held[key]), "{body}");
+        assert_eq!(v["url"], json!(url), "{body}");
+        assert_eq!(
+            v["ws"],
+            json!(format!("{}/v1/ws", url.replace("http://", "ws://")))
+        );
+    }
+    let (s, _, body) = http(router.addr, "GET", "/v1/route?site=s_nosuchsite", &[], "").await;
+    assert_eq!((s, body.contains("unknown_site")), (404, true), "{body}");
+    let (s, _, body) = http(
+        router.addr,
+        "GET",
+        "/v1/route?site=s_nosuchsite&cb=cb",
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(
+        s, 404,
+        "JSONP refusals carry their status, as on every JSONP endpoint"
+    );
+    assert!(
+        support::unwrap_jsonp(&body)["error"] == "unknown_site",
+        "{body}"
+    );
+    let (s, _, _) = http(router.addr, "GET", "/v1/route", &[], "").await;
+    assert_eq!(s, 400);
+    for path in ["/demo", "/v1/negotiate?site=x", "/console"] {
+        let (s, _, _) = http(router.addr, "GET", path, &[], "").await;
+        assert_eq!(s, 404, "a routing server answers only /v1/route: {path}");
+    }
+
+    // A client for a site the other node serves is sent there, on every transport.
+    let (key, to) = held
+        .iter()
+        .find(|(_, n)| *n == "b")
+        .expect("b serves a site");
+    assert_eq!(to, "b");
+    let hello = json!({"t": "hello", "v": 1, "site": key, "role": "visitor"});
+    let mut ws = support::Client::connect(&format!("ws://{}/v1/ws", a.addr)).await;
+    ws.send(hello.clone()).await;
+    let bye = ws.recv_type("bye").await;
+    assert_eq!(bye["code"], 4005, "{bye}");
+    assert_eq!(bye["url"], json!(format!("http://{}", b.addr)), "{bye}");
+    assert_eq!(ws.closed_with().await, 4005);
+    for kind in ["lp", "jsonp"] {
+        let mut ch = support::HttpClient::open(a.addr, kind, &hello).await;
+        let bye = ch.recv_type("bye").await;
+        assert_eq!(
+            (bye["code"].clone(), bye["url"].clone()),
+            (json!(4005), json!(format!("http://{}", b.addr))),
+            "{kind}: {bye}"
+        );
+    }
+    // On the node that serves it, the same hello is welcome.
+    let mut ws = support::Client::connect(&format!("ws://{}/v1/ws", b.addr)).await;
+    ws.hello(key, None, None).await;
+
+    // A second process with a live node's id is refused, saying why.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kefu"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .envs(env(&db, Some("b")))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a clashing node id started");
+    assert!(
+        err.contains("node id \"b\" is in use by a live node"),
+        "{err}"
+    );
+    // `kefu nodes` lists both, live, with their sites.
+    let listed = process::run(&["nodes"], &env(&db, None));
+    for (id, n) in [("a", &a), ("b", &b)] {
+        let line = listed
+            .lines()
+            .find(|l| l.starts_with(&format!("{id}\t")))
+            .unwrap();
+        assert!(
+            line.contains("\tlive\t") && line.contains(&n.addr.to_string()),
+            "{listed}"
+        );
+        for (k, holder) in &held {
+            assert_eq!(line.contains(k.as_str()), holder == id, "{listed}");
+        }
+    }
+}
