@@ -33,6 +33,8 @@ pub(crate) struct Me {
 #[derive(Default)]
 pub(crate) struct Held {
     epochs: RwLock<HashMap<SiteId, i64>>,
+    /// Sites a commit found fenced since the last beat: the beat drops them.
+    fenced: Mutex<Vec<SiteId>>,
 }
 
 impl Held {
@@ -55,13 +57,27 @@ impl Held {
         m.remove(&site)
     }
 
+    /// A commit was fenced for `site`: stop writing to it, and let the next beat drop it.
+    pub(crate) fn fenced(&self, site: SiteId) {
+        if self.remove(site).is_some() {
+            self.fenced
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(site);
+        }
+    }
+
+    fn take_fenced(&self) -> Vec<SiteId> {
+        std::mem::take(&mut *self.fenced.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
     pub(crate) fn sites(&self) -> Vec<(SiteId, i64)> {
         self.read().iter().map(|(s, e)| (*s, *e)).collect()
     }
 }
 
 /// What a node knows of the cluster, as of its last beat.
-#[derive(Default, Clone)]
+#[derive(Default)]
 struct View {
     /// Live nodes, by id.
     live: Vec<Node>,
@@ -161,8 +177,8 @@ impl Cluster {
         self.dead_after.as_millis() as i64
     }
 
-    fn view(&self) -> View {
-        self.view.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    fn view(&self) -> std::sync::MutexGuard<'_, View> {
+        self.view.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Claim this node's id: a row that still beats belongs to a live node, and this one
@@ -220,6 +236,9 @@ impl Cluster {
                     }
                     return Ok(changes);
                 }
+                for site in self.held.take_fenced() {
+                    changes.lost.push((site, String::new()));
+                }
                 let renewed = store.renew(&me.id, now + self.dead_ms())?;
                 let still: HashMap<SiteId, i64> =
                     renewed.iter().map(|l| (l.site, l.epoch)).collect();
@@ -240,38 +259,34 @@ impl Cluster {
             .collect();
         let leases: HashMap<SiteId, Lease> =
             store.leases()?.into_iter().map(|l| (l.site, l)).collect();
-        *self.view.lock().unwrap_or_else(|p| p.into_inner()) = View {
-            live: live.clone(),
-            leases: leases.clone(),
-        };
+        let mut wanted = Vec::new();
+        if let Some(me) = mine {
+            for site in sites {
+                let Some(want) = rendezvous(&site.key, &live) else {
+                    continue;
+                };
+                let held = self.held.epoch(site.id).is_some();
+                if want.id == me.id && !held {
+                    let free = leases
+                        .get(&site.id)
+                        .is_none_or(|l| l.node.is_empty() || l.expires_at < now || l.node == me.id);
+                    if free {
+                        changes.take.push(site.id);
+                    }
+                } else if want.id != me.id && held {
+                    let to = Owner {
+                        node: want.id.clone(),
+                        url: want.url.clone(),
+                    };
+                    wanted.push((site.id, to));
+                }
+            }
+        }
+        changes.give = wanted;
+        *self.view() = View { live, leases };
         for (site, url) in &mut changes.lost {
             if let Some(o) = self.owner_by_id(*site, sites) {
                 *url = o.url;
-            }
-        }
-        let Some(me) = mine else {
-            return Ok(changes);
-        };
-        for site in sites {
-            let Some(want) = rendezvous(&site.key, &live) else {
-                continue;
-            };
-            let held = self.held.epoch(site.id).is_some();
-            if want.id == me.id && !held {
-                let free = leases
-                    .get(&site.id)
-                    .is_none_or(|l| l.node.is_empty() || l.expires_at < now || l.node == me.id);
-                if free {
-                    changes.take.push(site.id);
-                }
-            } else if want.id != me.id && held {
-                changes.give.push((
-                    site.id,
-                    Owner {
-                        node: want.id.clone(),
-                        url: want.url.clone(),
-                    },
-                ));
             }
         }
         Ok(changes)

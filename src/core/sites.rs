@@ -208,3 +208,52 @@ impl Hub {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::config::Config;
+    use crate::core::testing::{settle, World};
+    use crate::core::Shutdown;
+    use crate::protocol::close;
+    use crate::store::now_ms;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_fenced_commit_sends_every_client_of_the_site_away() {
+        let config = Config {
+            node_id: "a".into(),
+            node_beat_ms: 100,
+            ..Config::default()
+        };
+        let w = World::node(config);
+        let (_t, shutdown) = Shutdown::new();
+        // The first beat takes the site (the only node, so rendezvous gives it to "a").
+        for _ in 0..50 {
+            if w.hub.serves(w.site.id) {
+                break;
+            }
+            tokio::time::advance(Duration::from_millis(100)).await;
+            settle().await;
+        }
+        assert!(w.hub.serves(w.site.id), "the node took its site");
+        let mut visitor = w.visitor(&shutdown, None).await;
+        let mut agent = w.agent(&shutdown, &w.admin).await;
+        // Another node takes the lease over behind this one's back (as if this one had
+        // been paused past its lease).
+        let far = now_ms() + 3_600_000;
+        let taken = w.store.acquire(w.site.id, "b", far, far + 1).unwrap();
+        assert_eq!(taken.map(|l| l.epoch), Some(2));
+        visitor.say(serde_json::json!({"t":"msg","cid":"m1","body":"hello"}));
+        let bye = visitor.next_type("bye").await;
+        assert_eq!(bye["code"], close::MOVED, "{bye}");
+        assert!(!w.hub.serves(w.site.id), "the site left the fence at once");
+        // Nothing was written: the fence refused the commit.
+        assert!(!w.store.visitor_exists(w.site.id, "m1").unwrap());
+        // The next beat drops the site: its other clients are sent away too.
+        tokio::time::advance(Duration::from_millis(150)).await;
+        settle().await;
+        let bye = agent.next_type("bye").await;
+        assert_eq!(bye["code"], close::MOVED, "{bye}");
+    }
+}

@@ -150,8 +150,8 @@ impl Ctx {
     }
 
     /// Append `batch` in one transaction, fenced by the leases this node holds when it
-    /// is a node of a cluster. A fenced site is dropped from them at once, so nothing
-    /// more is tried for it.
+    /// is a node of a cluster. A fenced site leaves them at once, so nothing more is
+    /// tried for it, and the next beat drops it (its other clients are sent away).
     fn append(&self, batch: &[NewEntry]) -> Result<Vec<Appended>, StoreError> {
         let Some(cluster) = &self.cluster else {
             return self.store.append_batch(batch);
@@ -168,12 +168,11 @@ impl Ctx {
         };
         if let Err(StoreError::Fenced(sites)) = &r {
             for site in sites {
-                if cluster.held().remove(*site).is_some() {
-                    tracing::warn!(
-                        site = site.0,
-                        "fenced: another node holds this site's lease"
-                    );
-                }
+                tracing::warn!(
+                    site = site.0,
+                    "fenced: another node holds this site's lease"
+                );
+                cluster.held().fenced(*site);
             }
         }
         r
