@@ -396,3 +396,57 @@ async fn routers_and_nodes_refuse_what_is_not_theirs() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_stops_cleanly_hands_its_sites_over_at_once() {
+    use serde_json::json;
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = support::database_url(dir.path());
+    // Long leases: only a release moves the sites quickly.
+    let slow = |id| {
+        let mut e = env(&db, Some(id));
+        e.push(("KEFU_NODE_DEAD_BEATS", "50".to_string()));
+        e
+    };
+    let a = process::spawn(&["serve"], &slow("a"));
+    let key = a.site.clone().unwrap();
+    let b = process::spawn(&["serve"], &slow("b"));
+    let start = Instant::now();
+    let holder = loop {
+        if let Some(n) = holders(&db).get(&key) {
+            break n.clone();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "nobody took the site"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let (stopping, staying) = if holder == "a" { (a, b) } else { (b, a) };
+    let mut ws = support::Client::connect(&format!("ws://{}/v1/ws", stopping.addr)).await;
+    ws.hello(&key, None, None).await;
+    let stopped = Instant::now();
+    stopping.signal("-TERM");
+    let bye = ws.recv_type("bye").await;
+    assert_eq!(
+        (bye["code"].clone(), bye["url"].clone()),
+        (json!(4005), json!("")),
+        "{bye}"
+    );
+    // The other node holds the site long before the stopped node's lease (10 s) ran out.
+    let other = if holder == "a" { "b" } else { "a" };
+    loop {
+        if holders(&db).get(&key).map(String::as_str) == Some(other) {
+            break;
+        }
+        assert!(
+            stopped.elapsed() < Duration::from_secs(5),
+            "the site did not move at once"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut ws = support::Client::connect(&format!("ws://{}/v1/ws", staying.addr)).await;
+    ws.hello(&key, None, None).await;
+    eprintln!("clean stop: site moved in {:?}", stopped.elapsed());
+}

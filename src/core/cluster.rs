@@ -114,6 +114,8 @@ pub(crate) struct Cluster {
     view: Mutex<View>,
     /// Serialises acquisitions (the beat's and a hello's) so the hub loads each site once.
     taking: tokio::sync::Mutex<()>,
+    /// Set by `leave`: no more beats, no more leases.
+    left: std::sync::atomic::AtomicBool,
 }
 
 /// Rendezvous score of `node` for site `key`: the highest wins.
@@ -154,6 +156,7 @@ impl Cluster {
             held: Held::default(),
             view: Mutex::new(View::default()),
             taking: tokio::sync::Mutex::new(()),
+            left: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -224,6 +227,9 @@ impl Cluster {
     /// One beat: heartbeat this node, renew its leases, refresh the view, and say what
     /// changed (leases lost are removed from `Held` here). Blocks.
     pub(crate) fn beat(&self, store: &dyn Store, sites: &[Site]) -> StoreResult<Changes> {
+        if self.left.load(std::sync::atomic::Ordering::Acquire) {
+            return Ok(Changes::default());
+        }
         let now = now_ms();
         let mut changes = Changes::default();
         let mine = match &self.me {
@@ -296,6 +302,9 @@ impl Cluster {
     /// `Held`. Blocks.
     pub(crate) fn acquire(&self, store: &dyn Store, site: SiteId) -> StoreResult<Option<i64>> {
         let Some(me) = &self.me else { return Ok(None) };
+        if self.left.load(std::sync::atomic::Ordering::Acquire) {
+            return Ok(None);
+        }
         if let Some(e) = self.held.epoch(site) {
             return Ok(Some(e));
         }
@@ -319,6 +328,7 @@ impl Cluster {
     /// A clean stop: every lease released, the node marked dead. Blocks.
     pub(crate) fn leave(&self, store: &dyn Store) -> StoreResult<()> {
         let Some(me) = &self.me else { return Ok(()) };
+        self.left.store(true, std::sync::atomic::Ordering::Release);
         for (site, _) in self.held.sites() {
             self.held.remove(site);
         }
