@@ -61,7 +61,7 @@ case "$target_dir" in /*) ;; *) target_dir="$PWD/$target_dir" ;; esac
 # that backend (KEFU_TEST_BACKEND; see tests/support). The suites left out are SQLite's
 # own or do not touch the store: crash, store_faults (the SQLite file itself), emfile,
 # logs, http_console, http_csp, fuzz_corpus.
-gateway_suites=(agents chaos cli db_outage desk durable hostile http_bad_input http_fixtures
+gateway_suites=(agents chaos cli cluster db_outage desk durable hostile http_bad_input http_fixtures
     http_transports identity live server_hygiene settings ws_bad_input ws_stream)
 require_backends=false
 if [ "${CI:-}" = true ] || [ "${KEFU_REQUIRE_BACKENDS:-}" = 1 ]; then

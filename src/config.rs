@@ -24,6 +24,16 @@ pub struct Config {
     /// Public base URL printed at start-up and used for the first site's allowed origins;
     /// derived from `listen` when empty.
     pub public_url: String,
+    /// This node's id in a cluster of nodes sharing one database (`docs/deploy.md`,
+    /// "Several nodes"): 1–64 of `[A-Za-z0-9_.-]`. Empty (the default): the node runs
+    /// alone and serves every site, with no heartbeats and no leases.
+    pub node_id: String,
+    /// How often a node heartbeats its row and renews its site leases, in ms.
+    pub node_beat_ms: u64,
+    /// A node whose last heartbeat is older than this many beats is dead: its sites move.
+    /// Its leases last as long, so a node that cannot renew them stops serving its sites
+    /// before another node may take them.
+    pub node_dead_beats: u32,
     /// Interval of server `ping` frames, in ms. A link with no inbound frame for
     /// 2 × this + 1 s is dead.
     pub heartbeat_ms: u64,
@@ -241,6 +251,9 @@ impl Default for Config {
             listen: "127.0.0.1:8080".parse().expect("valid default address"),
             database_url: "sqlite://data/kefu.db".to_string(),
             public_url: String::new(),
+            node_id: String::new(),
+            node_beat_ms: 1000,
+            node_dead_beats: 3,
             heartbeat_ms: 3000,
             max_connections: 19_900,
             max_connections_per_address: 512,
@@ -374,6 +387,13 @@ impl Config {
         if self.read_pool_size == 0 {
             return bad("read_pool_size must be at least 1");
         }
+        let id_ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-');
+        if self.node_id.len() > 64 || !self.node_id.chars().all(id_ok) {
+            return bad("node_id must be 1-64 characters of A-Z a-z 0-9 _ . - (or empty)");
+        }
+        if self.node_beat_ms < 50 || self.node_dead_beats < 2 {
+            return bad("node_beat_ms must be at least 50 and node_dead_beats at least 2");
+        }
         if self.poll_timeout_ms < 100 || self.chan_idle_ms <= self.poll_timeout_ms {
             return bad("poll_timeout_ms must be at least 100 and below chan_idle_ms");
         }
@@ -439,6 +459,11 @@ impl Config {
         Duration::from_millis(self.shutdown_grace_ms)
     }
 
+    /// How long a node's silence (and a lease) lasts before it counts as dead.
+    pub fn node_dead_after(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.node_beat_ms * u64::from(self.node_dead_beats))
+    }
+
     /// The URL people open: `public_url`, else `http://<listen>`.
     pub fn base_url(&self) -> String {
         if !self.public_url.is_empty() {
@@ -449,13 +474,17 @@ impl Config {
 
     /// The WebSocket endpoint under the base URL: `ws://…/v1/ws` (`wss://` behind TLS).
     pub fn ws_url(&self) -> String {
-        let base = self.base_url();
-        let rest = base
-            .strip_prefix("https://")
-            .map(|r| format!("wss://{r}"))
-            .or_else(|| base.strip_prefix("http://").map(|r| format!("ws://{r}")));
-        format!("{}/v1/ws", rest.unwrap_or(base))
+        ws_url_of(&self.base_url())
     }
+}
+
+/// The WebSocket endpoint under a base URL: `ws://…/v1/ws` (`wss://` behind TLS).
+pub fn ws_url_of(base: &str) -> String {
+    let rest = base
+        .strip_prefix("https://")
+        .map(|r| format!("wss://{r}"))
+        .or_else(|| base.strip_prefix("http://").map(|r| format!("ws://{r}")));
+    format!("{}/v1/ws", rest.unwrap_or_else(|| base.to_string()))
 }
 
 #[cfg(test)]

@@ -67,8 +67,19 @@ pub struct Prepared {
 }
 
 /// Open the store, run migrations, create the first site and admin on a new database,
-/// start the writer, and bind the listening socket.
+/// start the writer, and bind the listening socket. With a `node_id`, join the cluster
+/// first (refused when another live node has that id).
 pub async fn prepare(config: Config) -> anyhow::Result<Prepared> {
+    prepare_as(config, false).await
+}
+
+/// A routing server alone (`kefu router`): it answers `/v1/route` (and `/healthz`) from
+/// the nodes' heartbeats and leases in the database, and serves no site itself.
+pub async fn prepare_router(config: Config) -> anyhow::Result<Prepared> {
+    prepare_as(config, true).await
+}
+
+async fn prepare_as(config: Config, router: bool) -> anyhow::Result<Prepared> {
     config.validate()?;
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
@@ -82,14 +93,26 @@ pub async fn prepare(config: Config) -> anyhow::Result<Prepared> {
         store::Options::from_config(&config),
         config.admin_password.clone(),
     );
-    let (store, bootstrap, desk) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        let store: Arc<dyn store::Store> = Arc::from(store::open(&url, &options)?);
-        let boot = core::auth::bootstrap(&*store, &origins, &password)?;
-        let desk = store.desk_conversations()?;
-        Ok((store, boot, desk))
-    })
-    .await??;
-    let hub = Hub::start(Arc::new(config), store, desk);
+    let cluster = core::cluster::Cluster::new(&config, router);
+    let (store, bootstrap, desk, cluster) =
+        tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            let store: Arc<dyn store::Store> = Arc::from(store::open(&url, &options)?);
+            if router {
+                return Ok((store, None, Vec::new(), cluster));
+            }
+            let boot = core::auth::bootstrap(&*store, &origins, &password)?;
+            let desk = match &cluster {
+                // A node of a cluster loads each site's desk when it takes the site.
+                Some(c) => {
+                    c.join(&*store)?;
+                    Vec::new()
+                }
+                None => store.desk_conversations(None)?,
+            };
+            Ok((store, boot, desk, cluster))
+        })
+        .await??;
+    let hub = Hub::start(Arc::new(config), store, desk, cluster);
     Ok(Prepared {
         listener,
         addr,

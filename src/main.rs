@@ -57,6 +57,12 @@ enum Command {
     /// Apply the pending migrations of the configured database, print what was applied,
     /// and exit. (A server applies them too when it starts.)
     Migrate,
+    /// Run a routing server alone: it answers `GET /v1/route?site=KEY` (which node
+    /// serves a site) from the nodes' heartbeats and leases in the database, and nothing
+    /// else.
+    Router,
+    /// List the nodes of the cluster on this database, their liveness and their sites.
+    Nodes,
 }
 
 #[derive(Subcommand, Debug)]
@@ -250,6 +256,8 @@ fn main() -> ExitCode {
         Some(Command::Site { action }) => site(config, action),
         Some(Command::Agent { action }) => agent(config, action),
         Some(Command::Migrate) => migrate(&config),
+        Some(Command::Router) => router(config),
+        Some(Command::Nodes) => nodes(config),
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -311,6 +319,64 @@ fn serve(config: Config) -> anyhow::Result<()> {
         kefu::server::run(p.listener, p.hub, shutdown).await;
         Ok(())
     })
+}
+
+fn router(config: Config) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let p = kefu::prepare_router(config).await?;
+        banner!("kefu router is listening on http://{}", p.addr);
+        banner!("  route:  {}/v1/route?site=KEY", p.hub.config().base_url());
+        let (trigger, shutdown) = Shutdown::new();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            trigger.fire();
+        });
+        kefu::server::run(p.listener, p.hub, shutdown).await;
+        Ok(())
+    })
+}
+
+fn nodes(config: Config) -> anyhow::Result<()> {
+    let store = open_store(&config)?;
+    let now = kefu::store::now_ms();
+    let dead_after = config.node_dead_after().as_millis() as i64;
+    let leases = store.leases()?;
+    let sites = store.sites()?;
+    let key = |id| {
+        sites
+            .iter()
+            .find(|s| s.id == id)
+            .map_or_else(|| id.to_string(), |s| s.key.clone())
+    };
+    let nodes = store.nodes()?;
+    if nodes.is_empty() {
+        println!("no node has joined a cluster on this database");
+    }
+    for n in nodes {
+        let ago = now - n.beat_at;
+        let state = match n.beat_at {
+            0 => "stopped",
+            _ if ago <= dead_after => "live",
+            _ => "dead",
+        };
+        let held: Vec<String> = leases
+            .iter()
+            .filter(|l| l.node == n.id && l.expires_at >= now)
+            .map(|l| format!("{}@{}", key(l.site), l.epoch))
+            .collect();
+        println!(
+            "{}\t{}\t{state}\tbeat {} ms ago\t{} site(s)\t{}",
+            n.id,
+            n.url,
+            ago.max(0),
+            held.len(),
+            held.join(" ")
+        );
+    }
+    Ok(())
 }
 
 async fn wait_for_signal() {

@@ -35,6 +35,8 @@ pub async fn run(listener: TcpListener, hub: Hub, shutdown: Shutdown) {
     let channels = channel::Registry::new(&hub);
     accept_loop(&listener, &hub, &channels, shutdown.clone()).await;
     drop(listener);
+    // Its sites go to other nodes now: the clients told to move find them there.
+    hub.leave_cluster().await;
     // Connections saw the same signal and are saying goodbye: await them, bounded.
     let grace = hub.config().shutdown_grace() + Duration::from_secs(1);
     if !hub.tasks().drain(grace).await {

@@ -10,13 +10,13 @@
 //! runs on a SQLite file whatever `KEFU_TEST_BACKEND` says. A database server's commits
 //! are the server's to keep (`tests/db_outage.rs` cuts the link to one instead).
 
+mod support;
+
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc as std_mpsc;
 use std::time::Duration;
+
+use support::process::Process;
 
 use kefu::ids::{ConversationId, Offset};
 use kefu::protocol::Role;
@@ -25,66 +25,17 @@ use kefu_load::net::{Target, Tr};
 use kefu_load::{mix, verify};
 use tokio::time::Instant;
 
-/// A running `kefu` process, killed when dropped.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-    site: Option<String>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn spawn(db: &Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kefu"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("KEFU_DATABASE_URL", format!("sqlite://{}", db.display()))
-        .env("KEFU_ADMIN_PASSWORD", "crash-test-pw")
-        .env("KEFU_HEARTBEAT_MS", "300")
-        .env("KEFU_POLL_TIMEOUT_MS", "400")
-        .env("KEFU_CHAN_IDLE_MS", "3000")
-        .env("KEFU_LOG", "error")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("kefu starts");
-    let out = child.stdout.take().expect("stdout");
-    let (tx, rx) = std_mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let (mut addr, mut site) = (None, None);
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while addr.is_none() || (site.is_none() && std::time::Instant::now() < deadline) {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        let Ok(line) = rx.recv_timeout(left.min(Duration::from_millis(300))) else {
-            if addr.is_some() {
-                break; // a restart prints no site
-            }
-            assert!(left > Duration::ZERO, "kefu did not start in time");
-            continue;
-        };
-        if let Some(u) = line.strip_prefix("kefu is listening on http://") {
-            addr = Some(u.trim().parse().expect("printed address"));
-        }
-        if let Some((_, k)) = line.split_once("with key ") {
-            site = Some(k.trim().to_string());
-        }
-    }
-    Server {
-        child,
-        addr: addr.expect("address printed"),
-        site,
-    }
+fn spawn(db: &Path) -> Process {
+    support::process::spawn(
+        &["serve"],
+        &[
+            ("KEFU_DATABASE_URL", format!("sqlite://{}", db.display())),
+            ("KEFU_ADMIN_PASSWORD", "crash-test-pw".into()),
+            ("KEFU_HEARTBEAT_MS", "300".into()),
+            ("KEFU_POLL_TIMEOUT_MS", "400".into()),
+            ("KEFU_CHAN_IDLE_MS", "3000".into()),
+        ],
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -553,6 +553,9 @@ impl Hub {
         };
         let mut closed = 0;
         for c in found {
+            if !self.serves(c.site) {
+                continue;
+            }
             let here = self
                 .live_session(c.site, &c.token)
                 .is_some_and(|s| s.connection_count() > 0);

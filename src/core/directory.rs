@@ -160,7 +160,12 @@ mod tests {
             .unwrap()
             .unwrap();
         let admin = store.agents(boot.site.id).unwrap().remove(0);
-        let hub = Hub::start(Arc::new(Config::default()), Arc::from(store), Vec::new());
+        let hub = Hub::start(
+            Arc::new(Config::default()),
+            Arc::from(store),
+            Vec::new(),
+            None,
+        );
         (hub, Admin::of(admin).unwrap())
     }
 

@@ -16,6 +16,7 @@ use bytes::Bytes;
 
 use super::auth;
 use super::budget::PerAddress;
+use super::cluster::Cluster;
 use super::login::{self, Login, LoginError};
 use super::presence::Presence;
 use super::registry::Registry;
@@ -65,7 +66,7 @@ pub struct Hub {
     inner: Arc<Inner>,
 }
 
-struct Inner {
+pub(crate) struct Inner {
     config: Arc<Config>,
     store: Arc<dyn Store>,
     writer: Writer,
@@ -91,6 +92,8 @@ struct Inner {
     slow_disconnects: AtomicUsize,
     /// Every background task: connections (awaited at shutdown) and timers (cancelled).
     tasks: Tasks,
+    /// This node's part in a cluster (`sites`), or a router's; `None` running alone.
+    cluster: Option<Arc<Cluster>>,
 }
 
 /// The per-address budgets, one per resource (`docs/config.md`).
@@ -115,12 +118,21 @@ impl Limits {
 
 impl Hub {
     /// Start the hub and its writer thread on an opened store, with the desk as the log
-    /// left it (`Store::desk_conversations`).
-    pub(crate) fn start(config: Arc<Config>, store: Arc<dyn Store>, desk: Vec<DeskConv>) -> Hub {
+    /// left it (`Store::desk_conversations`). With a `cluster`, the node serves the sites
+    /// whose leases it takes (their desks are loaded then), and a router (a cluster part
+    /// with no node) serves no site at all: no writer work, no desk timers.
+    pub(crate) fn start(
+        config: Arc<Config>,
+        store: Arc<dyn Store>,
+        desk: Vec<DeskConv>,
+        cluster: Option<Cluster>,
+    ) -> Hub {
+        let cluster = cluster.map(Arc::new);
         let registry = Arc::new(Registry::new());
         let (writer, thread) = Writer::spawn(
             store.clone(),
             registry.clone(),
+            cluster.clone(),
             config.writer_queue,
             config.writer_batch,
         );
@@ -140,9 +152,17 @@ impl Hub {
                 per_address: Limits::new(&config),
                 slow_disconnects: AtomicUsize::new(0),
                 tasks: Tasks::new(),
+                cluster: cluster.clone(),
             }),
         };
         hub.restore_desk(desk);
+        if let Some(c) = cluster {
+            let router = c.me().is_none();
+            hub.run_beats(c);
+            if router {
+                return hub;
+            }
+        }
         // Every second, until shutdown or the hub is gone: re-assign unanswered
         // conversations and send the invitations site rules call for; now and then,
         // close idle ones.
@@ -164,6 +184,54 @@ impl Hub {
             }
         });
         hub
+    }
+
+    pub(crate) fn cluster(&self) -> Option<&Arc<Cluster>> {
+        self.inner.cluster.as_ref()
+    }
+
+    /// Does this node serve `site` now (always, running alone)?
+    pub(crate) fn serves(&self, site: SiteId) -> bool {
+        self.cluster()
+            .is_none_or(|c| c.me().is_some() && c.held().epoch(site).is_some())
+    }
+
+    pub(crate) fn downgrade(&self) -> std::sync::Weak<Inner> {
+        Arc::downgrade(&self.inner)
+    }
+
+    pub(crate) fn upgrade(weak: &std::sync::Weak<Inner>) -> Option<Hub> {
+        weak.upgrade().map(|inner| Hub { inner })
+    }
+
+    /// Forget everything held in memory for `site` (its desk, who is on it, its visitor
+    /// sessions, its rules) and return the connections that were on it.
+    pub(crate) fn forget_site(&self, site: SiteId) -> Vec<Arc<Signal>> {
+        let mut signals = Vec::new();
+        if let Some(sp) = self.inner.presence.lock().remove(&site) {
+            signals.extend(sp.agents.iter().map(|a| a.sig.clone()));
+            for v in sp.visitors.values() {
+                signals.extend(v.signals());
+            }
+        }
+        self.inner
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|(s, _), session| {
+                if *s == site {
+                    signals.extend(session.signals());
+                }
+                *s != site
+            });
+        self.inner
+            .rules
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&site);
+        signals.sort_by_key(|s| Arc::as_ptr(s) as usize);
+        signals.dedup_by(|a, b| Arc::ptr_eq(a, b));
+        signals
     }
 
     /// Why store writes are failing now, if they are (`/healthz`).

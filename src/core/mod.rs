@@ -20,6 +20,8 @@
 //! - `tokens`: visitor tokens the server issues
 //! - `send`: an agent's message, the one path of WebSocket and REST
 //! - `tasks`: every background task, tracked; the drain and the timers' stop at shutdown
+//! - `cluster`: several nodes on one database — node ids, heartbeats, rendezvous, leases
+//! - `sites`: which sites this node serves; taking, dropping and handing them over
 //!
 //! The services the HTTP API calls (each request parses, calls one, renders):
 //!
@@ -31,6 +33,7 @@
 pub(crate) mod access;
 pub mod auth;
 pub(crate) mod budget;
+pub(crate) mod cluster;
 pub(crate) mod conn;
 pub(crate) mod desk;
 pub(crate) mod directory;
@@ -46,6 +49,7 @@ pub(crate) mod send;
 pub(crate) mod session;
 pub(crate) mod settings;
 pub(crate) mod signal;
+pub(crate) mod sites;
 pub(crate) mod stream;
 pub(crate) mod tasks;
 #[cfg(test)]

@@ -107,7 +107,12 @@ mod tests {
             .unwrap();
         let other = store.add_site("Other", &[]).unwrap();
         let admin = store.agents(boot.site.id).unwrap().remove(0);
-        let hub = Hub::start(Arc::new(Config::default()), Arc::from(store), Vec::new());
+        let hub = Hub::start(
+            Arc::new(Config::default()),
+            Arc::from(store),
+            Vec::new(),
+            None,
+        );
         // A visitor's first message opens a conversation.
         let first = NewEntry::now(
             ConvRef::Visitor {

@@ -241,6 +241,11 @@ impl VisitorSession {
         self.conns.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The connections of this session now.
+    pub(crate) fn signals(&self) -> Vec<Arc<Signal>> {
+        self.conns().0.clone()
+    }
+
     pub(crate) fn attach(&self, s: &Arc<Signal>, kind: TransportKind) {
         self.conns().0.push(s.clone());
         self.info().transports.push(kind);

@@ -160,7 +160,7 @@ mod tests {
             max_rules: 2,
             ..Config::default()
         };
-        let hub = Hub::start(Arc::new(config), Arc::from(store), Vec::new());
+        let hub = Hub::start(Arc::new(config), Arc::from(store), Vec::new(), None);
         (hub, Admin::of(admin).unwrap(), agent)
     }
 

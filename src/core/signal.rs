@@ -30,6 +30,8 @@ pub(crate) struct Signal {
     resync: AtomicBool,
     /// The connection belongs to an agent (typing drafts go only to agents).
     agent: AtomicBool,
+    /// Its site moved to another node: where to send the client (empty: to the router).
+    moved: Mutex<Option<String>>,
 }
 
 impl Signal {
@@ -42,7 +44,19 @@ impl Signal {
             cap: volatile_cap.max(1),
             resync: AtomicBool::new(false),
             agent: AtomicBool::new(false),
+            moved: Mutex::new(None),
         }
+    }
+
+    /// The connection's site moved to the node at `url`: the connection ends with
+    /// `MOVED`.
+    pub(crate) fn mark_moved(&self, url: &str) {
+        *self.moved.lock().unwrap_or_else(|p| p.into_inner()) = Some(url.to_string());
+        self.notify.notify_one();
+    }
+
+    pub(crate) fn take_moved(&self) -> Option<String> {
+        self.moved.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 
     /// Queue a volatile frame (see `volatile`).

@@ -39,6 +39,16 @@ impl World {
     /// A first site and admin in a memory store; `prepare` may add to the store before
     /// the hub starts (and restores the desk from it).
     pub(crate) fn new(config: Config, prepare: impl FnOnce(&dyn Store, &Site)) -> World {
+        World::start(config, prepare, false)
+    }
+
+    /// `new`, the hub a node of a cluster (`config.node_id`) on the memory store: it
+    /// serves the sites whose leases it takes.
+    pub(crate) fn node(config: Config) -> World {
+        World::start(config, |_, _| {}, true)
+    }
+
+    fn start(config: Config, prepare: impl FnOnce(&dyn Store, &Site), node: bool) -> World {
         let store: Arc<dyn Store> =
             Arc::from(crate::store::open("memory://", &Default::default()).unwrap());
         let boot = super::auth::bootstrap(&*store, &[], "pw").unwrap().unwrap();
@@ -49,8 +59,14 @@ impl World {
             .into_iter()
             .next()
             .unwrap();
-        let desk = store.desk_conversations().unwrap();
-        let hub = Hub::start(Arc::new(config), store.clone(), desk);
+        let desk = store.desk_conversations(None).unwrap();
+        let cluster = node
+            .then(|| super::cluster::Cluster::new(&config, false))
+            .flatten();
+        if let Some(c) = &cluster {
+            c.join(&*store).unwrap();
+        }
+        let hub = Hub::start(Arc::new(config), store.clone(), desk, cluster);
         World {
             hub,
             store,

@@ -11,10 +11,11 @@ use std::thread::JoinHandle;
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::cluster::Cluster;
 use super::registry::Registry;
 use crate::ids::ConversationId;
 use crate::protocol::{EntryFrame, ErrorCode, ServerFrame};
-use crate::store::{Appended, NewEntry, Reopen, Store, StoreError};
+use crate::store::{Appended, Fence, NewEntry, Reopen, Store, StoreError};
 
 /// Why an append was not done. Nothing was acknowledged; the client may resend.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -25,6 +26,9 @@ pub(crate) enum AppendError {
     Store(String),
     #[error("the server is shutting down")]
     Closed,
+    /// Another node serves the entry's site now: the client is sent there.
+    #[error("this node no longer serves the site")]
+    Fenced,
 }
 
 impl AppendError {
@@ -33,7 +37,7 @@ impl AppendError {
     pub(crate) fn code(&self) -> ErrorCode {
         match self {
             AppendError::Overloaded => ErrorCode::Overloaded,
-            AppendError::Store(_) | AppendError::Closed => ErrorCode::Store,
+            AppendError::Store(_) | AppendError::Closed | AppendError::Fenced => ErrorCode::Store,
         }
     }
 }
@@ -65,18 +69,25 @@ pub(crate) struct Writer {
 
 impl Writer {
     /// Start the writer thread.
+    /// `cluster`: a node of a cluster fences every commit with the leases it holds.
     pub(crate) fn spawn(
         store: Arc<dyn Store>,
         registry: Arc<Registry>,
+        cluster: Option<Arc<Cluster>>,
         queue: usize,
         batch: usize,
     ) -> (Writer, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(queue);
         let failing = Arc::new(Mutex::new(None));
-        let health = failing.clone();
+        let cx = Ctx {
+            store,
+            registry,
+            cluster: cluster.filter(|c| c.me().is_some()),
+            failing: failing.clone(),
+        };
         let handle = std::thread::Builder::new()
             .name("kefu-writer".into())
-            .spawn(move || run(store, registry, rx, batch, health))
+            .spawn(move || run(cx, rx, batch))
             .expect("spawn writer thread");
         (Writer { tx, failing }, handle)
     }
@@ -120,6 +131,7 @@ impl Writer {
 struct Ctx {
     store: Arc<dyn Store>,
     registry: Arc<Registry>,
+    cluster: Option<Arc<Cluster>>,
     failing: Arc<Mutex<Option<String>>>,
 }
 
@@ -136,20 +148,38 @@ impl Ctx {
             tracing::info!("store writes succeed again");
         }
     }
+
+    /// Append `batch` in one transaction, fenced by the leases this node holds when it
+    /// is a node of a cluster. A fenced site leaves them at once, so nothing more is
+    /// tried for it, and the next beat drops it (its other clients are sent away).
+    fn append(&self, batch: &[NewEntry]) -> Result<Vec<Appended>, StoreError> {
+        let Some(cluster) = &self.cluster else {
+            return self.store.append_batch(batch);
+        };
+        let node = cluster.me().map_or("", |m| m.id.as_str());
+        let r = {
+            let held = cluster.held().read();
+            let epoch_of = |site| held.get(&site).copied();
+            let fence = Fence {
+                node,
+                epoch_of: &epoch_of,
+            };
+            self.store.append_fenced(batch, Some(&fence))
+        };
+        if let Err(StoreError::Fenced(sites)) = &r {
+            for site in sites {
+                tracing::warn!(
+                    site = site.0,
+                    "fenced: another node holds this site's lease"
+                );
+                cluster.held().fenced(*site);
+            }
+        }
+        r
+    }
 }
 
-fn run(
-    store: Arc<dyn Store>,
-    registry: Arc<Registry>,
-    mut rx: mpsc::Receiver<Command>,
-    max_batch: usize,
-    failing: Arc<Mutex<Option<String>>>,
-) {
-    let cx = Ctx {
-        store,
-        registry,
-        failing,
-    };
+fn run(cx: Ctx, mut rx: mpsc::Receiver<Command>, max_batch: usize) {
     let mut entries: Vec<NewEntry> = Vec::with_capacity(max_batch);
     let mut replies: Vec<oneshot::Sender<Result<Appended, AppendError>>> =
         Vec::with_capacity(max_batch);
@@ -223,26 +253,29 @@ fn commit(
     if entries.is_empty() {
         return;
     }
-    let store = &*cx.store;
-    let results: Vec<Result<Appended, AppendError>> = match store.append_batch(entries) {
+    let results: Vec<Result<Appended, AppendError>> = match cx.append(entries) {
         Ok(done) => {
             cx.succeeded();
             done.into_iter().map(Ok).collect()
         }
         Err(e @ StoreError::Lost(_)) => entries.iter().map(|_| Err(cx.failed(&e))).collect(),
         Err(e) if entries.len() > 1 => {
-            tracing::warn!(error = %e, batch = entries.len(), "batch failed; retrying one by one");
+            if !matches!(e, StoreError::Fenced(_)) {
+                tracing::warn!(error = %e, batch = entries.len(), "batch failed; retrying one by one");
+            }
             entries
                 .iter()
-                .map(|one| match store.append_batch(std::slice::from_ref(one)) {
+                .map(|one| match cx.append(std::slice::from_ref(one)) {
                     Ok(mut v) => {
                         cx.succeeded();
                         Ok(v.remove(0))
                     }
+                    Err(StoreError::Fenced(_)) => Err(AppendError::Fenced),
                     Err(e) => Err(cx.failed(&e)),
                 })
                 .collect()
         }
+        Err(StoreError::Fenced(_)) => vec![Err(AppendError::Fenced)],
         Err(e) => vec![Err(cx.failed(&e))],
     };
     for r in &results {

@@ -24,6 +24,7 @@ pub(super) fn unknown_channel_json() -> String {
     let bye = ServerFrame::Bye {
         code: close::CONNECTION_EXPIRED,
         reason: "unknown channel",
+        url: None,
     };
     poll_json(&PollResult {
         from: 0,

@@ -50,6 +50,10 @@ pub(crate) async fn handle(
     let path = req.uri().path().to_string();
     let result = match (&method, path.as_str()) {
         (&Method::GET, "/healthz") => health(&ctx).await,
+        (&Method::GET, "/v1/route") => route(&req, &ctx).await,
+        (&Method::OPTIONS, "/v1/route") => Ok(cors::preflight(&req)),
+        // A routing server answers nothing else.
+        _ if ctx.hub.is_router() => Err(HttpError::NotFound),
         (&Method::GET, "/v1/ws") => ws::upgrade(req, &ctx).await,
         (&Method::OPTIONS, p) if p.starts_with("/v1/") => Ok(cors::preflight(&req)),
         (&Method::GET, "/v1/negotiate") => negotiate(&req, &ctx).await,
@@ -161,8 +165,13 @@ fn index(ctx: &HttpCtx) -> Response<Body> {
     text(StatusCode::OK, "text/html; charset=utf-8", html)
 }
 
-/// `GET /v1/negotiate?site=KEY[&cb=F]`: the transports a site allows, in ladder order.
-async fn negotiate(req: &Request<Incoming>, ctx: &HttpCtx) -> Result<Response<Body>, HttpError> {
+/// A public question about one site (`?site=KEY`): `answer` makes the JSON, sent with
+/// CORS, or through the callback `cb` as JSONP (errors too, so a script tag can read them).
+async fn about_site(
+    req: &Request<Incoming>,
+    ctx: &HttpCtx,
+    answer: impl FnOnce(&crate::store::Site) -> Result<String, HttpError>,
+) -> Result<Response<Body>, HttpError> {
     let cb = match query_param(req.uri().query(), "cb") {
         Some(_) => match jsonp::callback(req, ctx) {
             Ok(cb) => Some(cb),
@@ -173,20 +182,7 @@ async fn negotiate(req: &Request<Incoming>, ctx: &HttpCtx) -> Result<Response<Bo
     let key = query_param(req.uri().query(), "site")
         .ok_or_else(|| HttpError::BadRequest("missing site".into()))?;
     let result = match ctx.hub.site(key).await {
-        Ok(Some(site)) => {
-            let c = ctx.hub.config();
-            let transports: Vec<TransportKind> = TransportKind::ALL
-                .into_iter()
-                .filter(|&t| site.allows_transport(t))
-                .collect();
-            Ok(serde_json::json!({
-                "v": crate::protocol::VERSION,
-                "transports": transports,
-                "hb": c.heartbeat_ms,
-                "poll_timeout": c.poll_timeout_ms,
-            })
-            .to_string())
-        }
+        Ok(Some(site)) => answer(&site),
         Ok(None) => Err(HttpError::UnknownSite),
         Err(e) => Err(HttpError::from(e)),
     };
@@ -197,6 +193,44 @@ async fn negotiate(req: &Request<Incoming>, ctx: &HttpCtx) -> Result<Response<Bo
         (Err(e), Some(cb)) => jsonp::script(e.status(), cb, &e.body()),
         (Err(e), None) => return Err(e),
     })
+}
+
+/// `GET /v1/negotiate?site=KEY[&cb=F]`: the transports a site allows, in ladder order.
+async fn negotiate(req: &Request<Incoming>, ctx: &HttpCtx) -> Result<Response<Body>, HttpError> {
+    let c = ctx.hub.config();
+    about_site(req, ctx, |site| {
+        let transports: Vec<TransportKind> = TransportKind::ALL
+            .into_iter()
+            .filter(|&t| site.allows_transport(t))
+            .collect();
+        Ok(serde_json::json!({
+            "v": crate::protocol::VERSION,
+            "transports": transports,
+            "hb": c.heartbeat_ms,
+            "poll_timeout": c.poll_timeout_ms,
+        })
+        .to_string())
+    })
+    .await
+}
+
+/// `GET /v1/route?site=KEY[&cb=F]`: the node serving a site, and its URLs
+/// (`docs/protocol.md`, "Several nodes").
+async fn route(req: &Request<Incoming>, ctx: &HttpCtx) -> Result<Response<Body>, HttpError> {
+    about_site(req, ctx, |site| {
+        let r = ctx
+            .hub
+            .route(site)
+            .ok_or_else(|| HttpError::Unavailable("no live node serves this site".into()))?;
+        Ok(serde_json::json!({
+            "site": site.key,
+            "node": r.node,
+            "ws": crate::config::ws_url_of(&r.url),
+            "url": r.url,
+        })
+        .to_string())
+    })
+    .await
 }
 
 #[cfg(test)]

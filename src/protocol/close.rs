@@ -18,6 +18,9 @@ pub const SLOW: u16 = 4001;
 pub const HEARTBEAT_TIMEOUT: u16 = 4002;
 pub const OVERLOADED: u16 = 4003;
 pub const CONNECTION_EXPIRED: u16 = 4004;
+/// Another node serves the site (or will): reconnect at once to the `bye`'s `url`, or
+/// ask the router again when it is empty.
+pub const MOVED: u16 = 4005;
 
 // 4100–4199: do not reconnect until something is fixed.
 pub const BAD_VERSION: u16 = 4100;
@@ -46,6 +49,7 @@ mod tests {
             HEARTBEAT_TIMEOUT,
             OVERLOADED,
             CONNECTION_EXPIRED,
+            MOVED,
         ];
         let give_up = [
             BAD_VERSION,

@@ -88,6 +88,10 @@ pub enum ServerFrame<'a> {
     Bye {
         code: u16,
         reason: &'a str,
+        /// With `MOVED` (4005): the base URL of the node serving the site; empty means
+        /// "ask the router again".
+        #[serde(skip_serializing_if = "Option::is_none")]
+        url: Option<&'a str>,
     },
     Agents {
         online: bool,

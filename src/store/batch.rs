@@ -10,7 +10,9 @@
 
 use std::collections::HashMap;
 
-use super::{Appended, Author, Cid, ConvInfo, ConvRef, Entry, NewEntry, StoreError, StoreResult};
+use super::{
+    Appended, Author, Cid, ConvInfo, ConvRef, Entry, Fence, NewEntry, StoreError, StoreResult,
+};
 use crate::ids::{AgentId, ConversationId, Epoch, Offset, SiteId, VisitorId};
 use crate::vocab::{EntryKind, Sender};
 
@@ -57,6 +59,37 @@ impl Wanted<'_> {
             cids,
         }
     }
+}
+
+/// The sites `batch` writes to, sorted, unique (an entry naming a conversation that is
+/// not loaded has none: the plan refuses it).
+pub(crate) fn sites_of(batch: &[NewEntry], loaded: &Loaded) -> Vec<SiteId> {
+    let mut sites: Vec<SiteId> = batch
+        .iter()
+        .filter_map(|e| match &e.conv {
+            ConvRef::Id(id) => loaded.convs.get(id).map(|c| c.site),
+            ConvRef::Visitor { site, .. } => Some(*site),
+        })
+        .collect();
+    sites.sort_unstable();
+    sites.dedup();
+    sites
+}
+
+/// Of `sites`, those `fence` may not write to: its node does not hold the lease the store
+/// has (`held`: holder and epoch), at the epoch the fence names, or names none.
+pub(crate) fn fenced<'a>(
+    sites: Vec<SiteId>,
+    fence: &Fence<'_>,
+    held: impl Fn(SiteId) -> Option<(&'a str, i64)>,
+) -> Vec<SiteId> {
+    sites
+        .into_iter()
+        .filter(|&site| match ((fence.epoch_of)(site), held(site)) {
+            (Some(want), Some((node, epoch))) => node != fence.node || epoch != want,
+            _ => true,
+        })
+        .collect()
 }
 
 /// A conversation as the batch sees it.

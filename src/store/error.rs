@@ -22,11 +22,11 @@ pub enum StoreError {
     /// replaced). Nothing more is written; see the log for what was saved.
     #[error("database lost: {0}")]
     Lost(String),
-    /// The write was refused because another node holds the site it concerns. Reserved
-    /// for running several nodes on one database (each site served by one node at a
-    /// time): no backend returns it yet.
-    #[error("fenced: {0}")]
-    Fenced(String),
+    /// The write was refused because this node no longer holds the lease of these sites
+    /// at the epoch it acquired (another node took it over, or it was released): nothing
+    /// of the batch was written. The node must drop those sites.
+    #[error("fenced: this node no longer holds the lease of site(s) {0:?}")]
+    Fenced(Vec<crate::ids::SiteId>),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

@@ -31,7 +31,7 @@ pub mod testdb;
 pub use error::{StoreError, StoreResult};
 pub use records::{
     now_ms, Agent, Appended, Author, Canned, Cid, Contact, ConvInfo, ConvRef, DeskConv, Entry,
-    InviteRule, NewEntry, Reopen, Site,
+    Fence, InviteRule, Lease, NewEntry, Node, Reopen, Site,
 };
 
 use crate::config::{Config, Synchronous};
@@ -52,7 +52,20 @@ pub trait Log {
     /// when it has none. The conversation rows follow the log in the same transaction: a
     /// `close` entry closes its conversation, and a `join`, `transfer` or `reopen` entry
     /// makes its author the owner. All or nothing. (`batch` is the rule, for every backend.)
-    fn append_batch(&self, batch: &[NewEntry]) -> StoreResult<Vec<Appended>>;
+    fn append_batch(&self, batch: &[NewEntry]) -> StoreResult<Vec<Appended>> {
+        self.append_fenced(batch, None)
+    }
+
+    /// `append_batch`, checking in the same transaction, when `fence` is given, that its
+    /// node holds the lease of every site the batch writes to at the epoch the fence
+    /// names (the lease rows are read with a lock where the backend has row locks, so a
+    /// takeover waits for this commit). Otherwise nothing is written: `Fenced`, naming
+    /// every such site.
+    fn append_fenced(
+        &self,
+        batch: &[NewEntry],
+        fence: Option<&Fence<'_>>,
+    ) -> StoreResult<Vec<Appended>>;
 
     /// Up to `limit` entries of `conv` with offset > `after`, in offset order.
     fn read_after(
@@ -70,9 +83,9 @@ pub trait Log {
     /// The open conversation of visitor `token` on `site`, if any.
     fn open_conversation_of(&self, site: SiteId, token: &str) -> StoreResult<Option<ConvInfo>>;
 
-    /// Every open conversation, oldest first, with its owner as the log says (for the desk
-    /// after a start).
-    fn desk_conversations(&self) -> StoreResult<Vec<DeskConv>>;
+    /// Every open conversation (of `site`, or of every site), oldest first, with its owner
+    /// as the log says (for the desk after a start, or when a node takes a site over).
+    fn desk_conversations(&self, site: Option<SiteId>) -> StoreResult<Vec<DeskConv>>;
 
     /// Open conversations whose last entry (or, when empty, whose creation) is older than
     /// `before` (ms since the Unix epoch), oldest first, at most `limit`.
@@ -162,10 +175,44 @@ pub trait Search {
     fn search(&self, site: SiteId, needle: &str, limit: usize) -> StoreResult<Vec<Entry>>;
 }
 
-/// Everything kefu keeps: what the server holds as `Arc<dyn Store>`.
-pub trait Store: Log + Directory + Settings + Search + Send + Sync + 'static {}
+/// The nodes of a cluster sharing one database, and who serves each site: a lease with a
+/// fencing epoch (`docs/deploy.md`, "Several nodes"). Only unique keys, conditional
+/// updates and ordinary transactions: no advisory lock, no notification channel. Times
+/// are ms since the Unix epoch by the calling node's clock.
+pub trait Cluster {
+    /// The row of node `id`, if there is one.
+    fn node(&self, id: &str) -> StoreResult<Option<Node>>;
+    /// Every node row, by id.
+    fn nodes(&self) -> StoreResult<Vec<Node>>;
+    /// Claim the row of `node.id` for this process: insert it when there is none
+    /// (`seen_beat: None`), or replace it when its `beat_at` is still `seen_beat` (the
+    /// caller saw that beat and saw no newer one while the node would have been dead).
+    /// `Conflict` when the row exists and is not as the caller saw it.
+    fn claim_node(&self, node: &Node, seen_beat: Option<i64>) -> StoreResult<()>;
+    /// A heartbeat of node `id`: its `beat_at` becomes `now` and its `url` this one,
+    /// if its row still names `incarnation`. False when it does not (another process
+    /// claimed the id after this one was found dead).
+    fn beat(&self, id: &str, incarnation: &str, url: &str, now: i64) -> StoreResult<bool>;
+    /// A clean stop: release every lease node `id` holds and mark it dead at once.
+    fn leave(&self, id: &str, incarnation: &str) -> StoreResult<()>;
+    /// Every site lease, by site.
+    fn leases(&self) -> StoreResult<Vec<Lease>>;
+    /// Take the lease of `site` for `node` until `until` when nobody holds it: it has
+    /// none yet, was released, or expired before `now`. Its epoch becomes one more than it
+    /// was (1 the first time), so whatever held it before is fenced off. `None` when
+    /// another node holds it.
+    fn acquire(&self, site: SiteId, node: &str, now: i64, until: i64)
+        -> StoreResult<Option<Lease>>;
+    /// Extend to `until` every lease `node` holds, and return them.
+    fn renew(&self, node: &str, until: i64) -> StoreResult<Vec<Lease>>;
+    /// Give up the lease of `site` if `node` holds it at `epoch`; false if not.
+    fn release(&self, site: SiteId, node: &str, epoch: i64) -> StoreResult<bool>;
+}
 
-impl<T: Log + Directory + Settings + Search + Send + Sync + 'static> Store for T {}
+/// Everything kefu keeps: what the server holds as `Arc<dyn Store>`.
+pub trait Store: Log + Directory + Settings + Search + Cluster + Send + Sync + 'static {}
+
+impl<T: Log + Directory + Settings + Search + Cluster + Send + Sync + 'static> Store for T {}
 
 /// How to open a backend, from the configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]

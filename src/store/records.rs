@@ -287,3 +287,35 @@ pub fn now_ms() -> i64 {
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
 }
+
+/// One node of a cluster, as its row says (`nodes`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    pub id: String,
+    /// Its advertised base URL.
+    pub url: String,
+    /// Random per start of its process.
+    pub incarnation: String,
+    pub started_at: i64,
+    /// Its last heartbeat, ms since the Unix epoch by its own clock.
+    pub beat_at: i64,
+}
+
+/// Who serves a site (`site_leases`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub site: SiteId,
+    /// The holder; empty once released.
+    pub node: String,
+    /// The fencing epoch: one more at each acquisition.
+    pub epoch: i64,
+    /// After this (ms since the Unix epoch) another node may take the lease over.
+    pub expires_at: i64,
+}
+
+/// What an append checks in its own transaction: that `node` still holds the lease of
+/// each site the batch writes to at the epoch `epoch_of` gives (`None`: not held).
+pub struct Fence<'a> {
+    pub node: &'a str,
+    pub epoch_of: &'a (dyn Fn(SiteId) -> Option<i64> + Sync),
+}

@@ -26,6 +26,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 mod http;
+pub mod process;
 pub use http::*;
 
 pub const WAIT: Duration = Duration::from_secs(10);

@@ -12,7 +12,7 @@ use std::future::Future;
 use futures_util::stream::StreamExt;
 use futures_util::FutureExt;
 
-use super::{Conn, Flow, Principal, Sent, Transport};
+use super::{Conn, End, Flow, Principal, Sent, Transport};
 use crate::core::hub::{AfterCommit, Committed};
 use crate::core::send::SendError;
 use crate::core::writer::AppendError;
@@ -140,6 +140,11 @@ impl<T: Transport> Conn<T> {
     }
 
     async fn append_failed(&mut self, sent: &Sent, e: &AppendError) -> Flow {
+        if *e == AppendError::Fenced {
+            // Not acknowledged: the client resends it to the node that serves the site.
+            let site = self.authed.as_ref().map(|a| a.site);
+            return Err(End::Moved(self.hub.elsewhere(site).await));
+        }
         self.err(sent.refusal(e.code(), &e.to_string())).await
     }
 

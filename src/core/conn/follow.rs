@@ -157,6 +157,9 @@ impl<T: Transport> Conn<T> {
     }
 
     pub(super) async fn on_signal(&mut self) -> Flow {
+        if let Some(url) = self.sig.take_moved() {
+            return Err(End::Moved(url));
+        }
         if self.sig.take_session_changed() {
             if let Some(Principal::Visitor(session)) = self.authed.as_ref().map(|a| &a.principal) {
                 if let Some(c) = session.conv() {

@@ -53,6 +53,10 @@ impl<T: Transport> Conn<T> {
                 "transport disabled for this site",
             ));
         }
+        if let Err(url) = self.hub.serve_site(&site).await {
+            tracing::debug!(site = site_key, to = %url, "site served by another node");
+            return Err(End::Moved(url));
+        }
         if role == Role::Agent {
             return self.agent_hello(site.id, agent_token).await;
         }

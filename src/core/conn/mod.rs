@@ -120,6 +120,9 @@ enum End {
     Gone,
     /// Close with this code and reason.
     Close(u16, &'static str),
+    /// Another node serves the site: close with `MOVED`, sending the client to this base
+    /// URL (empty: ask the router again).
+    Moved(String),
 }
 
 type Flow = Result<(), End>;
@@ -206,12 +209,10 @@ async fn serve<T: Transport>(hub: Hub, transport: T, info: ConnInfo, shutdown: S
     let end = c.main_loop(shutdown).await;
     match end {
         End::Gone => tracing::debug!(transport = kind.as_str(), "peer gone"),
-        End::Close(code, reason) => {
-            tracing::debug!(transport = kind.as_str(), code, reason, "closing");
-            let bye = ServerFrame::Bye { code, reason }.encode();
-            let wait = c.hub.config().write_timeout();
-            let _ = tokio::time::timeout(wait, c.t.send(Bytes::from(bye))).await;
-            let _ = tokio::time::timeout(wait, c.t.close(code, reason)).await;
+        End::Close(code, reason) => c.bye(code, reason, None).await,
+        End::Moved(url) => {
+            c.bye(close::MOVED, "another node serves this site", Some(&url))
+                .await
         }
     }
     c.cleanup();
@@ -245,6 +246,15 @@ struct Conn<T> {
 }
 
 impl<T: Transport> Conn<T> {
+    /// Say `bye` and close.
+    async fn bye(&mut self, code: u16, reason: &'static str, url: Option<&str>) {
+        tracing::debug!(transport = self.t.kind().as_str(), code, reason, "closing");
+        let bye = ServerFrame::Bye { code, reason, url }.encode();
+        let wait = self.hub.config().write_timeout();
+        let _ = tokio::time::timeout(wait, self.t.send(Bytes::from(bye))).await;
+        let _ = tokio::time::timeout(wait, self.t.close(code, reason)).await;
+    }
+
     async fn main_loop(&mut self, mut shutdown: Shutdown) -> End {
         let mut pings = tokio::time::interval_at(Instant::now() + self.hb, self.hb);
         pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -305,6 +315,10 @@ impl<T: Transport> Conn<T> {
             }
         })
         .await;
+        if self.hub.clustered() {
+            // Its sites were released: the router sends the client to their new node.
+            return End::Moved(String::new());
+        }
         End::Close(close::RESTARTING, "server restarting")
     }
 

@@ -24,7 +24,7 @@ async fn setup(tail: usize) -> (tempfile::TempDir, Hub, String) {
         catch_up_page: 3,
         ..Config::default()
     };
-    let hub = Hub::start(Arc::new(config), Arc::new(store), Vec::new());
+    let hub = Hub::start(Arc::new(config), Arc::new(store), Vec::new(), None);
     (dir, hub, boot.site.key)
 }
 

@@ -205,7 +205,7 @@ pub(crate) fn desk_entries_keep_each_conversation_row_in_step(s: &dyn Store) {
     let site = s.add_site("t", &[]).unwrap();
     let a = first_message(s, site.id, A, "m");
     let b = first_message(s, site.id, B, "m");
-    let d = s.desk_conversations().unwrap();
+    let d = s.desk_conversations(None).unwrap();
     assert_eq!(
         d.iter().map(|c| (c.id, c.owner)).collect::<Vec<_>>(),
         vec![(a, None), (b, None)]
@@ -221,7 +221,7 @@ pub(crate) fn desk_entries_keep_each_conversation_row_in_step(s: &dyn Store) {
         .unwrap();
     s.append_batch(&[msg(ConvRef::Id(b), Author::Agent(AgentId(2)), "hi")])
         .unwrap();
-    let d = s.desk_conversations().unwrap();
+    let d = s.desk_conversations(None).unwrap();
     assert_eq!(d.len(), 2);
     assert_eq!(
         (d[0].id, d[0].owner, d[0].answered),
@@ -233,17 +233,17 @@ pub(crate) fn desk_entries_keep_each_conversation_row_in_step(s: &dyn Store) {
     );
     assert_eq!((d[1].token.as_str(), d[1].site), (B, site.id));
     s.append_batch(&[desk(a, EntryKind::Close, 1)]).unwrap();
-    let d = s.desk_conversations().unwrap();
+    let d = s.desk_conversations(None).unwrap();
     assert_eq!(d.iter().map(|c| c.id).collect::<Vec<_>>(), vec![b]);
     // Reopened: open again, nobody's until the reopen entry names the owner.
     assert!(matches!(
         s.reopen_conversation(a).unwrap(),
         Reopen::Reopened { .. }
     ));
-    let d = s.desk_conversations().unwrap();
+    let d = s.desk_conversations(None).unwrap();
     assert_eq!((d[0].id, d[0].owner), (a, None));
     s.append_batch(&[desk(a, EntryKind::Reopen, 2)]).unwrap();
-    let d = s.desk_conversations().unwrap();
+    let d = s.desk_conversations(None).unwrap();
     assert_eq!((d[0].id, d[0].owner), (a, Some(AgentId(2))));
     assert!(
         !d[0].answered,
@@ -299,7 +299,7 @@ pub(crate) fn a_visitor_of_no_site_fails_its_batch(s: &dyn Store) {
     ]);
     assert!(err.is_err());
     assert!(!s.visitor_exists(site.id, A).unwrap(), "all or nothing");
-    assert!(s.desk_conversations().unwrap().is_empty());
+    assert!(s.desk_conversations(None).unwrap().is_empty());
 }
 
 pub(crate) fn large_batches_split_into_several_inserts(s: &dyn Store) {

@@ -2,14 +2,17 @@
 //! `dyn Store` alone.
 //!
 //! Owns: the cases (`log` for appends, reads and conversation rows; `directory` for
-//! sites, agents, tokens, settings and search), the helpers they share, and `suite!`,
+//! sites, agents, tokens, settings and search; `cluster` for nodes, leases and the
+//! fence), the helpers they share, and `suite!`,
 //! which a backend invokes with a function making a fresh, empty store to get one
 //! `#[test]` per case. Knows nothing of any backend: what only one of them can show (a
 //! file deleted under SQLite, its migrations) is tested by that backend.
 
+mod cluster;
 mod directory;
 mod log;
 
+pub(crate) use cluster::*;
 pub(crate) use directory::*;
 pub(crate) use log::*;
 
@@ -55,6 +58,9 @@ macro_rules! suite {
             canned_responses_are_sorted_unique_and_bounded,
             rules_are_bounded_and_scoped_to_their_site,
             search_matches_literally_ignoring_ascii_case,
+            node_ids_are_claimed_once_and_beaten_by_their_own_process,
+            a_lease_has_one_holder_and_each_taker_a_new_epoch,
+            appends_are_fenced_by_the_lease_in_their_own_transaction,
         );
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {
@@ -103,7 +109,7 @@ pub(crate) fn new(a: &Appended) -> (ConversationId, u64, &str) {
 }
 
 /// The conversation a visitor's first message `cid` opens.
-fn first_message(s: &dyn Store, site: SiteId, token: &str, cid: &str) -> ConversationId {
+pub(crate) fn first_message(s: &dyn Store, site: SiteId, token: &str, cid: &str) -> ConversationId {
     new(&s
         .append_batch(&[msg(visitor(site, token), Author::Visitor, cid)])
         .unwrap()[0])

@@ -11,12 +11,13 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
 
+mod cluster;
 mod directory;
 
 use super::batch::{self, Change, Conv, Loaded, Opener, Stored, Wanted};
 use super::{
-    Agent, Appended, Canned, ConvInfo, ConvRef, DeskConv, Entry, InviteRule, Log, NewEntry, Reopen,
-    Search, Site, StoreError, StoreResult,
+    Agent, Appended, Canned, ConvInfo, ConvRef, DeskConv, Entry, Fence, InviteRule, Lease, Log,
+    NewEntry, Node, Reopen, Search, Site, StoreError, StoreResult,
 };
 use crate::ids::{AgentId, ConversationId, Epoch, Offset, SiteId, VisitorId};
 use crate::vocab::{EntryKind, Role, Sender};
@@ -43,6 +44,9 @@ struct State {
     cids: HashMap<String, Vec<Stored>>,
     canned: BTreeMap<i64, (SiteId, Canned)>,
     rules: BTreeMap<i64, InviteRule>,
+    /// The cluster's tables (`cluster`).
+    nodes: BTreeMap<String, Node>,
+    leases: BTreeMap<SiteId, Lease>,
     /// The last id given, per table.
     last: Ids,
 }
@@ -214,12 +218,25 @@ impl Log for MemoryStore {
         Ok(())
     }
 
-    fn append_batch(&self, batch: &[NewEntry]) -> StoreResult<Vec<Appended>> {
+    fn append_fenced(
+        &self,
+        batch: &[NewEntry],
+        fence: Option<&Fence<'_>>,
+    ) -> StoreResult<Vec<Appended>> {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
         let mut st = self.state();
         let loaded = st.load(batch, &Wanted::of(batch));
+        if let Some(fence) = fence {
+            let sites = batch::sites_of(batch, &loaded);
+            let lost = batch::fenced(sites, fence, |site| {
+                st.leases.get(&site).map(|l| (l.node.as_str(), l.epoch))
+            });
+            if !lost.is_empty() {
+                return Err(StoreError::Fenced(lost));
+            }
+        }
         let mut pending = Pending {
             state: &st,
             last: st.last,
@@ -317,12 +334,12 @@ impl Log for MemoryStore {
         Ok(st.open_of(v).and_then(|id| st.info(id)))
     }
 
-    fn desk_conversations(&self) -> StoreResult<Vec<DeskConv>> {
+    fn desk_conversations(&self, site: Option<SiteId>) -> StoreResult<Vec<DeskConv>> {
         let st = self.state();
         Ok(st
             .convs
             .iter()
-            .filter(|(_, c)| c.open)
+            .filter(|(_, c)| c.open && site.is_none_or(|s| s == c.site))
             .map(|(&id, c)| {
                 // Answered: the owner wrote a message after it was given the conversation.
                 let answered = c.owner.is_some_and(|(a, since)| {

@@ -25,7 +25,7 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 
 use super::sql::pools::{Pools, Session};
 use super::sql::schema::{
-    agents, canned_responses, conversations, entries, invite_rules, sites, visitors,
+    agents, canned_responses, conversations, entries, invite_rules, site_leases, sites, visitors,
 };
 use super::sql::{Dialect, NewRow};
 use super::{Options, StoreResult};
@@ -33,6 +33,9 @@ use super::{Options, StoreResult};
 #[allow(clippy::duplicate_mod)] // compiled once per backend, by design (see `sql`)
 #[path = "../sql/append.rs"]
 mod append;
+#[allow(clippy::duplicate_mod)] // compiled once per backend, by design (see `sql`)
+#[path = "../sql/cluster.rs"]
+mod cluster;
 #[allow(clippy::duplicate_mod)] // compiled once per backend, by design (see `sql`)
 #[path = "../sql/migrate.rs"]
 mod migrate;
@@ -118,6 +121,21 @@ impl Dialect for MysqlStore {
         };
         let id = diesel::select(sql::<BigInt>("CAST(LAST_INSERT_ID() AS SIGNED)")).get_result(c)?;
         Ok(id)
+    }
+
+    /// `SELECT … FOR UPDATE`: the lease rows stay locked until this commit, so a takeover
+    /// (an UPDATE of the row) waits for it, and this commit sees any takeover committed
+    /// before it (a locking read reads the latest version, whatever the isolation).
+    fn lock_leases(c: &mut MysqlConnection, sites: &[i64]) -> StoreResult<Vec<(i64, String, i64)>> {
+        Ok(site_leases::table
+            .filter(site_leases::site_id.eq_any(sites))
+            .select((
+                site_leases::site_id,
+                site_leases::node_id,
+                site_leases::epoch,
+            ))
+            .for_update()
+            .load(c)?)
     }
 
     /// LIKE on the body under `utf8mb4_general_ci`: the tables' binary collation would

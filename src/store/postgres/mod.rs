@@ -13,7 +13,7 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 
 use super::sql::pools::{Pools, Session};
 use super::sql::schema::{
-    agents, canned_responses, conversations, entries, invite_rules, sites, visitors,
+    agents, canned_responses, conversations, entries, invite_rules, site_leases, sites, visitors,
 };
 use super::sql::{Dialect, NewRow};
 use super::{Options, StoreResult};
@@ -21,6 +21,9 @@ use super::{Options, StoreResult};
 #[allow(clippy::duplicate_mod)] // compiled once per backend, by design (see `sql`)
 #[path = "../sql/append.rs"]
 mod append;
+#[allow(clippy::duplicate_mod)] // compiled once per backend, by design (see `sql`)
+#[path = "../sql/cluster.rs"]
+mod cluster;
 #[allow(clippy::duplicate_mod)] // compiled once per backend, by design (see `sql`)
 #[path = "../sql/migrate.rs"]
 mod migrate;
@@ -97,6 +100,21 @@ impl Dialect for PgStore {
             NewRow::Canned(r) => returning_id!(canned_responses, r),
             NewRow::Rule(r) => returning_id!(invite_rules, r),
         })
+    }
+
+    /// `SELECT … FOR UPDATE`: the lease rows stay locked until this commit, so a takeover
+    /// (an UPDATE of the row) waits for it, and this commit sees any takeover committed
+    /// before it (a locking read reads the latest version, whatever the isolation).
+    fn lock_leases(c: &mut PgConnection, sites: &[i64]) -> StoreResult<Vec<(i64, String, i64)>> {
+        Ok(site_leases::table
+            .filter(site_leases::site_id.eq_any(sites))
+            .select((
+                site_leases::site_id,
+                site_leases::node_id,
+                site_leases::epoch,
+            ))
+            .for_update()
+            .load(c)?)
     }
 
     /// ILIKE, `\` escaping the wildcards (PostgreSQL's default escape, said anyway).

@@ -8,6 +8,8 @@
 //! INSERT of the new entries per `rows_per_insert`, one UPDATE per conversation row the
 //! batch changes. Knows nothing of the rule itself (`batch`), nor of the wire.
 
+use std::collections::HashMap;
+
 use diesel::prelude::*;
 
 use super::Db;
@@ -16,7 +18,7 @@ use crate::store::batch::{self, Change, Conv, Loaded, Opener, Stored, Wanted};
 use crate::store::sql::models::{sender_of, ConvStatus, NewConvRow, NewEntryRow, NewVisitorRow};
 use crate::store::sql::schema::{conversations, entries, visitors};
 use crate::store::sql::{ids_per_query, rows_per_insert, Dialect, NewRow};
-use crate::store::{Appended, NewEntry, StoreResult};
+use crate::store::{Appended, Fence, NewEntry, StoreError, StoreResult};
 
 type Conn = <Db as Dialect>::Conn;
 
@@ -141,9 +143,41 @@ impl Opener for Rows<'_> {
     }
 }
 
-/// The body of one group commit; the caller holds the write transaction.
-pub(super) fn append_in_tx(c: &mut Conn, batch: &[NewEntry]) -> StoreResult<Vec<Appended>> {
+/// The sites `batch` writes to whose lease `fence` does not hold, the leases read (and
+/// locked, where the backend locks rows) in the commit's transaction.
+fn fenced(
+    c: &mut Conn,
+    batch: &[NewEntry],
+    loaded: &Loaded,
+    fence: &Fence<'_>,
+) -> StoreResult<Vec<SiteId>> {
+    let sites = batch::sites_of(batch, loaded);
+    let ids: Vec<i64> = sites.iter().map(|s| s.0).collect();
+    let mut held = HashMap::new();
+    for chunk in ids.chunks(IDS_PER_QUERY) {
+        for (site, node, epoch) in Db::lock_leases(c, chunk)? {
+            held.insert(SiteId(site), (node, epoch));
+        }
+    }
+    Ok(batch::fenced(sites, fence, |site| {
+        held.get(&site).map(|(node, epoch)| (node.as_str(), *epoch))
+    }))
+}
+
+/// The body of one group commit; the caller holds the write transaction. With a
+/// `fence`, nothing is written unless its node holds every site's lease (`Fenced`).
+pub(super) fn append_in_tx(
+    c: &mut Conn,
+    batch: &[NewEntry],
+    fence: Option<&Fence<'_>>,
+) -> StoreResult<Vec<Appended>> {
     let loaded = load(c, &Wanted::of(batch))?;
+    if let Some(fence) = fence {
+        let lost = fenced(c, batch, &loaded, fence)?;
+        if !lost.is_empty() {
+            return Err(StoreError::Fenced(lost));
+        }
+    }
     let planned = batch::plan(batch, loaded, &mut Rows(c))?;
     // The rows borrow from the entries just made: a group commit copies nothing more.
     let rows: Vec<NewEntryRow<'_>> = planned.new_entries().map(NewEntryRow::of).collect();

@@ -2,10 +2,10 @@
 //! backend says how it differs.
 //!
 //! Owns: `schema` and `models` (one diesel schema for every backend), the `Dialect`
-//! trait (the whole per-backend difference the shared queries see), and two query
-//! modules written once against it: `queries.rs` (every service method but the append)
-//! and `append.rs` (one group commit). Those two are compiled inside each backend's
-//! module (`#[path = "../sql/queries.rs"] mod queries;`), against that backend's
+//! trait (the whole per-backend difference the shared queries see), and the query
+//! modules written once against it: `queries.rs` (every service method but the append
+//! and the cluster's), `append.rs` (one group commit) and `cluster.rs` (nodes, leases).
+//! They are compiled inside each backend's module (`#[path = "../sql/queries.rs"] mod queries;`), against that backend's
 //! `Db` type: the SQL is written once and type-checked for every backend built in,
 //! without generic bounds over diesel's query types. For the database servers
 //! (PostgreSQL, MySQL) also `pools` (their bounded connection pools) and `migrate.rs`
@@ -17,8 +17,8 @@
 //! its name) is:
 //! - `store/<backend>/mod.rs`: a store type with its set-up (connections and pool,
 //!   session settings) that runs its migrations when it opens; `impl Dialect` for it;
-//!   `type Db = ThatStore;` and `mod queries; mod append;` included as above (and `mod
-//!   migrate;` for a database server);
+//!   `type Db = ThatStore;` and `mod queries; mod append; mod cluster;` included as above
+//!   (and `mod migrate;` for a database server);
 //! - its migrations, `diesel-migrations/<backend>/`, creating the tables of `schema`;
 //! - its URL scheme in `store::open` and `store::migrate`, and `conformance::suite!` run
 //!   on it in its tests (a database server's on fresh databases from `store::testdb`).
@@ -56,6 +56,12 @@ pub(crate) trait Dialect {
     /// Insert one row and return the id the database gave it (`RETURNING id` where the
     /// backend has it, the last insert id otherwise).
     fn insert(c: &mut Self::Conn, row: NewRow<'_>) -> StoreResult<i64>;
+
+    /// `(site, node, epoch)` of the leases of these sites, read in the caller's write
+    /// transaction so that no takeover can commit before it does: `SELECT … FOR UPDATE`
+    /// where the backend locks rows; SQLite's write transaction already excludes every
+    /// other writer.
+    fn lock_leases(c: &mut Self::Conn, sites: &[i64]) -> StoreResult<Vec<(i64, String, i64)>>;
 
     /// `entries.body` matches the LIKE `pattern` (made by `like_pattern`, `\` escapes),
     /// ignoring the case of ASCII letters: LIKE on SQLite, ILIKE on PostgreSQL, LIKE

@@ -18,7 +18,7 @@ use crate::store::sql::schema::{
 };
 use crate::store::sql::{ids_per_query, like_pattern, room, taken, Dialect, NewRow};
 use crate::store::{
-    now_ms, Agent, Appended, Canned, ConvInfo, DeskConv, Directory, Entry, InviteRule, Log,
+    now_ms, Agent, Appended, Canned, ConvInfo, DeskConv, Directory, Entry, Fence, InviteRule, Log,
     NewEntry, Reopen, Search, Settings, Site, StoreResult,
 };
 use crate::vocab::{AgentRole, EntryKind, Role, Sender, TransportKind};
@@ -381,11 +381,15 @@ impl Log for Db {
         self.reachable()
     }
 
-    fn append_batch(&self, batch: &[NewEntry]) -> StoreResult<Vec<Appended>> {
+    fn append_fenced(
+        &self,
+        batch: &[NewEntry],
+        fence: Option<&Fence<'_>>,
+    ) -> StoreResult<Vec<Appended>> {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        self.write(|c| super::append::append_in_tx(c, batch))
+        self.write(|c| super::append::append_in_tx(c, batch, fence))
     }
 
     fn read_after(
@@ -445,13 +449,18 @@ impl Log for Db {
         })
     }
 
-    fn desk_conversations(&self) -> StoreResult<Vec<DeskConv>> {
+    fn desk_conversations(&self, site: Option<SiteId>) -> StoreResult<Vec<DeskConv>> {
         self.read(|c| {
             // (id, site, visitor token, owner, owner's offset)
             type Row = (i64, i64, String, Option<i64>, Option<i64>);
-            let rows: Vec<Row> = conversations::table
+            let mut q = conversations::table
                 .inner_join(visitors::table)
                 .filter(conversations::status.eq(ConvStatus::Open.as_str()))
+                .into_boxed();
+            if let Some(site) = site {
+                q = q.filter(conversations::site_id.eq(site.0));
+            }
+            let rows: Vec<Row> = q
                 .order(conversations::id)
                 .select((
                     conversations::id,

@@ -19,7 +19,7 @@ use diesel::sqlite::SqliteConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use super::sql::schema::{
-    agents, canned_responses, conversations, entries, invite_rules, sites, visitors,
+    agents, canned_responses, conversations, entries, invite_rules, site_leases, sites, visitors,
 };
 use super::sql::{Dialect, NewRow};
 use super::{now_ms, Options, StoreError, StoreResult};
@@ -28,6 +28,9 @@ use crate::config::Synchronous;
 #[allow(clippy::duplicate_mod)] // compiled once per backend, by design (see `sql`)
 #[path = "../sql/append.rs"]
 mod append;
+#[allow(clippy::duplicate_mod)] // compiled once per backend, by design (see `sql`)
+#[path = "../sql/cluster.rs"]
+mod cluster;
 /// The SQL every backend shares, compiled for this one.
 #[allow(clippy::duplicate_mod)] // compiled once per backend, by design (see `sql`)
 #[path = "../sql/queries.rs"]
@@ -244,6 +247,22 @@ impl Dialect for SqliteStore {
             NewRow::Canned(r) => returning_id!(canned_responses, r),
             NewRow::Rule(r) => returning_id!(invite_rules, r),
         })
+    }
+
+    /// A plain read: the write transaction (`BEGIN IMMEDIATE`) holds SQLite's one write
+    /// lock, so no other process can take a lease over before this commit.
+    fn lock_leases(
+        c: &mut SqliteConnection,
+        sites: &[i64],
+    ) -> StoreResult<Vec<(i64, String, i64)>> {
+        Ok(site_leases::table
+            .filter(site_leases::site_id.eq_any(sites))
+            .select((
+                site_leases::site_id,
+                site_leases::node_id,
+                site_leases::epoch,
+            ))
+            .load(c)?)
     }
 
     /// LIKE: case-insensitive for ASCII letters in SQLite.

@@ -207,7 +207,7 @@ fn the_migration_scopes_old_server_made_cids_and_restores_owners() {
             .len(),
         3
     );
-    let d = s.desk_conversations().unwrap();
+    let d = s.desk_conversations(None).unwrap();
     // Conversation 11's row said open though its close was logged: it is closed now.
     let owners: Vec<_> = d.iter().map(|c| (c.id.0, c.owner)).collect();
     assert_eq!(owners, vec![(10, Some(AgentId(3)))]);

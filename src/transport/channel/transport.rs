@@ -171,7 +171,7 @@ mod tests {
             ..Config::default()
         };
         let store = store::open("memory://", &Options::default()).unwrap();
-        let hub = Hub::start(Arc::new(config), Arc::from(store), Vec::new());
+        let hub = Hub::start(Arc::new(config), Arc::from(store), Vec::new(), None);
         let registry = Registry::new(&hub);
         let peer = std::net::Ipv4Addr::LOCALHOST.into();
         let held = registry.chans_budget.take(peer).unwrap();

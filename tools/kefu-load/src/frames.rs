@@ -198,7 +198,8 @@ mod tests {
         assert_eq!(
             decoded(ServerFrame::Bye {
                 code: 4000,
-                reason: "restarting"
+                reason: "restarting",
+                url: None,
             }),
             Frame::Bye { code: 4000 }
         );

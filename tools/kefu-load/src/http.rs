@@ -62,7 +62,7 @@ impl Conn {
         let mut req = Request::builder()
             .method(method)
             .uri(path)
-            .header("host", self.target.addr.to_string());
+            .header("host", self.target.addr().to_string());
         for (k, v) in headers {
             req = req.header(*k, *v);
         }

@@ -58,7 +58,10 @@ impl Tr {
 
 /// Where to connect, and from which source addresses.
 pub struct Target {
-    pub addr: SocketAddr,
+    /// The server; with a router, the node it last named.
+    addr: std::sync::Mutex<SocketAddr>,
+    /// Ask this router which node serves this site before each link (`/v1/route`).
+    router: Option<(Arc<Target>, String)>,
     sources: Vec<IpAddr>,
     next: AtomicUsize,
     /// How long a request may take past the server's poll timeout before the link is
@@ -80,16 +83,65 @@ impl Target {
             return Err(format!("source {s} is not a loopback address; refusing"));
         }
         Ok(Arc::new(Target {
-            addr,
+            addr: std::sync::Mutex::new(addr),
+            router: None,
             sources,
             next: AtomicUsize::new(0),
             request_timeout,
         }))
     }
 
+    /// Clients of `site` on a cluster: before each link, ask `router` (any node, or a
+    /// routing server) which node serves the site, and connect there.
+    pub fn routed(
+        router: SocketAddr,
+        site: &str,
+        sources: Vec<IpAddr>,
+        request_timeout: Duration,
+    ) -> Result<Arc<Target>, String> {
+        let r = Target::new(router, Vec::new(), request_timeout)?;
+        Ok(Arc::new(Target {
+            addr: std::sync::Mutex::new(router),
+            router: Some((r, site.to_string())),
+            sources,
+            next: AtomicUsize::new(0),
+            request_timeout,
+        }))
+    }
+
+    /// Where links go now.
+    pub fn addr(&self) -> SocketAddr {
+        *self.addr.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// With a router: ask it which node serves the site now, and go there. A router that
+    /// does not answer leaves the address as it was.
+    pub async fn reroute(&self) {
+        let Some((router, site)) = &self.router else {
+            return;
+        };
+        let mut c = crate::http::Conn::new(router.clone());
+        let path = format!("/v1/route?site={site}");
+        let Ok((200, body)) = c
+            .request("GET", &path, &[], "", Duration::from_secs(3))
+            .await
+        else {
+            return;
+        };
+        let url = serde_json::from_str::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v["url"].as_str().map(str::to_string));
+        if let Some(a) = url.and_then(|u| u.strip_prefix("http://")?.parse::<SocketAddr>().ok()) {
+            if a.ip().is_loopback() {
+                *self.addr.lock().unwrap_or_else(|p| p.into_inner()) = a;
+            }
+        }
+    }
+
     /// A TCP connection, bound to the next source address in turn.
     pub async fn tcp(&self) -> io::Result<TcpStream> {
-        let sock = if self.addr.is_ipv4() {
+        let addr = self.addr();
+        let sock = if addr.is_ipv4() {
             TcpSocket::new_v4()?
         } else {
             TcpSocket::new_v6()?
@@ -98,7 +150,7 @@ impl Target {
             let i = self.next.fetch_add(1, Ordering::Relaxed) % self.sources.len();
             sock.bind(SocketAddr::new(self.sources[i], 0))?;
         }
-        let s = tokio::time::timeout(Duration::from_secs(10), sock.connect(self.addr))
+        let s = tokio::time::timeout(Duration::from_secs(10), sock.connect(addr))
             .await
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
         s.set_nodelay(true)?;
@@ -120,7 +172,7 @@ pub type Ws = WebSocketStream<TcpStream>;
 /// A WebSocket to `path` on the target.
 pub async fn ws_connect(t: &Target, path: &str) -> io::Result<Ws> {
     let tcp = t.tcp().await?;
-    let url = format!("ws://{}{}", t.addr, path);
+    let url = format!("ws://{}{}", t.addr(), path);
     let fut = tokio_tungstenite::client_async_with_config(url, tcp, Some(ws_config()));
     match tokio::time::timeout(Duration::from_secs(10), fut).await {
         Ok(Ok((ws, _))) => Ok(ws),
@@ -191,7 +243,7 @@ impl HttpConn {
         let s = self.stream.as_mut().expect("just set");
         let mut req = format!(
             "{method} {path} HTTP/1.1\r\nhost: {}\r\ncontent-length: {}\r\n",
-            self.target.addr,
+            self.target.addr(),
             body.len()
         );
         for (k, v) in headers {
@@ -334,6 +386,7 @@ impl Drop for Link {
 impl Link {
     /// Open a link of kind `tr` and send `hello` as its first frame.
     pub async fn open(t: &Arc<Target>, tr: Tr, hello: &ClientFrame) -> io::Result<Link> {
+        t.reroute().await;
         let (tx, rx) = mpsc::channel(512);
         let h = Encoded::new(hello).text;
         match tr {

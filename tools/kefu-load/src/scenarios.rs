@@ -257,7 +257,7 @@ async fn soak(
     let (token, site) = mix::login_site(t, &c.email, &c.password).await?;
     let proxy = Proxy::start(
         "127.0.0.1:0".parse().expect("literal"),
-        t.addr,
+        t.addr(),
         Faults::rough(Duration::from_secs(2)),
         c.seed,
     )

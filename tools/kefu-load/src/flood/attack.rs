@@ -110,7 +110,7 @@ pub(super) async fn login(t: Arc<Target>, tally: Arc<Tally>, end: Instant, seed:
 pub(super) async fn slow_body(t: Arc<Target>, tally: Arc<Tally>, end: Instant) {
     let head = format!(
         "POST /v1/lp/open?tr=lp HTTP/1.1\r\nhost: {}\r\ncontent-type: text/plain\r\ncontent-length: {SLOW_BODY_BYTES}\r\n\r\n",
-        t.addr
+        t.addr()
     );
     while Instant::now() < end {
         let mut s = match t.tcp().await {
