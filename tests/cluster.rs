@@ -7,9 +7,9 @@
 //! Then: every message acknowledged is in the log once, in order, and every client saw
 //! its conversations exactly as stored.
 //!
-//! The database is a SQLite file here (the nodes share it on one machine, which is how
-//! the cluster's rules are tested without a server); the same test runs on PostgreSQL
-//! and MariaDB when `KEFU_TEST_BACKEND` names them (`support::database_url`).
+//! The database is a SQLite file by default (the nodes share it on one machine); the
+//! same tests run on a fresh PostgreSQL or MariaDB database when `KEFU_TEST_BACKEND`
+//! names one (`support::temp_dir`), as `scripts/test.sh` does.
 
 mod support;
 
@@ -85,6 +85,17 @@ async fn settled(db: &str, keys: &[String], nodes: &[&str]) -> HashMap<String, S
     }
 }
 
+/// The nodes' logs, for a failure's message.
+fn node_logs(dir: &Path) -> String {
+    ["a", "b", "c"]
+        .iter()
+        .map(|n| {
+            let text = std::fs::read_to_string(dir.join(format!("{n}.log"))).unwrap_or_default();
+            format!("--- {n}\n{text}")
+        })
+        .collect()
+}
+
 fn busiest<'a>(h: &HashMap<String, String>, among: &[&'a str]) -> &'a str {
     let count = |n: &str| h.values().filter(|x| *x == n).count();
     among.iter().copied().max_by_key(|n| count(n)).unwrap()
@@ -92,7 +103,7 @@ fn busiest<'a>(h: &HashMap<String, String>, among: &[&'a str]) -> &'a str {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sites_move_without_loss_when_nodes_die_pause_and_return() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = support::temp_dir();
     let db = support::database_url(dir.path());
     let logs = dir.path();
     let a = node(&db, "a", logs);
@@ -185,8 +196,9 @@ async fn sites_move_without_loss_when_nodes_die_pause_and_return() {
     while holders(&db) != before {
         assert!(
             Instant::now() < deadline,
-            "sites did not rebalance: {:?} vs {before:?}",
-            holders(&db)
+            "sites did not rebalance: {:?} vs {before:?}\n{}",
+            holders(&db),
+            node_logs(logs)
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -277,7 +289,7 @@ async fn routers_and_nodes_refuse_what_is_not_theirs() {
     use serde_json::{json, Value};
     use support::http;
 
-    let dir = tempfile::tempdir().unwrap();
+    let dir = support::temp_dir();
     let db = support::database_url(dir.path());
     let a = node(&db, "a", dir.path());
     let mut keys = vec![a.site.clone().unwrap()];
@@ -401,7 +413,7 @@ async fn routers_and_nodes_refuse_what_is_not_theirs() {
 async fn a_node_that_stops_cleanly_hands_its_sites_over_at_once() {
     use serde_json::json;
 
-    let dir = tempfile::tempdir().unwrap();
+    let dir = support::temp_dir();
     let db = support::database_url(dir.path());
     // Long leases: only a release moves the sites quickly.
     let slow = |id| {

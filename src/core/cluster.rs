@@ -248,6 +248,13 @@ impl Cluster {
                 let renewed = store.renew(&me.id, now + self.dead_ms())?;
                 let still: HashMap<SiteId, i64> =
                     renewed.iter().map(|l| (l.site, l.epoch)).collect();
+                // A lease in this node's name that it does not serve (a release that
+                // failed) is given up, or nobody would ever take the site.
+                for l in &renewed {
+                    if self.held.epoch(l.site) != Some(l.epoch) {
+                        store.release(l.site, &me.id, l.epoch)?;
+                    }
+                }
                 for (site, epoch) in self.held.sites() {
                     if still.get(&site) != Some(&epoch) {
                         self.held.remove(site);
@@ -352,6 +359,15 @@ impl Cluster {
             }
         }
         rendezvous(&site.key, &view.live).map(|n| Owner {
+            node: n.id.clone(),
+            url: n.url.clone(),
+        })
+    }
+
+    /// The node rendezvous hashing over the live nodes gives `site`, whoever holds its
+    /// lease now: the node that should take it.
+    pub(crate) fn chosen(&self, site: &Site) -> Option<Owner> {
+        rendezvous(&site.key, &self.view().live).map(|n| Owner {
             node: n.id.clone(),
             url: n.url.clone(),
         })

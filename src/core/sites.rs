@@ -70,9 +70,11 @@ impl Hub {
         if cluster.held().epoch(site.id).is_some() {
             return Ok(());
         }
-        match cluster.owner(site) {
+        // Taken only when rendezvous says it is this node's: the view's lease holder may
+        // be this node a moment after it handed the site over.
+        match cluster.chosen(site) {
             Some(o) if cluster.is_me(&o.node) => {}
-            Some(o) => return Err(o.url),
+            Some(_) => return Err(self.elsewhere(Some(site.id)).await),
             None => return Err(String::new()),
         }
         match self.take_site(site.id).await {
@@ -161,12 +163,15 @@ impl Hub {
 
     async fn beat_once(&self, cluster: &Arc<Cluster>) {
         let c = cluster.clone();
+        // Not while a site is being taken: the beat would find its new lease not held yet.
+        let one = cluster.taking().lock().await;
         let changes = self
             .blocking(move |s| {
                 let sites = s.sites()?;
                 c.beat(s, &sites)
             })
             .await;
+        drop(one);
         let changes = match changes {
             Ok(ch) => ch,
             Err(e) => {

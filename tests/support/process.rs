@@ -111,8 +111,10 @@ pub fn run(args: &[&str], env: &[(&str, String)]) -> String {
     let out = cmd.output().expect("kefu runs");
     assert!(
         out.status.success(),
-        "kefu {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
+        "kefu {args:?}: {}\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }

@@ -48,13 +48,19 @@ impl<C: R2D2Connection + SimpleConnection + Send + 'static> Pools<C> {
     /// Open both pools on `url` (each connects once now, so a database that is not there
     /// fails here), applying `session` to every connection.
     pub(crate) fn open(url: &str, options: &Options, session: Session) -> StoreResult<Self> {
-        let pool = |size: u32| {
-            Pool::builder()
+        // No idle minimum: r2d2 would open connections in its own threads to keep it,
+        // and a process exiting while one of them is in a TLS handshake crashes in the
+        // TLS library's exit handlers. Connections are opened by the calls that need
+        // them, the first one here.
+        let pool = |size: u32| -> StoreResult<Pool<ConnectionManager<C>>> {
+            let pool = Pool::builder()
                 .max_size(size)
-                .min_idle(Some(1))
+                .min_idle(Some(0))
                 .connection_timeout(CHECKOUT_TIMEOUT)
                 .connection_customizer(Box::new(session))
-                .build(ConnectionManager::<C>::new(url))
+                .build_unchecked(ConnectionManager::<C>::new(url));
+            drop(pool.get()?);
+            Ok(pool)
         };
         Ok(Pools {
             readers: pool(options.pool_size)?,
