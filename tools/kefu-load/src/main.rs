@@ -66,6 +66,10 @@ pub(crate) struct Common {
     /// Hide the progress bar.
     #[arg(long, global = true)]
     pub(crate) quiet: bool,
+    /// Clients of this site on a cluster: `--url` is a router (or any node), asked
+    /// before each link which node serves the site (`GET /v1/route`).
+    #[arg(long, global = true)]
+    pub(crate) route_site: Option<String>,
 }
 
 #[derive(Subcommand, Debug, Clone)]
@@ -123,6 +127,10 @@ pub(crate) enum Scenario {
     Storm {
         #[arg(long, default_value_t = 10_000)]
         clients: usize,
+        /// Instead of cutting the links, kill this process (SIGKILL): the node serving
+        /// the site, on a cluster (with `--route-site`), to time the failover.
+        #[arg(long)]
+        kill_pid: Option<u32>,
     },
     /// The chaos test, larger: visitors and agents both ways through the fault proxy over
     /// every transport, then every history checked against the log.
@@ -319,7 +327,7 @@ fn check(cli: &Cli) -> Result<(), String> {
                 ));
             }
         }
-        Scenario::Storm { clients } => within("clients", *clients, 1, 19_000)?,
+        Scenario::Storm { clients, .. } => within("clients", *clients, 1, 19_000)?,
         Scenario::Soak {
             visitors,
             messages,

@@ -31,7 +31,14 @@ pub(crate) async fn run(cli: &Cli) -> Result<bool, String> {
     } else {
         Vec::new()
     };
-    let t = Target::new(addr, srcs, Duration::from_secs(40))?;
+    let t = match &c.route_site {
+        Some(site) => {
+            let t = Target::routed(addr, site, srcs, Duration::from_secs(40))?;
+            t.reroute().await;
+            t
+        }
+        None => Target::new(addr, srcs, Duration::from_secs(40))?,
+    };
     let deadline = Instant::now() + Duration::from_secs(c.time_limit.saturating_sub(5).max(1));
     match &cli.scenario {
         Scenario::Throughput {
@@ -86,7 +93,9 @@ pub(crate) async fn run(cli: &Cli) -> Result<bool, String> {
         Scenario::Polls { conns, hold } => {
             crate::workers::hold(cli, &t, "polls", *conns, *hold).await
         }
-        Scenario::Storm { clients } => storm(cli, &t, *clients, deadline).await,
+        Scenario::Storm { clients, kill_pid } => {
+            storm(cli, &t, *clients, *kill_pid, deadline).await
+        }
         Scenario::Soak {
             visitors,
             messages,
@@ -129,7 +138,13 @@ pub(crate) async fn run(cli: &Cli) -> Result<bool, String> {
 
 /// Cut every client at once; time until all have a new welcome, and until all hold the
 /// message each wrote right after the cut (resent or sent on the new link), with no gap.
-async fn storm(cli: &Cli, t: &Arc<Target>, k: usize, deadline: Instant) -> Result<bool, String> {
+async fn storm(
+    cli: &Cli,
+    t: &Arc<Target>,
+    k: usize,
+    kill_pid: Option<u32>,
+    deadline: Instant,
+) -> Result<bool, String> {
     let c = &cli.common;
     let (token, site) = mix::login_site(t, &c.email, &c.password).await?;
     let counters = Arc::new(Counters::default());
@@ -185,10 +200,28 @@ async fn storm(cli: &Cli, t: &Arc<Target>, k: usize, deadline: Instant) -> Resul
     tokio::time::sleep(Duration::from_millis(500)).await; // echoes of the first messages
     let welcomes0 = counters.welcomes.load(Ordering::Relaxed);
     let t0 = Instant::now();
-    cut_tx.send_modify(|g| *g += 1);
-    let mut resumed_at = None;
+    match kill_pid {
+        // The clients find out by themselves, as they would from a dead node.
+        Some(pid) => {
+            let killed = std::process::Command::new("kill")
+                .args(["-9", &pid.to_string()])
+                .status()
+                .map_err(|e| format!("kill: {e}"))?;
+            if !killed.success() {
+                return Err(format!("kill -9 {pid} failed"));
+            }
+        }
+        None => cut_tx.send_modify(|g| *g += 1),
+    }
+    let (mut resumed_at, mut half_at, mut p99_at) = (None, None, None);
     while Instant::now() < deadline {
         let w = counters.welcomes.load(Ordering::Relaxed) - welcomes0;
+        if half_at.is_none() && w * 2 >= k as u64 {
+            half_at = Some(t0.elapsed());
+        }
+        if p99_at.is_none() && w * 100 >= k as u64 * 99 {
+            p99_at = Some(t0.elapsed());
+        }
         if resumed_at.is_none() && w >= k as u64 {
             resumed_at = Some(t0.elapsed());
         }
@@ -217,6 +250,9 @@ async fn storm(cli: &Cli, t: &Arc<Target>, k: usize, deadline: Instant) -> Resul
         "clients": k,
         "conversations": convs.len(),
         "resumed_all_ms": resumed_at.map(|d| d.as_secs_f64() * 1000.0),
+        "resumed_p50_ms": half_at.map(|d| d.as_secs_f64() * 1000.0),
+        "resumed_p99_ms": p99_at.map(|d| d.as_secs_f64() * 1000.0),
+        "killed": kill_pid,
         "caught_up_all_ms": all_settled.then_some(caught_up.as_secs_f64() * 1000.0),
         "clients_holding_both_entries": holding_both,
         "verdict": verdict,
@@ -227,8 +263,16 @@ async fn storm(cli: &Cli, t: &Arc<Target>, k: usize, deadline: Instant) -> Resul
         })
     };
     let summary = vec![
-        format!("{k} clients cut at once"),
-        format!("all re-welcomed (resumed) after {}", ms(resumed_at)),
+        match kill_pid {
+            Some(pid) => format!("{k} clients, their node (pid {pid}) killed with SIGKILL"),
+            None => format!("{k} clients cut at once"),
+        },
+        format!(
+            "re-welcomed (resumed): half after {}, 99% after {}, all after {}",
+            ms(half_at),
+            ms(p99_at),
+            ms(resumed_at)
+        ),
         format!(
             "all holding their message written at the cut (acked, echoed, offset 2) after {}",
             ms(all_settled.then_some(caught_up))
