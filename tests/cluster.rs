@@ -380,6 +380,67 @@ async fn routers_and_nodes_refuse_what_is_not_theirs() {
     let mut ws = support::Client::connect(&format!("ws://{}/v1/ws", b.addr)).await;
     ws.hello(key, None, None).await;
 
+    // The console of any node reaches the node serving its site; the API of a node that
+    // does not serve it sends appends there (421 with its URL).
+    let admin_site = &keys[0];
+    let (serving, other) = match held[admin_site].as_str() {
+        "a" => (&a, &b),
+        _ => (&b, &a),
+    };
+    let body = json!({"email": "admin@localhost", "password": PASSWORD}).to_string();
+    let (s, _, answer) = http(
+        other.addr,
+        "POST",
+        "/v1/login",
+        &[("content-type", "application/json")],
+        &body,
+    )
+    .await;
+    assert_eq!(s, 200, "{answer}");
+    let token = serde_json::from_str::<Value>(&answer).unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let other_url = format!("http://{}", other.addr);
+    let mut agent =
+        support::Client::connect_with(&format!("ws://{}/v1/ws", serving.addr), Some(&other_url))
+            .await
+            .unwrap();
+    agent
+        .send(json!({"t": "hello", "v": 1, "site": admin_site, "role": "agent", "token": token}))
+        .await;
+    agent.recv_type("welcome").await;
+    // A page of any other origin is no console.
+    let mut stranger = support::Client::connect_with(
+        &format!("ws://{}/v1/ws", serving.addr),
+        Some("http://stranger.example"),
+    )
+    .await
+    .unwrap();
+    stranger
+        .send(json!({"t": "hello", "v": 1, "site": admin_site, "role": "agent", "token": token}))
+        .await;
+    assert_eq!(stranger.closed_with().await, 4102);
+    let auth = format!("Bearer {token}");
+    let (s, _, answer) = http(
+        other.addr,
+        "POST",
+        "/v1/conversations/1/messages",
+        &[
+            ("content-type", "application/json"),
+            ("authorization", &auth),
+        ],
+        r#"{"cid":"rest-moved-1","body":"hello"}"#,
+    )
+    .await;
+    let v: Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(s, 421, "{answer}");
+    assert_eq!(
+        (v["error"].clone(), v["url"].clone()),
+        (json!("moved"), json!(format!("http://{}", serving.addr))),
+        "{answer}"
+    );
+
     // A second process with a live node's id is refused, saying why.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_kefu"))
         .args(["serve", "--listen", "127.0.0.1:0"])

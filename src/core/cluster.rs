@@ -380,6 +380,15 @@ impl Cluster {
             .and_then(|s| self.owner(s))
     }
 
+    /// Is `origin` the advertised base URL of a live node (as of the last beat)?
+    pub(crate) fn is_node_url(&self, origin: &str) -> bool {
+        let origin = origin.trim_end_matches('/');
+        self.view()
+            .live
+            .iter()
+            .any(|n| n.url.trim_end_matches('/').eq_ignore_ascii_case(origin))
+    }
+
     /// Is `node` this node?
     pub(crate) fn is_me(&self, node: &str) -> bool {
         self.me.as_ref().is_some_and(|m| m.id == node)

@@ -340,7 +340,8 @@ impl Hub {
     }
 
     /// May a page from `origin` talk to `site` as `role`? The site's allowed origins; and
-    /// for agents also kefu's own console (its base URL). `None`: the role is not known
+    /// for agents also kefu's own console (its base URL, or any live node's of its
+    /// cluster). `None`: the role is not known
     /// yet (a WebSocket upgrade before its hello), so kefu's own origin passes too.
     pub(crate) fn origin_allowed(
         &self,
@@ -348,7 +349,9 @@ impl Hub {
         origin: &str,
         role: Option<crate::protocol::Role>,
     ) -> bool {
-        let own = origin.trim_end_matches('/') == self.config().base_url();
+        // The console is served by every node: an agent's may come from any of them.
+        let own = origin.trim_end_matches('/') == self.config().base_url()
+            || self.cluster().is_some_and(|c| c.is_node_url(origin));
         site.allows_origin(origin) || (own && role != Some(crate::protocol::Role::Visitor))
     }
 

@@ -59,6 +59,21 @@ impl Hub {
         }
     }
 
+    /// `serve_site` for a site known by id (an API request's): a site that cannot be
+    /// looked up now is let through, for the append itself to report the store's error.
+    pub(crate) async fn serve_site_id(&self, site: SiteId) -> Result<(), String> {
+        let Some(cluster) = self.cluster() else {
+            return Ok(());
+        };
+        if cluster.held().epoch(site).is_some() {
+            return Ok(());
+        }
+        match self.blocking(move |s| s.site(site)).await {
+            Ok(Some(site)) => self.serve_site(&site).await,
+            _ => Ok(()),
+        }
+    }
+
     /// May this node serve a client of `site` now? A node running alone serves every
     /// site. A node of a cluster serves the sites whose lease it holds, and takes the
     /// lease at once when the site is its own by rendezvous and free. `Err`: the base URL

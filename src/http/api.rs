@@ -185,6 +185,10 @@ pub(super) async fn post_message(
     let a = agent(&req, ctx).await?;
     let conv = ConversationId(super::path_id(id).ok_or(HttpError::NotFound)?);
     let m: MessageBody = json_body(req, ctx.hub.config().max_frame_bytes, ctx).await?;
+    ctx.hub
+        .serve_site_id(a.site)
+        .await
+        .map_err(HttpError::Moved)?;
     let done = ctx
         .hub
         .agent_send(&a, Some(conv), m.cid, m.body)

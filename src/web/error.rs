@@ -47,6 +47,9 @@ pub(crate) enum HttpError {
     Busy(String),
     #[error("the request did not arrive in time")]
     RequestTimeout,
+    /// Another node of the cluster serves the site: its base URL (empty: ask the router).
+    #[error("another node serves this site: send this request to it")]
+    Moved(String),
 }
 
 impl HttpError {
@@ -63,6 +66,7 @@ impl HttpError {
             HttpError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             HttpError::Unavailable(_) | HttpError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             HttpError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            HttpError::Moved(_) => StatusCode::MISDIRECTED_REQUEST,
         }
     }
 
@@ -82,13 +86,18 @@ impl HttpError {
             HttpError::Unavailable(_) => "unavailable",
             HttpError::Busy(_) => "busy",
             HttpError::RequestTimeout => "request_timeout",
+            HttpError::Moved(_) => "moved",
         }
     }
 
-    /// The JSON body of this refusal: `{"error": code, "reason": text}`, the same in a
-    /// plain answer and inside a JSONP callback.
+    /// The JSON body of this refusal: `{"error": code, "reason": text}` (and `url` for a
+    /// move), the same in a plain answer and inside a JSONP callback.
     pub(crate) fn body(&self) -> String {
-        serde_json::json!({ "error": self.code(), "reason": self.to_string() }).to_string()
+        let mut b = serde_json::json!({ "error": self.code(), "reason": self.to_string() });
+        if let HttpError::Moved(url) = self {
+            b["url"] = url.as_str().into();
+        }
+        b.to_string()
     }
 
     /// The body with the matching status (and `Retry-After` where one is due).

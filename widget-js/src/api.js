@@ -16,7 +16,7 @@
     }
     b = String(s.src).replace(RE, "");
     b = /^\/\//.test(b) ? loc.protocol + b : /^https?:/.test(b) ? b : loc.protocol + "//" + loc.host + b;
-    return { site: s.getAttribute("data-site"), base: b };
+    return { site: s.getAttribute("data-site"), base: b, router: s.getAttribute("data-router") };
   }
   function wire(s) {
     function wake(hard) {
@@ -57,16 +57,17 @@
   }
   var cmds = {
     init: function (o) {
-      var m = me(), base;
+      var m = me(), base, router;
       o = o || {};
       base = String(o.base || m.base || "").replace(/\/+$/, "");
+      router = String(o.router || m.router || base).replace(/\/+$/, "");
       if (sess) {
         return;
       }
       if (!(o.site || m.site) || !base) {
         return ev.emit("error", { code: "config", reason: "no site key or server URL" });
       }
-      sess = ns.session = new ns.Session({ site: o.site || m.site, base: base, ev: ev });
+      sess = ns.session = new ns.Session({ site: o.site || m.site, base: base, router: router, ev: ev });
       sess.user = user;
       wire(sess);
       boot(o);

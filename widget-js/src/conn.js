@@ -8,59 +8,94 @@
     return code >= 4100 && code < 4200 && code !== 4105;
   };
 
+  /* A node's base URL from an answer, or null. */
+  function url(u) {
+    return typeof u === "string" && /^https?:\/\/[^\/]/.test(u) ? u.replace(/\/+$/, "") : null;
+  }
+
   function Conn(o) {
     this.o = o;
     this.state = "idle";
-    this.attempt = 0;
+    this.attempt = this.moves = 0;
     this.hb = 3000;
     this.pollMs = 25000;
+    /* base: the node this page talks to; router: who says which node that is. */
+    this.base = o.base;
+    this.router = o.router || o.base;
     this.feat = ns.features(ns.win, o.base);
     this.lad = new ns.Ladder(ns.ladder(this.feat, null));
   }
+  /* One GET answered with JSON, by whatever this browser can send cross-origin. */
+  Conn.prototype.get = function (u, cb) {
+    var f = this.feat;
+    if (f.cors || f.xdr && f.sameScheme) {
+      ns.xhr("GET", u, null, 4000, cb, !f.cors);
+    } else {
+      ns.jsonp(u, 4000, cb);
+    }
+  };
+  /* Ask the router which node serves the site (protocol 6.4); without an answer, keep
+   * the node known last. A node running alone names none: keep the page's own URL. */
+  Conn.prototype.route = function (cb) {
+    var self = this, gen = this.gen, rq = this.rq = {};
+    this.get(this.router + "/v1/route?" + ns.qs({ site: this.o.site }), function (err, d) {
+      if (gen === self.gen && rq === self.rq) {
+        if (d && typeof d.node === "string") {
+          self.base = d.node && url(d.url) || self.o.base;
+        }
+        cb();
+      }
+    });
+  };
   Conn.prototype.set = function (state, extra) {
     this.state = state;
     this.o.state(ns.extend({ state: state, transport: this.link ? this.link.kind : null }, extra || {}));
   };
   Conn.prototype.start = function () {
-    var self = this, f = this.feat, u, gen = this.gen;
+    var self = this, f = this.feat, gen = this.gen;
     if (this.state !== "idle") {
       return;
     }
     this.set("connecting");
-    if (f.ws) {
-      return this.round();
-    }
     /* A parked JSONP poll would hold the page's load event: start after it. */
-    if (!f.cors && !f.xdr && ns.doc.readyState !== "complete" && !this.waited) {
+    if (!f.ws && !f.cors && !f.xdr && ns.doc.readyState !== "complete" && !this.waited) {
       this.waited = this.state = "idle";
       return ns.listen(ns.win, "load", function () {
         self.start();
       });
     }
-    u = this.o.base + "/v1/negotiate?" + ns.qs({ site: this.o.site });
-    function done(err, d) {
-      if (d && ns.isArray(d.transports) && ns.ladder(f, d.transports).length) {
-        self.lad = new ns.Ladder(ns.ladder(f, d.transports));
-        self.pollMs = d.poll_timeout || self.pollMs;
+    this.route(function () {
+      if (f.ws) {
+        return self.round(true);
       }
-      if (gen === self.gen) {
-        self.round();
-      }
-    }
-    if (f.cors || f.xdr && f.sameScheme) {
-      ns.xhr("GET", u, null, 4000, done, !f.cors);
-    } else {
-      ns.jsonp(u, 4000, done);
-    }
+      self.get(self.base + "/v1/negotiate?" + ns.qs({ site: self.o.site }), function (err, d) {
+        if (d && ns.isArray(d.transports) && ns.ladder(f, d.transports).length) {
+          self.lad = new ns.Ladder(ns.ladder(f, d.transports));
+          self.pollMs = d.poll_timeout || self.pollMs;
+        }
+        if (gen === self.gen) {
+          self.round(true);
+        }
+      });
+    });
   };
-  Conn.prototype.round = function () {
+  /* A round of the ladder; first asking the router again after the node was lost. */
+  Conn.prototype.round = function (routed) {
+    var self = this;
     this.timer = ns.cancel(this.timer);
-    if (this.state !== "error") {
-      this.open(this.lad.start(ns.now()));
+    if (this.state === "error") {
+      return;
     }
+    if (this.lost && !routed) {
+      return this.route(function () {
+        self.round(true);
+      });
+    }
+    this.lost = false;
+    this.open(this.lad.start(ns.now()));
   };
   Conn.prototype.make = function (t) {
-    var self = this, l, b = this.o.base, hello = this.o.hello(), h = {
+    var self = this, l, b = this.base, hello = this.o.hello(), h = {
       frame: function (link, f) {
         self.onframe(link, f);
       },
@@ -93,6 +128,9 @@
     if (link !== this.link && link !== this.probe) {
       return;
     }
+    if (f.t === "bye") {
+      link.bye = f;
+    }
     if (!link.up) {
       if (f.t === "welcome") {
         this.up(link, f);
@@ -112,6 +150,8 @@
     ns.cancel(link.tm);
     ns.cancel(link.to);
     this.hb = w.hb > 0 ? w.hb : 3000;
+    this.moves = 0;
+    this.lost = false;
     if (link === this.probe) {
       this.probe = null;
       this.link = link;
@@ -176,6 +216,10 @@
     if (code === 4105) {
       this.lad.drop(link.kind);
     }
+    if (code === 4005) {
+      return this.moved(link.bye && link.bye.url);
+    }
+    this.lost = true;
     if (!link.up) {
       next = this.lad.fail(link.kind, now);
       if (next) {
@@ -185,6 +229,20 @@
       this.attempt = 0;
     }
     this.retry(code, reason);
+  };
+  /* Another node serves the site: go there (or ask the router) at once, unless moves
+   * keep coming without a welcome (two nodes that disagree): then back off. */
+  Conn.prototype.moved = function (to) {
+    var now = ns.now();
+    this.moves = now - (this.movedAt || 0) < 10000 ? this.moves + 1 : 1;
+    this.movedAt = now;
+    this.base = url(to) || this.base;
+    this.lost = !url(to);
+    if (this.moves > 3) {
+      this.lost = true;
+      return this.retry(4005, "moved");
+    }
+    this.round();
   };
   Conn.prototype.retry = function (code, reason) {
     var self = this, ms = ns.backoff(this.attempt, Math.random());

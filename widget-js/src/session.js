@@ -16,6 +16,7 @@
     this.store.set("visits", { n: this.visits, at: ns.now() });
     this.conn = o.conn || new ns.Conn({
       base: o.base,
+      router: o.router,
       site: o.site,
       hello: function () {
         return self.hello();

@@ -151,4 +151,88 @@ async function startKefu(opts = {}) {
   }
 }
 
-module.exports = { startKefu, startProxy, waitFor, freePort, BIN };
+/**
+ * Several nodes on one SQLite file and a routing server (protocol 6.4), each its own
+ * process on its own port, every node advertising its own URL. Resolves to { dir, env,
+ * key, password, router, nodes: Map id → {id, url, child}, node(id), kill(id), run(args),
+ * stop() }. node(id) starts a node (the first one makes the database and its first site,
+ * `key`); kill(id) sends it SIGKILL. Beats every 200 ms, dead after 3 missed.
+ */
+async function startCluster() {
+  if (!fs.existsSync(BIN)) {
+    throw new Error(`kefu binary not found at ${BIN}: run "cargo build" in the repository root, or set KEFU_BIN`);
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kefu-cluster-"));
+  const password = "cluster-test-" + Math.random().toString(36).slice(2, 10);
+  const env = Object.assign({}, process.env, {
+    KEFU_DATABASE_URL: `sqlite://${path.join(dir, "kefu.db")}`,
+    KEFU_ADMIN_PASSWORD: password,
+    KEFU_NODE_BEAT_MS: "200",
+    KEFU_NODE_DEAD_BEATS: "3",
+    KEFU_HEARTBEAT_MS: "1000",
+    KEFU_POLL_TIMEOUT_MS: "2000",
+    KEFU_LOG: process.env.KEFU_LOG || "warn",
+  });
+  const procs = [];
+  const c = { dir, env, password, key: null, router: null, nodes: new Map() };
+  async function spawnServer(args, extra, ready) {
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const child = spawn(BIN, args.concat(["--listen", `127.0.0.1:${port}`]), {
+      env: Object.assign({}, env, { KEFU_PUBLIC_URL: url }, extra), stdio: ["ignore", "pipe", "pipe"],
+    });
+    const p = { url, child, out: "", exited: null };
+    procs.push(p);
+    child.stdout.on("data", (d) => (p.out += d));
+    child.stderr.on("data", (d) => (p.out += d));
+    child.on("exit", (code) => (p.exited = code === null ? "signal" : code));
+    await waitFor(async () => {
+      if (p.exited !== null) throw Object.assign(new Error(`kefu ${args[0]} exited early: ${p.out}`), { fatal: true });
+      return ready(p) && (await fetch(url + "/healthz")).ok;
+    }, 30000, `kefu ${args.join(" ")} on ${url}`);
+    return p;
+  }
+  c.node = async (id) => {
+    const first = c.key === null;
+    const p = await spawnServer(["serve"], { KEFU_NODE_ID: id }, (p) => {
+      if (!first) return true;
+      const m = /created site "[^"]*" with key (s_[A-Za-z0-9_-]+)/.exec(p.out);
+      return m && (c.key = m[1]);
+    });
+    p.id = id;
+    c.nodes.set(id, p);
+    return p;
+  };
+  c.startRouter = async () => {
+    c.router = await spawnServer(["router"], {}, () => true);
+    return c.router;
+  };
+  c.kill = async (id) => {
+    const p = c.nodes.get(id);
+    if (p.exited === null) {
+      p.child.kill("SIGKILL");
+      await new Promise((resolve) => (p.exited !== null ? resolve() : p.child.once("exit", resolve)));
+    }
+  };
+  // `kefu ARGS` on the cluster's database: its standard output.
+  c.run = (args) => require("child_process").execFileSync(BIN, args, { env, encoding: "utf8" });
+  c.log = () => procs.map((p) => `--- ${p.id || "router"} ${p.url}\n${p.out}`).join("\n");
+  c.stop = async () => {
+    for (const p of procs) {
+      if (p.exited === null) {
+        p.child.kill("SIGKILL");
+        await new Promise((resolve) => (p.exited !== null ? resolve() : p.child.once("exit", resolve)));
+      }
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
+  return c;
+}
+
+// The rendezvous score of node `id` for site `key` (src/core/cluster.rs): the node with
+// the highest serves the site.
+function score(id, key) {
+  return require("crypto").createHash("sha256").update(id).update(Buffer.from([0])).update(key).digest("hex");
+}
+
+module.exports = { startKefu, startCluster, score, startProxy, waitFor, freePort, BIN };

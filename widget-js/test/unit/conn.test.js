@@ -3,14 +3,26 @@ const test = require("node:test");
 const assert = require("node:assert/strict");
 const { load } = require("../support/env");
 
-// A Conn whose links are fakes the test drives: open, welcome, frames, close codes.
-function setup(ladder = ["ws", "lp", "jsonp"]) {
+// A Conn whose links are fakes the test drives: open, welcome, frames, close codes. The
+// router's answers come from `route` (set `r.route` to change them; null: unreachable),
+// and every request for one is kept in `routes`.
+function setup(ladder = ["ws", "lp", "jsonp"], opts = {}) {
   const env = load();
   const { ns } = env;
-  const links = [];
-  function fake(kind, hello, h) {
+  const links = [], routes = [];
+  const r = { route: { site: "s_t", node: "", url: "http://127.0.0.1:8080" } };
+  function get(url, cb) {
+    const isRoute = /\/v1\/route\?/.test(url);
+    if (isRoute) routes.push(url);
+    const answer = isRoute ? r.route : { transports: ladder };
+    cb(answer ? null : "net", answer ? JSON.parse(JSON.stringify(answer)) : null);
+    return { abort() {} };
+  }
+  ns.xhr = (method, url, body, ms, cb) => get(url, cb);
+  ns.jsonp = (url, ms, cb) => get(url, cb);
+  function fake(kind, base, hello, h) {
     const l = {
-      kind, hello, h, sent: [], dead: false, kicks: 0,
+      kind, base, hello, h, sent: [], dead: false, kicks: 0,
       send(f) { this.sent.push(JSON.parse(JSON.stringify(f))); },
       close() { this.dead = true; },
       end(code, reason) {
@@ -28,13 +40,13 @@ function setup(ladder = ["ws", "lp", "jsonp"]) {
     return l;
   }
   ns.WsLink = function (base, site, hello, h) {
-    return fake("ws", hello, h);
+    return fake("ws", base, hello, h);
   };
-  ns.LpLink = (kind, base, hello, h) => fake(kind, hello, h);
-  ns.JsonpLink = (kind, base, hello, h) => fake(kind, hello, h);
+  ns.LpLink = (kind, base, hello, h) => fake(kind, base, hello, h);
+  ns.JsonpLink = (kind, base, hello, h) => fake(kind, base, hello, h);
   const states = [], frames = [], ups = [];
   const c = new ns.Conn({
-    base: "http://chat.test", site: "s_t",
+    base: "http://chat.test", router: opts.router, site: "s_t",
     hello: () => ({ t: "hello", n: links.length }),
     up: (w) => ups.push(w),
     frame: (f) => frames.push(f),
@@ -43,7 +55,7 @@ function setup(ladder = ["ws", "lp", "jsonp"]) {
   c.lad = new ns.Ladder(ladder);
   c.feat.ws = true;
   const last = () => links[links.length - 1];
-  return { env, ns, c, links, states, frames, ups, last, clock: env.clock };
+  return { env, ns, c, r, links, routes, states, frames, ups, last, clock: env.clock };
 }
 
 test("WebSocket that fails before welcome falls to long-poll at once; WebSocket is probed again later", () => {
@@ -191,4 +203,92 @@ test("waking a live HTTP link re-polls; a live WebSocket is checked", () => {
   assert.equal(last().kicks, 1);
   clock.advance(60000);
   assert.equal(c.state, "online", "no watchdog on HTTP channels: the poll is the heartbeat");
+});
+
+// Several nodes (protocol 6.4): the router first, moves, and a node that dies.
+const N2 = { site: "s_t", node: "n2", url: "http://n2.test/" };
+
+test("the router is asked first, and the widget talks to the node it names", () => {
+  const { c, r, routes, last } = setup(undefined, { router: "http://router.test" });
+  r.route = N2;
+  c.start();
+  assert.deepEqual(routes, ["http://router.test/v1/route?site=s_t"]);
+  assert.equal(last().base, "http://n2.test", "the node's URL, without its trailing slash");
+});
+
+test("a node running alone names no node: the widget keeps the URL it was loaded from", () => {
+  const { c, routes, last } = setup();
+  c.start();
+  assert.equal(routes.length, 1, "the router defaults to the widget's own server");
+  assert.ok(routes[0].indexOf("http://chat.test/v1/route?") === 0, routes[0]);
+  assert.equal(last().base, "http://chat.test", "not the node's own idea of its URL");
+});
+
+test("4005 with a URL goes there at once; without one the router is asked again", () => {
+  const { c, r, links, routes, last, ups } = setup();
+  r.route = N2;
+  c.start();
+  last().open();
+  last().welcome();
+  assert.equal(ups.length, 1);
+  last().frame({ t: "bye", code: 4005, reason: "moved", url: "http://n3.test" });
+  last().end(4005, "moved");
+  assert.equal(links.length, 2, "no backoff for a move");
+  assert.equal(last().base, "http://n3.test");
+  assert.equal(routes.length, 1, "the bye said where: no need to ask");
+  last().open();
+  last().welcome();
+  r.route = { site: "s_t", node: "n4", url: "http://n4.test" };
+  last().frame({ t: "bye", code: 4005, reason: "moved", url: "" });
+  last().end(4005, "moved");
+  assert.equal(routes.length, 2, "an empty url: ask the router");
+  assert.equal(links.length, 3);
+  assert.equal(last().base, "http://n4.test");
+  assert.equal(c.state, "connecting");
+});
+
+test("moves that never end in a welcome back off after three", () => {
+  const { c, r, links, last, states, clock } = setup();
+  r.route = N2;
+  c.start();
+  for (let i = 0; i < 3; i++) {
+    last().open();
+    last().frame({ t: "bye", code: 4005, url: i % 2 ? "http://n2.test" : "http://n3.test" });
+    last().end(4005, "moved");
+  }
+  assert.equal(links.length, 4, "three moves followed at once");
+  last().open();
+  last().frame({ t: "bye", code: 4005, url: "http://n3.test" });
+  last().end(4005, "moved");
+  assert.equal(links.length, 4, "the fourth waits");
+  assert.equal(c.state, "offline");
+  assert.equal(states[states.length - 1].code, 4005);
+  clock.advance(1000);
+  assert.equal(links.length, 5, "then tries again");
+  last().open();
+  last().welcome();
+  assert.equal(c.moves, 0, "a welcome ends the count");
+});
+
+test("after losing its node the widget asks the router again before reconnecting", () => {
+  const { c, r, links, routes, last, clock } = setup();
+  r.route = N2;
+  c.start();
+  last().open();
+  last().welcome();
+  last().end(1006, "");
+  assert.equal(c.state, "offline");
+  r.route = { site: "s_t", node: "n5", url: "http://n5.test" };
+  clock.advance(1000);
+  assert.equal(routes.length, 2);
+  assert.equal(links.length, 2);
+  assert.equal(last().base, "http://n5.test");
+  // The router cannot be reached: the node known last is tried.
+  last().open();
+  last().welcome();
+  last().end(4000, "restarting");
+  r.route = null;
+  clock.advance(1000);
+  assert.equal(routes.length, 3);
+  assert.equal(last().base, "http://n5.test");
 });
