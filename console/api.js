@@ -24,6 +24,20 @@ export async function get(path) {
   return r.json();
 }
 
+// GET /v1/route for `site` (docs/protocol.md §6.4) → the base URL of the node serving it,
+// null when this server runs alone (it names no node), undefined when it cannot say now.
+export async function route(site) {
+  try {
+    const r = await fetch("/v1/route?site=" + encodeURIComponent(site));
+    if (!r.ok) return undefined;
+    const d = await r.json();
+    if (!d.node) return null;
+    return /^https?:\/\/[^/]/.test(d.url) ? d.url.replace(/\/+$/, "") : undefined;
+  } catch (e) {
+    return undefined;
+  }
+}
+
 // A change (POST, DELETE) → {ok, status, data}; refusals are {error, reason}. A network
 // failure is status 0.
 export async function change(method, path, body) {

@@ -23,7 +23,11 @@ const link = createLink({
   // No ?site= on the URL: a refused origin then ends with close 4102 after hello, which
   // the console can explain, instead of an upgrade failure it cannot tell from a network
   // error.
-  url: () => `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}/v1/ws`,
+  url: (base) =>
+    base ? base.replace(/^http/, "ws") + "/v1/ws" : `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}/v1/ws`,
+  // Every node answers /v1/route: the node serving the agent's site, or none (this node
+  // runs alone).
+  route: () => api.route(S.agent.site),
   hello: () => ({ t: "hello", v: 1, site: S.agent.site, role: "agent", token: S.token }),
   onWelcome: chat.onWelcome,
   onFrame: chat.onFrame,
@@ -158,6 +162,16 @@ function init() {
     }
   });
   window.addEventListener("online", link.reconnectNow);
+  // A node that joined the cluster after this page was loaded is not in its CSP: the
+  // socket to it is refused. A fresh page lists it (at most once a minute; the outbox and
+  // the sign-in are kept across it).
+  document.addEventListener("securitypolicyviolation", (e) => {
+    const last = Number(sessionStorage.getItem("kefu:csp-reload")) || 0;
+    if (/^wss?:/.test(e.blockedURI) && S.token && Date.now() - last > 60000) {
+      sessionStorage.setItem("kefu:csp-reload", String(Date.now()));
+      location.reload();
+    }
+  });
   window.addEventListener("focus", () => chat.markRead(cur()));
   // The heartbeat timeout and the reconnect countdown.
   setInterval(link.tick, 1000);

@@ -43,7 +43,11 @@ export function statusText(status, now) {
 }
 
 /**
- * A link. opts: url() → the socket's URL; hello() → the hello frame; onWelcome(f);
+ * A link. opts: url(base) → the socket's URL on the node at base URL `base` (null: this
+ * page's own server); route() (optional) → a promise of the base URL of the node serving
+ * the agent's site (null: this page's own server; undefined: not known now, keep the last),
+ * asked before the first connect, after a lost link and on a move to an unnamed node
+ * (docs/protocol.md §6.4); hello() → the hello frame; onWelcome(f);
  * onFrame(f) for every frame but welcome, ping, pong and bye; onDown() when a link is
  * lost; onExpired() on close 4103; onState({state, text, retryAt}). For tests:
  * WebSocket, now(), setTimeout, clearTimeout, random().
@@ -63,6 +67,13 @@ export function createLink(opts) {
   let retryAt = 0;
   let bye = null;
   let status = { state: "connecting", text: "", retryAt: 0 };
+  // The node this link talks to (null: this page's server), whether to ask where that is
+  // before the next connect, and the moves (close 4005) since the last welcome.
+  let base = null;
+  let reroute = true;
+  let moves = 0;
+  let movedAt = 0;
+  let asking = 0;
 
   function setState(state, text) {
     status = { state, text: text || "", retryAt };
@@ -85,7 +96,16 @@ export function createLink(opts) {
     cancel(retryTimer);
     welcomed = false;
     bye = null;
-    const sock = new WS(opts.url());
+    if (reroute && opts.route) return ask();
+    let sock;
+    try {
+      sock = new WS(opts.url(base));
+    } catch (e) {
+      // Refused before any connection (the page's CSP does not list that node): as a
+      // lost link, with backoff, asking again where to go.
+      ws = null;
+      return lost(1006, "refused");
+    }
     ws = sock;
     setState("connecting");
     sock.onopen = () => {
@@ -113,11 +133,27 @@ export function createLink(opts) {
     };
   }
 
+  // Ask which node serves the site, then connect there; only the latest answer counts.
+  function ask() {
+    const mine = ++asking;
+    setState("connecting");
+    Promise.resolve()
+      .then(() => opts.route())
+      .catch(() => undefined)
+      .then((b) => {
+        if (mine !== asking || stopped || ws) return;
+        if (b !== undefined) base = b;
+        reroute = false;
+        connect();
+      });
+  }
+
   function onFrame(f) {
     switch (f.t) {
       case "welcome":
         welcomed = true;
         attempt = 0;
+        moves = 0;
         hb = f.hb || 3000;
         setState("online");
         return opts.onWelcome(f);
@@ -151,6 +187,18 @@ export function createLink(opts) {
     const verdict = closeVerdict(code, reason);
     if (verdict && verdict.expired) return opts.onExpired();
     if (verdict) return setState("error", verdict.fatal);
+    if (code === 4005) {
+      // Moved: to the node the bye names, else wherever the router says; at once, unless
+      // moves keep coming without a welcome.
+      const t = now();
+      moves = t - movedAt < 10000 ? moves + 1 : 1;
+      movedAt = t;
+      if (bye && bye.url) base = bye.url.replace(/\/+$/, "");
+      reroute = !(bye && bye.url) || moves > 3;
+      if (moves <= 3) return connect();
+    } else {
+      reroute = true;
+    }
     const delay = backoff(attempt, opts.random);
     attempt += 1;
     retryAt = now() + delay;
@@ -175,6 +223,8 @@ export function createLink(opts) {
     // Close the link for good, until start().
     stop() {
       stopped = true;
+      reroute = true;
+      asking++;
       cancel(retryTimer);
       if (ws) {
         const sock = ws;

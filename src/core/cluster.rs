@@ -380,6 +380,11 @@ impl Cluster {
             .and_then(|s| self.owner(s))
     }
 
+    /// The advertised base URLs of the live nodes (as of the last beat).
+    pub(crate) fn node_urls(&self) -> Vec<String> {
+        self.view().live.iter().map(|n| n.url.clone()).collect()
+    }
+
     /// Is `origin` the advertised base URL of a live node (as of the last beat)?
     pub(crate) fn is_node_url(&self, origin: &str) -> bool {
         let origin = origin.trim_end_matches('/');

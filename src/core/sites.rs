@@ -33,6 +33,11 @@ impl Hub {
         self.cluster().is_some_and(|c| c.me().is_none())
     }
 
+    /// The base URLs of the live nodes of this node's cluster (none when alone).
+    pub(crate) fn node_urls(&self) -> Vec<String> {
+        self.cluster().map(|c| c.node_urls()).unwrap_or_default()
+    }
+
     /// Which node serves `site`, as every node and router answers it.
     pub(crate) fn route(&self, site: &Site) -> Option<Route> {
         match self.cluster() {

@@ -39,8 +39,13 @@ fn console_file(path: &str) -> Option<(&'static str, &'static [u8])> {
 
 /// `GET /console` (its page) and `/console/<path>` (its files). The page forbids inline
 /// scripts and any other origin for scripts (CSP), so user text can never run; it
-/// connects to the host it was loaded from (`host`: the request's `Host` header) only.
-pub(super) fn console(path: &str, host: Option<&str>) -> Result<Response<Body>, HttpError> {
+/// connects to the host it was loaded from (`host`: the request's `Host` header) only,
+/// and by WebSocket to the live nodes of its cluster (`nodes`, their base URLs).
+pub(super) fn console(
+    path: &str,
+    host: Option<&str>,
+    nodes: &[String],
+) -> Result<Response<Body>, HttpError> {
     let file = match path {
         "/console" | "/console/" => "index.html",
         p => p.strip_prefix("/console/").ok_or(HttpError::NotFound)?,
@@ -51,7 +56,7 @@ pub(super) fn console(path: &str, host: Option<&str>) -> Result<Response<Body>, 
         .header(header::CONTENT_TYPE, ct)
         .header(header::CACHE_CONTROL, "no-cache")
         .header("x-content-type-options", "nosniff")
-        .header("content-security-policy", csp::console(host))
+        .header("content-security-policy", csp::console(host, nodes))
         .header("x-frame-options", "DENY")
         .body(Full::new(Bytes::from_static(body)))
         .expect("static response parts are valid"))
@@ -120,7 +125,10 @@ pub(super) async fn demo(ctx: &HttpCtx) -> Result<Response<Body>, HttpError> {
         .header(header::CONTENT_TYPE, "text/html; charset=utf-8")
         .header(header::CACHE_CONTROL, "no-store")
         .header("x-content-type-options", "nosniff")
-        .header("content-security-policy", csp::demo(&base))
+        .header(
+            "content-security-policy",
+            csp::demo(&base, &ctx.hub.node_urls()),
+        )
         .body(Full::new(Bytes::from(html)))
         .expect("static response parts are valid"))
 }
@@ -181,11 +189,11 @@ mod tests {
             "/console/main.js/",
         ] {
             assert!(
-                matches!(console(path, None), Err(HttpError::NotFound)),
+                matches!(console(path, None, &[]), Err(HttpError::NotFound)),
                 "{path}"
             );
         }
-        let ok = console("/console/", None).expect("the page");
+        let ok = console("/console/", None, &[]).expect("the page");
         assert_eq!(
             ok.headers()[header::CONTENT_TYPE],
             "text/html; charset=utf-8"

@@ -48,12 +48,19 @@ pub(super) fn valid_host(host: &str) -> Option<&str> {
     port_ok.then_some(host)
 }
 
-/// `/console`: its own files only; the API over fetch and the socket to this host.
-pub(super) fn console(host: Option<&str>) -> String {
-    let connect = match host.and_then(valid_host) {
+/// `/console`: its own files only; the API over fetch and the socket to this host, or to
+/// the node of the cluster serving the agent's site (`nodes`: the live nodes' base URLs).
+pub(super) fn console(host: Option<&str>, nodes: &[String]) -> String {
+    let mut connect = match host.and_then(valid_host) {
         Some(h) => format!("'self' ws://{h} wss://{h}"),
         None => "'self'".to_string(),
     };
+    for (_, ws) in nodes.iter().filter_map(|n| base_origin(n)) {
+        if !connect.split(' ').any(|o| o == ws) {
+            connect.push(' ');
+            connect.push_str(&ws);
+        }
+    }
     format!(
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
          connect-src {connect}; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
@@ -61,13 +68,21 @@ pub(super) fn console(host: Option<&str>) -> String {
 }
 
 /// `/demo`: the page's script (`/demo.js`) and the widget's, both from files, and the
-/// widget's connections (WebSocket, XHR, JSONP scripts) to the base URL. Styles may be
-/// inline: the widget adds its style sheet, coloured by its `color` option, at run time.
-pub(super) fn demo(base_url: &str) -> String {
-    let (script, connect) = match base_origin(base_url) {
-        Some((http, ws)) => (format!("'self' {http}"), format!("'self' {http} {ws}")),
-        None => ("'self'".to_string(), "'self'".to_string()),
-    };
+/// widget's connections (WebSocket, XHR, JSONP scripts) to the base URL, and to the live
+/// nodes of its cluster (`nodes`, their base URLs), where the router may send it.
+/// Styles may be inline: the widget adds its style sheet, coloured by its `color` option,
+/// at run time.
+pub(super) fn demo(base_url: &str, nodes: &[String]) -> String {
+    let (mut script, mut connect) = ("'self'".to_string(), "'self'".to_string());
+    for (http, ws) in std::iter::once(base_url)
+        .chain(nodes.iter().map(String::as_str))
+        .filter_map(base_origin)
+    {
+        if !script.split(' ').any(|o| o == http) {
+            script = format!("{script} {http}");
+            connect = format!("{connect} {http} {ws}");
+        }
+    }
     format!(
         "default-src 'none'; script-src {script}; style-src 'self' 'unsafe-inline'; \
          img-src 'self' data:; connect-src {connect}; base-uri 'none'; form-action 'none'; \
@@ -137,31 +152,59 @@ mod tests {
     #[test]
     fn the_console_connects_to_its_own_host_only() {
         assert_eq!(
-            console(Some("chat.example.com:8080")),
+            console(Some("chat.example.com:8080"), &[]),
             "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
              connect-src 'self' ws://chat.example.com:8080 wss://chat.example.com:8080; \
              base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
         );
-        let plain = console(None);
+        let plain = console(None, &[]);
         assert!(plain.contains("connect-src 'self'; "), "{plain}");
         for hostile in ["x; script-src *", "x 'unsafe-inline'", "x,y", "*"] {
-            assert_eq!(console(Some(hostile)), plain, "{hostile}");
+            assert_eq!(console(Some(hostile), &[]), plain, "{hostile}");
         }
+        // The sockets of a cluster's nodes, nothing of a URL that is not a plain base.
+        let nodes = [
+            "https://n1.chat.example".to_string(),
+            "http://10.0.0.2:8080/".to_string(),
+            "javascript:alert(1)".to_string(),
+            "https://x; script-src *".to_string(),
+        ];
+        assert!(
+            console(None, &nodes)
+                .contains("connect-src 'self' wss://n1.chat.example ws://10.0.0.2:8080; "),
+            "{}",
+            console(None, &nodes)
+        );
     }
 
     #[test]
     fn the_demo_allows_its_base_url() {
         assert_eq!(
-            demo("https://chat.example.com/kefu"),
+            demo("https://chat.example.com/kefu", &[]),
             "default-src 'none'; script-src 'self' https://chat.example.com; \
              style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
              connect-src 'self' https://chat.example.com wss://chat.example.com; \
              base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
         );
-        let d = demo("http://127.0.0.1:9000");
+        let d = demo("http://127.0.0.1:9000", &[]);
         assert!(d.contains("connect-src 'self' http://127.0.0.1:9000 ws://127.0.0.1:9000;"));
+        // A cluster's nodes, once each.
+        let nodes = [
+            "http://127.0.0.1:9000".to_string(),
+            "https://n2.example".to_string(),
+            "x;y".to_string(),
+        ];
+        let d = demo("http://127.0.0.1:9000", &nodes);
+        assert!(
+            d.contains("script-src 'self' http://127.0.0.1:9000 https://n2.example; ")
+                && d.contains(
+                    "connect-src 'self' http://127.0.0.1:9000 ws://127.0.0.1:9000 \
+                     https://n2.example wss://n2.example; "
+                ),
+            "{d}"
+        );
         for odd in ["ftp://x", "http://a b", "http://x;y/", "x"] {
-            let d = demo(odd);
+            let d = demo(odd, &[]);
             assert!(
                 d.contains("script-src 'self'; ") && d.contains("connect-src 'self'; "),
                 "{odd}: {d}"

@@ -96,7 +96,7 @@ pub(crate) async fn handle(
                 .headers()
                 .get(header::HOST)
                 .and_then(|v| v.to_str().ok());
-            assets::console(p, host)
+            assets::console(p, host, &ctx.hub.node_urls())
         }
         (_, "/healthz" | "/v1/ws" | "/" | "/widget.js" | "/demo" | "/demo.js") => {
             Err(HttpError::MethodNotAllowed)

@@ -189,3 +189,84 @@ test("stop closes the link for good", () => {
   assert.equal(FakeSocket.all.length, 1);
   assert.equal(log.downs, 0);
 });
+
+// Several nodes (docs/protocol.md §6.4): where to connect comes from route().
+function routedRig(answers) {
+  const r = rig();
+  const asked = [];
+  r.link = createLink({
+    url: (base) => (base ? base.replace(/^http/, "ws") : "ws://h") + "/v1/ws",
+    route: () => {
+      asked.push(r.clock.t);
+      return Promise.resolve(answers.length > 1 ? answers.shift() : answers[0]);
+    },
+    hello: () => ({ t: "hello", v: 1, role: "agent" }),
+    onWelcome: () => r.log.welcomes++,
+    onFrame: () => {},
+    onDown: () => r.log.downs++,
+    onExpired: () => r.log.expired++,
+    onState: (s) => r.log.states.push(s.state),
+    WebSocket: FakeSocket,
+    now: () => r.clock.t,
+    setTimeout: (fn, ms) => {
+      const t = { fn, at: r.clock.t + ms };
+      r.clock.timers.push(t);
+      return t;
+    },
+    clearTimeout: (t) => (r.clock.timers = r.clock.timers.filter((x) => x !== t)),
+    random: () => 1,
+  });
+  return Object.assign(r, { asked });
+}
+const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+test("the node serving the site is asked for first; none named: this page's server", async () => {
+  let r = routedRig(["http://n2.test"]);
+  r.link.start();
+  assert.equal(FakeSocket.all.length, 0, "no socket before the answer");
+  await settle();
+  assert.equal(r.sock().url, "ws://n2.test/v1/ws");
+  r = routedRig([null]);
+  r.link.start();
+  await settle();
+  assert.equal(r.sock().url, "ws://h/v1/ws");
+});
+
+test("4005 goes to bye.url at once, or asks again; a lost link asks again; moves without welcome back off", async () => {
+  const r = routedRig(["http://n2.test", "http://n4.test", "http://n5.test", undefined]);
+  r.link.start();
+  await settle();
+  r.sock().open();
+  r.sock().frame({ t: "welcome" });
+  r.sock().frame({ t: "bye", code: 4005, url: "http://n3.test/" });
+  r.sock().drop(4005);
+  assert.equal(r.sock().url, "ws://n3.test/v1/ws", "straight to the node named, no backoff");
+  assert.equal(r.asked.length, 1);
+  r.sock().open();
+  r.sock().frame({ t: "bye", code: 4005, url: "" });
+  r.sock().drop(4005);
+  await settle();
+  assert.equal(r.asked.length, 2, "no node named: ask");
+  assert.equal(r.sock().url, "ws://n4.test/v1/ws");
+  r.sock().open();
+  r.sock().frame({ t: "welcome" });
+  r.sock().drop(1006);
+  r.advance(500);
+  await settle();
+  assert.equal(r.asked.length, 3, "a lost link: ask again before reconnecting");
+  assert.equal(r.sock().url, "ws://n5.test/v1/ws");
+  // Moves that never end in a welcome: three at once, then backoff.
+  const n = FakeSocket.all.length;
+  for (let i = 0; i < 4; i++) {
+    r.sock().open();
+    r.sock().frame({ t: "bye", code: 4005, url: "http://n" + (6 + (i % 2)) + ".test" });
+    r.sock().drop(4005);
+    await settle();
+  }
+  assert.equal(FakeSocket.all.length, n + 3, "the fourth move waits");
+  assert.equal(r.log.states.at(-1), "offline");
+  r.advance(2000);
+  await settle();
+  assert.equal(FakeSocket.all.length, n + 4);
+  assert.equal(r.sock().url, "ws://n7.test/v1/ws", "the router could not say: the last node named");
+});
