@@ -83,9 +83,15 @@ pub async fn drive(
     let mut cut = work.cut.clone();
     let mut counted = false;
     let mut limit = work.before_cut.unwrap_or(work.messages).min(work.messages);
+    let mut was_up = false;
     'links: while Instant::now() < work.deadline && !*stop.borrow() {
         if peer.settled(work.messages) && !work.linger && convs.is_none() {
             return;
+        }
+        if was_up {
+            // A welcomed link was lost (cut on command, or its server died): what was
+            // held back for after the cut is made now.
+            limit = work.messages;
         }
         let tr = work.transports[rng.gen_range(0..work.transports.len())];
         peer.stats.links += 1;
@@ -116,6 +122,7 @@ pub async fn drive(
                             }
                         }
                         if matches!(f, Frame::Welcome { .. }) {
+                            was_up = true;
                             backoff = Duration::from_millis(20);
                             if let Some(c) = &work.counters {
                                 c.welcomes.fetch_add(1, Ordering::Relaxed);
