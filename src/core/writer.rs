@@ -153,8 +153,22 @@ impl Ctx {
     /// is a node of a cluster. A fenced site leaves them at once, so nothing more is
     /// tried for it, and the next beat drops it (its other clients are sent away).
     fn append(&self, batch: &[NewEntry]) -> Result<Vec<Appended>, StoreError> {
+        self.fenced(|fence| self.store.append_fenced(batch, fence))
+    }
+
+    /// Reopen `conv`, fenced as appends are.
+    fn reopen(&self, conv: ConversationId) -> Result<Reopen, StoreError> {
+        self.fenced(|fence| self.store.reopen_fenced(conv, fence))
+    }
+
+    /// Run one write with the fence of the leases this node holds (none when alone),
+    /// leaving every site the store says this node no longer holds.
+    fn fenced<T>(
+        &self,
+        write: impl FnOnce(Option<&Fence<'_>>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let Some(cluster) = &self.cluster else {
-            return self.store.append_batch(batch);
+            return write(None);
         };
         let node = cluster.me().map_or("", |m| m.id.as_str());
         let r = {
@@ -164,7 +178,7 @@ impl Ctx {
                 node,
                 epoch_of: &epoch_of,
             };
-            self.store.append_fenced(batch, Some(&fence))
+            write(Some(&fence))
         };
         if let Err(StoreError::Fenced(sites)) = &r {
             for site in sites {
@@ -199,11 +213,12 @@ fn run(cx: Ctx, mut rx: mpsc::Receiver<Command>, max_batch: usize) {
                 Command::Reopen { conv, reply } => {
                     // Entries queued before it (a close, say) are committed first.
                     commit(&cx, &mut entries, &mut replies);
-                    let r = match cx.store.reopen_conversation(conv) {
+                    let r = match cx.reopen(conv) {
                         Ok(r) => {
                             cx.succeeded();
                             Ok(r)
                         }
+                        Err(StoreError::Fenced(_)) => Err(AppendError::Fenced),
                         Err(e) => Err(cx.failed(&e)),
                     };
                     let _ = reply.send(r);

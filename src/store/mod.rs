@@ -92,7 +92,14 @@ pub trait Log {
     fn idle_conversations(&self, before: i64, limit: usize) -> StoreResult<Vec<DeskConv>>;
 
     /// Reopen a closed conversation, unless its visitor has another open one.
-    fn reopen_conversation(&self, id: ConversationId) -> StoreResult<Reopen>;
+    fn reopen_conversation(&self, id: ConversationId) -> StoreResult<Reopen> {
+        self.reopen_fenced(id, None)
+    }
+
+    /// `reopen_conversation`, fenced as `append_fenced` is: with `fence`, nothing changes
+    /// unless its node holds the conversation's site's lease at the fence's epoch
+    /// (`Fenced`), checked in the same transaction.
+    fn reopen_fenced(&self, id: ConversationId, fence: Option<&Fence<'_>>) -> StoreResult<Reopen>;
 }
 
 /// Who exists: sites, agents, their sign-in tokens, and visitors.

@@ -3,8 +3,9 @@
 //! lease in their own transaction.
 
 use super::{first_message, msg, visitor, A};
-use crate::ids::{ConversationId, SiteId};
-use crate::store::{Author, ConvRef, Fence, Node, Store, StoreError};
+use crate::ids::{AgentId, ConversationId, SiteId};
+use crate::store::{Author, Cid, ConvRef, Fence, NewEntry, Node, Reopen, Store, StoreError};
+use crate::vocab::EntryKind;
 
 fn node(id: &str, incarnation: &str, beat_at: i64) -> Node {
     Node {
@@ -139,5 +140,25 @@ pub(crate) fn appends_are_fenced_by_the_lease_in_their_own_transaction(s: &dyn S
     assert_eq!(s.append_fenced(&[by_id("m4")], Some(&n2)).unwrap().len(), 1);
     // Unfenced appends (a node running alone) are not checked.
     assert_eq!(s.append_batch(&[by_id("m6")]).unwrap().len(), 1);
+    // Reopening a conversation is fenced the same way.
+    let close = NewEntry::now(
+        ConvRef::Id(conv),
+        EntryKind::Close,
+        Author::Agent(AgentId(1)),
+        Cid::Made("close"),
+        String::new(),
+    );
+    s.append_fenced(&[close], Some(&n2)).unwrap();
+    let r = s.reopen_fenced(conv, Some(&n1));
+    assert!(
+        matches!(r, Err(StoreError::Fenced(ref v)) if v == &vec![site]),
+        "{r:?}"
+    );
+    assert!(
+        s.open_conversation_of(site, A).unwrap().is_none(),
+        "a fenced reopen changes nothing"
+    );
+    let r = s.reopen_fenced(conv, Some(&n2)).unwrap();
+    assert!(matches!(r, Reopen::Reopened { .. }), "{r:?}");
     let _: ConversationId = conv;
 }

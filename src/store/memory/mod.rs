@@ -367,11 +367,19 @@ impl Log for MemoryStore {
             .collect())
     }
 
-    fn reopen_conversation(&self, id: ConversationId) -> StoreResult<Reopen> {
+    fn reopen_fenced(&self, id: ConversationId, fence: Option<&Fence<'_>>) -> StoreResult<Reopen> {
         let mut st = self.state();
         let Some(c) = st.convs.get(&id) else {
             return Ok(Reopen::NotFound);
         };
+        if let Some(fence) = fence {
+            let lost = batch::fenced(vec![c.site], fence, |site| {
+                st.leases.get(&site).map(|l| (l.node.as_str(), l.epoch))
+            });
+            if !lost.is_empty() {
+                return Err(StoreError::Fenced(lost));
+            }
+        }
         if c.open {
             return Ok(Reopen::AlreadyOpen);
         }

@@ -143,15 +143,9 @@ impl Opener for Rows<'_> {
     }
 }
 
-/// The sites `batch` writes to whose lease `fence` does not hold, the leases read (and
-/// locked, where the backend locks rows) in the commit's transaction.
-fn fenced(
-    c: &mut Conn,
-    batch: &[NewEntry],
-    loaded: &Loaded,
-    fence: &Fence<'_>,
-) -> StoreResult<Vec<SiteId>> {
-    let sites = batch::sites_of(batch, loaded);
+/// `Fenced` naming those of `sites` whose lease `fence` does not hold, the leases read
+/// (and locked, where the backend locks rows) in the caller's write transaction.
+pub(super) fn check_fence(c: &mut Conn, sites: Vec<SiteId>, fence: &Fence<'_>) -> StoreResult<()> {
     let ids: Vec<i64> = sites.iter().map(|s| s.0).collect();
     let mut held = HashMap::new();
     for chunk in ids.chunks(IDS_PER_QUERY) {
@@ -159,9 +153,14 @@ fn fenced(
             held.insert(SiteId(site), (node, epoch));
         }
     }
-    Ok(batch::fenced(sites, fence, |site| {
+    let lost = batch::fenced(sites, fence, |site| {
         held.get(&site).map(|(node, epoch)| (node.as_str(), *epoch))
-    }))
+    });
+    if lost.is_empty() {
+        Ok(())
+    } else {
+        Err(StoreError::Fenced(lost))
+    }
 }
 
 /// The body of one group commit; the caller holds the write transaction. With a
@@ -173,10 +172,7 @@ pub(super) fn append_in_tx(
 ) -> StoreResult<Vec<Appended>> {
     let loaded = load(c, &Wanted::of(batch))?;
     if let Some(fence) = fence {
-        let lost = fenced(c, batch, &loaded, fence)?;
-        if !lost.is_empty() {
-            return Err(StoreError::Fenced(lost));
-        }
+        check_fence(c, batch::sites_of(batch, &loaded), fence)?;
     }
     let planned = batch::plan(batch, loaded, &mut Rows(c))?;
     // The rows borrow from the entries just made: a group commit copies nothing more.

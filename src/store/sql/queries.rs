@@ -542,7 +542,7 @@ impl Log for Db {
         })
     }
 
-    fn reopen_conversation(&self, id: ConversationId) -> StoreResult<Reopen> {
+    fn reopen_fenced(&self, id: ConversationId, fence: Option<&Fence<'_>>) -> StoreResult<Reopen> {
         self.write(|c| {
             let Some((row, status)) = conversations::table
                 .find(id.0)
@@ -552,6 +552,9 @@ impl Log for Db {
             else {
                 return Ok(Reopen::NotFound);
             };
+            if let Some(fence) = fence {
+                super::append::check_fence(c, vec![SiteId(row.site_id)], fence)?;
+            }
             if status == ConvStatus::Open.as_str() {
                 return Ok(Reopen::AlreadyOpen);
             }
