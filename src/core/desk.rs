@@ -28,6 +28,12 @@ use crate::protocol::ServerFrame;
 use crate::store::{Author, Cid, ConvRef, DeskConv, NewEntry, Reopen};
 use crate::vocab::EntryKind;
 
+/// Idle conversations looked at per query, and queries per sweep (at most 10,000 a sweep).
+const IDLE_PAGE: usize = 500;
+const IDLE_PAGES: usize = 20;
+/// Above this many sites served, a sweep asks for every site's and skips the others.
+const IDLE_SITES_PER_QUERY: usize = 1000;
+
 /// Why a desk action was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum DeskError {
@@ -541,30 +547,55 @@ impl Hub {
             return 0;
         }
         let before = crate::store::now_ms() - idle as i64;
-        let found = match self
-            .blocking(move |s| s.idle_conversations(before, 500))
-            .await
-        {
-            Ok(v) => v,
-            Err(e) => {
-                tracing::warn!(error = %e, "idle conversations unavailable");
-                return 0;
-            }
-        };
+        // A node of a cluster looks at the sites it serves only (a node serving very many
+        // at once asks for all and skips the others).
+        let sites: Option<Arc<Vec<SiteId>>> = self.cluster().and_then(|c| {
+            let held: Vec<SiteId> = c.held().sites().into_iter().map(|(s, _)| s).collect();
+            (held.len() <= IDLE_SITES_PER_QUERY).then(|| Arc::new(held))
+        });
+        if sites.as_ref().is_some_and(|s| s.is_empty()) {
+            return 0;
+        }
         let mut closed = 0;
-        for c in found {
-            if !self.serves(c.site) {
-                continue;
+        let mut after = ConversationId(0);
+        // Page by id, so conversations skipped (their visitor is here) hide none behind.
+        for _ in 0..IDLE_PAGES {
+            let which = sites.clone();
+            let page = match self
+                .blocking(move |s| {
+                    s.idle_conversations(
+                        before,
+                        which.as_deref().map(Vec::as_slice),
+                        after,
+                        IDLE_PAGE,
+                    )
+                })
+                .await
+            {
+                Ok(v) => v,
+                Err(e) => {
+                    tracing::warn!(error = %e, "idle conversations unavailable");
+                    return closed;
+                }
+            };
+            for c in &page {
+                if !self.serves(c.site) {
+                    continue;
+                }
+                let here = self
+                    .live_session(c.site, &c.token)
+                    .is_some_and(|s| s.connection_count() > 0);
+                if here {
+                    continue;
+                }
+                tracing::info!(conv = %c.id, site = %c.site, "closing an idle conversation");
+                self.close_conversation(c.site, c.id, Author::System, String::new());
+                closed += 1;
             }
-            let here = self
-                .live_session(c.site, &c.token)
-                .is_some_and(|s| s.connection_count() > 0);
-            if here {
-                continue;
+            match page.last() {
+                Some(last) if page.len() == IDLE_PAGE => after = last.id,
+                _ => break,
             }
-            tracing::info!(conv = %c.id, site = %c.site, "closing an idle conversation");
-            self.close_conversation(c.site, c.id, Author::System, String::new());
-            closed += 1;
         }
         closed
     }

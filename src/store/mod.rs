@@ -88,8 +88,15 @@ pub trait Log {
     fn desk_conversations(&self, site: Option<SiteId>) -> StoreResult<Vec<DeskConv>>;
 
     /// Open conversations whose last entry (or, when empty, whose creation) is older than
-    /// `before` (ms since the Unix epoch), oldest first, at most `limit`.
-    fn idle_conversations(&self, before: i64, limit: usize) -> StoreResult<Vec<DeskConv>>;
+    /// `before` (ms since the Unix epoch), of `sites` (or of every site), with an id above
+    /// `after`, by id, at most `limit`.
+    fn idle_conversations(
+        &self,
+        before: i64,
+        sites: Option<&[SiteId]>,
+        after: ConversationId,
+        limit: usize,
+    ) -> StoreResult<Vec<DeskConv>>;
 
     /// Reopen a closed conversation, unless its visitor has another open one.
     fn reopen_conversation(&self, id: ConversationId) -> StoreResult<Reopen> {

@@ -257,23 +257,48 @@ pub(crate) fn idle_conversations_are_the_open_ones_with_nothing_new(s: &dyn Stor
     old.ts = 1_000;
     let (a, _, _) = new(&s.append_batch(&[old]).unwrap()[0]);
     let b = first_message(s, site.id, B, "m");
-    let idle = s.idle_conversations(now_ms() - 60_000, 10).unwrap();
+    let idle = s
+        .idle_conversations(now_ms() - 60_000, None, ConversationId(0), 10)
+        .unwrap();
     assert_eq!(idle.iter().map(|c| c.id).collect::<Vec<_>>(), vec![a]);
     assert_eq!((idle[0].token.as_str(), idle[0].answered), (A, false));
-    let all = s.idle_conversations(now_ms() + 1, 10).unwrap();
+    let all = s
+        .idle_conversations(now_ms() + 1, None, ConversationId(0), 10)
+        .unwrap();
     assert_eq!(all.iter().map(|c| c.id).collect::<Vec<_>>(), vec![a, b]);
-    assert_eq!(s.idle_conversations(now_ms() + 1, 1).unwrap().len(), 1);
+    assert_eq!(
+        s.idle_conversations(now_ms() + 1, None, ConversationId(0), 1)
+            .unwrap()
+            .len(),
+        1
+    );
+    // Paged by id, and of the sites asked for only.
+    let later = s.idle_conversations(now_ms() + 1, None, a, 10).unwrap();
+    assert_eq!(later.iter().map(|c| c.id).collect::<Vec<_>>(), vec![b]);
+    let other = s.add_site("u", &[]).unwrap();
+    let mine = s
+        .idle_conversations(now_ms() + 1, Some(&[site.id]), ConversationId(0), 10)
+        .unwrap();
+    assert_eq!(mine.iter().map(|c| c.id).collect::<Vec<_>>(), vec![a, b]);
+    assert!(s
+        .idle_conversations(now_ms() + 1, Some(&[other.id]), ConversationId(0), 10)
+        .unwrap()
+        .is_empty());
     s.append_batch(&[desk(a, EntryKind::Join, 4)]).unwrap();
-    let all = s.idle_conversations(now_ms() + 1, 10).unwrap();
+    let all = s
+        .idle_conversations(now_ms() + 1, None, ConversationId(0), 10)
+        .unwrap();
     assert_eq!((all[0].id, all[0].owner), (a, Some(AgentId(4))));
     assert!(
-        s.idle_conversations(now_ms() - 60_000, 10)
+        s.idle_conversations(now_ms() - 60_000, None, ConversationId(0), 10)
             .unwrap()
             .is_empty(),
         "the join is new"
     );
     s.append_batch(&[desk(b, EntryKind::Close, 4)]).unwrap();
-    let all = s.idle_conversations(now_ms() + 1, 10).unwrap();
+    let all = s
+        .idle_conversations(now_ms() + 1, None, ConversationId(0), 10)
+        .unwrap();
     assert_eq!(all.iter().map(|c| c.id).collect::<Vec<_>>(), vec![a]);
 }
 

@@ -356,11 +356,18 @@ impl Log for MemoryStore {
             .collect())
     }
 
-    fn idle_conversations(&self, before: i64, limit: usize) -> StoreResult<Vec<DeskConv>> {
+    fn idle_conversations(
+        &self,
+        before: i64,
+        sites: Option<&[SiteId]>,
+        after: ConversationId,
+        limit: usize,
+    ) -> StoreResult<Vec<DeskConv>> {
         let st = self.state();
         Ok(st
             .convs
-            .iter()
+            .range(ConversationId(after.0 + 1)..)
+            .filter(|(_, c)| sites.is_none_or(|s| s.contains(&c.site)))
             .filter(|(_, c)| c.open && c.log.last().map_or(c.created_at, |e| e.ts) < before)
             .take(limit)
             .map(|(&id, c)| st.desk(id, c, false))

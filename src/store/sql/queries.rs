@@ -509,17 +509,31 @@ impl Log for Db {
         })
     }
 
-    fn idle_conversations(&self, before: i64, limit: usize) -> StoreResult<Vec<DeskConv>> {
+    fn idle_conversations(
+        &self,
+        before: i64,
+        sites: Option<&[SiteId]>,
+        after: ConversationId,
+        limit: usize,
+    ) -> StoreResult<Vec<DeskConv>> {
         // When the conversation last saw an entry, or was created when it has none.
         let last_seen = diesel::dsl::sql::<diesel::sql_types::BigInt>(
             "COALESCE((SELECT e.ts FROM entries e WHERE e.conversation_id = conversations.id \
              ORDER BY e.off DESC LIMIT 1), conversations.created_at)",
         );
         self.read(|c| {
-            let rows: Vec<(i64, i64, String, Option<i64>)> = conversations::table
+            let mut q = conversations::table
                 .inner_join(visitors::table)
                 .filter(conversations::status.eq(ConvStatus::Open.as_str()))
+                .filter(conversations::id.gt(after.0))
                 .filter(last_seen.lt(before))
+                .into_boxed();
+            if let Some(sites) = sites {
+                q = q.filter(
+                    conversations::site_id.eq_any(sites.iter().map(|s| s.0).collect::<Vec<_>>()),
+                );
+            }
+            let rows: Vec<(i64, i64, String, Option<i64>)> = q
                 .order(conversations::id)
                 .limit(limit as i64)
                 .select((
