@@ -43,6 +43,11 @@ pub struct Config {
     /// /64). Past it, that address's new connections get 503; others are not affected.
     /// Visitors behind one NAT share it: leave room for an office or a campus.
     pub max_connections_per_address: usize,
+    /// Addresses of reverse proxies that send the PROXY protocol header (HAProxy's,
+    /// version 1 or 2) first on each connection, separated by spaces or commas. From
+    /// them, the client address the header names is used for the per-address limits and
+    /// logs; a connection from them without a valid header is closed. Empty: none.
+    pub proxy_protocol_from: String,
     /// A whole HTTP request — headers and body — must arrive within this many ms, else
     /// 408 and the connection is closed (slow-body and slow-header attacks).
     pub request_timeout_ms: u64,
@@ -257,6 +262,7 @@ impl Default for Config {
             heartbeat_ms: 3000,
             max_connections: 19_900,
             max_connections_per_address: 512,
+            proxy_protocol_from: String::new(),
             request_timeout_ms: 10_000,
             max_frame_bytes: 16 * 1024,
             max_body_chars: 4000,
@@ -356,6 +362,15 @@ impl Config {
 
     /// Reject values that cannot work, with a message naming the field.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(w) = self
+            .proxy_protocol_from
+            .split([' ', ','])
+            .find(|w| !w.is_empty() && w.parse::<std::net::IpAddr>().is_err())
+        {
+            return Err(ConfigError::Invalid(format!(
+                "proxy_protocol_from: {w:?} is not an IP address"
+            )));
+        }
         let bad = |m: &str| Err(ConfigError::Invalid(m.to_string()));
         if self.heartbeat_ms < 100 {
             return bad("heartbeat_ms must be at least 100");
@@ -465,6 +480,16 @@ impl Config {
     }
 
     /// The URL people open: `public_url`, else `http://<listen>`.
+    /// The addresses of `proxy_protocol_from` (those that parse: `validate` refuses the
+    /// rest).
+    pub fn proxy_protocol_peers(&self) -> Vec<std::net::IpAddr> {
+        self.proxy_protocol_from
+            .split([' ', ','])
+            .filter(|w| !w.is_empty())
+            .filter_map(|w| w.parse().ok())
+            .collect()
+    }
+
     pub fn base_url(&self) -> String {
         if !self.public_url.is_empty() {
             return self.public_url.trim_end_matches('/').to_string();

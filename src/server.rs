@@ -2,7 +2,8 @@
 //!
 //! Owns: accepting (surviving EMFILE and other accept errors with a back-off), the
 //! connection caps — in all and per client address (over either: a bare `503` and
-//! close) — the whole-request deadline for headers (bodies: `web::read_body`), serving
+//! close; the client address of a trusted proxy's connection is the one its PROXY
+//! protocol header names, `proxy_header.rs`) — the whole-request deadline for headers (bodies: `web::read_body`), serving
 //! HTTP/1 with upgrades, and the
 //! graceful shutdown order: stop accepting → tell every connection to reconnect (the
 //! shutdown signal) → await the connection tasks (bounded by the grace) → stop the
@@ -26,6 +27,8 @@ use crate::core::hub::Hub;
 use crate::core::Shutdown;
 use crate::http::{handle, HttpCtx};
 use crate::transport::channel;
+
+mod proxy_header;
 
 /// Longest back-off after repeated accept errors.
 const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
@@ -58,6 +61,7 @@ async fn accept_loop(
     mut shutdown: Shutdown,
 ) {
     let mut backoff = Duration::from_millis(10);
+    let proxies = hub.config().proxy_protocol_peers();
     loop {
         let accepted = tokio::select! {
             _ = shutdown.wait() => return,
@@ -66,30 +70,42 @@ async fn accept_loop(
         match accepted {
             Ok((sock, peer)) => {
                 backoff = Duration::from_millis(10);
-                let Some(held) = hub.per_address().connections.take(peer.ip()) else {
-                    tracing::debug!(%peer, "too many connections from one address");
-                    hub.tasks()
-                        .spawn_conn(refuse(sock, "too many connections from this address"));
-                    continue;
-                };
-                if !hub.try_connect() {
-                    hub.tasks()
-                        .spawn_conn(refuse(sock, "connection limit reached"));
+                if proxies.contains(&peer.ip()) {
+                    // A trusted proxy: the client it carries is in the header it sends
+                    // first. The connection counts in the cap while that is read.
+                    if !hub.try_connect() {
+                        hub.tasks()
+                            .spawn_conn(refuse(sock, "connection limit reached"));
+                        continue;
+                    }
+                    let (hub2, channels, shutdown) =
+                        (hub.clone(), channels.clone(), shutdown.clone());
+                    hub.tasks().spawn_conn(async move {
+                        let mut sock = sock;
+                        let limit = hub2.config().request_timeout();
+                        let client = match tokio::time::timeout(
+                            limit,
+                            proxy_header::read(&mut sock),
+                        )
+                        .await
+                        {
+                            Ok(Ok(client)) => client.unwrap_or(peer),
+                            Ok(Err(e)) => {
+                                tracing::info!(%peer, error = %e, "refused a proxied connection");
+                                hub2.disconnect();
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::info!(%peer, "no PROXY protocol header in time");
+                                hub2.disconnect();
+                                return;
+                            }
+                        };
+                        admit(sock, client, &hub2, &channels, &shutdown, true);
+                    });
                     continue;
                 }
-                let _ = sock.set_nodelay(true);
-                let stream = Counted {
-                    inner: sock,
-                    hub: hub.clone(),
-                    _held: held,
-                };
-                let ctx = HttpCtx {
-                    hub: hub.clone(),
-                    shutdown: shutdown.clone(),
-                    peer,
-                    channels: channels.clone(),
-                };
-                hub.tasks().spawn_conn(serve_connection(stream, ctx));
+                admit(sock, peer, hub, channels, &shutdown, false);
             }
             Err(e) => {
                 // EMFILE/ENFILE (out of descriptors), ECONNABORTED, ENOBUFS…: log, back
@@ -103,6 +119,46 @@ async fn accept_loop(
             }
         }
     }
+}
+
+/// Serve a connection from `peer` (the client's address: the TCP peer's, or what a
+/// trusted proxy said), within its address's budget and the connection cap (already
+/// counted in it when `counted`).
+fn admit(
+    sock: TcpStream,
+    peer: std::net::SocketAddr,
+    hub: &Hub,
+    channels: &Arc<channel::Registry>,
+    shutdown: &Shutdown,
+    counted: bool,
+) {
+    let Some(held) = hub.per_address().connections.take(peer.ip()) else {
+        tracing::debug!(%peer, "too many connections from one address");
+        if counted {
+            hub.disconnect();
+        }
+        hub.tasks()
+            .spawn_conn(refuse(sock, "too many connections from this address"));
+        return;
+    };
+    if !counted && !hub.try_connect() {
+        hub.tasks()
+            .spawn_conn(refuse(sock, "connection limit reached"));
+        return;
+    }
+    let _ = sock.set_nodelay(true);
+    let stream = Counted {
+        inner: sock,
+        hub: hub.clone(),
+        _held: held,
+    };
+    let ctx = HttpCtx {
+        hub: hub.clone(),
+        shutdown: shutdown.clone(),
+        peer,
+        channels: channels.clone(),
+    };
+    hub.tasks().spawn_conn(serve_connection(stream, ctx));
 }
 
 /// Over a connection cap: answer 503 without parsing anything, then close.
