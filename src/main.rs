@@ -36,8 +36,17 @@ struct Cli {
     /// Most simultaneous connections.
     #[arg(long, global = true)]
     max_connections: Option<u64>,
+    /// Log lines as text (colored on a terminal only) or as JSON objects, one per line.
+    #[arg(long, env = "KEFU_LOG_FORMAT", global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Option<Command>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand, Debug)]
@@ -167,6 +176,7 @@ fn parse_attr(s: &str) -> Result<(String, String), String> {
 const NOT_FIELDS: &[&str] = &[
     "KEFU_CONFIG",
     "KEFU_LOG",
+    "KEFU_LOG_FORMAT",
     "KEFU_LISTEN",
     "KEFU_DATABASE_URL",
     "KEFU_PUBLIC_URL",
@@ -194,7 +204,7 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
         let field = field.to_ascii_lowercase();
         if !fields.contains(&field) {
             // Other programs' KEFU_* variables (and typos) must not stop the server.
-            eprintln!("kefu: ignoring {k}: not a configuration field (see docs/config.md)");
+            tracing::warn!("ignoring {k}: not a configuration field (see docs/config.md)");
             continue;
         }
         table.insert(field, env_value(&v));
@@ -247,10 +257,23 @@ fn log_filter(spec: Option<&str>) -> tracing_subscriber::EnvFilter {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(log_filter(std::env::var("KEFU_LOG").ok().as_deref()))
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = log_filter(std::env::var("KEFU_LOG").ok().as_deref());
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        // Each line an object: level, target, fields, and the spans it is in with their
+        // fields (a connection's site, role, transport, session).
+        LogFormat::Json => logs
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .init(),
+        LogFormat::Text => {
+            use std::io::IsTerminal;
+            logs.with_ansi(std::io::stderr().is_terminal()).init()
+        }
+    }
     let result = load_config(&cli).and_then(|config| match cli.command {
         None | Some(Command::Serve) => serve(config),
         Some(Command::Site { action }) => site(config, action),

@@ -151,3 +151,92 @@ async fn a_closed_stdout_does_not_stop_the_server() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// `kefu serve` with `env`, stderr to `log`: its address and first site's key.
+fn serve_logging(
+    dir: &std::path::Path,
+    log: &std::path::Path,
+    env: &[(&str, &str)],
+) -> (std::process::Child, std::net::SocketAddr, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kefu"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env(
+            "KEFU_DATABASE_URL",
+            format!("sqlite://{}", dir.join("kefu.db").display()),
+        )
+        .env("KEFU_ADMIN_PASSWORD", "a-password-for-logs")
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap();
+    let out = BufReader::new(child.stdout.take().unwrap());
+    let (mut addr, mut site) = (None, None);
+    for line in out.lines() {
+        let line = line.unwrap();
+        if let Some(a) = line.strip_prefix("kefu is listening on http://") {
+            addr = Some(a.trim().parse::<std::net::SocketAddr>().unwrap());
+        }
+        if let Some(k) = line.split("with key ").nth(1) {
+            site = Some(k.trim().to_string());
+        }
+        if line.contains("agent console") {
+            break;
+        }
+    }
+    (child, addr.unwrap(), site.unwrap())
+}
+
+#[tokio::test]
+async fn json_logs_carry_the_connection_span_and_text_logs_to_a_file_no_colour() {
+    let dir = temp_dir();
+    // JSON: every line an object; a visitor's lines name its connection's site and role.
+    let log = dir.path().join("json.log");
+    let (mut child, addr, site) = serve_logging(
+        dir.path(),
+        &log,
+        &[("KEFU_LOG_FORMAT", "json"), ("KEFU_LOG", "kefu=debug")],
+    );
+    let mut v = Client::connect(&format!("ws://{addr}/v1/ws")).await;
+    v.hello(&site, None, None).await;
+    v.msg("m1", "hello").await;
+    v.recv_type("ack").await;
+    drop(v);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let out = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(!lines.is_empty(), "{out}");
+    assert!(lines
+        .iter()
+        .all(|l| l["level"].is_string() && l["fields"].is_object()));
+    let in_conn = lines
+        .iter()
+        .find(|l| l["span"]["name"] == "conn" && l["span"]["site"] == site.as_str())
+        .unwrap_or_else(|| panic!("no line in a visitor's connection span: {out}"));
+    assert_eq!(in_conn["span"]["role"], "visitor", "{in_conn}");
+    assert_eq!(in_conn["span"]["transport"], "ws", "{in_conn}");
+    assert!(!out.contains('\u{1b}'), "no escape codes in JSON");
+
+    // Text, written to a file (not a terminal): no colour escape codes.
+    let dir = temp_dir();
+    let log = dir.path().join("text.log");
+    let (mut child, addr, site) = serve_logging(dir.path(), &log, &[("KEFU_LOG", "kefu=debug")]);
+    let mut v = Client::connect(&format!("ws://{addr}/v1/ws")).await;
+    v.hello(&site, None, None).await;
+    drop(v);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let out = std::fs::read_to_string(&log).unwrap();
+    assert!(out.contains("DEBUG") && out.contains("peer gone"), "{out}");
+    assert!(
+        !out.contains('\u{1b}'),
+        "escape codes in a log file: {out:?}"
+    );
+}
