@@ -387,20 +387,9 @@ async fn routers_and_nodes_refuse_what_is_not_theirs() {
         "a" => (&a, &b),
         _ => (&b, &a),
     };
-    let body = json!({"email": "admin@localhost", "password": PASSWORD}).to_string();
-    let (s, _, answer) = http(
-        other.addr,
-        "POST",
-        "/v1/login",
-        &[("content-type", "application/json")],
-        &body,
-    )
-    .await;
-    assert_eq!(s, 200, "{answer}");
-    let token = serde_json::from_str::<Value>(&answer).unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (s, signed_in) = support::login_at(other.addr, "admin@localhost", PASSWORD).await;
+    assert_eq!(s, 200, "{signed_in}");
+    let token = signed_in["token"].as_str().unwrap().to_string();
     let other_url = format!("http://{}", other.addr);
     let mut agent =
         support::Client::connect_with(&format!("ws://{}/v1/ws", serving.addr), Some(&other_url))

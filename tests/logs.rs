@@ -13,35 +13,16 @@ use support::*;
 async fn secrets_are_never_logged_and_failures_are_aggregated() {
     let dir = temp_dir();
     let log = dir.path().join("stderr.log");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kefu"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env(
-            "KEFU_DATABASE_URL",
-            format!("sqlite://{}", dir.path().join("kefu.db").display()),
-        )
-        .env("KEFU_ADMIN_PASSWORD", "Sup3r-Secret-Admin-Pw")
-        .env("KEFU_LOG", "trace")
-        .env("KEFU_LOGIN_MAX_FAILURES_PER_ADDRESS", "1000")
-        .env("KEFU_LOGIN_MAX_FAILURES", "1000")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let out = BufReader::new(child.stdout.take().unwrap());
-    let (mut addr, mut site) = (None, None);
-    for line in out.lines() {
-        let line = line.unwrap();
-        if let Some(a) = line.strip_prefix("kefu is listening on http://") {
-            addr = Some(a.trim().parse::<std::net::SocketAddr>().unwrap());
-        }
-        if let Some(k) = line.split("with key ").nth(1) {
-            site = Some(k.trim().to_string());
-        }
-        if line.contains("agent console") {
-            break;
-        }
-    }
-    let (addr, site) = (addr.unwrap(), site.unwrap());
+    let (mut child, addr, site) = serve_logging(
+        dir.path(),
+        &log,
+        &[
+            ("KEFU_ADMIN_PASSWORD", "Sup3r-Secret-Admin-Pw"),
+            ("KEFU_LOG", "trace"),
+            ("KEFU_LOGIN_MAX_FAILURES_PER_ADDRESS", "1000"),
+            ("KEFU_LOGIN_MAX_FAILURES", "1000"),
+        ],
+    );
     let out = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(
         !out.contains("Sup3r-Secret-Admin-Pw"),

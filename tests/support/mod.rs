@@ -524,9 +524,14 @@ pub fn unwrap_jsonp(body: &str) -> Value {
 
 /// `POST /v1/login` → (status, body).
 pub async fn login(srv: &TestServer, email: &str, password: &str) -> (u16, Value) {
+    login_at(srv.addr, email, password).await
+}
+
+/// `POST /v1/login` at `addr` → (status, body).
+pub async fn login_at(addr: SocketAddr, email: &str, password: &str) -> (u16, Value) {
     let body = json!({"email": email, "password": password}).to_string();
     let (s, _, b) = http(
-        srv.addr,
+        addr,
         "POST",
         "/v1/login",
         &[("content-type", "application/json")],
