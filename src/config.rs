@@ -43,6 +43,8 @@ pub struct Config {
     /// /64). Past it, that address's new connections get 503; others are not affected.
     /// Visitors behind one NAT share it: leave room for an office or a campus.
     pub max_connections_per_address: usize,
+    /// When set, `/metrics` answers only requests with `Authorization: Bearer <this>`.
+    pub metrics_token: String,
     /// Addresses of reverse proxies that send the PROXY protocol header (HAProxy's,
     /// version 1 or 2) first on each connection, separated by spaces or commas. From
     /// them, the client address the header names is used for the per-address limits and
@@ -263,6 +265,7 @@ impl Default for Config {
             max_connections: 19_900,
             max_connections_per_address: 512,
             proxy_protocol_from: String::new(),
+            metrics_token: String::new(),
             request_timeout_ms: 10_000,
             max_frame_bytes: 16 * 1024,
             max_body_chars: 4000,

@@ -94,6 +94,8 @@ pub(crate) struct Inner {
     tasks: Tasks,
     /// This node's part in a cluster (`sites`), or a router's; `None` running alone.
     cluster: Option<Arc<Cluster>>,
+    /// What `/metrics` reports.
+    metrics: Arc<super::metrics::Metrics>,
 }
 
 /// The per-address budgets, one per resource (`docs/config.md`).
@@ -129,9 +131,11 @@ impl Hub {
     ) -> Hub {
         let cluster = cluster.map(Arc::new);
         let registry = Arc::new(Registry::new());
+        let metrics = Arc::new(super::metrics::Metrics::new());
         let (writer, thread) = Writer::spawn(
             store.clone(),
             registry.clone(),
+            metrics.clone(),
             cluster.clone(),
             config.writer_queue,
             config.writer_batch,
@@ -153,6 +157,7 @@ impl Hub {
                 slow_disconnects: AtomicUsize::new(0),
                 tasks: Tasks::new(),
                 cluster: cluster.clone(),
+                metrics,
             }),
         };
         hub.restore_desk(desk);
@@ -327,7 +332,18 @@ impl Hub {
         let find = |email: String| {
             self.blocking(move |st| login::find_agent(st, &email, site_key.as_deref()))
         };
-        let agent = match self.inner.login.check(email, password, peer, find).await? {
+        let checked = self.inner.login.check(email, password, peer, find).await?;
+        let outcome = match &checked {
+            Ok(_) => "ok",
+            Err(LoginError::BadCredentials | LoginError::NameTheSite) => "refused",
+            Err(LoginError::RateLimited(_) | LoginError::Busy) => "limited",
+        };
+        self.inner
+            .metrics
+            .sign_ins
+            .get_or_create(&super::metrics::OutcomeLabels { outcome })
+            .inc();
+        let agent = match checked {
             Ok(a) => a,
             Err(e) => return Ok(Err(e)),
         };
@@ -560,6 +576,16 @@ impl Hub {
 
     pub(crate) fn disconnect(&self) {
         self.inner.connections.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Writes waiting in the writer's queue now.
+    pub(crate) fn writer_queued(&self) -> usize {
+        self.inner.writer.queued()
+    }
+
+    /// What `/metrics` reports.
+    pub(crate) fn metrics(&self) -> &super::metrics::Metrics {
+        &self.inner.metrics
     }
 
     pub(crate) fn connections(&self) -> usize {

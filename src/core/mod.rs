@@ -43,6 +43,7 @@ pub(crate) mod history;
 pub(crate) mod hub;
 pub(crate) mod invite;
 pub(crate) mod login;
+pub(crate) mod metrics;
 pub(crate) mod presence;
 pub(crate) mod registry;
 pub(crate) mod send;

@@ -12,6 +12,7 @@ use std::thread::JoinHandle;
 use tokio::sync::{mpsc, oneshot};
 
 use super::cluster::Cluster;
+use super::metrics::Metrics;
 use super::registry::Registry;
 use crate::ids::ConversationId;
 use crate::protocol::{EntryFrame, ErrorCode, ServerFrame};
@@ -73,6 +74,7 @@ impl Writer {
     pub(crate) fn spawn(
         store: Arc<dyn Store>,
         registry: Arc<Registry>,
+        metrics: Arc<Metrics>,
         cluster: Option<Arc<Cluster>>,
         queue: usize,
         batch: usize,
@@ -82,6 +84,7 @@ impl Writer {
         let cx = Ctx {
             store,
             registry,
+            metrics,
             cluster: cluster.filter(|c| c.me().is_some()),
             failing: failing.clone(),
         };
@@ -90,6 +93,11 @@ impl Writer {
             .spawn(move || run(cx, rx, batch))
             .expect("spawn writer thread");
         (Writer { tx, failing }, handle)
+    }
+
+    /// Commands waiting in the queue now.
+    pub(crate) fn queued(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
     }
 
     /// Why writes are failing now, if they are.
@@ -131,6 +139,7 @@ impl Writer {
 struct Ctx {
     store: Arc<dyn Store>,
     registry: Arc<Registry>,
+    metrics: Arc<Metrics>,
     cluster: Option<Arc<Cluster>>,
     failing: Arc<Mutex<Option<String>>>,
 }
@@ -138,6 +147,7 @@ struct Ctx {
 impl Ctx {
     fn failed(&self, e: &StoreError) -> AppendError {
         tracing::error!(error = %e, "store write failed");
+        self.metrics.store_errors.inc();
         *self.failing.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
         AppendError::Store(e.to_string())
     }
@@ -268,8 +278,10 @@ fn commit(
     if entries.is_empty() {
         return;
     }
+    let started = std::time::Instant::now();
     let results: Vec<Result<Appended, AppendError>> = match cx.append(entries) {
         Ok(done) => {
+            cx.metrics.committed(done.len(), started.elapsed());
             cx.succeeded();
             done.into_iter().map(Ok).collect()
         }
@@ -282,6 +294,7 @@ fn commit(
                 .iter()
                 .map(|one| match cx.append(std::slice::from_ref(one)) {
                     Ok(mut v) => {
+                        cx.metrics.committed(1, started.elapsed());
                         cx.succeeded();
                         Ok(v.remove(0))
                     }

@@ -50,6 +50,7 @@ pub(crate) async fn handle(
     let path = req.uri().path().to_string();
     let result = match (&method, path.as_str()) {
         (&Method::GET, "/healthz") => health(&ctx).await,
+        (&Method::GET, "/metrics") => metrics(&req, &ctx),
         (&Method::GET, "/v1/route") => route(&req, &ctx).await,
         (&Method::OPTIONS, "/v1/route") => Ok(cors::preflight(&req)),
         // A routing server answers nothing else.
@@ -98,7 +99,7 @@ pub(crate) async fn handle(
                 .and_then(|v| v.to_str().ok());
             assets::console(p, host, &ctx.hub.node_urls())
         }
-        (_, "/healthz" | "/v1/ws" | "/" | "/widget.js" | "/demo" | "/demo.js") => {
+        (_, "/healthz" | "/metrics" | "/v1/ws" | "/" | "/widget.js" | "/demo" | "/demo.js") => {
             Err(HttpError::MethodNotAllowed)
         }
         _ => Err(HttpError::NotFound),
@@ -142,6 +143,35 @@ async fn health(ctx: &HttpCtx) -> Result<Response<Body>, HttpError> {
         "rss_bytes": rss_bytes(),
     });
     Ok(text(StatusCode::OK, "application/json", body.to_string()))
+}
+
+/// `GET /metrics`: the Prometheus/OpenMetrics text (`docs/operations.md`); with
+/// `metrics_token` set, only for `Authorization: Bearer <metrics_token>`.
+fn metrics(req: &Request<Incoming>, ctx: &HttpCtx) -> Result<Response<Body>, HttpError> {
+    let want = &ctx.hub.config().metrics_token;
+    if !want.is_empty() {
+        let given = req
+            .headers()
+            .get(hyper::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if !crate::core::auth::same_secret(given, want) {
+            return Err(HttpError::Unauthorized);
+        }
+    }
+    let now = crate::core::metrics::Now {
+        connections: ctx.hub.connections() as i64,
+        channels: ctx.channels.len() as i64,
+        live_streams: ctx.hub.live_streams() as i64,
+        writer_queue: ctx.hub.writer_queued() as i64,
+        rss_bytes: rss_bytes().unwrap_or(0) as i64,
+    };
+    Ok(text(
+        StatusCode::OK,
+        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        ctx.hub.metrics().encode(&now),
+    ))
 }
 
 /// Resident memory of this process, from `/proc/self/statm` (Linux); `null` elsewhere.

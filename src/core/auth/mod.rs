@@ -16,4 +16,4 @@ pub use identity::{
     IDENTITY_TOKEN_MAX, IDENTITY_TTL_MAX_SECS,
 };
 pub use password::{bootstrap, check_password, hash_password, verify_password, Bootstrap};
-pub use sign_in::token_hash;
+pub use sign_in::{same_secret, token_hash};

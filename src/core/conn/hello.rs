@@ -119,6 +119,7 @@ impl<T: Transport> Conn<T> {
         tracing::Span::current()
             .record("session", session.id.0.as_str())
             .record("role", "visitor");
+        self.hello_counted("visitor");
         self.send_frame(ServerFrame::Welcome {
             v: VERSION,
             session: &session.id.0,
@@ -182,6 +183,7 @@ impl<T: Transport> Conn<T> {
         tracing::Span::current()
             .record("session", session.0.as_str())
             .record("role", "agent");
+        self.hello_counted("agent");
         self.authed = Some(Authed {
             principal: Principal::Agent(agent, link.clone()),
             site,

@@ -247,8 +247,25 @@ struct Conn<T> {
 
 impl<T: Transport> Conn<T> {
     /// Say `bye` and close.
+    /// A hello accepted, in the metrics.
+    fn hello_counted(&self, role: &'static str) {
+        self.hub
+            .metrics()
+            .hellos
+            .get_or_create(&crate::core::metrics::HelloLabels {
+                role,
+                transport: self.t.kind().as_str(),
+            })
+            .inc();
+    }
+
     async fn bye(&mut self, code: u16, reason: &'static str, url: Option<&str>) {
         tracing::debug!(transport = self.t.kind().as_str(), code, reason, "closing");
+        self.hub
+            .metrics()
+            .closes
+            .get_or_create(&crate::core::metrics::CloseLabels { code })
+            .inc();
         let bye = ServerFrame::Bye { code, reason, url }.encode();
         let wait = self.hub.config().write_timeout();
         let _ = tokio::time::timeout(wait, self.t.send(Bytes::from(bye))).await;
