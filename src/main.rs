@@ -72,6 +72,21 @@ enum Command {
     Router,
     /// List the nodes of the cluster on this database, their liveness and their sites.
     Nodes,
+    /// Show or check configuration.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ConfigAction {
+    /// Print the effective configuration, every field with where its value came from
+    /// (default, file, env, flag); secrets masked.
+    Print,
+    /// Check a TOML config file: unknown fields, wrong types and invalid values, with
+    /// their line numbers. Exits non-zero when it is not valid.
+    Check { file: PathBuf },
 }
 
 #[derive(Subcommand, Debug)]
@@ -184,6 +199,18 @@ const NOT_FIELDS: &[&str] = &[
 
 /// Build the config: defaults < file < KEFU_* env < flags.
 fn load_config(cli: &Cli) -> anyhow::Result<Config> {
+    let (table, _) = layers(cli)?;
+    let config: Config = table.try_into().context("invalid configuration")?;
+    config.validate()?;
+    Ok(config)
+}
+
+/// The fields set by the file, the environment and the flags, over the defaults, and
+/// which of them set each one (the last wins).
+fn layers(
+    cli: &Cli,
+) -> anyhow::Result<(toml::Table, std::collections::HashMap<String, &'static str>)> {
+    let mut from = std::collections::HashMap::new();
     let mut table = match &cli.config {
         Some(p) => {
             let text =
@@ -193,6 +220,9 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
         }
         None => toml::Table::new(),
     };
+    for k in table.keys() {
+        from.insert(k.clone(), "file");
+    }
     let fields = Config::field_names();
     for (k, v) in std::env::vars() {
         let Some(field) = k.strip_prefix("KEFU_") else {
@@ -207,9 +237,14 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
             tracing::warn!("ignoring {k}: not a configuration field (see docs/config.md)");
             continue;
         }
+        from.insert(field.clone(), "env");
         table.insert(field, env_value(&v));
     }
     let mut set = |k: &str, v: toml::Value| {
+        // These three may come from a flag or from their variable (clap reads both).
+        let env = format!("KEFU_{}", k.to_ascii_uppercase());
+        let by_env = std::env::var(&env).is_ok_and(|e| v.as_str() == Some(e.as_str()));
+        from.insert(k.to_string(), if by_env { "env" } else { "flag" });
         table.insert(k.to_string(), v);
     };
     if let Some(v) = &cli.listen {
@@ -227,9 +262,76 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
     if let Some(v) = cli.max_connections {
         set("max_connections", toml::Value::Integer(v as i64));
     }
-    let config: Config = table.try_into().context("invalid configuration")?;
-    config.validate()?;
-    Ok(config)
+    Ok((table, from))
+}
+
+/// Fields whose values are secrets: shown as set or not, never in full.
+const SECRETS: &[&str] = &["admin_password", "metrics_token"];
+
+/// `kefu config print` and `kefu config check FILE`.
+fn config_command(cli: &Cli, action: &ConfigAction) -> anyhow::Result<()> {
+    match action {
+        ConfigAction::Print => {
+            let config = load_config(cli)?;
+            let (_, from) = layers(cli)?;
+            let all = toml::Table::try_from(&config).context("showing the configuration")?;
+            for name in Config::field_names() {
+                let Some(v) = all.get(&name) else { continue };
+                let shown = if SECRETS.contains(&name.as_str()) {
+                    let set = v.as_str().is_some_and(|s| !s.is_empty());
+                    toml::Value::String(if set { "********" } else { "" }.into()).to_string()
+                } else if name == "database_url" {
+                    toml::Value::String(masked_url(v.as_str().unwrap_or(""))).to_string()
+                } else {
+                    v.to_string()
+                };
+                let source = from.get(&name).copied().unwrap_or("default");
+                println!("{name} = {shown}  # {source}");
+            }
+            Ok(())
+        }
+        ConfigAction::Check { file } => {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            // The parser's messages name the line and column, and the unknown field or the
+            // wrong type.
+            let config: Config =
+                toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            config.validate().map_err(|e| {
+                // A value out of range: the line that sets the field the message names.
+                let msg = e.to_string();
+                let field = msg.trim_start_matches("invalid configuration: ");
+                let field = field.split([' ', ':']).next().unwrap_or("");
+                let line = text.lines().position(|l| {
+                    l.trim_start()
+                        .strip_prefix(field)
+                        .is_some_and(|r| r.trim_start().starts_with('='))
+                });
+                match line {
+                    Some(n) if !field.is_empty() => {
+                        anyhow::anyhow!("{}:{}: {msg}", file.display(), n + 1)
+                    }
+                    _ => anyhow::anyhow!("{}: {msg}", file.display()),
+                }
+            })?;
+            println!("{}: ok", file.display());
+            Ok(())
+        }
+    }
+}
+
+/// A database URL with the password of its user part, if any, masked.
+fn masked_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    match rest.split_once('@') {
+        Some((user, host)) if user.contains(':') => {
+            let name = user.split(':').next().unwrap_or("");
+            format!("{scheme}://{name}:********@{host}")
+        }
+        _ => url.to_string(),
+    }
 }
 
 /// An env value as TOML: a number where it reads as one, else a string.
@@ -274,6 +376,15 @@ fn main() -> ExitCode {
             logs.with_ansi(std::io::stderr().is_terminal()).init()
         }
     }
+    if let Some(Command::Config { action }) = &cli.command {
+        return match config_command(&cli, action) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("kefu: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let result = load_config(&cli).and_then(|config| match cli.command {
         None | Some(Command::Serve) => serve(config),
         Some(Command::Site { action }) => site(config, action),
@@ -281,6 +392,7 @@ fn main() -> ExitCode {
         Some(Command::Migrate) => migrate(&config),
         Some(Command::Router) => router(config),
         Some(Command::Nodes) => nodes(config),
+        Some(Command::Config { .. }) => unreachable!("handled above"),
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

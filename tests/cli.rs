@@ -216,3 +216,91 @@ async fn site_sign_prints_a_token_signed_with_the_site_secret() {
     let (ok, _, err) = kefu(&db, &["site", "sign", "s_nope", "--id", "u"]);
     assert!(!ok && err.contains("no site"), "{err}");
 }
+
+#[test]
+fn config_print_shows_each_value_and_its_source_with_secrets_masked() {
+    let dir = temp_dir();
+    let file = dir.path().join("kefu.toml");
+    std::fs::write(
+        &file,
+        "heartbeat_ms = 5000\nadmin_password = \"file-secret-pw\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_kefu"))
+        .args([
+            "--config",
+            file.to_str().unwrap(),
+            "--max-connections",
+            "77",
+        ])
+        .args(["config", "print"])
+        .env(
+            "KEFU_DATABASE_URL",
+            "postgres://kefu:db-secret@db.example/kefu",
+        )
+        .env("KEFU_METRICS_TOKEN", "env-secret-token")
+        .env("KEFU_POLL_TIMEOUT_MS", "20000")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{text}");
+    for line in [
+        "heartbeat_ms = 5000  # file",
+        "max_connections = 77  # flag",
+        "poll_timeout_ms = 20000  # env",
+        "listen = \"127.0.0.1:8080\"  # default",
+        "admin_password = \"********\"  # file",
+        "metrics_token = \"********\"  # env",
+        "database_url = \"postgres://kefu:********@db.example/kefu\"  # env",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line:?} in\n{text}");
+    }
+    for secret in ["file-secret-pw", "env-secret-token", "db-secret"] {
+        assert!(!text.contains(secret), "{secret} shown");
+    }
+    assert_eq!(
+        text.lines().count(),
+        kefu::config::Config::field_names().len(),
+        "every field, once"
+    );
+}
+
+#[test]
+fn config_check_names_the_line_of_what_is_wrong() {
+    let dir = temp_dir();
+    let check = |name: &str, body: &str| {
+        let f = dir.path().join(name);
+        std::fs::write(&f, body).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_kefu"))
+            .args(["config", "check", f.to_str().unwrap()])
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (ok, text) = check(
+        "good.toml",
+        "heartbeat_ms = 5000\nassignment = \"round-robin\"\n",
+    );
+    assert!(ok && text.contains("good.toml: ok"), "{text}");
+    let (ok, text) = check("typo.toml", "heartbeat_ms = 5000\nmax_conections = 3\n");
+    assert!(
+        !ok && text.contains("line 2") && text.contains("unknown field `max_conections`"),
+        "{text}"
+    );
+    let (ok, text) = check("type.toml", "# kefu\n\nnode_beat_ms = \"soon\"\n");
+    assert!(
+        !ok && text.contains("line 3") && text.contains("expected u64"),
+        "{text}"
+    );
+    let (ok, text) = check("range.toml", "max_connections = 10\nheartbeat_ms = 50\n");
+    assert!(
+        !ok && text.contains("range.toml:2:") && text.contains("heartbeat_ms must be at least 100"),
+        "{text}"
+    );
+    let (ok, text) = check("broken.toml", "heartbeat_ms = \n");
+    assert!(!ok && text.contains("line 1"), "{text}");
+}
