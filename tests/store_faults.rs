@@ -39,6 +39,14 @@ async fn a_deleted_database_stops_acks_and_keeps_what_was_acknowledged() {
     let dir = sqlite_dir();
     let srv = start(dir.path()).await;
     assert_eq!(health(srv.addr).await.0, 200);
+    let (s, _, b) = http(srv.addr, "GET", "/healthz/ready", &[], "").await;
+    assert_eq!(
+        (s, b.as_str()),
+        (
+            200,
+            r#"{"checks":{"store":"ok","writer":"ok"},"ready":true}"#
+        )
+    );
     let mut c = Client::connect(&srv.ws_url()).await;
     c.hello(&srv.site_key, None, None).await;
     let (conv, before) = acked(&mut c, "d", 30).await;
@@ -47,6 +55,18 @@ async fn a_deleted_database_stops_acks_and_keeps_what_was_acknowledged() {
     let (s, body) = health(srv.addr).await;
     assert_eq!(s, 503, "{body}");
     assert!(body.contains("was deleted"), "{body}");
+    // The readiness view says which check failed.
+    let (s, _, b) = http(srv.addr, "GET", "/healthz/ready", &[], "").await;
+    let v: serde_json::Value = serde_json::from_str(&b).unwrap();
+    assert_eq!((s, v["ready"].clone()), (503, false.into()), "{b}");
+    assert!(
+        v["checks"]["store"]
+            .as_str()
+            .unwrap()
+            .contains("was deleted"),
+        "{b}"
+    );
+    assert_eq!(v["checks"]["writer"], "ok", "{b}");
     // No ack after the loss: the message is refused with `store`.
     c.msg("after", "into the void?").await;
     let e = c.recv_type("err").await;

@@ -6,6 +6,7 @@
 //! after its commit, and flushing everything queued before it stops. Knows the `Store`
 //! trait, not any database.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -66,6 +67,9 @@ pub(crate) struct Writer {
     /// Why the last write failed, while no write has succeeded since (a full disk, a lost
     /// database): what `/healthz` reports.
     failing: Arc<Mutex<Option<String>>>,
+    /// When the writer last finished a command (ms since the Unix epoch): with writes
+    /// waiting and this long ago, the writer is stalled.
+    progress: Arc<AtomicI64>,
 }
 
 impl Writer {
@@ -81,18 +85,35 @@ impl Writer {
     ) -> (Writer, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(queue);
         let failing = Arc::new(Mutex::new(None));
+        let progress = Arc::new(AtomicI64::new(crate::store::now_ms()));
         let cx = Ctx {
             store,
             registry,
             metrics,
             cluster: cluster.filter(|c| c.me().is_some()),
             failing: failing.clone(),
+            progress: progress.clone(),
         };
         let handle = std::thread::Builder::new()
             .name("kefu-writer".into())
             .spawn(move || run(cx, rx, batch))
             .expect("spawn writer thread");
-        (Writer { tx, failing }, handle)
+        (
+            Writer {
+                tx,
+                failing,
+                progress,
+            },
+            handle,
+        )
+    }
+
+    /// Writes have waited for longer than `after_ms` without the writer finishing any:
+    /// how many wait, and for how long it has finished none.
+    pub(crate) fn stalled(&self, after_ms: i64) -> Option<(usize, i64)> {
+        let waiting = self.queued();
+        let idle = crate::store::now_ms() - self.progress.load(Ordering::Relaxed);
+        (waiting > 0 && idle > after_ms).then_some((waiting, idle))
     }
 
     /// Commands waiting in the queue now.
@@ -140,19 +161,28 @@ struct Ctx {
     store: Arc<dyn Store>,
     registry: Arc<Registry>,
     metrics: Arc<Metrics>,
+    progress: Arc<AtomicI64>,
     cluster: Option<Arc<Cluster>>,
     failing: Arc<Mutex<Option<String>>>,
 }
 
 impl Ctx {
     fn failed(&self, e: &StoreError) -> AppendError {
+        self.moved();
         tracing::error!(error = %e, "store write failed");
         self.metrics.store_errors.inc();
         *self.failing.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
         AppendError::Store(e.to_string())
     }
 
+    /// A command finished (committed or refused): the writer moves.
+    fn moved(&self) {
+        self.progress
+            .store(crate::store::now_ms(), Ordering::Relaxed);
+    }
+
     fn succeeded(&self) {
+        self.moved();
         let mut f = self.failing.lock().unwrap_or_else(|p| p.into_inner());
         if f.take().is_some() {
             tracing::info!("store writes succeed again");
@@ -306,6 +336,7 @@ fn commit(
         Err(StoreError::Fenced(_)) => vec![Err(AppendError::Fenced)],
         Err(e) => vec![Err(cx.failed(&e))],
     };
+    cx.moved();
     for r in &results {
         if let Ok(Appended::New(e, _)) = r {
             let frame = ServerFrame::Entry(EntryFrame::from(&**e)).to_bytes();
@@ -316,4 +347,26 @@ fn commit(
         let _ = reply.send(r);
     }
     entries.clear();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_writer_with_writes_waiting_and_no_progress_is_stalled() {
+        let (tx, _rx) = mpsc::channel(4);
+        let w = Writer {
+            tx,
+            failing: Arc::new(Mutex::new(None)),
+            progress: Arc::new(AtomicI64::new(crate::store::now_ms() - 10_000)),
+        };
+        assert_eq!(w.stalled(5_000), None, "nothing waits: idle, not stalled");
+        w.tx.try_send(Command::Stop).unwrap();
+        let (waiting, idle) = w.stalled(5_000).expect("stalled");
+        assert_eq!(waiting, 1);
+        assert!(idle >= 10_000, "{idle}");
+        w.progress.store(crate::store::now_ms(), Ordering::Relaxed);
+        assert_eq!(w.stalled(5_000), None, "it just moved");
+    }
 }

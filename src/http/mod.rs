@@ -51,6 +51,7 @@ pub(crate) async fn handle(
     let result = match (&method, path.as_str()) {
         (&Method::GET, "/healthz") => health(&ctx).await,
         (&Method::GET, "/metrics") => metrics(&req, &ctx),
+        (&Method::GET, "/healthz/ready") => ready(&ctx).await,
         (&Method::GET, "/v1/route") => route(&req, &ctx).await,
         (&Method::OPTIONS, "/v1/route") => Ok(cors::preflight(&req)),
         // A routing server answers nothing else.
@@ -99,9 +100,11 @@ pub(crate) async fn handle(
                 .and_then(|v| v.to_str().ok());
             assets::console(p, host, &ctx.hub.node_urls())
         }
-        (_, "/healthz" | "/metrics" | "/v1/ws" | "/" | "/widget.js" | "/demo" | "/demo.js") => {
-            Err(HttpError::MethodNotAllowed)
-        }
+        (
+            _,
+            "/healthz" | "/healthz/ready" | "/metrics" | "/v1/ws" | "/" | "/widget.js" | "/demo"
+            | "/demo.js",
+        ) => Err(HttpError::MethodNotAllowed),
         _ => Err(HttpError::NotFound),
     };
     Ok(result.unwrap_or_else(|e| {
@@ -143,6 +146,35 @@ async fn health(ctx: &HttpCtx) -> Result<Response<Body>, HttpError> {
         "rss_bytes": rss_bytes(),
     });
     Ok(text(StatusCode::OK, "application/json", body.to_string()))
+}
+
+/// A writer with writes waiting that finished none for this long is stalled.
+const WRITER_STALLED_MS: i64 = 5_000;
+
+/// `GET /healthz/ready`: each check of readiness and its verdict — the store (as
+/// `/healthz` checks it) and the writer (not stalled) — 200 when all pass, else 503.
+async fn ready(ctx: &HttpCtx) -> Result<Response<Body>, HttpError> {
+    let store = match ctx.hub.health().await {
+        Ok(()) => "ok".to_string(),
+        Err(e) => e.to_string(),
+    };
+    let writer = match ctx.hub.writer().stalled(WRITER_STALLED_MS) {
+        None => "ok".to_string(),
+        Some((waiting, idle)) => {
+            format!("stalled: {waiting} writes waiting, none finished for {idle} ms")
+        }
+    };
+    let ok = store == "ok" && writer == "ok";
+    let body = serde_json::json!({
+        "ready": ok,
+        "checks": {"store": store, "writer": writer},
+    });
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    Ok(text(status, "application/json", body.to_string()))
 }
 
 /// `GET /metrics`: the Prometheus/OpenMetrics text (`docs/operations.md`); with
