@@ -168,7 +168,6 @@ struct Ctx {
 
 impl Ctx {
     fn failed(&self, e: &StoreError) -> AppendError {
-        self.moved();
         tracing::error!(error = %e, "store write failed");
         self.metrics.store_errors.inc();
         *self.failing.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
@@ -182,7 +181,6 @@ impl Ctx {
     }
 
     fn succeeded(&self) {
-        self.moved();
         let mut f = self.failing.lock().unwrap_or_else(|p| p.into_inner());
         if f.take().is_some() {
             tracing::info!("store writes succeed again");
@@ -261,6 +259,7 @@ fn run(cx: Ctx, mut rx: mpsc::Receiver<Command>, max_batch: usize) {
                         Err(StoreError::Fenced(_)) => Err(AppendError::Fenced),
                         Err(e) => Err(cx.failed(&e)),
                     };
+                    cx.moved();
                     let _ = reply.send(r);
                 }
                 Command::Stop => {
