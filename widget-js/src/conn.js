@@ -42,6 +42,8 @@
       if (gen === self.gen && rq === self.rq) {
         if (d && typeof d.node === "string") {
           self.base = d.node && url(d.url) || self.o.base;
+          /* A server alone: a lost link does not mean another node took the site. */
+          self.alone = !d.node;
         }
         cb();
       }
@@ -219,7 +221,7 @@
     if (code === 4005) {
       return this.moved(link.bye && link.bye.url);
     }
-    this.lost = true;
+    this.lost = !this.alone;
     if (!link.up) {
       next = this.lad.fail(link.kind, now);
       if (next) {

@@ -217,11 +217,17 @@ test("the router is asked first, and the widget talks to the node it names", () 
 });
 
 test("a node running alone names no node: the widget keeps the URL it was loaded from", () => {
-  const { c, routes, last } = setup();
+  const { c, routes, last, env } = setup();
   c.start();
   assert.equal(routes.length, 1, "the router defaults to the widget's own server");
   assert.ok(routes[0].indexOf("http://chat.test/v1/route?") === 0, routes[0]);
   assert.equal(last().base, "http://chat.test", "not the node's own idea of its URL");
+  last().open();
+  last().welcome();
+  last().end(1006, "");
+  env.clock.advance(1000);
+  assert.equal(routes.length, 1, "a server alone is not asked again after a lost link");
+  assert.equal(last().base, "http://chat.test");
 });
 
 test("4005 with a URL goes there at once; without one the router is asked again", () => {
