@@ -32,7 +32,8 @@ pub struct Config {
     pub node_beat_ms: u64,
     /// A node whose last heartbeat is older than this many beats is dead: its sites move.
     /// Its leases last as long, so a node that cannot renew them stops serving its sites
-    /// before another node may take them.
+    /// before another node may take them. On the database servers a third of that time
+    /// bounds a write's wait for a row lock and a silent write transaction's life.
     pub node_dead_beats: u32,
     /// Interval of server `ping` frames, in ms. A link with no inbound frame for
     /// 2 × this + 1 s is dead.

@@ -237,6 +237,12 @@ pub struct Options {
     /// SQLite's `synchronous`: `Full` (every commit fsynced, survives power loss) or
     /// `Normal` (survives a process crash). Other backends ignore it.
     pub synchronous: Synchronous,
+    /// The database servers: the longest a write transaction may keep its row locks
+    /// while its client says nothing (a process frozen or cut off mid-transaction: the
+    /// server then ends it, and its commit fails), and the longest a write waits for a
+    /// row lock. A third of the time a node takes to be declared dead, so that a frozen
+    /// node's locks are gone before its leases expire. SQLite ignores it.
+    pub hold: std::time::Duration,
 }
 
 impl Options {
@@ -244,6 +250,7 @@ impl Options {
         Options {
             pool_size: config.read_pool_size,
             synchronous: config.sqlite_synchronous,
+            hold: config.node_dead_after() / 3,
         }
     }
 }

@@ -14,6 +14,7 @@ async fn setup(tail: usize) -> (tempfile::TempDir, Hub, String) {
     let options = crate::store::Options {
         pool_size: 2,
         synchronous: crate::config::Synchronous::Normal,
+        ..Default::default()
     };
     let store = SqliteStore::open(dir.path().join("c.db").to_str().unwrap(), &options).unwrap();
     let boot = crate::core::auth::bootstrap(&store, &[], "pw")

@@ -1,12 +1,13 @@
 //! The MySQL/MariaDB backend (cargo feature `mysql`): diesel over the MySQL client
 //! library, two bounded pools (`sql::pools`), writes in ordinary InnoDB transactions
-//! (REPEATABLE READ, the server's default).
+//! (READ COMMITTED, as on PostgreSQL).
 //!
 //! Owns: what is MySQL's own — its migrations (`diesel-migrations/mysql`, run under the
 //! migration lock of `sql::migrate` when the store opens; MySQL commits each DDL
 //! statement on its own, so they are written to be run again), the session settings
 //! (strict mode: a value too long for its column is an error, never cut short; the
-//! binary collation for the connection), and its `Dialect` (`LAST_INSERT_ID()`, LIKE
+//! binary collation for the connection; the isolation; the bounds on lock waits and
+//! silent write transactions), and its `Dialect` (`LAST_INSERT_ID()`, LIKE
 //! under a case-insensitive collation, bind limits). The queries are the SQL backends'
 //! shared ones (`store::sql`), compiled here. Knows nothing of the async runtime: it
 //! blocks, and its callers run it on blocking threads.
@@ -50,11 +51,32 @@ type Db = MysqlStore;
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("diesel-migrations/mysql");
 
 /// Strict mode whatever the server's default (nothing stored is ever cut short or
-/// changed to fit), and the binary collation for literals, as the tables have.
-const SESSION: Session = Session(
-    "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'; \
-     SET collation_connection = 'utf8mb4_bin'",
-);
+/// changed to fit), the binary collation for literals, as the tables have, and READ
+/// COMMITTED, as on PostgreSQL: a statement sees what is committed when it starts, and
+/// an UPDATE that scans rows another transaction holds locked passes over those that do
+/// not match instead of waiting for them (REPEATABLE READ would lock every row it scans).
+const ALL: &str = "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'; \
+     SET collation_connection = 'utf8mb4_bin'; \
+     SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED";
+
+/// `ALL`, and on write connections the bounds of `Options::hold`, in whole seconds (the
+/// servers' unit): the wait for a row lock, and how long a transaction may stay silent
+/// before the server ends it — MariaDB's `idle_transaction_timeout`, else (MySQL, which
+/// has none) `wait_timeout`, which ends any silent write connection, in a transaction or
+/// not (the pool then opens another).
+fn session(options: &Options) -> Session {
+    let s = options.hold.as_millis().div_ceil(1000).max(1);
+    Session {
+        all: ALL.to_string(),
+        writers: vec![
+            vec![format!("SET SESSION innodb_lock_wait_timeout = {s}")],
+            vec![
+                format!("SET SESSION idle_transaction_timeout = {s}"),
+                format!("SET SESSION wait_timeout = {s}"),
+            ],
+        ],
+    }
+}
 
 /// `entries.body` under a case-insensitive collation, for search alone.
 const BODY_IGNORING_CASE: &str = "entries.body COLLATE utf8mb4_general_ci";
@@ -68,14 +90,14 @@ impl MysqlStore {
     pub(crate) fn open(url: &str, options: &Options) -> StoreResult<Self> {
         migrate(url)?;
         Ok(MysqlStore {
-            pools: Pools::open(url, options, SESSION)?,
+            pools: Pools::open(url, options, session(options))?,
         })
     }
 
     /// One connection outside the pools, set up as theirs are.
     fn connect(url: &str) -> StoreResult<MysqlConnection> {
         let mut c = MysqlConnection::establish(url)?;
-        c.batch_execute(SESSION.0)?;
+        c.batch_execute(ALL)?;
         Ok(c)
     }
 }

@@ -37,9 +37,20 @@ type Db = PgStore;
 
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("diesel-migrations/postgres");
 
-/// Nothing to set per connection: the server's defaults are what kefu wants (UTF-8,
-/// READ COMMITTED, `standard_conforming_strings`).
-const SESSION: Session = Session("");
+/// The server's defaults are what kefu wants on every connection (UTF-8, READ
+/// COMMITTED, `standard_conforming_strings`). Write connections bound how long a
+/// transaction keeps its locks while its client is silent (the server then ends the
+/// session) and how long a statement waits for a lock (`Options::hold`).
+fn session(options: &Options) -> Session {
+    let ms = options.hold.as_millis().max(1);
+    Session {
+        all: String::new(),
+        writers: vec![
+            vec![format!("SET idle_in_transaction_session_timeout = {ms}")],
+            vec![format!("SET lock_timeout = {ms}")],
+        ],
+    }
+}
 
 pub(crate) struct PgStore {
     pools: Pools<PgConnection>,
@@ -50,7 +61,7 @@ impl PgStore {
     pub(crate) fn open(url: &str, options: &Options) -> StoreResult<Self> {
         migrate(url)?;
         Ok(PgStore {
-            pools: Pools::open(url, options, SESSION)?,
+            pools: Pools::open(url, options, session(options))?,
         })
     }
 

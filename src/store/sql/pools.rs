@@ -24,16 +24,55 @@ pub(crate) const WRITERS: u32 = 2;
 pub(crate) const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The SQL a backend runs on every new connection (session settings).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Session(pub(crate) &'static str);
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Session {
+    /// On every connection.
+    pub(crate) all: String,
+    /// On write connections, after `all`, one setting each: the first of its
+    /// alternatives the server accepts (servers of one family name some settings
+    /// differently). A setting no alternative of which is accepted fails the connection.
+    pub(crate) writers: Vec<Vec<String>>,
+}
 
-impl<C: Connection + SimpleConnection> CustomizeConnection<C, diesel::r2d2::Error> for Session {
+/// The customizer of one pool: what `Session` runs on each of its connections.
+#[derive(Debug)]
+struct Customizer {
+    session: Session,
+    writes: bool,
+}
+
+impl<C: Connection + SimpleConnection> CustomizeConnection<C, diesel::r2d2::Error> for Customizer {
     fn on_acquire(&self, conn: &mut C) -> Result<(), diesel::r2d2::Error> {
-        if self.0.is_empty() {
+        self.session
+            .apply(conn, self.writes)
+            .map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+impl Session {
+    /// Run the settings on `conn`: `all`, and `writers` too when `writes`.
+    pub(crate) fn apply(
+        &self,
+        conn: &mut impl SimpleConnection,
+        writes: bool,
+    ) -> diesel::QueryResult<()> {
+        if !self.all.is_empty() {
+            conn.batch_execute(&self.all)?;
+        }
+        if !writes {
             return Ok(());
         }
-        conn.batch_execute(self.0)
-            .map_err(diesel::r2d2::Error::QueryError)
+        for alternatives in &self.writers {
+            let mut last = Ok(());
+            for sql in alternatives {
+                last = conn.batch_execute(sql);
+                if last.is_ok() {
+                    break;
+                }
+            }
+            last?;
+        }
+        Ok(())
     }
 }
 
@@ -46,25 +85,29 @@ pub(crate) struct Pools<C: R2D2Connection + 'static> {
 
 impl<C: R2D2Connection + SimpleConnection + Send + 'static> Pools<C> {
     /// Open both pools on `url` (each connects once now, so a database that is not there
-    /// fails here), applying `session` to every connection.
+    /// fails here), applying `session` to every connection (its `writers` part to the
+    /// write pool's).
     pub(crate) fn open(url: &str, options: &Options, session: Session) -> StoreResult<Self> {
         // No idle minimum: r2d2 would open connections in its own threads to keep it,
         // and a process exiting while one of them is in a TLS handshake crashes in the
         // TLS library's exit handlers. Connections are opened by the calls that need
         // them, the first one here.
-        let pool = |size: u32| -> StoreResult<Pool<ConnectionManager<C>>> {
+        let pool = |size: u32, writes: bool| -> StoreResult<Pool<ConnectionManager<C>>> {
             let pool = Pool::builder()
                 .max_size(size)
                 .min_idle(Some(0))
                 .connection_timeout(CHECKOUT_TIMEOUT)
-                .connection_customizer(Box::new(session))
+                .connection_customizer(Box::new(Customizer {
+                    session: session.clone(),
+                    writes,
+                }))
                 .build_unchecked(ConnectionManager::<C>::new(url));
             drop(pool.get()?);
             Ok(pool)
         };
         Ok(Pools {
-            readers: pool(options.pool_size)?,
-            writers: pool(WRITERS)?,
+            readers: pool(options.pool_size, false)?,
+            writers: pool(WRITERS, true)?,
         })
     }
 
@@ -73,7 +116,7 @@ impl<C: R2D2Connection + SimpleConnection + Send + 'static> Pools<C> {
         f(&mut conn)
     }
 
-    /// `f` in one ordinary transaction (the database's default isolation), committed when
+    /// `f` in one ordinary READ COMMITTED transaction, committed when
     /// it returns `Ok`. A commit whose answer is lost (the link cut at that moment) is an
     /// error, as any other: the caller acknowledges nothing, and a resend with the same
     /// cid finds the entry stored.

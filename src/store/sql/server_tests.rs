@@ -96,3 +96,73 @@ fn a_node_waits_while_another_holds_the_migration_lock() {
     c.batch_execute("DELETE FROM kefu_migration_lock").unwrap();
     assert_eq!(waiting.join().unwrap().unwrap(), Vec::<String>::new());
 }
+
+/// A node frozen (SIGSTOP, a VM paused) inside its group commit keeps the row locks of
+/// its sites' leases while it says nothing. The other nodes must go on renewing their
+/// own leases meanwhile, a takeover must not wait for it without bound, and the database
+/// must end the frozen transaction soon enough for its sites to move.
+#[test]
+fn a_writer_frozen_inside_its_transaction_holds_no_other_node_back() {
+    use super::Dialect;
+    use crate::store::{Cluster, StoreError};
+    let hold = Options::default().hold;
+    let db = TestDb::new(TEST_SERVER);
+    let frozen = Arc::new(Db::open(db.url(), &options()).unwrap());
+    let other = Db::open(db.url(), &options()).unwrap();
+    let s1 = other.add_site("one", &[]).unwrap().id;
+    let s2 = other.add_site("two", &[]).unwrap().id;
+    assert!(other.acquire(s1, "n1", 1000, 2000).unwrap().is_some());
+    assert!(other.acquire(s2, "n2", 1000, 2000).unwrap().is_some());
+
+    let (locked, wait) = std::sync::mpsc::channel();
+    let (go_silent, silent) = std::sync::mpsc::channel::<()>();
+    let holder = {
+        let frozen = frozen.clone();
+        std::thread::spawn(move || {
+            frozen.write(|c| {
+                Db::lock_leases(c, &[s1.0])?;
+                locked.send(()).unwrap();
+                // Busy (a statement now and then) until told, then frozen: no statement
+                // for longer than the database lets a silent transaction keep its locks.
+                while silent.try_recv().is_err() {
+                    c.batch_execute("SELECT 1")?;
+                    std::thread::sleep(hold / 4);
+                }
+                std::thread::sleep(hold * 4);
+                Ok(())
+            })
+        })
+    };
+    wait.recv().unwrap();
+
+    let renewed = other
+        .renew("n2", 3000)
+        .expect("n2's renewal waits for no lock of n1's");
+    assert_eq!(renewed.iter().map(|l| l.site).collect::<Vec<_>>(), [s2]);
+
+    // n1's lease has expired; n2 tries to take it while n1 still holds the row locked:
+    // it waits at most `hold`, then is told the site is not free now.
+    let started = std::time::Instant::now();
+    let refused = other.acquire(s1, "n2", 2001, 5000);
+    assert!(
+        matches!(refused, Ok(None) | Err(StoreError::Unavailable(_))),
+        "a takeover while the row is locked: {refused:?}"
+    );
+    assert!(
+        started.elapsed() < hold * 3,
+        "a takeover waited {:?} for the lock's holder",
+        started.elapsed()
+    );
+
+    go_silent.send(()).unwrap();
+    let held = holder.join().unwrap();
+    assert!(
+        held.is_err(),
+        "the database ended the frozen transaction: its commit fails"
+    );
+    let taken = other.acquire(s1, "n2", 2002, 5000).unwrap();
+    assert_eq!(
+        taken.map(|l| (l.node, l.epoch)),
+        Some(("n2".to_string(), 2))
+    );
+}

@@ -27,6 +27,7 @@ fn open(path: &str, readers: u32) -> SqliteStore {
     let options = Options {
         pool_size: readers,
         synchronous: crate::config::Synchronous::Normal,
+        ..Default::default()
     };
     SqliteStore::open(path, &options).unwrap()
 }
