@@ -2,10 +2,12 @@
 # kefu's one test command: the Rust suite (every crate of the workspace: the product and
 # its tools under tools/), then the widget's lint, ES3 parse, size budget,
 # unit tests and real-browser tests, then the agent console's lint, unit tests and
-# real-browser tests, then the store and gateway suites again on PostgreSQL and on
-# MariaDB/MySQL. It installs what the tests need when missing: each package's npm
-# packages (npm ci), Debian's chromium, and the client libraries of the optional database
-# backends, libpq-dev and default-libmysqlclient-dev (as root, or through sudo).
+# real-browser tests, then the HTTP API against its OpenAPI document (schemathesis),
+# then the store and gateway suites again on PostgreSQL and on MariaDB/MySQL. It
+# installs what the tests need when missing: each package's npm packages (npm ci),
+# Debian's chromium, curl and Python's venv, schemathesis (from PyPI, into the cargo
+# target directory), and the client libraries of the optional database backends,
+# libpq-dev and default-libmysqlclient-dev (as root, or through sudo).
 #
 # The database servers are not started here (.ci/run does, on CI). Where they are:
 # KEFU_TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432) and
@@ -33,6 +35,8 @@ fi
 if [ ! -x /usr/bin/chromium ]; then
     apt_install chromium
 fi
+command -v curl >/dev/null 2>&1 || apt_install curl
+python3 -c 'import ensurepip, venv' 2>/dev/null || apt_install python3-venv
 # The system packages the postgres and mysql features link against.
 has_package() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 missing=()
@@ -55,6 +59,7 @@ target_dir="${CARGO_TARGET_DIR:-target}"
 case "$target_dir" in /*) ;; *) target_dir="$PWD/$target_dir" ;; esac
 (cd widget-js && KEFU_BIN="$target_dir/debug/kefu" npm test)
 (cd console && KEFU_BIN="$target_dir/debug/kefu" npm test)
+bash scripts/schemathesis.sh "$target_dir/debug/kefu"
 
 # The database servers: each store suite (the conformance suite and what only that
 # backend shows), then the gateway suites with every test server on a fresh database of

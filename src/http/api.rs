@@ -63,6 +63,24 @@ fn number<T: std::str::FromStr>(
         .transpose()
 }
 
+/// A whole number of a body, written `7` or `7.0` (both are JSON Schema's `integer`):
+/// for `#[serde(deserialize_with = "whole")]`.
+pub(super) fn whole<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<u64>,
+{
+    use serde::de::Error;
+    let n = serde_json::Number::deserialize(d)?;
+    let v = match (n.as_u64(), n.as_f64()) {
+        (Some(v), _) => Some(v),
+        (None, Some(f)) if f >= 0.0 && f.fract() == 0.0 && f <= u64::MAX as f64 => Some(f as u64),
+        _ => None,
+    };
+    v.and_then(|v| T::try_from(v).ok())
+        .ok_or_else(|| D::Error::custom(format!("{n} is not a whole number in range")))
+}
+
 fn ok(status: StatusCode, v: serde_json::Value) -> Result<Response<Body>, HttpError> {
     Ok(text(status, JSON, v.to_string()))
 }
@@ -205,5 +223,31 @@ pub(super) async fn post_message(
         ),
         Appended::CidTaken => Err(HttpError::CidTaken),
         Appended::NotOpen => Err(HttpError::NotFound),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[derive(serde::Deserialize)]
+    struct N {
+        #[serde(deserialize_with = "super::whole")]
+        n: u32,
+    }
+
+    fn n(json: &str) -> Result<u32, String> {
+        serde_json::from_str::<N>(json)
+            .map(|v| v.n)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn whole_numbers_are_read_however_they_are_written() {
+        assert_eq!(n(r#"{"n":7}"#), Ok(7));
+        assert_eq!(n(r#"{"n":7.0}"#), Ok(7));
+        assert_eq!(n(r#"{"n":7e2}"#), Ok(700));
+        assert!(n(r#"{"n":7.5}"#).is_err());
+        assert!(n(r#"{"n":-1}"#).is_err());
+        assert!(n(r#"{"n":4294967296}"#).is_err(), "beyond u32");
+        assert!(n(r#"{"n":"7"}"#).is_err());
     }
 }

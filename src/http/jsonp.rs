@@ -148,8 +148,10 @@ pub(super) async fn handle(req: Request<Incoming>, ctx: &HttpCtx, action: &str) 
 async fn run(req: &Request<Incoming>, ctx: &HttpCtx, action: &str) -> Result<String, HttpError> {
     let q = req.uri().query();
     if action == "open" {
-        let hello =
-            query_decoded(q, "f")?.ok_or_else(|| HttpError::BadRequest("missing f".into()))?;
+        let hello = query_decoded(q, "f")?
+            .filter(|f| !f.trim().is_empty())
+            .ok_or_else(|| HttpError::BadRequest("missing f".into()))?;
+        let hello = super::long_poll::hello_frame(&hello)?;
         // Script loads carry no Origin; the site's origins cannot be checked for JSONP.
         let info = ConnInfo::from_headers(req.headers(), false, ctx.peer);
         let chan = ctx.channels.open(
@@ -161,49 +163,77 @@ async fn run(req: &Request<Incoming>, ctx: &HttpCtx, action: &str) -> Result<Str
         )?;
         return Ok(format!("{{\"chan\":\"{}\"}}", chan.id));
     }
+    // A bad request is refused as such whether or not its channel still exists: what it
+    // carries is read before the channel is looked up.
+    let send = match action {
+        "send" => Some(Send::of(q)?),
+        _ => None,
+    };
+    let ack = match action {
+        "poll" => ack_param(q)?,
+        _ => 0,
+    };
     let Some(chan) = ctx.channels.get(chan_param(q)?) else {
         return Ok(unknown_channel_json());
     };
-    match action {
-        "poll" => poll_channel(&chan, ack_param(q)?, ctx).await,
-        "close" => {
+    match (action, send) {
+        ("poll", _) => poll_channel(&chan, ack, ctx).await,
+        ("close", _) => {
             chan.close_by_client();
             Ok("{\"ok\":true}".into())
         }
-        "send" => match query_param(q, "pid") {
-            None => {
-                let f = query_decoded(q, "f")?
-                    .ok_or_else(|| HttpError::BadRequest("missing f".into()))?;
-                let n = chan.push_inbound(split_frames(&f)?)?;
-                Ok(format!("{{\"ok\":true,\"n\":{n}}}"))
+        (_, Some(Send::Whole(frames))) => {
+            let n = chan.push_inbound(frames)?;
+            Ok(format!("{{\"ok\":true,\"n\":{n}}}"))
+        }
+        (_, Some(Send::Part { pid, i, n, d })) => {
+            let max = ctx.hub.config().max_frame_bytes;
+            let (have, done) = chan.add_part(pid, i, n, d, max)?;
+            if let Some(frame) = done {
+                chan.push_inbound(vec![frame])?;
+            } else {
+                chan.touch();
             }
-            Some(pid) => {
-                if !crate::ids::is_token(pid, 1, crate::protocol::CID_MAX) {
-                    return Err(HttpError::BadRequest(
-                        "pid must be 1-64 chars of [A-Za-z0-9_-]".into(),
-                    ));
-                }
-                let num = |name: &str| -> Result<usize, HttpError> {
-                    query_param(q, name)
-                        .and_then(|v| v.parse().ok())
-                        .ok_or_else(|| {
-                            HttpError::BadRequest(format!("{name} must be a non-negative integer"))
-                        })
-                };
-                let (i, n) = (num("i")?, num("n")?);
-                let d = query_decoded(q, "d")?
-                    .ok_or_else(|| HttpError::BadRequest("missing d".into()))?;
-                let max = ctx.hub.config().max_frame_bytes;
-                let (have, done) = chan.add_part(pid, i, n, d, max)?;
-                if let Some(frame) = done {
-                    chan.push_inbound(vec![frame])?;
-                } else {
-                    chan.touch();
-                }
-                Ok(format!("{{\"ok\":true,\"have\":{have},\"n\":{n}}}"))
-            }
-        },
+            Ok(format!("{{\"ok\":true,\"have\":{have},\"n\":{n}}}"))
+        }
         _ => Err(HttpError::NotFound),
+    }
+}
+
+/// What a JSONP send carries: whole frames (`f`), or part `i` of `n` of the frame `pid`
+/// (`d`), for a frame too long for one URL (`docs/protocol.md` §6.2).
+enum Send<'q> {
+    Whole(Vec<String>),
+    Part {
+        pid: &'q str,
+        i: usize,
+        n: usize,
+        d: String,
+    },
+}
+
+impl<'q> Send<'q> {
+    fn of(q: Option<&'q str>) -> Result<Send<'q>, HttpError> {
+        let Some(pid) = query_param(q, "pid") else {
+            let f =
+                query_decoded(q, "f")?.ok_or_else(|| HttpError::BadRequest("missing f".into()))?;
+            return Ok(Send::Whole(split_frames(&f)?));
+        };
+        if !crate::ids::is_token(pid, 1, crate::protocol::CID_MAX) {
+            return Err(HttpError::BadRequest(
+                "pid must be 1-64 chars of [A-Za-z0-9_-]".into(),
+            ));
+        }
+        let num = |name: &str| -> Result<usize, HttpError> {
+            query_param(q, name)
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| {
+                    HttpError::BadRequest(format!("{name} must be a non-negative integer"))
+                })
+        };
+        let (i, n) = (num("i")?, num("n")?);
+        let d = query_decoded(q, "d")?.ok_or_else(|| HttpError::BadRequest("missing d".into()))?;
+        Ok(Send::Part { pid, i, n, d })
     }
 }
 

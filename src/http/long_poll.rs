@@ -61,12 +61,33 @@ pub(crate) fn split_frames(text: &str) -> Result<Vec<String>, HttpError> {
         if v.is_empty() {
             return Err(HttpError::BadRequest("no frames".into()));
         }
-        Ok(v.into_iter().map(|r| r.get().to_string()).collect())
+        v.into_iter().map(frame_text).collect()
     } else {
-        let r: &RawValue =
-            serde_json::from_str(t).map_err(|e| HttpError::BadRequest(format!("body: {e}")))?;
-        Ok(vec![r.get().to_string()])
+        Ok(vec![frame_text(parse_frame(t)?)?])
     }
+}
+
+fn parse_frame(t: &str) -> Result<&RawValue, HttpError> {
+    serde_json::from_str(t).map_err(|e| HttpError::BadRequest(format!("body: {e}")))
+}
+
+/// A frame is a JSON object: anything else is refused here, before it reaches a channel.
+fn frame_text(r: &RawValue) -> Result<String, HttpError> {
+    if r.get().starts_with('{') {
+        Ok(r.get().to_string())
+    } else {
+        Err(HttpError::BadRequest("a frame is a JSON object".into()))
+    }
+}
+
+/// The hello of an `open`: one JSON object (its fields are the core's to check).
+pub(crate) fn hello_frame(text: &str) -> Result<String, HttpError> {
+    if text.trim().is_empty() {
+        return Err(HttpError::BadRequest(
+            "missing hello: the body is the hello frame".into(),
+        ));
+    }
+    frame_text(parse_frame(text.trim())?)
 }
 
 /// Bodies may be text/plain (XDomainRequest; no CORS preflight), JSON, or untyped.
@@ -128,7 +149,7 @@ pub(super) async fn open(
         _ => return Err(HttpError::BadRequest(format!("unknown transport {tr:?}"))),
     };
     let info = ConnInfo::from_headers(req.headers(), true, ctx.peer);
-    let hello = body_text(req, ctx).await?;
+    let hello = hello_frame(&body_text(req, ctx).await?)?;
     let chan = ctx
         .channels
         .open(kind, hello, &ctx.hub, info, ctx.shutdown.clone())?;
@@ -176,7 +197,7 @@ pub(super) async fn send(
 ) -> Result<Response<Body>, HttpError> {
     let origin = origin_of(req.headers());
     let chan = ctx.channels.get(chan_param(req.uri().query())?);
-    let text = body_text(req, ctx).await?;
+    let frames = split_frames(&body_text(req, ctx).await?)?;
     let Some(chan) = chan else {
         return Ok(json_response(
             StatusCode::OK,
@@ -184,7 +205,7 @@ pub(super) async fn send(
             unknown_channel_json(),
         ));
     };
-    let n = chan.push_inbound(split_frames(&text)?)?;
+    let n = chan.push_inbound(frames)?;
     Ok(json_response(
         StatusCode::OK,
         origin.as_deref(),
@@ -225,6 +246,15 @@ mod tests {
             vec![r#"{"t":"ping"}"#, r#"{"t":"msg","cid":"a","body":"[x]"}"#]
         );
         assert!(split_frames("[]").is_err());
+        assert!(split_frames("[1]").is_err(), "a frame is an object");
+        assert!(split_frames("[{}, null]").is_err());
+        assert!(split_frames("\"x\"").is_err());
+        assert_eq!(
+            hello_frame(" {\"t\":\"hello\"} ").unwrap(),
+            "{\"t\":\"hello\"}"
+        );
+        assert!(hello_frame("").is_err() && hello_frame("  ").is_err());
+        assert!(hello_frame("[{}]").is_err(), "one hello, not an array");
         assert!(split_frames("{oops").is_err());
         assert!(split_frames("").is_err());
     }

@@ -13,6 +13,7 @@ mod csp;
 pub(crate) mod error;
 pub(crate) mod jsonp;
 pub(crate) mod long_poll;
+mod openapi;
 mod settings;
 mod ws;
 
@@ -59,6 +60,11 @@ pub(crate) async fn handle(
         (&Method::GET, "/v1/ws") => ws::upgrade(req, &ctx).await,
         (&Method::OPTIONS, p) if p.starts_with("/v1/") => Ok(cors::preflight(&req)),
         (&Method::GET, "/v1/negotiate") => negotiate(&req, &ctx).await,
+        (&Method::GET, "/v1/openapi.json") => Ok(text(
+            StatusCode::OK,
+            "application/json",
+            openapi::DOCUMENT.to_string(),
+        )),
         (&Method::POST, "/v1/login") => api::login(req, &ctx).await,
         (&Method::POST, "/v1/logout") => api::logout(req, &ctx).await,
         (&Method::GET, "/v1/conversations") => api::conversations(req, &ctx).await,
@@ -86,9 +92,11 @@ pub(crate) async fn handle(
                 Err(HttpError::NotFound)
             }
         }
-        (_, "/v1/lp/open" | "/v1/lp/poll" | "/v1/lp/send" | "/v1/lp/close" | "/v1/negotiate") => {
-            Err(HttpError::MethodNotAllowed)
-        }
+        (
+            _,
+            "/v1/lp/open" | "/v1/lp/poll" | "/v1/lp/send" | "/v1/lp/close" | "/v1/negotiate"
+            | "/v1/openapi.json",
+        ) => Err(HttpError::MethodNotAllowed),
         (&Method::GET, "/") => Ok(index(&ctx)),
         (&Method::GET, "/widget.js") => assets::widget(&req),
         (&Method::GET, "/demo") => assets::demo(&ctx).await,
@@ -105,14 +113,22 @@ pub(crate) async fn handle(
             "/healthz" | "/healthz/ready" | "/metrics" | "/v1/ws" | "/" | "/widget.js" | "/demo"
             | "/demo.js",
         ) => Err(HttpError::MethodNotAllowed),
+        // A documented path asked with a method it does not answer.
+        (_, p) if openapi::allow(p).is_some() => Err(HttpError::MethodNotAllowed),
         _ => Err(HttpError::NotFound),
     };
-    Ok(result.unwrap_or_else(|e| {
+    let mut response = result.unwrap_or_else(|e| {
         if e.status().is_server_error() {
             tracing::warn!(%method, %path, error = %e, "request failed");
         }
         e.into_response()
-    }))
+    });
+    if response.status() == StatusCode::METHOD_NOT_ALLOWED {
+        if let Some(allow) = openapi::allow(&path).and_then(|a| a.parse().ok()) {
+            response.headers_mut().insert(header::ALLOW, allow);
+        }
+    }
+    Ok(response)
 }
 
 /// The `{id}` of `/v1/conversations/{id}/{tail}`, unparsed: exactly what stands between

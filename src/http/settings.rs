@@ -189,9 +189,9 @@ struct RuleBody {
     name: String,
     #[serde(default)]
     url: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::api::whole")]
     min_seconds: u32,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::api::whole")]
     min_visits: u32,
     text: String,
 }
