@@ -210,7 +210,7 @@ impl Hub {
     }
 
     /// Forget everything held in memory for `site` (its desk, who is on it, its visitor
-    /// sessions, its rules) and return the connections that were on it.
+    /// sessions, its rules, its live streams) and return the connections that were on it.
     pub(crate) fn forget_site(&self, site: SiteId) -> Vec<Arc<Signal>> {
         let mut signals = Vec::new();
         if let Some(sp) = self.inner.presence.lock().remove(&site) {
@@ -234,6 +234,7 @@ impl Hub {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&site);
+        self.inner.registry.forget_site(site);
         signals.sort_by_key(|s| Arc::as_ptr(s) as usize);
         signals.dedup_by(|a, b| Arc::ptr_eq(a, b));
         signals

@@ -92,6 +92,22 @@ impl Registry {
         }
     }
 
+    /// Drop every stream of `site` from memory, followed or not: this node stopped serving
+    /// the site, so another may append to its conversations, and a stream kept here would
+    /// have a stale head when the site comes back (its followers are being sent away;
+    /// their releases leave any newer stream alone). How many were dropped.
+    pub(crate) fn forget_site(&self, site: SiteId) -> usize {
+        self.shards
+            .iter()
+            .map(|shard| {
+                let mut map = shard.lock().unwrap_or_else(|p| p.into_inner());
+                let before = map.len();
+                map.retain(|_, s| s.site != site);
+                before - map.len()
+            })
+            .sum()
+    }
+
     /// Streams in memory (for stats and tests).
     pub(crate) fn len(&self) -> usize {
         self.shards
@@ -126,5 +142,25 @@ mod tests {
         assert_eq!(r.len(), 0);
         // Publishing to a stream nobody follows is a no-op: the store has the entry.
         r.publish(conv, Offset(2), Bytes::new());
+    }
+
+    #[test]
+    fn a_site_that_moved_away_leaves_no_stream_behind() {
+        let r = Registry::new();
+        let a = Arc::new(Signal::new(8));
+        let (one, other) = (ConversationId(3), ConversationId(4));
+        let (old, _) = r.insert_and_follow(Stream::new(one, SiteId(1), Epoch(1), Offset(5), 4), &a);
+        r.insert_and_follow(Stream::new(other, SiteId(2), Epoch(1), Offset(0), 4), &a);
+        assert_eq!(r.forget_site(SiteId(1)), 1);
+        assert_eq!((r.head(one), r.site(other)), (None, Some(SiteId(2))));
+        // The site came back: a fresh stream, at the head the log has now.
+        let (new, head) =
+            r.insert_and_follow(Stream::new(one, SiteId(1), Epoch(1), Offset(9), 4), &a);
+        assert_eq!(head, Offset(9));
+        // The old stream's last follower leaves: the fresh one stays.
+        r.release(&old, &a);
+        assert!(r
+            .follow(one, &a)
+            .is_some_and(|(s, _)| Arc::ptr_eq(&s, &new)));
     }
 }
