@@ -397,3 +397,153 @@ async fn an_agent_writes_through_the_api_once_per_cid_and_only_on_its_site() {
     assert_eq!(kinds, ["v1", "api-1"]);
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn closed_conversations_are_listed_filtered_paged_and_exported() {
+    let dir = temp_dir();
+    let srv = start(dir.path()).await;
+    let token = token_of(&srv, "admin@localhost", "test-password").await;
+    let mut a = agent(&srv, &srv.site_key, &token).await;
+    // Three visitors' conversations; the agent answers and closes the first two.
+    let mut convs = Vec::new();
+    for i in 0..3 {
+        let mut v = Client::connect(&srv.ws_url()).await;
+        v.hello(&srv.site_key, None, None).await;
+        v.msg("v1", &format!("question {i}")).await;
+        let conv = v.recv_type("conv").await["conv"].as_i64().unwrap();
+        convs.push(conv);
+        if i < 2 {
+            a.send(json!({"t":"msg","conv":conv,"cid":format!("r{i}"),"body":"Answered."}))
+                .await;
+            a.recv_type("ack").await;
+            a.send(json!({"t":"close","conv":conv})).await;
+            while v.recv_type("e").await["kind"] != "close" {}
+        }
+    }
+    let ids = |list: &Value| -> Vec<i64> {
+        list["conversations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["conv"].as_i64().unwrap())
+            .collect()
+    };
+    let (s, open) = api(&srv, "GET", "/v1/conversations", &token, None).await;
+    assert_eq!(
+        (s, ids(&open)),
+        (200, vec![convs[2]]),
+        "open ones by default"
+    );
+    let (s, closed) = api(&srv, "GET", "/v1/conversations?status=closed", &token, None).await;
+    assert_eq!((s, ids(&closed)), (200, vec![convs[1], convs[0]]));
+    assert_eq!(closed["conversations"][0]["status"], "closed");
+    assert!(closed["conversations"][0]["created_at"].as_i64().unwrap() > 0);
+    assert_eq!(closed["next"], Value::Null, "one page");
+
+    // Pages of one, each `next` the `before` of the one after.
+    let (_, p1) = api(
+        &srv,
+        "GET",
+        "/v1/conversations?status=all&limit=1",
+        &token,
+        None,
+    )
+    .await;
+    assert_eq!(ids(&p1), vec![convs[2]]);
+    let (_, p2) = api(
+        &srv,
+        "GET",
+        &format!("/v1/conversations?status=all&limit=1&before={}", p1["next"]),
+        &token,
+        None,
+    )
+    .await;
+    assert_eq!(ids(&p2), vec![convs[1]]);
+
+    // By agent, and by creation time.
+    let me = a_id(&srv, "admin@localhost");
+    let (_, mine) = api(
+        &srv,
+        "GET",
+        &format!("/v1/conversations?status=all&agent={me}"),
+        &token,
+        None,
+    )
+    .await;
+    assert!(ids(&mine).contains(&convs[0]) && ids(&mine).contains(&convs[1]));
+    let (_, nobody) = api(
+        &srv,
+        "GET",
+        "/v1/conversations?status=all&agent=999999",
+        &token,
+        None,
+    )
+    .await;
+    assert!(ids(&nobody).is_empty());
+    let (_, future) = api(
+        &srv,
+        "GET",
+        "/v1/conversations?status=all&since=99999999999999",
+        &token,
+        None,
+    )
+    .await;
+    assert!(ids(&future).is_empty());
+    let (s, bad) = api(&srv, "GET", "/v1/conversations?status=maybe", &token, None).await;
+    assert_eq!((s, bad["error"].as_str()), (400, Some("bad_request")));
+
+    // The transcript: JSON with every entry, and text for people.
+    let auth = format!("Bearer {token}");
+    let (s, head, body) = http(
+        srv.addr,
+        "GET",
+        &format!("/v1/conversations/{}/transcript", convs[0]),
+        &[("authorization", &auth)],
+        "",
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert!(head.contains(&format!(
+        "content-disposition: attachment; filename=\"conversation-{}.json\"",
+        convs[0]
+    )));
+    let t: Value = serde_json::from_str(&body).unwrap();
+    let kinds: Vec<&str> = t["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.first(), Some(&"msg"));
+    assert_eq!(kinds.last(), Some(&"close"));
+    assert_eq!(t["head"].as_u64(), Some(kinds.len() as u64));
+    let (s, head, text) = http(
+        srv.addr,
+        "GET",
+        &format!("/v1/conversations/{}/transcript?format=text", convs[0]),
+        &[("authorization", &auth)],
+        "",
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert!(head.contains("content-type: text/plain"), "{head}");
+    assert!(text.contains(" UTC  Visitor: question 0\n"), "{text}");
+    assert!(
+        text.contains("Answered.") && text.contains("closed the conversation"),
+        "{text}"
+    );
+    // Another site's agent reads neither list nor transcript.
+    second_site(&srv);
+    let other = token_of(&srv, "agent@other", "other-pw").await;
+    let (_, theirs) = api(&srv, "GET", "/v1/conversations?status=all", &other, None).await;
+    assert!(ids(&theirs).is_empty());
+    let (s, _) = api(
+        &srv,
+        "GET",
+        &format!("/v1/conversations/{}/transcript", convs[0]),
+        &other,
+        None,
+    )
+    .await;
+    assert_eq!(s, 404);
+}

@@ -1,28 +1,40 @@
 //! What agents read of the log over the API: their site's open conversations with what
 //! the desk knows of them, a conversation's entries, and search.
 //!
-//! Owns: the bounds of these reads (at most 500 open conversations; entries 200 by
-//! default, at most 1000; search text 2–200 characters, 50 hits by default, at most
-//! 200), and that an agent reads only its own site (another site's conversation is
-//! answered like a missing one). Knows nothing of HTTP.
+//! Owns: the bounds of these reads (lists of conversations 500 by default and at most;
+//! entries 200 by default, at most 1000; a transcript at most `TRANSCRIPT_MAX` entries;
+//! search text 2–200 characters, 50 hits by default, at most 200), and that an agent
+//! reads only its own site (another site's conversation is answered like a missing one).
+//! Knows nothing of HTTP.
 
 use super::access::{chars, ServiceError};
 use super::hub::Hub;
 use crate::ids::{AgentId, ConversationId, Offset};
-use crate::store::{Agent, ConvInfo, Entry};
+use crate::store::{Agent, ConvFilter, ConvInfo, ConvSummary, Entry};
+
+/// The most entries one transcript holds; a longer conversation is read in pages of
+/// entries instead.
+pub(crate) const TRANSCRIPT_MAX: usize = 100_000;
+
+/// A conversation as the list shows it.
+pub(crate) struct Listed {
+    pub summary: ConvSummary,
+    /// The agent the desk gave it to (open ones).
+    pub owner: Option<AgentId>,
+    /// It waits in the queue for an agent (open ones).
+    pub queued: bool,
+}
+
+/// A page of the list, and where the next one starts (`ConvFilter::before`), if there
+/// may be one.
+pub(crate) struct Listing {
+    pub conversations: Vec<Listed>,
+    pub next: Option<ConversationId>,
+}
 
 /// The history service: `Hub::history`.
 pub(crate) struct History<'a> {
     hub: &'a Hub,
-}
-
-/// An open conversation as the list shows it.
-pub(crate) struct OpenConv {
-    pub info: ConvInfo,
-    /// The agent the desk gave it to.
-    pub owner: Option<AgentId>,
-    /// It waits in the queue for an agent.
-    pub queued: bool,
 }
 
 /// A conversation and some of its entries.
@@ -38,24 +50,79 @@ impl Hub {
 }
 
 impl History<'_> {
-    /// The open conversations of the agent's site, newest first (at most 500).
-    pub(crate) async fn open_conversations(
+    /// The conversations of the agent's site that `filter` lets through, newest first, at
+    /// most `limit` (500 when `None`, at most 500), with the desk's view of open ones.
+    pub(crate) async fn list(
         &self,
         agent: &Agent,
-    ) -> Result<Vec<OpenConv>, ServiceError> {
-        let site = agent.site;
+        filter: ConvFilter,
+        limit: Option<usize>,
+    ) -> Result<Listing, ServiceError> {
+        let (site, limit) = (agent.site, limit.unwrap_or(500).clamp(1, 500));
         let list = self
             .hub
-            .blocking(move |s| s.open_conversations(site, 500))
+            .blocking(move |s| s.list_conversations(site, &filter, limit))
             .await?;
-        Ok(list
+        let next = (list.len() == limit)
+            .then(|| list.last().map(|c| c.info.id))
+            .flatten();
+        let conversations = list
             .into_iter()
-            .map(|info| OpenConv {
-                owner: self.hub.owner_of(site, info.id),
-                queued: self.hub.queue_position(site, info.id).is_some(),
-                info,
+            .map(|summary| {
+                let id = summary.info.id;
+                let open = summary.open;
+                Listed {
+                    owner: open.then(|| self.hub.owner_of(site, id)).flatten(),
+                    queued: open && self.hub.queue_position(site, id).is_some(),
+                    summary,
+                }
             })
-            .collect())
+            .collect();
+        Ok(Listing {
+            conversations,
+            next,
+        })
+    }
+
+    /// Every entry of `conv`, for an export: `TooLong` past `TRANSCRIPT_MAX`.
+    pub(crate) async fn transcript(
+        &self,
+        agent: &Agent,
+        conv: ConversationId,
+    ) -> Result<Page, ServiceError> {
+        let site = agent.site;
+        let found = self
+            .hub
+            .blocking(move |s| {
+                let Some(info) = s.conversation(conv)? else {
+                    return Ok(None);
+                };
+                if info.site != site || info.head.0 as usize > TRANSCRIPT_MAX {
+                    return Ok(Some((info, Vec::new())));
+                }
+                let mut all = Vec::with_capacity(info.head.0 as usize);
+                let mut after = Offset::ZERO;
+                loop {
+                    let page = s.read_after(conv, after, 1000)?;
+                    let Some(last) = page.last() else { break };
+                    after = last.off;
+                    all.extend(page);
+                }
+                Ok(Some((info, all)))
+            })
+            .await?;
+        let (info, entries) = found.ok_or(ServiceError::NotFound)?;
+        if info.site != site {
+            return Err(ServiceError::NotFound);
+        }
+        if info.head.0 as usize > TRANSCRIPT_MAX {
+            return Err(ServiceError::Invalid(format!(
+                "the conversation has {} entries, more than a transcript holds ({TRANSCRIPT_MAX}): \
+                 read it in pages of entries",
+                info.head.0
+            )));
+        }
+        Ok(Page { info, entries })
     }
 
     /// Entries of `conv` after `after`, at most `limit` (200 when `None`, at most 1000).

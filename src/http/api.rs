@@ -12,9 +12,9 @@ use serde::Deserialize;
 
 use super::error::HttpError;
 use super::{query_decoded, query_param, read_body, text, Body, HttpCtx};
-use crate::ids::{ClientMsgId, ConversationId, Offset};
+use crate::ids::{AgentId, ClientMsgId, ConversationId, Offset};
 use crate::protocol::EntryFrame;
-use crate::store::{Agent, Appended};
+use crate::store::{Agent, Appended, ConvFilter};
 use crate::vocab::Sender;
 
 pub(super) const JSON: &str = "application/json";
@@ -128,20 +128,44 @@ pub(super) async fn logout(
     ok(StatusCode::OK, serde_json::json!({"ok": true}))
 }
 
-/// `GET /v1/conversations`: the open conversations of the agent's site.
+/// `GET /v1/conversations?status=open|closed|all&since=MS&until=MS&agent=ID&before=ID&limit=N`:
+/// the agent's site's conversations, newest first (by default its open ones, at most
+/// 500), with `next`, the `before` of the next page, when there may be one.
 pub(super) async fn conversations(
     req: Request<Incoming>,
     ctx: &HttpCtx,
 ) -> Result<Response<Body>, HttpError> {
     let a = agent(&req, ctx).await?;
-    let list = ctx.hub.history().open_conversations(&a).await?;
-    let items: Vec<_> = list
+    let q = req.uri().query();
+    let open = match query_param(q, "status").unwrap_or("open") {
+        "open" => Some(true),
+        "closed" => Some(false),
+        "all" => None,
+        other => {
+            return Err(HttpError::BadRequest(format!(
+                "status must be open, closed or all, not {other:?}"
+            )))
+        }
+    };
+    let filter = ConvFilter {
+        open,
+        since: number(q, "since", "a time in ms")?,
+        until: number(q, "until", "a time in ms")?,
+        agent: number(q, "agent", "an agent id")?.map(AgentId),
+        before: number(q, "before", "a conversation id")?.map(ConversationId),
+    };
+    let limit = number(q, "limit", "a number")?;
+    let page = ctx.hub.history().list(&a, filter, limit).await?;
+    let items: Vec<_> = page
+        .conversations
         .iter()
         .map(|c| {
-            let i = &c.info;
+            let i = &c.summary.info;
             serde_json::json!({
                 "conv": i.id, "epoch": i.epoch, "head": i.head,
                 "visitor": Sender::Visitor(i.visitor),
+                "status": if c.summary.open { "open" } else { "closed" },
+                "created_at": c.summary.created_at,
                 "owner": c.owner,
                 "queued": c.queued,
             })
@@ -149,8 +173,56 @@ pub(super) async fn conversations(
         .collect();
     ok(
         StatusCode::OK,
-        serde_json::json!({ "conversations": items }),
+        serde_json::json!({ "conversations": items, "next": page.next }),
     )
+}
+
+/// `GET /v1/conversations/{id}/transcript?format=json|text`: the whole conversation, as a
+/// download.
+pub(super) async fn transcript(
+    req: Request<Incoming>,
+    ctx: &HttpCtx,
+    id: &str,
+) -> Result<Response<Body>, HttpError> {
+    let a = agent(&req, ctx).await?;
+    let conv = ConversationId(super::path_id(id).ok_or(HttpError::NotFound)?);
+    let plain = match query_param(req.uri().query(), "format").unwrap_or("json") {
+        "json" => false,
+        "text" => true,
+        other => {
+            return Err(HttpError::BadRequest(format!(
+                "format must be json or text, not {other:?}"
+            )))
+        }
+    };
+    let page = ctx.hub.history().transcript(&a, conv).await?;
+    let (info, entries) = (page.info, page.entries);
+    let (body, content_type, ext) = if plain {
+        let names: std::collections::HashMap<String, String> = ctx
+            .hub
+            .directory()
+            .agents(&a)
+            .await?
+            .into_iter()
+            .map(|l| (Sender::Agent(l.agent.id).to_string(), l.agent.name))
+            .collect();
+        let body = super::transcript::text(&info, &entries, |s| names.get(&s.to_string()).cloned());
+        (body, "text/plain; charset=utf-8", "txt")
+    } else {
+        let entries: Vec<EntryFrame> = entries.iter().map(EntryFrame::from).collect();
+        let body = serde_json::json!({
+            "conv": info.id, "epoch": info.epoch, "head": info.head,
+            "visitor": Sender::Visitor(info.visitor), "entries": entries,
+        });
+        (body.to_string(), JSON, "json")
+    };
+    let mut resp = text(StatusCode::OK, content_type, body);
+    let disposition = format!("attachment; filename=\"conversation-{}.{ext}\"", info.id.0);
+    resp.headers_mut().insert(
+        header::CONTENT_DISPOSITION,
+        disposition.parse().expect("an ASCII header value"),
+    );
+    Ok(resp)
 }
 
 /// `GET /v1/search?q=TEXT&limit=N`: messages of the agent's site containing TEXT.

@@ -15,6 +15,7 @@ pub(crate) mod jsonp;
 pub(crate) mod long_poll;
 mod openapi;
 mod settings;
+mod transcript;
 mod ws;
 
 use std::convert::Infallible;
@@ -75,6 +76,12 @@ pub(crate) async fn handle(
                 .unwrap_or("")
                 .to_string();
             api::post_message(req, &ctx, &id).await
+        }
+        (&Method::GET, p) if p.starts_with("/v1/conversations/") && p.ends_with("/transcript") => {
+            let id = conversation_segment(p, "transcript")
+                .unwrap_or("")
+                .to_string();
+            api::transcript(req, &ctx, &id).await
         }
         (&Method::GET, p) if p.starts_with("/v1/conversations/") && p.ends_with("/entries") => {
             let id = conversation_segment(p, "entries").unwrap_or("").to_string();

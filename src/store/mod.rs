@@ -30,8 +30,8 @@ pub mod testdb;
 
 pub use error::{StoreError, StoreResult};
 pub use records::{
-    now_ms, Agent, Appended, Author, Canned, Cid, Contact, ConvInfo, ConvRef, DeskConv, Entry,
-    Fence, InviteRule, Lease, NewEntry, Node, Reopen, Site,
+    now_ms, Agent, Appended, Author, Canned, Cid, Contact, ConvFilter, ConvInfo, ConvRef,
+    ConvSummary, DeskConv, Entry, Fence, InviteRule, Lease, NewEntry, Node, Reopen, Site,
 };
 
 use crate::config::{Config, Synchronous};
@@ -77,8 +77,14 @@ pub trait Log {
 
     fn conversation(&self, id: ConversationId) -> StoreResult<Option<ConvInfo>>;
 
-    /// Open conversations of a site, newest first, at most `limit`.
-    fn open_conversations(&self, site: SiteId, limit: usize) -> StoreResult<Vec<ConvInfo>>;
+    /// Conversations of a site that `filter` lets through, newest first (by id), at most
+    /// `limit`: the history list, paged with `filter.before`.
+    fn list_conversations(
+        &self,
+        site: SiteId,
+        filter: &ConvFilter,
+        limit: usize,
+    ) -> StoreResult<Vec<ConvSummary>>;
 
     /// The open conversation of visitor `token` on `site`, if any.
     fn open_conversation_of(&self, site: SiteId, token: &str) -> StoreResult<Option<ConvInfo>>;

@@ -123,6 +123,30 @@ pub struct ConvInfo {
     pub head: Offset,
 }
 
+/// Which conversations `Log::list_conversations` lists; every condition set must hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConvFilter {
+    /// Only open ones (`Some(true)`) or only closed ones (`Some(false)`).
+    pub open: Option<bool>,
+    /// Created at or after this time (ms since the Unix epoch).
+    pub since: Option<i64>,
+    /// Created before this time (ms since the Unix epoch).
+    pub until: Option<i64>,
+    /// Only those with an entry by this agent (a message, a join, a transfer, a close).
+    pub agent: Option<AgentId>,
+    /// Paging: only ids below this one (the last id of the page before).
+    pub before: Option<ConversationId>,
+}
+
+/// A conversation as the history list shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConvSummary {
+    pub info: ConvInfo,
+    pub open: bool,
+    /// Milliseconds since the Unix epoch.
+    pub created_at: i64,
+}
+
 /// Where an entry goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConvRef {

@@ -442,6 +442,77 @@ pub(crate) fn reopening_answers_each_case(s: &dyn Store) {
     assert_eq!(new(&got[0]), (a, 3, "m3"));
 }
 
+pub(crate) fn conversations_are_listed_by_status_time_and_agent_and_paged(s: &dyn Store) {
+    use crate::store::ConvFilter;
+    let site = s.add_site("t", &[]).unwrap();
+    let other = s.add_site("u", &[]).unwrap();
+    let a = first_message(s, site.id, A, "m");
+    let b = first_message(s, site.id, B, "m");
+    let c = first_message(s, site.id, "tokenCCCCCCCCCCCCCC", "m");
+    first_message(s, other.id, A, "m");
+    s.append_batch(&[desk(b, EntryKind::Close, 1), desk(c, EntryKind::Join, 2)])
+        .unwrap();
+    let ids = |f: ConvFilter, limit| -> Vec<ConversationId> {
+        s.list_conversations(site.id, &f, limit)
+            .unwrap()
+            .iter()
+            .map(|c| c.info.id)
+            .collect()
+    };
+    let all = ConvFilter::default();
+    assert_eq!(
+        ids(all.clone(), 10),
+        vec![c, b, a],
+        "newest first, this site's"
+    );
+    let closed = ConvFilter {
+        open: Some(false),
+        ..all.clone()
+    };
+    assert_eq!(ids(closed, 10), vec![b]);
+    let open = ConvFilter {
+        open: Some(true),
+        ..all.clone()
+    };
+    assert_eq!(ids(open, 10), vec![c, a]);
+    let by = |agent| ConvFilter {
+        agent: Some(AgentId(agent)),
+        ..all.clone()
+    };
+    assert_eq!(ids(by(1), 10), vec![b], "agent 1 closed b");
+    assert_eq!(ids(by(2), 10), vec![c], "agent 2 joined c");
+    assert!(ids(by(3), 10).is_empty());
+    // Paging: a page of one, then the rest below its last id.
+    assert_eq!(ids(all.clone(), 1), vec![c]);
+    let after_c = ConvFilter {
+        before: Some(c),
+        ..all.clone()
+    };
+    assert_eq!(ids(after_c, 10), vec![b, a]);
+    let listed = s.list_conversations(site.id, &all, 10).unwrap();
+    let created = listed[0].created_at;
+    assert!(created > 0 && listed.iter().all(|l| l.info.site == site.id));
+    assert_eq!(
+        listed
+            .iter()
+            .map(|l| (l.open, l.info.head))
+            .collect::<Vec<_>>(),
+        vec![(true, Offset(2)), (false, Offset(2)), (true, Offset(1))]
+    );
+    let window = |since, until| ConvFilter {
+        since,
+        until,
+        ..all.clone()
+    };
+    assert!(ids(window(Some(created), None), 10).contains(&c));
+    assert!(ids(window(Some(created + 86_400_000), None), 10).is_empty());
+    assert!(ids(window(None, Some(0)), 10).is_empty());
+    assert_eq!(
+        ids(window(Some(0), Some(created + 86_400_000)), 10),
+        vec![c, b, a]
+    );
+}
+
 pub(crate) fn open_conversations_are_newest_first_and_per_site(s: &dyn Store) {
     let site = s.add_site("t", &[]).unwrap();
     let other = s.add_site("u", &[]).unwrap();
@@ -454,19 +525,23 @@ pub(crate) fn open_conversations_are_newest_first_and_per_site(s: &dyn Store) {
         "the same token on another site is another visitor"
     );
     s.append_batch(&[desk(b, EntryKind::Close, 1)]).unwrap();
+    let open = crate::store::ConvFilter {
+        open: Some(true),
+        ..Default::default()
+    };
     let ids = |limit| -> Vec<ConversationId> {
-        s.open_conversations(site.id, limit)
+        s.list_conversations(site.id, &open, limit)
             .unwrap()
             .iter()
-            .map(|c| c.id)
+            .map(|c| c.info.id)
             .collect()
     };
     assert_eq!(ids(10), vec![c, a]);
     assert_eq!(ids(1), vec![c]);
-    let open = s.open_conversations(site.id, 10).unwrap();
-    assert!(open
+    let listed = s.list_conversations(site.id, &open, 10).unwrap();
+    assert!(listed
         .iter()
-        .all(|i| i.head == Offset(1) && i.site == site.id));
+        .all(|c| c.info.head == Offset(1) && c.info.site == site.id));
     assert_eq!(
         s.open_conversation_of(other.id, A).unwrap().unwrap().id,
         elsewhere

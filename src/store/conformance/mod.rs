@@ -52,6 +52,7 @@ macro_rules! suite {
             reads_page_through_the_log_with_every_field,
             reopening_answers_each_case,
             open_conversations_are_newest_first_and_per_site,
+            conversations_are_listed_by_status_time_and_agent_and_paged,
             sites_are_added_found_and_updated,
             agents_are_unique_per_site_and_found_by_email,
             tokens_expire_and_are_revoked,

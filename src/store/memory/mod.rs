@@ -16,8 +16,8 @@ mod directory;
 
 use super::batch::{self, Change, Conv, Loaded, Opener, Stored, Wanted};
 use super::{
-    Agent, Appended, Canned, ConvInfo, ConvRef, DeskConv, Entry, Fence, InviteRule, Lease, Log,
-    NewEntry, Node, Reopen, Search, Site, StoreError, StoreResult,
+    Agent, Appended, Canned, ConvFilter, ConvInfo, ConvRef, ConvSummary, DeskConv, Entry, Fence,
+    InviteRule, Lease, Log, NewEntry, Node, Reopen, Search, Site, StoreError, StoreResult,
 };
 use crate::ids::{AgentId, ConversationId, Epoch, Offset, SiteId, VisitorId};
 use crate::vocab::{EntryKind, Role, Sender};
@@ -314,15 +314,34 @@ impl Log for MemoryStore {
         Ok(self.state().info(id))
     }
 
-    fn open_conversations(&self, site: SiteId, limit: usize) -> StoreResult<Vec<ConvInfo>> {
+    fn list_conversations(
+        &self,
+        site: SiteId,
+        f: &ConvFilter,
+        limit: usize,
+    ) -> StoreResult<Vec<ConvSummary>> {
         let st = self.state();
         Ok(st
             .convs
             .iter()
             .rev()
-            .filter(|(_, c)| c.site == site && c.open)
+            .filter(|(&id, c)| {
+                c.site == site
+                    && f.open.is_none_or(|o| c.open == o)
+                    && f.since.is_none_or(|t| c.created_at >= t)
+                    && f.until.is_none_or(|t| c.created_at < t)
+                    && f.before.is_none_or(|b| id < b)
+                    && f.agent
+                        .is_none_or(|a| c.log.iter().any(|e| e.sender == Sender::Agent(a)))
+            })
             .take(limit)
-            .filter_map(|(&id, _)| st.info(id))
+            .filter_map(|(&id, c)| {
+                Some(ConvSummary {
+                    info: st.info(id)?,
+                    open: c.open,
+                    created_at: c.created_at,
+                })
+            })
             .collect())
     }
 

@@ -18,8 +18,8 @@ use crate::store::sql::schema::{
 };
 use crate::store::sql::{ids_per_query, like_pattern, room, taken, Dialect, NewRow};
 use crate::store::{
-    now_ms, Agent, Appended, Canned, ConvInfo, DeskConv, Directory, Entry, Fence, InviteRule, Log,
-    NewEntry, Reopen, Search, Settings, Site, StoreResult,
+    now_ms, Agent, Appended, Canned, ConvFilter, ConvInfo, ConvSummary, DeskConv, Directory, Entry,
+    Fence, InviteRule, Log, NewEntry, Reopen, Search, Settings, Site, StoreResult,
 };
 use crate::vocab::{AgentRole, EntryKind, Role, Sender, TransportKind};
 
@@ -421,16 +421,59 @@ impl Log for Db {
         })
     }
 
-    fn open_conversations(&self, site: SiteId, limit: usize) -> StoreResult<Vec<ConvInfo>> {
+    fn list_conversations(
+        &self,
+        site: SiteId,
+        f: &ConvFilter,
+        limit: usize,
+    ) -> StoreResult<Vec<ConvSummary>> {
         self.read(|c| {
-            let rows: Vec<ConvRow> = conversations::table
+            let mut q = conversations::table
                 .filter(conversations::site_id.eq(site.0))
-                .filter(conversations::status.eq(ConvStatus::Open.as_str()))
+                .into_boxed();
+            if let Some(open) = f.open {
+                let status = if open {
+                    ConvStatus::Open
+                } else {
+                    ConvStatus::Closed
+                };
+                q = q.filter(conversations::status.eq(status.as_str()));
+            }
+            if let Some(t) = f.since {
+                q = q.filter(conversations::created_at.ge(t));
+            }
+            if let Some(t) = f.until {
+                q = q.filter(conversations::created_at.lt(t));
+            }
+            if let Some(before) = f.before {
+                q = q.filter(conversations::id.lt(before.0));
+            }
+            if let Some(agent) = f.agent {
+                let by = Sender::Agent(agent).to_string();
+                q = q.filter(diesel::dsl::exists(
+                    entries::table
+                        .filter(entries::conversation_id.eq(conversations::id))
+                        .filter(entries::sender.eq(by)),
+                ));
+            }
+            let rows: Vec<(ConvRow, String, i64)> = q
                 .order(conversations::id.desc())
                 .limit(limit as i64)
-                .select(ConvRow::as_select())
+                .select((
+                    ConvRow::as_select(),
+                    conversations::status,
+                    conversations::created_at,
+                ))
                 .load(c)?;
-            rows.into_iter().map(|r| info_of(c, r)).collect()
+            rows.into_iter()
+                .map(|(row, status, created_at)| {
+                    Ok(ConvSummary {
+                        info: info_of(c, row)?,
+                        open: status == ConvStatus::Open.as_str(),
+                        created_at,
+                    })
+                })
+                .collect()
         })
     }
 
