@@ -74,6 +74,76 @@ async fn the_site_and_its_agents_are_read_by_agents_and_added_by_admins() {
 }
 
 #[tokio::test]
+async fn an_admin_changes_the_site_and_its_visitors_see_it_at_once() {
+    let dir = temp_dir();
+    let srv = start(dir.path()).await;
+    let admin = token_of(&srv, ADMIN.0, ADMIN.1).await;
+    let change = json!({"name":"  Shop  ","origins":["https://shop.example"],"transports":["ws","lp"],"require_identity":false});
+    let (s, b) = api(&srv, "PATCH", "/v1/site", &admin, Some(change)).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["site"]["name"], "Shop", "trimmed");
+    assert_eq!(b["site"]["origins"], json!(["https://shop.example"]));
+    assert_eq!(b["site"]["transports"], json!(["ws", "lp"]));
+    assert!(b["site"].get("secret").is_none());
+    // A field left out stays as it is; the change is what GET and negotiation answer now.
+    let (s, b) = api(
+        &srv,
+        "PATCH",
+        "/v1/site",
+        &admin,
+        Some(json!({"require_identity":true})),
+    )
+    .await;
+    assert_eq!((s, b["site"]["name"].as_str()), (200, Some("Shop")));
+    assert_eq!(b["site"]["require_identity"], true);
+    let (_, got) = api(&srv, "GET", "/v1/site", &admin, None).await;
+    assert_eq!(got, b);
+    let (s, _, n) = http(
+        srv.addr,
+        "GET",
+        &format!("/v1/negotiate?site={}", srv.site_key),
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(s, 200);
+    let n: Value = serde_json::from_str(&n).unwrap();
+    assert_eq!(n["transports"], json!(["ws", "lp"]), "no stale cache");
+
+    // Refused with a reason, and nothing of a refused change is written.
+    for bad in [
+        json!({"name":" "}),
+        json!({"origins":["shop.example"]}),
+        json!({"transports":[]}),
+        json!({"transports":["ws","carrier-pigeon"]}),
+        json!({"name":"Other","transports":["nope"]}),
+        json!(["Other"]),
+    ] {
+        let (s, b) = api(&srv, "PATCH", "/v1/site", &admin, Some(bad.clone())).await;
+        assert_eq!(
+            (s, b["error"].as_str()),
+            (400, Some("bad_request")),
+            "{bad}: {b}"
+        );
+    }
+    let (_, still) = api(&srv, "GET", "/v1/site", &admin, None).await;
+    assert_eq!(still["site"]["name"], "Shop");
+    // A plain agent may read the site, not change it.
+    let new = json!({"email":"bea@x","name":"Bea","password":"pw-bea-123"});
+    api(&srv, "POST", "/v1/agents", &admin, Some(new)).await;
+    let bea = token_of(&srv, "bea@x", "pw-bea-123").await;
+    let (s, b) = api(
+        &srv,
+        "PATCH",
+        "/v1/site",
+        &bea,
+        Some(json!({"name":"Mine"})),
+    )
+    .await;
+    assert_eq!((s, b["error"].as_str()), (403, Some("forbidden")));
+}
+
+#[tokio::test]
 async fn canned_responses_are_kept_per_site_and_changed_only_by_admins() {
     let dir = temp_dir();
     let srv = start_with(dir.path(), |c| c.max_canned = 2).await;

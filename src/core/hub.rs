@@ -321,6 +321,15 @@ impl Hub {
         Ok(site)
     }
 
+    /// Drop the cached site of `key`: the next ask reads it from the store.
+    pub(crate) fn forget_cached_site(&self, key: &str) {
+        self.inner
+            .sites
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+    }
+
     /// Sign an agent in; rate-limited per (email, peer address).
     pub(crate) async fn login(
         &self,

@@ -1,5 +1,5 @@
-//! A site's settings as the API changes them: canned responses and automatic invitation
-//! rules.
+//! A site's settings as the API changes them: the site itself (name, origins, transports,
+//! identity), canned responses and automatic invitation rules.
 //!
 //! Owns: what they must be (shortcuts 1–32 of `a-z 0-9 - _`, texts, names, URL patterns
 //! and thresholds within their bounds), the per-site limits (`max_canned`, `max_rules`),
@@ -12,9 +12,10 @@ use std::sync::Arc;
 
 use super::access::{chars, Admin, ServiceError};
 use super::hub::Hub;
-use crate::store::{Agent, Canned, InviteRule};
+use crate::store::{Agent, Canned, InviteRule, Site};
 #[cfg(test)]
 use crate::vocab::AgentRole;
+use crate::vocab::TransportKind;
 
 /// The settings service: `Hub::settings`.
 pub(crate) struct Settings<'a> {
@@ -31,6 +32,17 @@ pub(crate) struct NewRule {
     pub text: String,
 }
 
+/// A change of the site, as an admin asks for it: what is `None` stays as it is.
+#[derive(Default)]
+pub(crate) struct SiteChange {
+    pub name: Option<String>,
+    /// Replaces the list: each `*` or `http(s)://host[:port]`.
+    pub origins: Option<Vec<String>>,
+    /// At least one, each `ws`, `lp`, `xdr` or `jsonp`.
+    pub transports: Option<Vec<String>>,
+    pub require_identity: Option<bool>,
+}
+
 impl Hub {
     pub(crate) fn settings(&self) -> Settings<'_> {
         Settings { hub: self }
@@ -38,6 +50,61 @@ impl Hub {
 }
 
 impl Settings<'_> {
+    /// Change the admin's site (name 1–100 characters, trimmed; at most 100 origins; at
+    /// least one transport) and answer it as it is now. Every field is checked before
+    /// any is written. This node sees the change at once; other nodes of a cluster within
+    /// the few seconds they cache a site.
+    pub(crate) async fn update_site(
+        &self,
+        by: &Admin,
+        change: SiteChange,
+    ) -> Result<Site, ServiceError> {
+        let name = change.name.map(|n| n.trim().to_string());
+        if let Some(n) = &name {
+            chars("name", n, 1, 100)?;
+        }
+        if let Some(origins) = &change.origins {
+            if origins.len() > 100 {
+                return Err(ServiceError::Invalid("at most 100 origins".into()));
+            }
+            for o in origins {
+                Site::check_origin(o).map_err(ServiceError::Invalid)?;
+            }
+        }
+        let transports = match change.transports {
+            None => None,
+            Some(t) if t.is_empty() => {
+                return Err(ServiceError::Invalid("at least one transport".into()))
+            }
+            Some(t) => Some(
+                t.iter()
+                    .map(|w| w.parse::<TransportKind>())
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| ServiceError::Invalid(e.to_string()))?,
+            ),
+        };
+        let site = by.agent().site;
+        let (origins, identity) = (change.origins, change.require_identity);
+        let now = self
+            .hub
+            .blocking(move |s| {
+                if name.is_some() || origins.is_some() {
+                    s.update_site(site, name.as_deref(), origins.as_deref())?;
+                }
+                if let Some(t) = &transports {
+                    s.set_transports(site, t)?;
+                }
+                if let Some(required) = identity {
+                    s.set_require_identity(site, required)?;
+                }
+                s.site(site)
+            })
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        self.hub.forget_cached_site(&now.key);
+        Ok(now)
+    }
+
     /// The canned responses of the agent's site, by shortcut.
     pub(crate) async fn canned(&self, agent: &Agent) -> Result<Vec<Canned>, ServiceError> {
         let site = agent.site;

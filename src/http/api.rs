@@ -39,13 +39,17 @@ pub(super) async fn agent(req: &Request<Incoming>, ctx: &HttpCtx) -> Result<Agen
     Ok(ctx.hub.signed_in(token(req).as_deref()).await?)
 }
 
-/// A JSON body of at most `limit` bytes.
+/// A JSON object body of at most `limit` bytes. (serde would also read a struct from an
+/// array of its fields in order: `[…]` is refused here, as the API describes objects.)
 pub(super) async fn json_body<T: serde::de::DeserializeOwned>(
     req: Request<Incoming>,
     limit: usize,
     ctx: &HttpCtx,
 ) -> Result<T, HttpError> {
     let bytes = read_body(req.into_body(), limit, ctx.hub.config().request_timeout()).await?;
+    if bytes.trim_ascii_start().first() != Some(&b'{') {
+        return Err(HttpError::BadRequest("body: expected a JSON object".into()));
+    }
     serde_json::from_slice(&bytes).map_err(|e| HttpError::BadRequest(format!("body: {e}")))
 }
 

@@ -16,7 +16,7 @@ use super::error::HttpError;
 use super::{text, Body, HttpCtx};
 use crate::core::access::Admin;
 use crate::core::directory::NewAgent;
-use crate::core::settings::NewRule;
+use crate::core::settings::{NewRule, SiteChange};
 
 /// Largest body any settings endpoint reads.
 const MAX_BODY: usize = 8 * 1024;
@@ -53,6 +53,7 @@ pub(super) async fn route(
     let m = req.method().clone();
     match (&m, path) {
         (&Method::GET, "/v1/site") => site(req, ctx).await,
+        (&Method::PATCH, "/v1/site") => update_site(req, ctx).await,
         (&Method::GET, "/v1/agents") => agents(req, ctx).await,
         (&Method::POST, "/v1/agents") => add_agent(req, ctx).await,
         (&Method::GET, "/v1/canned") => canned(req, ctx).await,
@@ -73,13 +74,41 @@ pub(super) async fn route(
 async fn site(req: Request<Incoming>, ctx: &HttpCtx) -> Result<Response<Body>, HttpError> {
     let a = agent(&req, ctx).await?;
     let site = ctx.hub.directory().site(&a).await?;
-    ok(
-        StatusCode::OK,
-        serde_json::json!({"site": {
-            "key": site.key, "name": site.name, "origins": site.allowed_origins,
-            "transports": site.transports, "require_identity": site.require_identity,
-        }}),
-    )
+    ok(StatusCode::OK, site_json(&site))
+}
+
+/// The site as `GET /v1/site` and `PATCH /v1/site` answer it (never its secret).
+fn site_json(site: &crate::store::Site) -> serde_json::Value {
+    serde_json::json!({"site": {
+        "key": site.key, "name": site.name, "origins": site.allowed_origins,
+        "transports": site.transports, "require_identity": site.require_identity,
+    }})
+}
+
+#[derive(Deserialize)]
+struct SiteBody {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    origins: Option<Vec<String>>,
+    #[serde(default)]
+    transports: Option<Vec<String>>,
+    #[serde(default)]
+    require_identity: Option<bool>,
+}
+
+/// `PATCH /v1/site` (admins): change the site; the fields left out stay as they are.
+async fn update_site(req: Request<Incoming>, ctx: &HttpCtx) -> Result<Response<Body>, HttpError> {
+    let a = admin(&req, ctx).await?;
+    let b: SiteBody = json_body(req, MAX_BODY, ctx).await?;
+    let change = SiteChange {
+        name: b.name,
+        origins: b.origins,
+        transports: b.transports,
+        require_identity: b.require_identity,
+    };
+    let site = ctx.hub.settings().update_site(&a, change).await?;
+    ok(StatusCode::OK, site_json(&site))
 }
 
 /// `GET /v1/agents`: the site's agents, with who is on line now.
