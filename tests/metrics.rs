@@ -49,6 +49,17 @@ async fn metrics_count_hellos_appends_commits_and_sign_ins() {
         sample(&text, "kefu_commit_batch_entries_count").is_some_and(|n| n >= 1.0),
         "{text}"
     );
+    // hello + 3 msgs in; welcome + 3 acks (and maybe more) out; 3 acks timed.
+    assert_eq!(
+        sample(&text, "kefu_frames_in_total{transport=\"ws\"}"),
+        Some(4.0),
+        "{text}"
+    );
+    assert!(
+        sample(&text, "kefu_frames_out_total{transport=\"ws\"}").is_some_and(|n| n >= 4.0),
+        "{text}"
+    );
+    assert_eq!(sample(&text, "kefu_ack_seconds_count"), Some(3.0), "{text}");
     assert_eq!(
         sample(&text, "kefu_sign_ins_total{outcome=\"refused\"}"),
         Some(1.0),

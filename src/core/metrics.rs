@@ -2,7 +2,8 @@
 //! format, with `prometheus-client`.
 //!
 //! Owns: the registry, the counters and histograms the rest of the core bumps (hellos,
-//! closes by code, appends, group commits and their latency, store errors, sign-ins), and
+//! closes by code, frames in and out by transport, ack latency, appends, group commits
+//! and their latency, store errors, sign-ins), and
 //! the gauges read when scraped (connections, channels, live streams, the writer's queue,
 //! resident memory), set by the caller just before encoding. Knows nothing of HTTP.
 
@@ -18,6 +19,11 @@ use prometheus_client::registry::Registry;
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct HelloLabels {
     pub(crate) role: &'static str,
+    pub(crate) transport: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct TransportLabels {
     pub(crate) transport: &'static str,
 }
 
@@ -45,6 +51,9 @@ pub(crate) struct Metrics {
     registry: Registry,
     pub(crate) hellos: Family<HelloLabels, Counter>,
     pub(crate) closes: Family<CloseLabels, Counter>,
+    pub(crate) frames_in: Family<TransportLabels, Counter>,
+    pub(crate) frames_out: Family<TransportLabels, Counter>,
+    pub(crate) ack_seconds: Histogram,
     pub(crate) appended: Counter,
     pub(crate) commit_batch: Histogram,
     pub(crate) commit_seconds: Histogram,
@@ -71,6 +80,24 @@ impl Metrics {
             "closes",
             "Connections the server ended, by close code (docs/protocol.md 5; 4001: too slow)",
             closes.clone(),
+        );
+        let frames_in = Family::<TransportLabels, Counter>::default();
+        r.register(
+            "frames_in",
+            "Client frames received, by transport",
+            frames_in.clone(),
+        );
+        let frames_out = Family::<TransportLabels, Counter>::default();
+        r.register(
+            "frames_out",
+            "Server frames written, by transport",
+            frames_out.clone(),
+        );
+        let ack_seconds = Histogram::new(exponential_buckets(0.000_25, 2.0, 14));
+        r.register(
+            "ack_seconds",
+            "From a client's frame arriving to its ack being written (after the commit)",
+            ack_seconds.clone(),
         );
         let appended = Counter::default();
         r.register(
@@ -120,6 +147,9 @@ impl Metrics {
             registry: r,
             hellos,
             closes,
+            frames_in,
+            frames_out,
+            ack_seconds,
             appended,
             commit_batch,
             commit_seconds,
@@ -168,6 +198,10 @@ mod tests {
             })
             .inc();
         m.closes.get_or_create(&CloseLabels { code: 4001 }).inc();
+        m.frames_in
+            .get_or_create(&TransportLabels { transport: "lp" })
+            .inc_by(2);
+        m.ack_seconds.observe(0.001);
         m.committed(3, Duration::from_millis(2));
         let text = m.encode(&Now {
             connections: 7,
@@ -176,6 +210,8 @@ mod tests {
         for line in [
             "kefu_hellos_total{role=\"visitor\",transport=\"ws\"} 1",
             "kefu_closes_total{code=\"4001\"} 1",
+            "kefu_frames_in_total{transport=\"lp\"} 2",
+            "kefu_ack_seconds_count 1",
             "kefu_entries_appended_total 3",
             "kefu_commit_batch_entries_count 1",
             "kefu_commit_seconds_count 1",

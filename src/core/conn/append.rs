@@ -70,6 +70,7 @@ impl<T: Transport> Conn<T> {
             answer: true,
             named: conv,
             after: AfterCommit::Visitor(session, None),
+            at: self.last_rx,
         };
         self.submit(self.hub.writer().append(entry), sent).await
     }
@@ -89,6 +90,7 @@ impl<T: Transport> Conn<T> {
             answer: true,
             named: conv,
             after: AfterCommit::Nothing,
+            at: self.last_rx,
         };
         match self.hub.agent_send(agent, conv, cid, body).await {
             Ok(sending) => {
@@ -176,6 +178,10 @@ impl<T: Transport> Conn<T> {
             return Ok(());
         }
         let cid = sent.cid.as_str();
+        if matches!(r, Ok(Appended::New(..) | Appended::Dup { .. })) {
+            let took = sent.at.elapsed().as_secs_f64();
+            self.hub.metrics().ack_seconds.observe(took);
+        }
         match r {
             Ok(Appended::New(e, _)) => {
                 let ack = ServerFrame::Ack {

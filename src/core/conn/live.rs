@@ -235,6 +235,7 @@ impl<T: Transport> Conn<T> {
             answer: true,
             named: Some(conv),
             after: AfterCommit::Nothing,
+            at: self.last_rx,
         };
         let queued = self.hub.writer().append(entry);
         self.submit(queued, sent).await
@@ -301,6 +302,7 @@ impl<T: Transport> Conn<T> {
             answer: false,
             named: None,
             after: AfterCommit::Visitor(session, Some(inv.agent)),
+            at: self.last_rx,
         };
         let queued = self.hub.writer().append(entry);
         self.submit(queued, sent).await

@@ -140,6 +140,8 @@ struct Sent {
     /// The conversation the frame named, if it named one.
     named: Option<ConversationId>,
     after: AfterCommit,
+    /// When the frame that asked for it arrived (for the ack latency).
+    at: Instant,
 }
 
 /// An append waiting for its commit.
@@ -189,6 +191,7 @@ async fn serve<T: Transport>(hub: Hub, transport: T, info: ConnInfo, shutdown: S
     let sig = Arc::new(Signal::new(hub.config().volatile_queue));
     let now = Instant::now();
     let hub_volatile = hub.config().volatile_per_sec;
+    let frames = Frames::of(hub.metrics(), kind);
     let mut c = Conn {
         hb: hub.config().heartbeat(),
         hub,
@@ -205,6 +208,7 @@ async fn serve<T: Transport>(hub: Hub, transport: T, info: ConnInfo, shutdown: S
         last_rx: now,
         last_typing: None,
         volatile: crate::core::budget::Rate::new(hub_volatile),
+        frames,
     };
     let end = c.main_loop(shutdown).await;
     match end {
@@ -243,6 +247,26 @@ struct Conn<T> {
     /// Volatile frames (`typing`, `page`, `presence`) this connection may still send
     /// (`volatile_per_sec`); over it they are dropped, as a lost volatile frame would be.
     volatile: crate::core::budget::Rate,
+    frames: Frames,
+}
+
+/// This connection's handles on its transport's frame counters: one atomic add a frame,
+/// no label lookup.
+struct Frames {
+    received: prometheus_client::metrics::counter::Counter,
+    written: prometheus_client::metrics::counter::Counter,
+}
+
+impl Frames {
+    fn of(m: &crate::core::metrics::Metrics, kind: crate::vocab::TransportKind) -> Frames {
+        let labels = crate::core::metrics::TransportLabels {
+            transport: kind.as_str(),
+        };
+        Frames {
+            received: m.frames_in.get_or_create(&labels).clone(),
+            written: m.frames_out.get_or_create(&labels).clone(),
+        }
+    }
 }
 
 impl<T: Transport> Conn<T> {
@@ -267,6 +291,7 @@ impl<T: Transport> Conn<T> {
             .get_or_create(&crate::core::metrics::CloseLabels { code })
             .inc();
         let bye = ServerFrame::Bye { code, reason, url }.encode();
+        self.frames.written.inc();
         let wait = self.hub.config().write_timeout();
         let _ = tokio::time::timeout(wait, self.t.send(Bytes::from(bye))).await;
         let _ = tokio::time::timeout(wait, self.t.close(code, reason)).await;
@@ -376,6 +401,7 @@ impl<T: Transport> Conn<T> {
 
     /// Write one frame; a write that cannot finish in time marks the client slow.
     async fn send(&mut self, frame: Bytes) -> Flow {
+        self.frames.written.inc();
         let timeout = self.hub.config().write_timeout();
         let r = tokio::time::timeout(timeout, self.t.send(frame)).await;
         self.written(r)
@@ -383,6 +409,7 @@ impl<T: Transport> Conn<T> {
 
     /// Queue one frame for the next `flush_out` (or `send`).
     async fn feed(&mut self, frame: Bytes) -> Flow {
+        self.frames.written.inc();
         let timeout = self.hub.config().write_timeout();
         let r = tokio::time::timeout(timeout, self.t.feed(frame)).await;
         self.written(r)
@@ -458,6 +485,7 @@ impl<T: Transport> Conn<T> {
             }
         };
         self.last_rx = Instant::now();
+        self.frames.received.inc();
         self.refused = false;
         let r = match parse_client_frame(&text, self.hub.config().max_body_chars) {
             Ok(frame) => {
