@@ -547,3 +547,97 @@ async fn closed_conversations_are_listed_filtered_paged_and_exported() {
     .await;
     assert_eq!(s, 404);
 }
+
+#[tokio::test]
+async fn an_admin_deletes_a_visitors_data_on_request() {
+    let dir = temp_dir();
+    let srv = start(dir.path()).await;
+    let token = token_of(&srv, "admin@localhost", "test-password").await;
+    let mut a = agent(&srv, &srv.site_key, &token).await;
+    let mut v = Client::connect(&srv.ws_url()).await;
+    v.hello(&srv.site_key, None, None).await;
+    v.msg("v1", "my first question").await;
+    let first = v.recv_type("conv").await["conv"].as_i64().unwrap();
+    a.send(json!({"t":"close","conv":first})).await;
+    while v.recv_type("e").await["kind"] != "close" {}
+    v.msg("v2", "my second question").await;
+    let second = v.recv_type("conv").await["conv"].as_i64().unwrap();
+    let (_, list) = api(&srv, "GET", "/v1/conversations", &token, None).await;
+    let who = list["conversations"][0]["visitor"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, theirs) = api(
+        &srv,
+        "GET",
+        &format!("/v1/conversations?status=all&visitor={who}"),
+        &token,
+        None,
+    )
+    .await;
+    assert_eq!(theirs["conversations"].as_array().unwrap().len(), 2);
+    // Someone else's conversation stays.
+    let mut w = Client::connect(&srv.ws_url()).await;
+    w.hello(&srv.site_key, None, None).await;
+    w.msg("w1", "not me").await;
+    let kept = w.recv_type("conv").await["conv"].as_i64().unwrap();
+
+    // Not an admin, not this site's, not a visitor: refused.
+    let new = json!({"email":"bea@x","name":"Bea","password":"pw-bea-123"});
+    api(&srv, "POST", "/v1/agents", &token, Some(new)).await;
+    let bea = token_of(&srv, "bea@x", "pw-bea-123").await;
+    let path = format!("/v1/visitors/{who}");
+    assert_eq!(api(&srv, "DELETE", &path, &bea, None).await.0, 403);
+    second_site(&srv);
+    // (agent@other is no admin either: an admin of another site is tested in the store.)
+    assert_eq!(
+        api(&srv, "DELETE", "/v1/visitors/v999999", &token, None)
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        api(&srv, "DELETE", "/v1/visitors/nobody", &token, None)
+            .await
+            .0,
+        404
+    );
+
+    let (s, b) = api(&srv, "DELETE", &path, &token, None).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["deleted"]["visitor"], who.as_str());
+    assert_eq!(b["deleted"]["conversations"], json!([first, second]));
+    // The visitor saw its open conversation end.
+    while v.recv_type("e").await["kind"] != "close" {}
+    for conv in [first, second] {
+        assert!(srv.stored(conv).is_empty(), "conv {conv} deleted");
+        let (s, _) = api(
+            &srv,
+            "GET",
+            &format!("/v1/conversations/{conv}/entries"),
+            &token,
+            None,
+        )
+        .await;
+        assert_eq!(s, 404);
+    }
+    let (_, none) = api(
+        &srv,
+        "GET",
+        &format!("/v1/conversations?status=all&visitor={who}"),
+        &token,
+        None,
+    )
+    .await;
+    assert_eq!(none["conversations"], json!([]));
+    let kept = srv.stored(kept);
+    assert_eq!(
+        kept[0].body, "not me",
+        "another visitor's conversation is kept"
+    );
+    assert_eq!(
+        api(&srv, "DELETE", &path, &token, None).await.0,
+        404,
+        "once"
+    );
+}

@@ -12,7 +12,8 @@ use std::net::IpAddr;
 use super::access::{chars, Admin, ServiceError};
 use super::auth;
 use super::hub::Hub;
-use crate::store::{Agent, Site, StoreResult};
+use crate::ids::VisitorId;
+use crate::store::{Agent, Author, ConvFilter, DeletedVisitor, Site, StoreError, StoreResult};
 use crate::vocab::{AgentRole, UnknownWord};
 
 /// Longest email and password a sign-in reads, in bytes: longer ones are refused before
@@ -113,6 +114,54 @@ impl Directory<'_> {
                 }
             })
             .collect())
+    }
+
+    /// Delete visitor `visitor` of the admin's site and everything stored of it (its
+    /// conversations and their entries): its open conversation is closed first, as an
+    /// agent's close (its visitor's tabs and the agents see it end), then the data goes in
+    /// the writer's turn, and this node forgets the conversations' streams. `NotFound`
+    /// when the site has no such visitor.
+    pub(crate) async fn delete_visitor(
+        &self,
+        by: &Admin,
+        visitor: VisitorId,
+    ) -> Result<DeletedVisitor, ServiceError> {
+        let agent = by.agent();
+        let site = agent.site;
+        let open = ConvFilter {
+            open: Some(true),
+            visitor: Some(visitor),
+            ..ConvFilter::default()
+        };
+        let still_open = self
+            .hub
+            .blocking(move |s| s.list_conversations(site, &open, 10))
+            .await?;
+        for c in still_open {
+            self.hub.close_conversation(
+                site,
+                c.info.id,
+                Author::Agent(agent.id),
+                agent.name.clone(),
+            );
+        }
+        let gone = self
+            .hub
+            .writer()
+            .delete_visitor(site, visitor)
+            .await
+            .map_err(|e| ServiceError::Store(StoreError::Unavailable(e.to_string())))?
+            .ok_or(ServiceError::NotFound)?;
+        for conv in &gone.conversations {
+            self.hub.forget_stream(*conv);
+        }
+        tracing::info!(
+            site = site.0,
+            visitor = visitor.0,
+            conversations = gone.conversations.len(),
+            "a visitor's data was deleted"
+        );
+        Ok(gone)
     }
 
     /// Add an agent to the admin's site. The email (3–320 characters, with an `@`) and the

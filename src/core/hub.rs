@@ -321,6 +321,11 @@ impl Hub {
         Ok(site)
     }
 
+    /// Drop the live stream of `conv` (its conversation was deleted).
+    pub(crate) fn forget_stream(&self, conv: ConversationId) {
+        self.inner.registry.forget(conv);
+    }
+
     /// Drop the cached site of `key`: the next ask reads it from the store.
     pub(crate) fn forget_cached_site(&self, key: &str) {
         self.inner

@@ -108,6 +108,12 @@ impl Registry {
             .sum()
     }
 
+    /// Drop the stream of `conv` from memory, followed or not (its conversation was
+    /// deleted).
+    pub(crate) fn forget(&self, conv: ConversationId) {
+        self.shard(conv).remove(&conv);
+    }
+
     /// Streams in memory (for stats and tests).
     pub(crate) fn len(&self) -> usize {
         self.shards

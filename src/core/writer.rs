@@ -15,9 +15,9 @@ use tokio::sync::{mpsc, oneshot};
 use super::cluster::Cluster;
 use super::metrics::Metrics;
 use super::registry::Registry;
-use crate::ids::ConversationId;
+use crate::ids::{ConversationId, SiteId, VisitorId};
 use crate::protocol::{EntryFrame, ErrorCode, ServerFrame};
-use crate::store::{Appended, Fence, NewEntry, Reopen, Store, StoreError};
+use crate::store::{Appended, DeletedVisitor, Fence, NewEntry, Reopen, Store, StoreError};
 
 /// Why an append was not done. Nothing was acknowledged; the client may resend.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -53,6 +53,12 @@ enum Command {
     Reopen {
         conv: ConversationId,
         reply: oneshot::Sender<Result<Reopen, AppendError>>,
+    },
+    /// Delete a visitor's data (after the entries queued before this, its closes say).
+    DeleteVisitor {
+        site: SiteId,
+        visitor: VisitorId,
+        reply: oneshot::Sender<Result<Option<DeletedVisitor>, AppendError>>,
     },
     /// Flush everything queued before this, then stop.
     Stop,
@@ -146,6 +152,25 @@ impl Writer {
         let (reply, rx) = oneshot::channel();
         self.tx
             .try_send(Command::Reopen { conv, reply })
+            .map_err(refused)?;
+        rx.await.unwrap_or(Err(AppendError::Closed))
+    }
+
+    /// Delete visitor `visitor` of `site` and its conversations, after everything queued
+    /// before: no append of this node lands between the closes queued for them and the
+    /// deletion.
+    pub(crate) async fn delete_visitor(
+        &self,
+        site: SiteId,
+        visitor: VisitorId,
+    ) -> Result<Option<DeletedVisitor>, AppendError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .try_send(Command::DeleteVisitor {
+                site,
+                visitor,
+                reply,
+            })
             .map_err(refused)?;
         rx.await.unwrap_or(Err(AppendError::Closed))
     }
@@ -262,6 +287,22 @@ fn run(cx: Ctx, mut rx: mpsc::Receiver<Command>, max_batch: usize) {
                     cx.moved();
                     let _ = reply.send(r);
                 }
+                Command::DeleteVisitor {
+                    site,
+                    visitor,
+                    reply,
+                } => {
+                    commit(&cx, &mut entries, &mut replies);
+                    let r = match cx.store.delete_visitor(site, visitor) {
+                        Ok(r) => {
+                            cx.succeeded();
+                            Ok(r)
+                        }
+                        Err(e) => Err(cx.failed(&e)),
+                    };
+                    cx.moved();
+                    let _ = reply.send(r);
+                }
                 Command::Stop => {
                     stopping = true;
                     break;
@@ -281,6 +322,9 @@ fn run(cx: Ctx, mut rx: mpsc::Receiver<Command>, max_batch: usize) {
                 let _ = reply.send(Err(AppendError::Closed));
             }
             Command::Reopen { reply, .. } => {
+                let _ = reply.send(Err(AppendError::Closed));
+            }
+            Command::DeleteVisitor { reply, .. } => {
                 let _ = reply.send(Err(AppendError::Closed));
             }
             Command::Stop => {}

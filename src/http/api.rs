@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::error::HttpError;
 use super::{query_decoded, query_param, read_body, text, Body, HttpCtx};
-use crate::ids::{AgentId, ClientMsgId, ConversationId, Offset};
+use crate::ids::{AgentId, ClientMsgId, ConversationId, Offset, VisitorId};
 use crate::protocol::EntryFrame;
 use crate::store::{Agent, Appended, ConvFilter};
 use crate::vocab::Sender;
@@ -132,7 +132,7 @@ pub(super) async fn logout(
     ok(StatusCode::OK, serde_json::json!({"ok": true}))
 }
 
-/// `GET /v1/conversations?status=open|closed|all&since=MS&until=MS&agent=ID&before=ID&limit=N`:
+/// `GET /v1/conversations?status=open|closed|all&since=MS&until=MS&agent=ID&visitor=vN&before=ID&limit=N`:
 /// the agent's site's conversations, newest first (by default its open ones, at most
 /// 500), with `next`, the `before` of the next page, when there may be one.
 pub(super) async fn conversations(
@@ -157,6 +157,7 @@ pub(super) async fn conversations(
         until: number(q, "until", "a time in ms")?,
         agent: number(q, "agent", "an agent id")?.map(AgentId),
         before: number(q, "before", "a conversation id")?.map(ConversationId),
+        visitor: query_param(q, "visitor").map(visitor_id).transpose()?,
     };
     let limit = number(q, "limit", "a number")?;
     let page = ctx.hub.history().list(&a, filter, limit).await?;
@@ -179,6 +180,16 @@ pub(super) async fn conversations(
         StatusCode::OK,
         serde_json::json!({ "conversations": items, "next": page.next }),
     )
+}
+
+/// A visitor as the API names it, `v` and its number (the `visitor` of a conversation).
+pub(super) fn visitor_id(s: &str) -> Result<VisitorId, HttpError> {
+    match s.parse::<Sender>() {
+        Ok(Sender::Visitor(v)) => Ok(v),
+        _ => Err(HttpError::BadRequest(format!(
+            "a visitor is v and a number (as conversations name it), not {s:?}"
+        ))),
+    }
 }
 
 /// `GET /v1/conversations/{id}/transcript?format=json|text`: the whole conversation, as a

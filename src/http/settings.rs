@@ -40,6 +40,7 @@ fn id_of(path: &str, prefix: &str) -> Result<i64, HttpError> {
 /// Is `path` one of the settings endpoints?
 pub(super) fn owns(path: &str) -> bool {
     matches!(path, "/v1/site" | "/v1/agents" | "/v1/canned" | "/v1/rules")
+        || path.starts_with("/v1/visitors/")
         || path.starts_with("/v1/canned/")
         || path.starts_with("/v1/rules/")
 }
@@ -60,6 +61,9 @@ pub(super) async fn route(
         (&Method::POST, "/v1/canned") => add_canned(req, ctx).await,
         (&Method::DELETE, p) if p.starts_with("/v1/canned/") => {
             delete(req, ctx, Setting::Canned, id_of(p, "/v1/canned/")).await
+        }
+        (&Method::DELETE, p) if p.starts_with("/v1/visitors/") => {
+            delete_visitor(req, ctx, p.trim_start_matches("/v1/visitors/")).await
         }
         (&Method::GET, "/v1/rules") => rules(req, ctx).await,
         (&Method::POST, "/v1/rules") => add_rule(req, ctx).await,
@@ -109,6 +113,30 @@ async fn update_site(req: Request<Incoming>, ctx: &HttpCtx) -> Result<Response<B
     };
     let site = ctx.hub.settings().update_site(&a, change).await?;
     ok(StatusCode::OK, site_json(&site))
+}
+
+/// `DELETE /v1/visitors/{visitor}` (admins): delete a visitor's data on request — its
+/// conversations, their entries, the visitor itself. On a node of a cluster that does not
+/// serve the site, 421 with the one that does.
+async fn delete_visitor(
+    req: Request<Incoming>,
+    ctx: &HttpCtx,
+    visitor: &str,
+) -> Result<Response<Body>, HttpError> {
+    let a = admin(&req, ctx).await?;
+    let visitor = super::api::visitor_id(visitor).map_err(|_| HttpError::NotFound)?;
+    ctx.hub
+        .serve_site_id(a.agent().site)
+        .await
+        .map_err(HttpError::Moved)?;
+    let gone = ctx.hub.directory().delete_visitor(&a, visitor).await?;
+    ok(
+        StatusCode::OK,
+        serde_json::json!({"deleted": {
+            "visitor": crate::vocab::Sender::Visitor(visitor),
+            "conversations": gone.conversations,
+        }}),
+    )
 }
 
 /// `GET /v1/agents`: the site's agents, with who is on line now.

@@ -31,11 +31,12 @@ pub mod testdb;
 pub use error::{StoreError, StoreResult};
 pub use records::{
     now_ms, Agent, Appended, Author, Canned, Cid, Contact, ConvFilter, ConvInfo, ConvRef,
-    ConvSummary, DeskConv, Entry, Fence, InviteRule, Lease, NewEntry, Node, Reopen, Site,
+    ConvSummary, DeletedVisitor, DeskConv, Entry, Fence, InviteRule, Lease, NewEntry, Node, Reopen,
+    Site,
 };
 
 use crate::config::{Config, Synchronous};
-use crate::ids::{AgentId, ConversationId, Offset, SiteId};
+use crate::ids::{AgentId, ConversationId, Offset, SiteId, VisitorId};
 use crate::vocab::{AgentRole, TransportKind};
 
 /// The conversations and their logs.
@@ -85,6 +86,14 @@ pub trait Log {
         filter: &ConvFilter,
         limit: usize,
     ) -> StoreResult<Vec<ConvSummary>>;
+
+    /// Delete visitor `visitor` of `site` and everything stored of it — its conversations
+    /// and their entries — in one transaction; `None` when the site has no such visitor.
+    fn delete_visitor(
+        &self,
+        site: SiteId,
+        visitor: VisitorId,
+    ) -> StoreResult<Option<DeletedVisitor>>;
 
     /// The open conversation of visitor `token` on `site`, if any.
     fn open_conversation_of(&self, site: SiteId, token: &str) -> StoreResult<Option<ConvInfo>>;

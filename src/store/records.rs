@@ -134,8 +134,18 @@ pub struct ConvFilter {
     pub until: Option<i64>,
     /// Only those with an entry by this agent (a message, a join, a transfer, a close).
     pub agent: Option<AgentId>,
+    /// Only this visitor's.
+    pub visitor: Option<VisitorId>,
     /// Paging: only ids below this one (the last id of the page before).
     pub before: Option<ConversationId>,
+}
+
+/// What deleting a visitor's data removed: its token and its conversations (with all
+/// their entries).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeletedVisitor {
+    pub token: String,
+    pub conversations: Vec<ConversationId>,
 }
 
 /// A conversation as the history list shows it.

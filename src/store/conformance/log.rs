@@ -513,6 +513,58 @@ pub(crate) fn conversations_are_listed_by_status_time_and_agent_and_paged(s: &dy
     );
 }
 
+pub(crate) fn deleting_a_visitor_removes_its_conversations_and_entries_only(s: &dyn Store) {
+    use crate::store::ConvFilter;
+    let site = s.add_site("t", &[]).unwrap();
+    let other = s.add_site("u", &[]).unwrap();
+    let a1 = first_message(s, site.id, A, "m1");
+    s.append_batch(&[desk(a1, EntryKind::Close, 1)]).unwrap();
+    let a2 = first_message(s, site.id, A, "m2");
+    let b = first_message(s, site.id, B, "m1");
+    let theirs = first_message(s, other.id, A, "m1");
+    let visitor = s.conversation(a1).unwrap().unwrap().visitor;
+    assert_eq!(s.conversation(a2).unwrap().unwrap().visitor, visitor);
+    let mine = ConvFilter {
+        visitor: Some(visitor),
+        ..ConvFilter::default()
+    };
+    let listed: Vec<_> = s
+        .list_conversations(site.id, &mine, 10)
+        .unwrap()
+        .into_iter()
+        .map(|c| c.info.id)
+        .collect();
+    assert_eq!(
+        listed,
+        vec![a2, a1],
+        "the visitor's conversations, open or closed"
+    );
+
+    // Another site cannot delete this site's visitor.
+    assert_eq!(s.delete_visitor(other.id, visitor).unwrap(), None);
+    let gone = s.delete_visitor(site.id, visitor).unwrap().unwrap();
+    assert_eq!(
+        (gone.token.as_str(), &gone.conversations),
+        (A, &vec![a1, a2])
+    );
+    for c in [a1, a2] {
+        assert!(s.conversation(c).unwrap().is_none());
+        assert!(s.read_after(c, Offset(0), 10).unwrap().is_empty());
+    }
+    assert!(!s.visitor_exists(site.id, A).unwrap());
+    assert!(s.list_conversations(site.id, &mine, 10).unwrap().is_empty());
+    assert_eq!(s.delete_visitor(site.id, visitor).unwrap(), None, "once");
+    // The others keep everything.
+    assert_eq!(s.read_after(b, Offset(0), 10).unwrap().len(), 1);
+    assert_eq!(s.read_after(theirs, Offset(0), 10).unwrap().len(), 1);
+    assert!(s.visitor_exists(other.id, A).unwrap());
+    // The token may come back: it is a new visitor, with a new conversation; its old cid
+    // is free again.
+    let again = first_message(s, site.id, A, "m1");
+    assert!(!gone.conversations.contains(&again));
+    assert_ne!(s.conversation(again).unwrap().unwrap().visitor, visitor);
+}
+
 pub(crate) fn open_conversations_are_newest_first_and_per_site(s: &dyn Store) {
     let site = s.add_site("t", &[]).unwrap();
     let other = s.add_site("u", &[]).unwrap();

@@ -53,6 +53,7 @@ macro_rules! suite {
             reopening_answers_each_case,
             open_conversations_are_newest_first_and_per_site,
             conversations_are_listed_by_status_time_and_agent_and_paged,
+            deleting_a_visitor_removes_its_conversations_and_entries_only,
             sites_are_added_found_and_updated,
             agents_are_unique_per_site_and_found_by_email,
             tokens_expire_and_are_revoked,

@@ -16,8 +16,9 @@ mod directory;
 
 use super::batch::{self, Change, Conv, Loaded, Opener, Stored, Wanted};
 use super::{
-    Agent, Appended, Canned, ConvFilter, ConvInfo, ConvRef, ConvSummary, DeskConv, Entry, Fence,
-    InviteRule, Lease, Log, NewEntry, Node, Reopen, Search, Site, StoreError, StoreResult,
+    Agent, Appended, Canned, ConvFilter, ConvInfo, ConvRef, ConvSummary, DeletedVisitor, DeskConv,
+    Entry, Fence, InviteRule, Lease, Log, NewEntry, Node, Reopen, Search, Site, StoreError,
+    StoreResult,
 };
 use crate::ids::{AgentId, ConversationId, Epoch, Offset, SiteId, VisitorId};
 use crate::vocab::{EntryKind, Role, Sender};
@@ -331,6 +332,7 @@ impl Log for MemoryStore {
                     && f.since.is_none_or(|t| c.created_at >= t)
                     && f.until.is_none_or(|t| c.created_at < t)
                     && f.before.is_none_or(|b| id < b)
+                    && f.visitor.is_none_or(|v| c.visitor == v)
                     && f.agent
                         .is_none_or(|a| c.log.iter().any(|e| e.sender == Sender::Agent(a)))
             })
@@ -343,6 +345,34 @@ impl Log for MemoryStore {
                 })
             })
             .collect())
+    }
+
+    fn delete_visitor(
+        &self,
+        site: SiteId,
+        visitor: VisitorId,
+    ) -> StoreResult<Option<DeletedVisitor>> {
+        let mut st = self.state();
+        let Some(token) = st.tokens_of.get(&visitor).cloned() else {
+            return Ok(None);
+        };
+        if st.visitors.get(&(site, token.clone())) != Some(&visitor) {
+            return Ok(None);
+        }
+        let convs = st.convs_of.remove(&visitor).unwrap_or_default();
+        for conv in &convs {
+            st.convs.remove(conv);
+        }
+        for stored in st.cids.values_mut() {
+            stored.retain(|s| !convs.contains(&s.conv));
+        }
+        st.cids.retain(|_, v| !v.is_empty());
+        st.visitors.remove(&(site, token.clone()));
+        st.tokens_of.remove(&visitor);
+        Ok(Some(DeletedVisitor {
+            token,
+            conversations: convs,
+        }))
     }
 
     fn open_conversation_of(&self, site: SiteId, token: &str) -> StoreResult<Option<ConvInfo>> {

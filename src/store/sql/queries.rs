@@ -11,15 +11,16 @@ use std::collections::HashMap;
 use diesel::prelude::*;
 
 use super::Db;
-use crate::ids::{random_token, AgentId, ConversationId, Offset, SiteId};
+use crate::ids::{random_token, AgentId, ConversationId, Offset, SiteId, VisitorId};
 use crate::store::sql::models::*;
 use crate::store::sql::schema::{
     agent_tokens, agents, canned_responses, conversations, entries, invite_rules, sites, visitors,
 };
 use crate::store::sql::{ids_per_query, like_pattern, room, taken, Dialect, NewRow};
 use crate::store::{
-    now_ms, Agent, Appended, Canned, ConvFilter, ConvInfo, ConvSummary, DeskConv, Directory, Entry,
-    Fence, InviteRule, Log, NewEntry, Reopen, Search, Settings, Site, StoreResult,
+    now_ms, Agent, Appended, Canned, ConvFilter, ConvInfo, ConvSummary, DeletedVisitor, DeskConv,
+    Directory, Entry, Fence, InviteRule, Log, NewEntry, Reopen, Search, Settings, Site,
+    StoreResult,
 };
 use crate::vocab::{AgentRole, EntryKind, Role, Sender, TransportKind};
 
@@ -448,6 +449,9 @@ impl Log for Db {
             if let Some(before) = f.before {
                 q = q.filter(conversations::id.lt(before.0));
             }
+            if let Some(v) = f.visitor {
+                q = q.filter(conversations::visitor_id.eq(v.0));
+            }
             if let Some(agent) = f.agent {
                 let by = Sender::Agent(agent).to_string();
                 q = q.filter(diesel::dsl::exists(
@@ -474,6 +478,40 @@ impl Log for Db {
                     })
                 })
                 .collect()
+        })
+    }
+
+    fn delete_visitor(
+        &self,
+        site: SiteId,
+        visitor: VisitorId,
+    ) -> StoreResult<Option<DeletedVisitor>> {
+        self.write(|c| {
+            let token: Option<String> = visitors::table
+                .filter(visitors::id.eq(visitor.0))
+                .filter(visitors::site_id.eq(site.0))
+                .select(visitors::token)
+                .first(c)
+                .optional()?;
+            let Some(token) = token else {
+                return Ok(None);
+            };
+            let convs: Vec<i64> = conversations::table
+                .filter(conversations::visitor_id.eq(visitor.0))
+                .order(conversations::id)
+                .select(conversations::id)
+                .load(c)?;
+            for chunk in convs.chunks(ids_per_query(Db::MAX_BINDS)) {
+                diesel::delete(entries::table.filter(entries::conversation_id.eq_any(chunk)))
+                    .execute(c)?;
+            }
+            diesel::delete(conversations::table.filter(conversations::visitor_id.eq(visitor.0)))
+                .execute(c)?;
+            diesel::delete(visitors::table.filter(visitors::id.eq(visitor.0))).execute(c)?;
+            Ok(Some(DeletedVisitor {
+                token,
+                conversations: convs.into_iter().map(ConversationId).collect(),
+            }))
         })
     }
 
