@@ -144,6 +144,119 @@ async fn an_admin_changes_the_site_and_its_visitors_see_it_at_once() {
 }
 
 #[tokio::test]
+async fn an_admin_renames_promotes_and_resets_an_agent_and_keeps_an_admin() {
+    let dir = temp_dir();
+    let srv = start(dir.path()).await;
+    let admin = token_of(&srv, ADMIN.0, ADMIN.1).await;
+    let new = json!({"email":"bea@x","name":"Bea","password":"pw-bea-123"});
+    let (_, b) = api(&srv, "POST", "/v1/agents", &admin, Some(new)).await;
+    let bea_id = b["agent"]["id"].as_i64().unwrap();
+    let bea = token_of(&srv, "bea@x", "pw-bea-123").await;
+    let (_, me) = api(&srv, "GET", "/v1/agents", &admin, None).await;
+    let admin_id = me["agents"][0]["id"].as_i64().unwrap();
+
+    // A plain agent changes nobody, itself included.
+    let (s, _) = api(
+        &srv,
+        "PATCH",
+        &format!("/v1/agents/{bea_id}"),
+        &bea,
+        Some(json!({"role":"admin"})),
+    )
+    .await;
+    assert_eq!(s, 403);
+    // The last admin cannot step down.
+    let (s, b) = api(
+        &srv,
+        "PATCH",
+        &format!("/v1/agents/{admin_id}"),
+        &admin,
+        Some(json!({"role":"agent"})),
+    )
+    .await;
+    assert_eq!((s, b["error"].as_str()), (409, Some("conflict")), "{b}");
+    // Renamed, promoted, a new password: she signs in with it, the old one fails.
+    let change = json!({"name":" Bea Lin ","role":"admin","password":"pw-bea-456"});
+    let (s, b) = api(
+        &srv,
+        "PATCH",
+        &format!("/v1/agents/{bea_id}"),
+        &admin,
+        Some(change),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(
+        (b["agent"]["name"].as_str(), b["agent"]["role"].as_str()),
+        (Some("Bea Lin"), Some("admin"))
+    );
+    assert_eq!(login(&srv, "bea@x", "pw-bea-123").await.0, 401);
+    let (s, _) = api(&srv, "GET", "/v1/site", &bea, None).await;
+    assert_eq!(s, 401, "a new password ends the sessions of the old one");
+    let bea = token_of(&srv, "bea@x", "pw-bea-456").await;
+    // Now an admin, she may change the site; and the first admin may step down.
+    let (s, _) = api(
+        &srv,
+        "PATCH",
+        "/v1/site",
+        &bea,
+        Some(json!({"name":"Bea's"})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let (s, b) = api(
+        &srv,
+        "PATCH",
+        &format!("/v1/agents/{admin_id}"),
+        &bea,
+        Some(json!({"role":"agent"})),
+    )
+    .await;
+    assert_eq!((s, b["agent"]["role"].as_str()), (200, Some("agent")));
+    let (s, _) = api(
+        &srv,
+        "PATCH",
+        "/v1/site",
+        &admin,
+        Some(json!({"name":"Mine"})),
+    )
+    .await;
+    assert_eq!(s, 403, "a role takes effect at the next request");
+    // Refused with a reason; nothing of a refused change is written.
+    for bad in [
+        json!({"name":""}),
+        json!({"role":"owner"}),
+        json!({"password":"short"}),
+        json!({"name":"Ok","password":"short"}),
+    ] {
+        let (s, b) = api(
+            &srv,
+            "PATCH",
+            &format!("/v1/agents/{bea_id}"),
+            &bea,
+            Some(bad.clone()),
+        )
+        .await;
+        assert_eq!(
+            (s, b["error"].as_str()),
+            (400, Some("bad_request")),
+            "{bad}: {b}"
+        );
+    }
+    let (_, all) = api(&srv, "GET", "/v1/agents", &bea, None).await;
+    assert_eq!(all["agents"][1]["name"], "Bea Lin");
+    let (s, _) = api(
+        &srv,
+        "PATCH",
+        "/v1/agents/999999",
+        &bea,
+        Some(json!({"name":"X"})),
+    )
+    .await;
+    assert_eq!(s, 404);
+}
+
+#[tokio::test]
 async fn canned_responses_are_kept_per_site_and_changed_only_by_admins() {
     let dir = temp_dir();
     let srv = start_with(dir.path(), |c| c.max_canned = 2).await;

@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use super::access::{chars, Admin, ServiceError};
 use super::auth;
 use super::hub::Hub;
-use crate::ids::VisitorId;
+use crate::ids::{AgentId, VisitorId};
 use crate::store::{Agent, Author, ConvFilter, DeletedVisitor, Site, StoreError, StoreResult};
 use crate::vocab::{AgentRole, UnknownWord};
 
@@ -50,6 +50,14 @@ pub(crate) struct NewAgent {
     pub password: String,
     /// `agent` when not given.
     pub role: Option<String>,
+}
+
+/// A change of an agent, as an admin asks for it: what is `None` stays as it is.
+#[derive(Default)]
+pub(crate) struct AgentChange {
+    pub name: Option<String>,
+    pub role: Option<String>,
+    pub password: Option<String>,
 }
 
 impl Hub {
@@ -162,6 +170,45 @@ impl Directory<'_> {
             "a visitor's data was deleted"
         );
         Ok(gone)
+    }
+
+    /// Change agent `id` of the admin's site: its name (1–100 characters, trimmed), its
+    /// role (`agent` or `admin`; never leaving the site without an admin: `Conflict`),
+    /// its password (as `auth` says). Everything is checked before anything is written.
+    /// A role takes effect at the agent's next request (its open sockets keep the old one
+    /// until they reconnect). `NotFound` when the site has no such agent.
+    pub(crate) async fn update_agent(
+        &self,
+        by: &Admin,
+        id: AgentId,
+        change: AgentChange,
+    ) -> Result<Agent, ServiceError> {
+        let name = change.name.map(|n| n.trim().to_string());
+        if let Some(n) = &name {
+            chars("name", n, 1, 100)?;
+        }
+        let role = change
+            .role
+            .as_deref()
+            .map(str::parse::<AgentRole>)
+            .transpose()
+            .map_err(|e: UnknownWord| ServiceError::Invalid(e.to_string()))?;
+        if let Some(p) = &change.password {
+            auth::check_password(p).map_err(ServiceError::Invalid)?;
+        }
+        let (site, password) = (by.agent().site, change.password);
+        self.hub
+            .blocking(move |s| {
+                let Some(agent) = s.update_agent(site, id, name.as_deref(), role)? else {
+                    return Ok(None);
+                };
+                if let Some(p) = password {
+                    s.set_password(site, &agent.email, &auth::hash_password(&p)?)?;
+                }
+                Ok(Some(agent))
+            })
+            .await?
+            .ok_or(ServiceError::NotFound)
     }
 
     /// Add an agent to the admin's site. The email (3–320 characters, with an `@`) and the

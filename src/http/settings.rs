@@ -15,7 +15,7 @@ use super::api::{agent, json_body, token, JSON};
 use super::error::HttpError;
 use super::{text, Body, HttpCtx};
 use crate::core::access::Admin;
-use crate::core::directory::NewAgent;
+use crate::core::directory::{AgentChange, NewAgent};
 use crate::core::settings::{NewRule, SiteChange};
 
 /// Largest body any settings endpoint reads.
@@ -40,6 +40,7 @@ fn id_of(path: &str, prefix: &str) -> Result<i64, HttpError> {
 /// Is `path` one of the settings endpoints?
 pub(super) fn owns(path: &str) -> bool {
     matches!(path, "/v1/site" | "/v1/agents" | "/v1/canned" | "/v1/rules")
+        || path.starts_with("/v1/agents/")
         || path.starts_with("/v1/visitors/")
         || path.starts_with("/v1/canned/")
         || path.starts_with("/v1/rules/")
@@ -57,6 +58,9 @@ pub(super) async fn route(
         (&Method::PATCH, "/v1/site") => update_site(req, ctx).await,
         (&Method::GET, "/v1/agents") => agents(req, ctx).await,
         (&Method::POST, "/v1/agents") => add_agent(req, ctx).await,
+        (&Method::PATCH, p) if p.starts_with("/v1/agents/") => {
+            update_agent(req, ctx, id_of(p, "/v1/agents/")).await
+        }
         (&Method::GET, "/v1/canned") => canned(req, ctx).await,
         (&Method::POST, "/v1/canned") => add_canned(req, ctx).await,
         (&Method::DELETE, p) if p.starts_with("/v1/canned/") => {
@@ -181,6 +185,43 @@ async fn add_agent(req: Request<Incoming>, ctx: &HttpCtx) -> Result<Response<Bod
         StatusCode::CREATED,
         serde_json::json!({"agent": {
             "id": created.id, "name": created.name, "email": created.email, "role": created.role,
+        }}),
+    )
+}
+
+#[derive(Deserialize)]
+struct AgentBody {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    role: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
+}
+
+/// `PATCH /v1/agents/{id}` (admins): rename an agent, change its role or its password.
+async fn update_agent(
+    req: Request<Incoming>,
+    ctx: &HttpCtx,
+    id: Result<i64, HttpError>,
+) -> Result<Response<Body>, HttpError> {
+    let a = admin(&req, ctx).await?;
+    let id = id?;
+    let b: AgentBody = json_body(req, MAX_BODY, ctx).await?;
+    let change = AgentChange {
+        name: b.name,
+        role: b.role,
+        password: b.password,
+    };
+    let changed = ctx
+        .hub
+        .directory()
+        .update_agent(&a, crate::ids::AgentId(id), change)
+        .await?;
+    ok(
+        StatusCode::OK,
+        serde_json::json!({"agent": {
+            "id": changed.id, "name": changed.name, "email": changed.email, "role": changed.role,
         }}),
     )
 }

@@ -152,9 +152,21 @@ pub trait Directory {
     ) -> StoreResult<Agent>;
     /// The agents of a site, oldest first.
     fn agents(&self, site: SiteId) -> StoreResult<Vec<Agent>>;
+    /// Rename agent `id` of `site` and/or change its role (`None` leaves it), in one
+    /// transaction; `None` when the site has no such agent. `Conflict` when it would
+    /// leave the site without an admin.
+    fn update_agent(
+        &self,
+        site: SiteId,
+        id: AgentId,
+        name: Option<&str>,
+        role: Option<AgentRole>,
+    ) -> StoreResult<Option<Agent>>;
     /// Agents with this email (one per site at most), with their password hashes.
     fn agents_by_email(&self, email: &str) -> StoreResult<Vec<(Agent, String)>>;
-    /// Replace an agent's password hash; false if there is no such agent on the site.
+    /// Replace an agent's password hash and revoke every sign-in token it holds (a new
+    /// password ends every session of the old one); false if there is no such agent on
+    /// the site.
     fn set_password(&self, site: SiteId, email: &str, password_hash: &str) -> StoreResult<bool>;
 
     /// Record a sign-in token (by its hash) valid until `expires_at` (ms).

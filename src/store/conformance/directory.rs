@@ -63,6 +63,63 @@ pub(crate) fn sites_are_added_found_and_updated(s: &dyn Store) {
         .unwrap();
 }
 
+pub(crate) fn agents_are_renamed_and_change_role_but_a_site_keeps_an_admin(s: &dyn Store) {
+    let site = s.add_site("t", &[]).unwrap();
+    let other = s.add_site("u", &[]).unwrap();
+    let boss = s
+        .add_agent(site.id, "boss@x", "Boss", AgentRole::Admin, "h")
+        .unwrap();
+    let ann = s
+        .add_agent(site.id, "ann@x", "Ann", AgentRole::Agent, "h")
+        .unwrap();
+    let renamed = s
+        .update_agent(site.id, ann.id, Some("Ann B."), None)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (renamed.name.as_str(), renamed.role),
+        ("Ann B.", AgentRole::Agent)
+    );
+    assert_eq!(
+        s.update_agent(other.id, ann.id, Some("X"), None).unwrap(),
+        None,
+        "another site's agent is none of this site's"
+    );
+    assert_eq!(
+        s.update_agent(site.id, AgentId(999_999), None, None)
+            .unwrap(),
+        None
+    );
+    // The last admin stays one; with a second admin, the first may step down.
+    assert!(matches!(
+        s.update_agent(site.id, boss.id, None, Some(AgentRole::Agent)),
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        s.agents(site.id).unwrap()[0].role,
+        AgentRole::Admin,
+        "unchanged"
+    );
+    s.update_agent(site.id, ann.id, None, Some(AgentRole::Admin))
+        .unwrap()
+        .unwrap();
+    let down = s
+        .update_agent(
+            site.id,
+            boss.id,
+            Some("Former boss"),
+            Some(AgentRole::Agent),
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (down.name.as_str(), down.role),
+        ("Former boss", AgentRole::Agent)
+    );
+    let roles: Vec<AgentRole> = s.agents(site.id).unwrap().iter().map(|a| a.role).collect();
+    assert_eq!(roles, [AgentRole::Agent, AgentRole::Admin]);
+}
+
 pub(crate) fn agents_are_unique_per_site_and_found_by_email(s: &dyn Store) {
     let one = s.add_site("One", &[]).unwrap();
     let two = s.add_site("Two", &[]).unwrap();
@@ -123,6 +180,21 @@ pub(crate) fn tokens_expire_and_are_revoked(s: &dyn Store) {
     assert!(s.revoke_token("hash-b", 10).unwrap());
     assert_eq!(s.agent_by_token("hash-b", 11).unwrap(), None, "revoked");
     assert!(!s.revoke_token("hash-x", 10).unwrap());
+    // A new password ends every session of the old one, of that agent only.
+    let bob = s
+        .add_agent(site.id, "bob@x", "Bob", AgentRole::Agent, "h")
+        .unwrap();
+    s.add_token(ann.id, "hash-e", i64::MAX).unwrap();
+    s.add_token(bob.id, "hash-d", i64::MAX).unwrap();
+    assert!(s.set_password(site.id, "ann@x", "h2").unwrap());
+    assert_eq!(s.agent_by_token("hash-e", 11).unwrap(), None);
+    assert_eq!(s.agent_by_token("hash-d", 11).unwrap(), Some(bob));
+    s.add_token(ann.id, "hash-f", i64::MAX).unwrap();
+    assert_eq!(
+        s.agent_by_token("hash-f", 11).unwrap(),
+        Some(ann.clone()),
+        "signing in again works"
+    );
     assert!(matches!(
         s.add_token(AgentId(ann.id.0 + 9), "hash-c", 5_000),
         Err(StoreError::Invalid(_))

@@ -56,6 +56,7 @@ macro_rules! suite {
             deleting_a_visitor_removes_its_conversations_and_entries_only,
             sites_are_added_found_and_updated,
             agents_are_unique_per_site_and_found_by_email,
+            agents_are_renamed_and_change_role_but_a_site_keeps_an_admin,
             tokens_expire_and_are_revoked,
             canned_responses_are_sorted_unique_and_bounded,
             rules_are_bounded_and_scoped_to_their_site,

@@ -99,6 +99,36 @@ impl Directory for MemoryStore {
             .collect())
     }
 
+    fn update_agent(
+        &self,
+        site: SiteId,
+        id: AgentId,
+        name: Option<&str>,
+        role: Option<AgentRole>,
+    ) -> StoreResult<Option<Agent>> {
+        let mut st = self.state();
+        let admins = st
+            .agents
+            .values()
+            .filter(|(a, _)| a.site == site && a.role == AgentRole::Admin)
+            .count();
+        let Some((a, _)) = st.agents.get_mut(&id).filter(|(a, _)| a.site == site) else {
+            return Ok(None);
+        };
+        if role == Some(AgentRole::Agent) && a.role == AgentRole::Admin && admins == 1 {
+            return Err(StoreError::Conflict(
+                "the site's last admin cannot become an agent".into(),
+            ));
+        }
+        if let Some(name) = name {
+            a.name = name.to_string();
+        }
+        if let Some(role) = role {
+            a.role = role;
+        }
+        Ok(Some(a.clone()))
+    }
+
     fn agents_by_email(&self, email: &str) -> StoreResult<Vec<(Agent, String)>> {
         let st = self.state();
         Ok(st
@@ -115,7 +145,15 @@ impl Directory for MemoryStore {
             .agents
             .values_mut()
             .find(|(a, _)| a.site == site && a.email == email);
-        Ok(found.map(|(_, h)| *h = password_hash.to_string()).is_some())
+        let Some((agent, hash)) = found else {
+            return Ok(false);
+        };
+        *hash = password_hash.to_string();
+        let id = agent.id;
+        for t in st.tokens.values_mut().filter(|t| t.agent == id) {
+            t.revoked = true;
+        }
+        Ok(true)
     }
 
     fn add_token(&self, agent: AgentId, token_hash: &str, expires_at: i64) -> StoreResult<()> {

@@ -149,6 +149,52 @@ impl Directory for Db {
         })
     }
 
+    fn update_agent(
+        &self,
+        site: SiteId,
+        id: AgentId,
+        name: Option<&str>,
+        role: Option<AgentRole>,
+    ) -> StoreResult<Option<Agent>> {
+        let one = |c: &mut Conn| -> QueryResult<Option<Agent>> {
+            Ok(agents::table
+                .filter(agents::id.eq(id.0))
+                .filter(agents::site_id.eq(site.0))
+                .select(AgentRow::as_select())
+                .first(c)
+                .optional()?
+                .map(Agent::from))
+        };
+        self.write(|c| {
+            let Some(was) = one(c)? else {
+                return Ok(None);
+            };
+            if let Some(name) = name {
+                diesel::update(agents::table.find(id.0))
+                    .set(agents::name.eq(name))
+                    .execute(c)?;
+            }
+            if let Some(role) = role {
+                diesel::update(agents::table.find(id.0))
+                    .set(agents::role.eq(role.as_str()))
+                    .execute(c)?;
+                // Counted after the change, in the same transaction: the check holds for
+                // what commits.
+                let admins: i64 = agents::table
+                    .filter(agents::site_id.eq(site.0))
+                    .filter(agents::role.eq(AgentRole::Admin.as_str()))
+                    .count()
+                    .get_result(c)?;
+                if was.role == AgentRole::Admin && admins == 0 {
+                    return Err(crate::store::StoreError::Conflict(
+                        "the site's last admin cannot become an agent".into(),
+                    ));
+                }
+            }
+            Ok(one(c)?)
+        })
+    }
+
     fn agents(&self, site: SiteId) -> StoreResult<Vec<Agent>> {
         self.read(|c| {
             Ok(agents::table
@@ -175,14 +221,24 @@ impl Directory for Db {
 
     fn set_password(&self, site: SiteId, email: &str, password_hash: &str) -> StoreResult<bool> {
         self.write(|c| {
-            let n = diesel::update(
-                agents::table
-                    .filter(agents::site_id.eq(site.0))
-                    .filter(agents::email.eq(email)),
+            let id: Option<i64> = agents::table
+                .filter(agents::site_id.eq(site.0))
+                .filter(agents::email.eq(email))
+                .select(agents::id)
+                .first(c)
+                .optional()?;
+            let Some(id) = id else { return Ok(false) };
+            diesel::update(agents::table.find(id))
+                .set(agents::password_hash.eq(password_hash))
+                .execute(c)?;
+            diesel::update(
+                agent_tokens::table
+                    .filter(agent_tokens::agent_id.eq(id))
+                    .filter(agent_tokens::revoked_at.is_null()),
             )
-            .set(agents::password_hash.eq(password_hash))
+            .set(agent_tokens::revoked_at.eq(Some(now_ms())))
             .execute(c)?;
-            Ok(n > 0)
+            Ok(true)
         })
     }
 
