@@ -494,14 +494,12 @@ async fn closed_conversations_are_listed_filtered_paged_and_exported() {
 
     // The transcript: JSON with every entry, and text for people.
     let auth = format!("Bearer {token}");
-    let (s, head, body) = http(
-        srv.addr,
-        "GET",
-        &format!("/v1/conversations/{}/transcript", convs[0]),
-        &[("authorization", &auth)],
-        "",
-    )
-    .await;
+    let transcript = |format: &'static str| {
+        let path = format!("/v1/conversations/{}/transcript{format}", convs[0]);
+        let auth = auth.clone();
+        async move { http(srv.addr, "GET", &path, &[("authorization", &auth)], "").await }
+    };
+    let (s, head, body) = transcript("").await;
     assert_eq!(s, 200);
     assert!(head.contains(&format!(
         "content-disposition: attachment; filename=\"conversation-{}.json\"",
@@ -517,14 +515,7 @@ async fn closed_conversations_are_listed_filtered_paged_and_exported() {
     assert_eq!(kinds.first(), Some(&"msg"));
     assert_eq!(kinds.last(), Some(&"close"));
     assert_eq!(t["head"].as_u64(), Some(kinds.len() as u64));
-    let (s, head, text) = http(
-        srv.addr,
-        "GET",
-        &format!("/v1/conversations/{}/transcript?format=text", convs[0]),
-        &[("authorization", &auth)],
-        "",
-    )
-    .await;
+    let (s, head, text) = transcript("?format=text").await;
     assert_eq!(s, 200);
     assert!(head.contains("content-type: text/plain"), "{head}");
     assert!(text.contains(" UTC  Visitor: question 0\n"), "{text}");
