@@ -148,6 +148,16 @@ impl Dialect for MysqlStore {
     /// `SELECT … FOR UPDATE`: the lease rows stay locked until this commit, so a takeover
     /// (an UPDATE of the row) waits for it, and this commit sees any takeover committed
     /// before it (a locking read reads the latest version, whatever the isolation).
+    fn lock_admins(c: &mut MysqlConnection, site: i64) -> StoreResult<Vec<i64>> {
+        use super::sql::schema::agents;
+        Ok(agents::table
+            .filter(agents::site_id.eq(site))
+            .filter(agents::role.eq(crate::vocab::AgentRole::Admin.as_str()))
+            .select(agents::id)
+            .for_update()
+            .load(c)?)
+    }
+
     fn lock_leases(c: &mut MysqlConnection, sites: &[i64]) -> StoreResult<Vec<(i64, String, i64)>> {
         Ok(site_leases::table
             .filter(site_leases::site_id.eq_any(sites))

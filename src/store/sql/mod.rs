@@ -63,6 +63,12 @@ pub(crate) trait Dialect {
     /// other writer.
     fn lock_leases(c: &mut Self::Conn, sites: &[i64]) -> StoreResult<Vec<(i64, String, i64)>>;
 
+    /// The ids of the admins of `site`, read in the caller's write transaction so that
+    /// two role changes at once cannot both count an admin the other removes: `SELECT …
+    /// FOR UPDATE` where the backend locks rows (a waiting one reads them again once the
+    /// first commits); SQLite's write transaction already excludes every other writer.
+    fn lock_admins(c: &mut Self::Conn, site: i64) -> StoreResult<Vec<i64>>;
+
     /// `entries.body` matches the LIKE `pattern` (made by `like_pattern`, `\` escapes),
     /// ignoring the case of ASCII letters: LIKE on SQLite, ILIKE on PostgreSQL, LIKE
     /// under a case-insensitive collation on MySQL.

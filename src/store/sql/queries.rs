@@ -166,6 +166,10 @@ impl Directory for Db {
                 .map(Agent::from))
         };
         self.write(|c| {
+            // Before reading the agent: a role change waiting here sees the one before it.
+            if role.is_some() {
+                Db::lock_admins(c, site.0)?;
+            }
             let Some(was) = one(c)? else {
                 return Ok(None);
             };

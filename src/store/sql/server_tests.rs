@@ -166,3 +166,53 @@ fn a_writer_frozen_inside_its_transaction_holds_no_other_node_back() {
         Some(("n2".to_string(), 2))
     );
 }
+
+/// Two admins stepping down at once: the second waits for the first, sees it gone, and
+/// is refused — a site never ends without an admin.
+#[test]
+fn two_role_changes_at_once_never_leave_a_site_without_an_admin() {
+    use super::Dialect;
+    use crate::store::StoreError;
+    use crate::vocab::AgentRole;
+    let db = TestDb::new(TEST_SERVER);
+    let first = Arc::new(Db::open(db.url(), &options()).unwrap());
+    let second = Db::open(db.url(), &options()).unwrap();
+    let site = second.add_site("t", &[]).unwrap().id;
+    let a = second
+        .add_agent(site, "a@x", "A", AgentRole::Admin, "h")
+        .unwrap();
+    let b = second
+        .add_agent(site, "b@x", "B", AgentRole::Admin, "h")
+        .unwrap();
+    let (locked, wait) = std::sync::mpsc::channel();
+    let stepping_down = {
+        let first = first.clone();
+        std::thread::spawn(move || {
+            first.write(|c| {
+                // A steps down: changed, not committed yet.
+                c.batch_execute(&format!(
+                    "UPDATE agents SET role = 'agent' WHERE id = {}",
+                    a.id.0
+                ))?;
+                locked.send(()).unwrap();
+                std::thread::sleep(Duration::from_millis(300));
+                Ok(())
+            })
+        })
+    };
+    wait.recv().unwrap();
+    let r = second.update_agent(site, b.id, None, Some(AgentRole::Agent));
+    stepping_down.join().unwrap().unwrap();
+    assert!(
+        matches!(r, Err(StoreError::Conflict(_))),
+        "B may not step down once A did: {r:?}"
+    );
+    let admins: Vec<_> = second
+        .agents(site)
+        .unwrap()
+        .into_iter()
+        .filter(|x| x.role == AgentRole::Admin)
+        .map(|x| x.id)
+        .collect();
+    assert_eq!(admins, [b.id]);
+}

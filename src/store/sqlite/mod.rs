@@ -251,6 +251,15 @@ impl Dialect for SqliteStore {
 
     /// A plain read: the write transaction (`BEGIN IMMEDIATE`) holds SQLite's one write
     /// lock, so no other process can take a lease over before this commit.
+    fn lock_admins(c: &mut SqliteConnection, site: i64) -> StoreResult<Vec<i64>> {
+        use super::sql::schema::agents;
+        Ok(agents::table
+            .filter(agents::site_id.eq(site))
+            .filter(agents::role.eq(crate::vocab::AgentRole::Admin.as_str()))
+            .select(agents::id)
+            .load(c)?)
+    }
+
     fn lock_leases(
         c: &mut SqliteConnection,
         sites: &[i64],
