@@ -2,7 +2,7 @@
 //! the desk knows of them, a conversation's entries, and search.
 //!
 //! Owns: the bounds of these reads (lists of conversations 500 by default and at most;
-//! entries 200 by default, at most 1000; a transcript at most `TRANSCRIPT_MAX` entries;
+//! entries 200 by default, at most 1000; a transcript at most `TRANSCRIPT_MAX` entries and `TRANSCRIPT_MAX_BYTES` of text;
 //! search text 2–200 characters, 50 hits by default, at most 200), and that an agent
 //! reads only its own site (another site's conversation is answered like a missing one).
 //! Knows nothing of HTTP.
@@ -12,9 +12,10 @@ use super::hub::Hub;
 use crate::ids::{AgentId, ConversationId, Offset};
 use crate::store::{Agent, ConvFilter, ConvInfo, ConvSummary, Entry};
 
-/// The most entries one transcript holds; a longer conversation is read in pages of
-/// entries instead.
+/// The most entries one transcript holds, and the most bytes of their text; a longer
+/// conversation is read in pages of entries instead.
 pub(crate) const TRANSCRIPT_MAX: usize = 100_000;
+pub(crate) const TRANSCRIPT_MAX_BYTES: usize = 16 << 20;
 
 /// A conversation as the list shows it.
 pub(crate) struct Listed {
@@ -84,45 +85,45 @@ impl History<'_> {
         })
     }
 
-    /// Every entry of `conv`, for an export: `TooLong` past `TRANSCRIPT_MAX`.
+    /// Every entry of `conv`, for an export; refused (`Invalid`) past `TRANSCRIPT_MAX`
+    /// entries or `TRANSCRIPT_MAX_BYTES` of text, so one request's memory is bounded.
     pub(crate) async fn transcript(
         &self,
         agent: &Agent,
         conv: ConversationId,
     ) -> Result<Page, ServiceError> {
         let site = agent.site;
-        let found = self
-            .hub
+        let too_long = |what: String| {
+            Err(ServiceError::Invalid(format!(
+                "the conversation has {what}, more than a transcript holds: read it in pages \
+                 of entries"
+            )))
+        };
+        self.hub
             .blocking(move |s| {
-                let Some(info) = s.conversation(conv)? else {
-                    return Ok(None);
+                let Some(info) = s.conversation(conv)?.filter(|i| i.site == site) else {
+                    return Ok(Err(ServiceError::NotFound));
                 };
-                if info.site != site || info.head.0 as usize > TRANSCRIPT_MAX {
-                    return Ok(Some((info, Vec::new())));
+                if info.head.0 as usize > TRANSCRIPT_MAX {
+                    return Ok(too_long(format!("{} entries", info.head.0)));
                 }
-                let mut all = Vec::with_capacity(info.head.0 as usize);
+                let (mut entries, mut bytes) = (Vec::with_capacity(info.head.0 as usize), 0);
                 let mut after = Offset::ZERO;
                 loop {
                     let page = s.read_after(conv, after, 1000)?;
                     let Some(last) = page.last() else { break };
                     after = last.off;
-                    all.extend(page);
+                    bytes += page.iter().map(|e| e.body.len()).sum::<usize>();
+                    if bytes > TRANSCRIPT_MAX_BYTES {
+                        return Ok(too_long(format!(
+                            "over {TRANSCRIPT_MAX_BYTES} bytes of text"
+                        )));
+                    }
+                    entries.extend(page);
                 }
-                Ok(Some((info, all)))
+                Ok(Ok(Page { info, entries }))
             })
-            .await?;
-        let (info, entries) = found.ok_or(ServiceError::NotFound)?;
-        if info.site != site {
-            return Err(ServiceError::NotFound);
-        }
-        if info.head.0 as usize > TRANSCRIPT_MAX {
-            return Err(ServiceError::Invalid(format!(
-                "the conversation has {} entries, more than a transcript holds ({TRANSCRIPT_MAX}): \
-                 read it in pages of entries",
-                info.head.0
-            )));
-        }
-        Ok(Page { info, entries })
+            .await?
     }
 
     /// Entries of `conv` after `after`, at most `limit` (200 when `None`, at most 1000).

@@ -113,9 +113,8 @@ impl Dialect for PgStore {
         })
     }
 
-    /// `SELECT … FOR UPDATE`: the lease rows stay locked until this commit, so a takeover
-    /// (an UPDATE of the row) waits for it, and this commit sees any takeover committed
-    /// before it (a locking read reads the latest version, whatever the isolation).
+    /// `SELECT … FOR UPDATE`: a role change waiting on these rows reads them again once
+    /// the one holding them commits.
     fn lock_admins(c: &mut PgConnection, site: i64) -> StoreResult<Vec<i64>> {
         use super::sql::schema::agents;
         Ok(agents::table
@@ -126,6 +125,9 @@ impl Dialect for PgStore {
             .load(c)?)
     }
 
+    /// `SELECT … FOR UPDATE`: the lease rows stay locked until this commit, so a takeover
+    /// (an UPDATE of the row) waits for it, and this commit sees any takeover committed
+    /// before it (a locking read reads the latest version, whatever the isolation).
     fn lock_leases(c: &mut PgConnection, sites: &[i64]) -> StoreResult<Vec<(i64, String, i64)>> {
         Ok(site_leases::table
             .filter(site_leases::site_id.eq_any(sites))

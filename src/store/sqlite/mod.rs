@@ -249,8 +249,8 @@ impl Dialect for SqliteStore {
         })
     }
 
-    /// A plain read: the write transaction (`BEGIN IMMEDIATE`) holds SQLite's one write
-    /// lock, so no other process can take a lease over before this commit.
+    /// A plain read: the write transaction holds SQLite's one write lock, so no other
+    /// role change can commit before this one.
     fn lock_admins(c: &mut SqliteConnection, site: i64) -> StoreResult<Vec<i64>> {
         use super::sql::schema::agents;
         Ok(agents::table
@@ -260,6 +260,8 @@ impl Dialect for SqliteStore {
             .load(c)?)
     }
 
+    /// A plain read: the write transaction (`BEGIN IMMEDIATE`) holds SQLite's one write
+    /// lock, so no other process can take a lease over before this commit.
     fn lock_leases(
         c: &mut SqliteConnection,
         sites: &[i64],
