@@ -77,13 +77,17 @@ pub struct Config {
     pub catch_up_page: usize,
     /// A write that cannot complete within this many ms marks the client slow (4001).
     pub write_timeout_ms: u64,
-    /// WebSocket read buffer per connection, in bytes.
+    /// Bytes a WebSocket connection asks of its socket at a time when no frame is half
+    /// read (the rest of a frame whose header arrived is read at once). The buffer exists
+    /// only while bytes wait to become frames: an idle connection holds none.
     pub ws_read_buffer: usize,
     /// Outgoing WebSocket bytes gathered before a write to the socket. Frames sent
     /// together (a catch-up page, a wake's worth of entries) go out in one write; every
     /// batch ends with a flush, so nothing waits here.
     pub ws_write_buffer: usize,
-    /// WebSocket pending-write cap per connection, in bytes.
+    /// Most WebSocket bytes waiting to be written per connection: frames gathered past
+    /// it are written out first, and a single frame larger than it closes the connection.
+    /// Nothing stays buffered after a flush.
     pub ws_max_write_buffer: usize,
     /// After sending its Close frame, how long the server waits for the client's Close
     /// (reading and discarding anything else) before dropping the connection, in ms.

@@ -24,6 +24,7 @@ use crate::protocol::{
     VISITOR_TOKEN_MAX, VISITOR_TOKEN_MIN,
 };
 use crate::transport::parts::Parts;
+use crate::transport::websocket::frame;
 use crate::web::{query_decoded, query_param};
 
 /// What a target runs on one input.
@@ -38,6 +39,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("split_frames", split_frames),
     ("query_path", query_path),
     ("identity", identity),
+    ("ws_frames", ws_frames),
 ];
 
 /// Bytes as the text a transport would hand on (invalid UTF-8 replaced).
@@ -444,4 +446,40 @@ pub fn identity(data: &[u8]) {
         token == right,
         "secret {secret:?} id {id:?} token {token:?} right {right}"
     );
+}
+
+/// WebSocket frames as a client sends them: `frame::parse` over a stream of bytes, with
+/// the payload limit taken from the first byte (× 64). Every frame read must lie within
+/// the bytes, its length be the one `need` announces, every shorter prefix of it read as
+/// incomplete, and the same payload written again as a client frame must read back the
+/// same; a refusal ends the stream, as it ends a connection.
+pub fn ws_frames(data: &[u8]) {
+    let Some((&first, rest)) = data.split_first() else {
+        return;
+    };
+    let max = usize::from(first) * 64;
+    let mut buf = rest.to_vec();
+    let mut at = 0;
+    while at < buf.len() {
+        let original = buf[at..].to_vec();
+        let f = match frame::parse(&mut buf[at..], max) {
+            Ok(Some(f)) => f,
+            Ok(None) | Err(_) => return,
+        };
+        let len = f.len();
+        assert!(len <= original.len() && f.payload.start <= f.payload.end);
+        assert!(f.payload.end - f.payload.start <= max);
+        assert_eq!(frame::need(&original), Some(len));
+        let mut prefix = original[..len - 1].to_vec();
+        assert_eq!(frame::parse(&mut prefix, max), Ok(None));
+        let payload = buf[at..][f.payload.clone()].to_vec();
+        let mask = [original[f.payload.start - 4], 1, 2, 3];
+        let mut again = frame::client_frame(f.fin, f.op, &payload, mask);
+        let g = frame::parse(&mut again, max)
+            .expect("a frame written again is valid")
+            .expect("and complete");
+        assert_eq!((g.fin, g.op), (f.fin, f.op));
+        assert_eq!(&again[g.payload.clone()], &payload[..]);
+        at += len;
+    }
 }

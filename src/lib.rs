@@ -12,8 +12,9 @@
 //! - [`http`]: routing by `(method, path)`, origin checks and CORS, the REST API, the
 //!   HTTP requests and answers of channels (long-poll, XDomainRequest, JSONP), errors →
 //!   statuses.
-//! - [`transport`]: WebSocket framing; the channel transport (a socket stand-in) that
-//!   long-poll, XDomainRequest and JSONP carry.
+//! - [`transport`]: WebSocket framing (RFC 6455 on the socket, no buffers while idle);
+//!   the channel transport (a socket stand-in) that long-poll, XDomainRequest and JSONP
+//!   carry.
 //! - [`web`]: HTTP primitives (body type, the error type with its statuses and JSON body,
 //!   query parsing).
 //! - [`core`]: sessions, streams, offsets, acks, dedupe, fan-out, the single writer,

@@ -216,11 +216,18 @@ async fn serve_connection(stream: Counted, ctx: HttpCtx) {
 
 /// A TCP stream that counts itself in the hub's connection gauge until dropped, whether
 /// it ends as plain HTTP or lives on as an upgraded WebSocket.
-struct Counted {
+pub(crate) struct Counted {
     inner: TcpStream,
     hub: Hub,
     /// This connection's place in its address's budget, given back on drop.
     _held: crate::core::budget::Held,
+}
+
+impl Counted {
+    /// The socket, for a transport that reads and writes it directly.
+    pub(crate) fn tcp(&self) -> &TcpStream {
+        &self.inner
+    }
 }
 
 impl Drop for Counted {

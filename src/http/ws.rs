@@ -7,12 +7,14 @@
 use http::{header, HeaderMap, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
 use super::error::HttpError;
 use super::{query_param, Body, HttpCtx};
 use crate::core::conn::{self, ConnInfo};
-use crate::transport::websocket::WsTransport;
+use crate::server::Counted;
+use crate::transport::websocket::{Limits, WsTransport};
 
 fn header_has(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
     headers
@@ -80,7 +82,19 @@ pub(super) async fn upgrade(
     ctx.hub.tasks().spawn_conn(async move {
         match on_upgrade.await {
             Ok(upgraded) => {
-                let t = WsTransport::new(upgraded, hub.config()).await;
+                // The socket itself, so the transport reads and writes it directly.
+                // (The HTTP server's read buffer goes here: `read_buf` holds on to all of it.)
+                let t = match upgraded.downcast::<TokioIo<Counted>>() {
+                    Ok(parts) => WsTransport::new(
+                        parts.io.into_inner(),
+                        &parts.read_buf,
+                        Limits::of(hub.config()),
+                    ),
+                    Err(_) => {
+                        tracing::error!("upgraded connection of an unexpected type");
+                        return;
+                    }
+                };
                 conn::run(hub, t, info, shutdown).await;
             }
             Err(e) => tracing::debug!(error = %e, "upgrade failed"),

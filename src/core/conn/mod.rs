@@ -127,6 +127,18 @@ enum End {
 
 type Flow = Result<(), End>;
 
+/// What woke the connection's loop.
+enum Event {
+    /// An append was committed (or refused).
+    Committed(Sent, Result<Appended, AppendError>),
+    /// Its streams have entries, or its session or volatile queue changed.
+    Signal,
+    /// The transport delivered something.
+    Inbound(Inbound),
+    /// A heartbeat is due.
+    Ping,
+}
+
 /// An append on its way to the writer: what to answer once it is committed, and what the
 /// commit means beyond the ack.
 struct Sent {
@@ -173,7 +185,15 @@ struct Authed {
 /// Run a connection until the peer leaves, the link dies, or the server shuts down. Its
 /// logs carry a `conn` span: transport and peer from the start, site, session and role
 /// once `hello` is accepted (never a token).
-pub(crate) async fn run<T: Transport>(hub: Hub, transport: T, info: ConnInfo, shutdown: Shutdown) {
+///
+/// The connection's state is built here, before the future: the task of an idle
+/// connection holds a pointer to it and what waiting needs, nothing twice.
+pub(crate) fn run<T: Transport>(
+    hub: Hub,
+    transport: T,
+    info: ConnInfo,
+    shutdown: Shutdown,
+) -> impl Future<Output = ()> + Send {
     use tracing::Instrument;
     let span = tracing::info_span!(
         "conn",
@@ -183,16 +203,12 @@ pub(crate) async fn run<T: Transport>(hub: Hub, transport: T, info: ConnInfo, sh
         session = tracing::field::Empty,
         role = tracing::field::Empty,
     );
-    serve(hub, transport, info, shutdown).instrument(span).await
-}
-
-async fn serve<T: Transport>(hub: Hub, transport: T, info: ConnInfo, shutdown: Shutdown) {
     let kind = transport.kind();
     let sig = Arc::new(Signal::new(hub.config().volatile_queue));
     let now = Instant::now();
     let hub_volatile = hub.config().volatile_per_sec;
     let frames = Frames::of(hub.metrics(), kind);
-    let mut c = Conn {
+    let c = Box::new(Conn {
         hb: hub.config().heartbeat(),
         hub,
         t: transport,
@@ -209,14 +225,19 @@ async fn serve<T: Transport>(hub: Hub, transport: T, info: ConnInfo, shutdown: S
         last_typing: None,
         volatile: crate::core::budget::Rate::new(hub_volatile),
         frames,
-    };
+    });
+    serve(c, shutdown).instrument(span)
+}
+
+async fn serve<T: Transport>(mut c: Box<Conn<T>>, shutdown: Shutdown) {
     let end = c.main_loop(shutdown).await;
+    // Closing happens once: its state lives in a future of its own, not in every
+    // connection's task.
     match end {
-        End::Gone => tracing::debug!(transport = kind.as_str(), "peer gone"),
-        End::Close(code, reason) => c.bye(code, reason, None).await,
+        End::Gone => tracing::debug!(transport = c.t.kind().as_str(), "peer gone"),
+        End::Close(code, reason) => Box::pin(c.bye(code, reason, None)).await,
         End::Moved(url) => {
-            c.bye(close::MOVED, "another node serves this site", Some(&url))
-                .await
+            Box::pin(c.bye(close::MOVED, "another node serves this site", Some(&url))).await
         }
     }
     c.cleanup();
@@ -309,20 +330,31 @@ impl<T: Transport> Conn<T> {
                 dead.as_mut().reset(due);
             }
             let ping = self.authed.is_some() && self.t.liveness().is_none();
-            let step: Flow = tokio::select! {
+            let event = tokio::select! {
                 biased;
-                _ = shutdown.wait() => return self.drain_and_close().await,
+                _ = shutdown.wait() => return Box::pin(self.drain_and_close()).await,
                 Some((sent, r)) = self.pending.next(), if !self.pending.is_empty() => {
-                    self.answer_ready(sent, r).await
+                    Event::Committed(sent, r)
                 }
-                _ = self.sig.notified() => self.on_signal().await,
-                m = self.t.recv(), if self.pending.len() < max_inflight => self.on_inbound(m).await,
-                _ = &mut dead => Err(self.expired()),
-                _ = pings.tick(), if ping => self.send_frame(ServerFrame::Ping).await,
+                _ = self.sig.notified() => Event::Signal,
+                m = self.t.recv(), if self.pending.len() < max_inflight => Event::Inbound(m),
+                _ = &mut dead => return self.expired(),
+                _ = pings.tick(), if ping => Event::Ping,
             };
-            if let Err(end) = step {
+            // Handled in a future of its own: an idle connection's task holds only what
+            // waiting needs, not the state of the largest handler (docs/benchmarks.md).
+            if let Err(end) = Box::pin(self.on_event(event)).await {
                 return end;
             }
+        }
+    }
+
+    async fn on_event(&mut self, event: Event) -> Flow {
+        match event {
+            Event::Committed(sent, r) => self.answer_ready(sent, r).await,
+            Event::Signal => self.on_signal().await,
+            Event::Inbound(m) => self.on_inbound(m).await,
+            Event::Ping => self.send_frame(ServerFrame::Ping).await,
         }
     }
 
@@ -510,8 +542,10 @@ impl<T: Transport> Conn<T> {
         if volatile && self.authed.is_some() && !self.volatile.allow() {
             return Ok(());
         }
+        // Frames that come once in a connection's life, or seldom, are handled in a
+        // future of their own, so the one that carries each message stays small.
         match (frame, self.authed.is_some()) {
-            (ClientFrame::Hello(h), false) => self.on_hello(h).await,
+            (ClientFrame::Hello(h), false) => Box::pin(self.on_hello(h)).await,
             (ClientFrame::Hello(_), true) => {
                 self.err(FrameError::new(
                     ErrorCode::NotReady,
@@ -526,7 +560,7 @@ impl<T: Transport> Conn<T> {
                     .await
             }
             (ClientFrame::Follow { conv, epoch, after }, true) => {
-                self.on_follow(Position { conv, epoch, after }, false).await
+                Box::pin(self.on_follow(Position { conv, epoch, after }, false)).await
             }
             (ClientFrame::Unfollow { conv }, true) => {
                 if let Some(cur) = self.follows.remove(&conv) {
@@ -552,18 +586,22 @@ impl<T: Transport> Conn<T> {
                     visits,
                 },
                 true,
-            ) => self.on_page(url, title, referrer, visible, visits).await,
+            ) => Box::pin(self.on_page(url, title, referrer, visible, visits)).await,
             (ClientFrame::Typing { conv, on, text }, true) => self.on_typing(conv, on, text).await,
             (ClientFrame::Read { conv, upto }, true) => self.on_read(conv, upto).await,
-            (ClientFrame::Invite { visitor, text }, true) => self.on_invite(&visitor, &text).await,
-            (ClientFrame::InviteReply { id, accept }, true) => {
-                self.on_invite_reply(id, accept).await
+            (ClientFrame::Invite { visitor, text }, true) => {
+                Box::pin(self.on_invite(&visitor, &text)).await
             }
-            (ClientFrame::Presence { status }, true) => self.on_presence(status).await,
-            (ClientFrame::Transfer { conv, to }, true) => self.on_transfer(conv, to).await,
-            (ClientFrame::Close { conv }, true) => self.on_close(conv).await,
-            (ClientFrame::Reopen { conv }, true) => self.on_reopen(conv).await,
-            (ClientFrame::Take { conv }, true) => self.on_take(conv).await,
+            (ClientFrame::InviteReply { id, accept }, true) => {
+                Box::pin(self.on_invite_reply(id, accept)).await
+            }
+            (ClientFrame::Presence { status }, true) => Box::pin(self.on_presence(status)).await,
+            (ClientFrame::Transfer { conv, to }, true) => {
+                Box::pin(self.on_transfer(conv, to)).await
+            }
+            (ClientFrame::Close { conv }, true) => Box::pin(self.on_close(conv)).await,
+            (ClientFrame::Reopen { conv }, true) => Box::pin(self.on_reopen(conv)).await,
+            (ClientFrame::Take { conv }, true) => Box::pin(self.on_take(conv)).await,
             (ClientFrame::Ack { conv, off }, true) => self.on_ack(conv, off).await,
         }
     }
