@@ -4,7 +4,7 @@
 //! Compiled inside each backend's module, against that backend's `Db` (see `sql`).
 //! Owns: the statements of a commit, a fixed number whatever the batch size (apart from
 //! the visitor and conversation rows a batch creates): the visitors, their open
-//! conversations, the conversations and their heads, the stored cids, one multi-row
+//! conversations, the conversations with their heads, the stored cids, one multi-row
 //! INSERT of the new entries per `rows_per_insert`, one UPDATE per conversation row the
 //! batch changes. Knows nothing of the rule itself (`batch`), nor of the wire.
 
@@ -56,33 +56,28 @@ fn load(c: &mut Conn, want: &Wanted<'_>) -> StoreResult<Loaded> {
     ids.sort_unstable();
     ids.dedup();
     for chunk in ids.chunks(IDS_PER_QUERY) {
-        let rows: Vec<(i64, i64, i64, i64)> = conversations::table
+        // Each head by its own index seek (a correlated MAX uses the primary key's order;
+        // `MAX … GROUP BY` over the batch's conversations would read every entry of each).
+        let rows: Vec<(i64, i64, i64, i64, Option<i64>)> = conversations::table
             .filter(conversations::id.eq_any(chunk))
             .select((
                 conversations::id,
                 conversations::site_id,
                 conversations::visitor_id,
                 conversations::epoch,
+                diesel::dsl::sql::<diesel::sql_types::Nullable<diesel::sql_types::BigInt>>(
+                    "(SELECT MAX(e.off) FROM entries e WHERE e.conversation_id = conversations.id)",
+                ),
             ))
             .load(c)?;
-        for (id, site, visitor, epoch) in rows {
+        for (id, site, visitor, epoch, head) in rows {
             let conv = Conv {
                 site: SiteId(site),
                 visitor: VisitorId(visitor),
                 epoch: Epoch(epoch as u32),
-                head: Offset::ZERO,
+                head: Offset(head.unwrap_or(0) as u64),
             };
             loaded.convs.insert(ConversationId(id), conv);
-        }
-        let heads: Vec<(i64, Option<i64>)> = entries::table
-            .filter(entries::conversation_id.eq_any(chunk))
-            .group_by(entries::conversation_id)
-            .select((entries::conversation_id, diesel::dsl::max(entries::off)))
-            .load(c)?;
-        for (id, head) in heads {
-            if let Some(conv) = loaded.convs.get_mut(&ConversationId(id)) {
-                conv.head = Offset(head.unwrap_or(0) as u64);
-            }
         }
     }
     for chunk in want.cids.chunks(IDS_PER_QUERY) {
