@@ -85,9 +85,10 @@ pub struct Config {
     /// together (a catch-up page, a wake's worth of entries) go out in one write; every
     /// batch ends with a flush, so nothing waits here.
     pub ws_write_buffer: usize,
-    /// Most WebSocket bytes waiting to be written per connection: frames gathered past
-    /// it are written out first, and a single frame larger than it closes the connection.
-    /// Nothing stays buffered after a flush.
+    /// Most WebSocket bytes gathered per connection before they are written: frames past
+    /// it are written out first, and a single frame larger than it (a busy site's visitor
+    /// list) is written from where it was encoded, not copied. Nothing stays buffered
+    /// after a flush.
     pub ws_max_write_buffer: usize,
     /// After sending its Close frame, how long the server waits for the client's Close
     /// (reading and discarding anything else) before dropping the connection, in ms.

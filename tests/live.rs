@@ -109,6 +109,64 @@ async fn agents_see_visitors_live_and_a_snapshot_after_reconnecting() {
     srv.stop().await;
 }
 
+/// A busy site's visitor list is one frame larger than the WebSocket write cap: the agent
+/// gets all of it and stays connected (it used to be disconnected by it, reconnect, get
+/// the list again, and never catch up).
+#[tokio::test]
+async fn an_agent_gets_the_whole_visitor_list_however_long() {
+    let dir = temp_dir();
+    let srv = start_with(dir.path(), |c| {
+        c.ws_write_buffer = 4 * 1024;
+        c.ws_max_write_buffer = 16 * 1024;
+    })
+    .await;
+    let token = login(&srv).await;
+    let url = format!("https://shop.example/{}", "p".repeat(400));
+    let mut visitors = Vec::new();
+    for _ in 0..60 {
+        let mut v = Client::connect(&srv.ws_url()).await;
+        v.hello(&srv.site_key, None, None).await;
+        v.send(json!({"t":"page","url":url,"title":"a long page","visible":true,"visits":1}))
+            .await;
+        visitors.push(v);
+    }
+    // Every page view has arrived once a last visitor's has.
+    let (mut a, _) = agent(&srv, &token).await;
+    let mut last = Client::connect(&srv.ws_url()).await;
+    let w = last.hello(&srv.site_key, None, None).await;
+    let id = w["session"].as_str().unwrap().to_string();
+    last.send(json!({"t":"page","url":url,"title":"the last","visible":true,"visits":1}))
+        .await;
+    loop {
+        let f = change_of(&mut a, &id).await;
+        if f["v"]["page"]["title"] == "the last" {
+            break;
+        }
+    }
+    drop(a);
+    let (mut a, snap) = agent(&srv, &token).await;
+    let list = snap["list"].as_array().unwrap();
+    assert_eq!(list.len(), 61);
+    let bytes = snap.to_string().len();
+    assert!(
+        bytes > 16 * 1024,
+        "the list ({bytes} bytes) is over the cap"
+    );
+    assert!(list.iter().all(|v| v["page"]["url"] == url.as_str()));
+    // And the agent is still connected: it sees the next change.
+    last.send(
+        json!({"t":"page","url":"https://shop.example/","title":"home","visible":true,"visits":1}),
+    )
+    .await;
+    loop {
+        let f = change_of(&mut a, &id).await;
+        if f["v"]["page"]["title"] == "home" {
+            break;
+        }
+    }
+    srv.stop().await;
+}
+
 #[tokio::test]
 async fn visitors_learn_whether_an_agent_is_available() {
     let dir = temp_dir();

@@ -47,7 +47,8 @@ pub(crate) struct Limits {
     pub read_chunk: usize,
     /// Fed frames gathered before they are written (`ws_write_buffer`).
     pub write_buffer: usize,
-    /// Most bytes waiting to be written; a frame larger than this fails (`ws_max_write_buffer`).
+    /// Most bytes gathered before they are written; a frame larger than this is written
+    /// from where it lies, not copied (`ws_max_write_buffer`).
     pub max_write_buffer: usize,
     /// How long `close` waits for the client's Close (`ws_close_wait_ms`).
     pub close_wait: Duration,
@@ -79,6 +80,10 @@ pub(crate) struct WsTransport<S: Socket = crate::server::Counted> {
     /// Empty and unallocated after each flush.
     out: Vec<u8>,
     outpos: usize,
+    /// A frame payload too large to gather, written after `out` (which holds its
+    /// header); `bigpos` is how much of it already was.
+    big: Option<Bytes>,
+    bigpos: usize,
     /// The client's Close arrived (or the link ended).
     peer_closed: bool,
     /// Our Close was queued.
@@ -100,6 +105,8 @@ impl<S: Socket> WsTransport<S> {
             message_op: None,
             out: Vec::new(),
             outpos: 0,
+            big: None,
+            bigpos: 0,
             peer_closed: false,
             close_sent: false,
             broken: false,
@@ -249,6 +256,10 @@ impl<S: Socket> WsTransport<S> {
     /// Write what is queued without waiting (a pong, a Close answer); the rest goes with
     /// the next flush.
     fn write_now(&mut self) {
+        if self.big.is_some() {
+            // A large frame is half written: what was queued goes after it, at the flush.
+            return;
+        }
         while self.outpos < self.out.len() {
             match self.sock.tcp().try_write(&self.out[self.outpos..]) {
                 Ok(n) => self.outpos += n,
@@ -274,6 +285,23 @@ impl<S: Socket> WsTransport<S> {
         }
         self.out = Vec::new();
         self.outpos = 0;
+        while let Some(big) = &self.big {
+            if self.bigpos == big.len() {
+                self.big = None;
+                self.bigpos = 0;
+                break;
+            }
+            self.sock
+                .tcp()
+                .writable()
+                .await
+                .map_err(|_| TransportClosed)?;
+            match self.sock.tcp().try_write(&big[self.bigpos..]) {
+                Ok(n) => self.bigpos += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(_) => return Err(TransportClosed),
+            }
+        }
         Ok(())
     }
 
@@ -338,11 +366,18 @@ impl<S: Socket> Transport for WsTransport<S> {
     }
 
     async fn feed(&mut self, payload: Bytes) -> Result<(), TransportClosed> {
-        if self.close_sent || payload.len() + 10 > self.limits.max_write_buffer {
+        if self.close_sent {
             return Err(TransportClosed);
         }
         if self.out.len() + payload.len() + 10 > self.limits.max_write_buffer {
             self.write_out().await?;
+        }
+        if payload.len() + 10 > self.limits.max_write_buffer {
+            // Too large to gather (a visitor list of a busy site): its header, then the
+            // payload itself, from where the encoder left it.
+            frame::write_header(&mut self.out, Op::Text, payload.len());
+            self.big = Some(payload);
+            return self.write_out().await;
         }
         frame::write(&mut self.out, Op::Text, &payload);
         if self.out.len() >= self.limits.write_buffer {

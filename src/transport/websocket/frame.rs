@@ -153,8 +153,14 @@ pub(crate) fn need(buf: &[u8]) -> Option<usize> {
 /// Append one unfragmented, unmasked server frame to `out`.
 pub(crate) fn write(out: &mut Vec<u8>, op: Op, payload: &[u8]) {
     out.reserve(10 + payload.len());
+    write_header(out, op, payload.len());
+    out.extend_from_slice(payload);
+}
+
+/// Append the header of an unfragmented, unmasked server frame of `len` bytes.
+pub(crate) fn write_header(out: &mut Vec<u8>, op: Op, len: usize) {
     out.push(0x80 | op.code());
-    match payload.len() {
+    match len {
         n @ 0..=125 => out.push(n as u8),
         n @ 126..=0xFFFF => {
             out.push(126);
@@ -165,7 +171,6 @@ pub(crate) fn write(out: &mut Vec<u8>, op: Op, payload: &[u8]) {
             out.extend_from_slice(&(n as u64).to_be_bytes());
         }
     }
-    out.extend_from_slice(payload);
 }
 
 /// Append a Close frame with `code` and as much of `reason` as fits (123 bytes, cut on a
