@@ -44,6 +44,10 @@ pub(crate) struct HttpCtx {
 }
 
 /// Route one request.
+///
+/// A parked poll is what an HTTP connection holds longest, so its future is kept small:
+/// polls are answered here, every other request in a future of its own (boxed), whose
+/// size the poll's does not carry (`docs/benchmarks.md`, memory per parked poll).
 pub(crate) async fn handle(
     req: Request<Incoming>,
     ctx: HttpCtx,
@@ -51,50 +55,66 @@ pub(crate) async fn handle(
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let result = match (&method, path.as_str()) {
-        (&Method::GET, "/healthz") => health(&ctx).await,
-        (&Method::GET, "/metrics") => metrics(&req, &ctx),
-        (&Method::GET, "/healthz/ready") => ready(&ctx).await,
-        (&Method::GET, "/v1/route") => route(&req, &ctx).await,
+        _ if ctx.hub.is_router() => Box::pin(other(req, &ctx, &method, &path)).await,
+        (&Method::GET, "/v1/lp/poll") => long_poll::poll(req, &ctx).await,
+        (&Method::GET, "/v1/jsonp/poll") => Ok(jsonp::handle(req, &ctx, "poll").await),
+        _ => Box::pin(other(req, &ctx, &method, &path)).await,
+    };
+    Ok(respond(&method, &path, result))
+}
+
+/// Every request but a poll.
+async fn other(
+    req: Request<Incoming>,
+    ctx: &HttpCtx,
+    method: &Method,
+    path: &str,
+) -> Result<Response<Body>, HttpError> {
+    match (method, path) {
+        (&Method::GET, "/healthz") => health(ctx).await,
+        (&Method::GET, "/metrics") => metrics(&req, ctx),
+        (&Method::GET, "/healthz/ready") => ready(ctx).await,
+        (&Method::GET, "/v1/route") => route(&req, ctx).await,
         (&Method::OPTIONS, "/v1/route") => Ok(cors::preflight(&req)),
         // A routing server answers nothing else.
         _ if ctx.hub.is_router() => Err(HttpError::NotFound),
-        (&Method::GET, "/v1/ws") => ws::upgrade(req, &ctx).await,
+        (&Method::GET, "/v1/ws") => ws::upgrade(req, ctx).await,
         (&Method::OPTIONS, p) if p.starts_with("/v1/") => Ok(cors::preflight(&req)),
-        (&Method::GET, "/v1/negotiate") => negotiate(&req, &ctx).await,
+        (&Method::GET, "/v1/negotiate") => negotiate(&req, ctx).await,
         (&Method::GET, "/v1/openapi.json") => Ok(text(
             StatusCode::OK,
             "application/json",
             openapi::DOCUMENT.to_string(),
         )),
-        (&Method::POST, "/v1/login") => api::login(req, &ctx).await,
-        (&Method::POST, "/v1/logout") => api::logout(req, &ctx).await,
-        (&Method::GET, "/v1/conversations") => api::conversations(req, &ctx).await,
-        (&Method::GET, "/v1/search") => api::search(req, &ctx).await,
-        (_, p) if settings::owns(p) => settings::route(req, &ctx, p).await,
+        (&Method::POST, "/v1/login") => api::login(req, ctx).await,
+        (&Method::POST, "/v1/logout") => api::logout(req, ctx).await,
+        (&Method::GET, "/v1/conversations") => api::conversations(req, ctx).await,
+        (&Method::GET, "/v1/search") => api::search(req, ctx).await,
+        (_, p) if settings::owns(p) => settings::route(req, ctx, p).await,
         (&Method::POST, p) if p.starts_with("/v1/conversations/") && p.ends_with("/messages") => {
             let id = conversation_segment(p, "messages")
                 .unwrap_or("")
                 .to_string();
-            api::post_message(req, &ctx, &id).await
+            api::post_message(req, ctx, &id).await
         }
         (&Method::GET, p) if p.starts_with("/v1/conversations/") && p.ends_with("/transcript") => {
             let id = conversation_segment(p, "transcript")
                 .unwrap_or("")
                 .to_string();
-            api::transcript(req, &ctx, &id).await
+            api::transcript(req, ctx, &id).await
         }
         (&Method::GET, p) if p.starts_with("/v1/conversations/") && p.ends_with("/entries") => {
             let id = conversation_segment(p, "entries").unwrap_or("").to_string();
-            api::entries(req, &ctx, &id).await
+            api::entries(req, ctx, &id).await
         }
-        (&Method::POST, "/v1/lp/open") => long_poll::open(req, &ctx).await,
-        (&Method::GET, "/v1/lp/poll") => long_poll::poll(req, &ctx).await,
-        (&Method::POST, "/v1/lp/send") => long_poll::send(req, &ctx).await,
-        (&Method::POST, "/v1/lp/close") => long_poll::close(req, &ctx).await,
+        (&Method::POST, "/v1/lp/open") => long_poll::open(req, ctx).await,
+        (&Method::GET, "/v1/lp/poll") => long_poll::poll(req, ctx).await,
+        (&Method::POST, "/v1/lp/send") => long_poll::send(req, ctx).await,
+        (&Method::POST, "/v1/lp/close") => long_poll::close(req, ctx).await,
         (&Method::GET, p) if p.starts_with("/v1/jsonp/") => {
             let action = p.trim_start_matches("/v1/jsonp/");
             if matches!(action, "open" | "poll" | "send" | "close") {
-                Ok(jsonp::handle(req, &ctx, action).await)
+                Ok(jsonp::handle(req, ctx, action).await)
             } else {
                 Err(HttpError::NotFound)
             }
@@ -104,9 +124,9 @@ pub(crate) async fn handle(
             "/v1/lp/open" | "/v1/lp/poll" | "/v1/lp/send" | "/v1/lp/close" | "/v1/negotiate"
             | "/v1/openapi.json",
         ) => Err(HttpError::MethodNotAllowed),
-        (&Method::GET, "/") => Ok(index(&ctx)),
+        (&Method::GET, "/") => Ok(index(ctx)),
         (&Method::GET, "/widget.js") => assets::widget(&req),
-        (&Method::GET, "/demo") => assets::demo(&ctx).await,
+        (&Method::GET, "/demo") => assets::demo(ctx).await,
         (&Method::GET, "/demo.js") => Ok(assets::demo_js()),
         (&Method::GET, p) if p == "/console" || p.starts_with("/console/") => {
             let host = req
@@ -123,7 +143,16 @@ pub(crate) async fn handle(
         // A documented path asked with a method it does not answer.
         (_, p) if openapi::allow(p).is_some() => Err(HttpError::MethodNotAllowed),
         _ => Err(HttpError::NotFound),
-    };
+    }
+}
+
+/// The answer to a request: its result, or its error as a response (logged when the
+/// server failed); a 405 names the methods the path answers.
+fn respond(
+    method: &Method,
+    path: &str,
+    result: Result<Response<Body>, HttpError>,
+) -> Response<Body> {
     let mut response = result.unwrap_or_else(|e| {
         if e.status().is_server_error() {
             tracing::warn!(%method, %path, error = %e, "request failed");
@@ -131,11 +160,11 @@ pub(crate) async fn handle(
         e.into_response()
     });
     if response.status() == StatusCode::METHOD_NOT_ALLOWED {
-        if let Some(allow) = openapi::allow(&path).and_then(|a| a.parse().ok()) {
+        if let Some(allow) = openapi::allow(path).and_then(|a| a.parse().ok()) {
             response.headers_mut().insert(header::ALLOW, allow);
         }
     }
-    Ok(response)
+    response
 }
 
 /// The `{id}` of `/v1/conversations/{id}/{tail}`, unparsed: exactly what stands between

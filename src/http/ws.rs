@@ -95,7 +95,10 @@ pub(super) async fn upgrade(
                         return;
                     }
                 };
-                conn::run(hub, t, info, shutdown).await;
+                // The connection is a task of its own: this one's state (the upgrade,
+                // what the handshake knew) is not kept for the connection's whole life.
+                let connection = conn::run(hub.clone(), t, info, shutdown);
+                hub.tasks().spawn_conn(connection);
             }
             Err(e) => tracing::debug!(error = %e, "upgrade failed"),
         }

@@ -9,7 +9,6 @@
 
 use std::future::Future;
 
-use futures_util::stream::StreamExt;
 use futures_util::FutureExt;
 
 use super::{Conn, End, Flow, Principal, Sent, Transport};

@@ -94,7 +94,7 @@ impl<T: Transport> Conn<T> {
         {
             let mut i = session.info();
             if i.ua.is_empty() {
-                i.ua = self.info.user_agent.clone().unwrap_or_default();
+                i.ua = self.info.user_agent.take().unwrap_or_default();
             }
             if let Some(u) = user {
                 i.user = u;

@@ -159,6 +159,35 @@ struct Sent {
 /// An append waiting for its commit.
 type Pending = Pin<Box<dyn Future<Output = (Sent, Result<Appended, AppendError>)> + Send>>;
 
+/// The appends of a connection waiting for their commits. The set exists only while one
+/// is on its way: an idle connection holds none.
+#[derive(Default)]
+struct Inflight(Option<FuturesUnordered<Pending>>);
+
+impl Inflight {
+    fn push(&mut self, p: Pending) {
+        self.0.get_or_insert_with(FuturesUnordered::new).push(p);
+    }
+
+    fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, FuturesUnordered::len)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The next append committed (or refused); `None` when none is on its way.
+    /// Cancel-safe, as `FuturesUnordered::next` is.
+    async fn next(&mut self) -> Option<(Sent, Result<Appended, AppendError>)> {
+        let done = self.0.as_mut()?.next().await;
+        if self.is_empty() {
+            self.0 = None;
+        }
+        done
+    }
+}
+
 /// Position of this connection in one followed stream.
 struct Cursor {
     stream: Arc<Stream>,
@@ -216,7 +245,7 @@ pub(crate) fn run<T: Transport>(
         sig,
         authed: None,
         follows: HashMap::new(),
-        pending: FuturesUnordered::new(),
+        pending: Inflight::default(),
         bad_frames: 0,
         refused: false,
         about: None,
@@ -251,7 +280,7 @@ struct Conn<T> {
     authed: Option<Authed>,
     follows: HashMap<ConversationId, Cursor>,
     /// Appends waiting for commit, bounded by `max_inflight` (reading stops at the bound).
-    pending: FuturesUnordered<Pending>,
+    pending: Inflight,
     /// Bad frames in a row (`max_bad_frames`).
     bad_frames: u32,
     /// The frame being handled was refused as bad.
