@@ -348,17 +348,18 @@ impl<T: Transport> Conn<T> {
     }
 
     async fn main_loop(&mut self, mut shutdown: Shutdown) -> End {
-        let mut pings = tokio::time::interval_at(Instant::now() + self.hb, self.hb);
-        pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let dead = tokio::time::sleep_until(self.deadline());
-        tokio::pin!(dead);
+        // One timer for both what is due: the next heartbeat `ping` and the deadline.
+        let mut next_ping = Instant::now() + self.hb;
+        let timer = tokio::time::sleep_until(self.deadline());
+        tokio::pin!(timer);
         let max_inflight = self.hub.config().max_inflight;
         loop {
             let due = self.deadline();
-            if dead.deadline() != due {
-                dead.as_mut().reset(due);
-            }
             let ping = self.authed.is_some() && self.t.liveness().is_none();
+            let wake = if ping { due.min(next_ping) } else { due };
+            if timer.deadline() != wake {
+                timer.as_mut().reset(wake);
+            }
             let event = tokio::select! {
                 biased;
                 _ = shutdown.wait() => return Box::pin(self.drain_and_close()).await,
@@ -367,8 +368,14 @@ impl<T: Transport> Conn<T> {
                 }
                 _ = self.sig.notified() => Event::Signal,
                 m = self.t.recv(), if self.pending.len() < max_inflight => Event::Inbound(m),
-                _ = &mut dead => return self.expired(),
-                _ = pings.tick(), if ping => Event::Ping,
+                _ = &mut timer => {
+                    let now = Instant::now();
+                    if now >= due {
+                        return self.expired();
+                    }
+                    next_ping = now + self.hb;
+                    Event::Ping
+                }
             };
             // Handled in a future of its own: an idle connection's task holds only what
             // waiting needs, not the state of the largest handler (docs/benchmarks.md).
