@@ -184,6 +184,11 @@ impl<S: Socket> WsTransport<S> {
             1 => return self.fail(1002, "a close frame with a one-byte payload"),
             _ => u16::from_be_bytes([p[0], p[1]]),
         };
+        // Codes a peer may send (RFC 6455 §7.4); any other is answered with 1002.
+        let code = match code {
+            1000..=1003 | 1007..=1011 | 3000..=4999 => code,
+            _ => 1002,
+        };
         if std::str::from_utf8(&p[2.min(p.len())..]).is_err() {
             return self.fail(1007, "a close reason that is not UTF-8");
         }

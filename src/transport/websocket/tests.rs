@@ -217,6 +217,16 @@ async fn the_clients_close_is_answered_and_ours_waits_for_its_reply() {
         server_frame(&mut c).await,
         (0x88, 1001u16.to_be_bytes().to_vec())
     );
+    // A code no peer may send (1005 means "no code" and is never on the wire): 1002.
+    let (mut t, mut c) = pair().await;
+    c.write_all(&client_frame(true, Op::Close, &1005u16.to_be_bytes(), MASK))
+        .await
+        .unwrap();
+    assert!(matches!(t.recv().await, Inbound::Closed));
+    assert_eq!(
+        server_frame(&mut c).await,
+        (0x88, 1002u16.to_be_bytes().to_vec())
+    );
     // Ours: the server waits for the client's Close, reading past other frames.
     let (mut t, mut c) = pair().await;
     let closing = tokio::spawn(async move {
