@@ -206,27 +206,26 @@ async fn bad_text_and_protocol_errors_close_with_their_codes() {
     assert_eq!(&server_frame(&mut c).await.1[..2], &1002u16.to_be_bytes());
 }
 
+/// The client closes with `code`: the link ends, and the server's Close says `answer`.
+async fn client_closes_with(code: u16, answer: u16) {
+    let (mut t, mut c) = pair().await;
+    c.write_all(&client_frame(true, Op::Close, &code.to_be_bytes(), MASK))
+        .await
+        .unwrap();
+    assert!(matches!(t.recv().await, Inbound::Closed));
+    assert_eq!(
+        server_frame(&mut c).await,
+        (0x88, answer.to_be_bytes().to_vec()),
+        "{code}"
+    );
+}
+
 #[tokio::test]
 async fn the_clients_close_is_answered_and_ours_waits_for_its_reply() {
-    let (mut t, mut c) = pair().await;
-    c.write_all(&client_frame(true, Op::Close, &1001u16.to_be_bytes(), MASK))
-        .await
-        .unwrap();
-    assert!(matches!(t.recv().await, Inbound::Closed));
-    assert_eq!(
-        server_frame(&mut c).await,
-        (0x88, 1001u16.to_be_bytes().to_vec())
-    );
-    // A code no peer may send (1005 means "no code" and is never on the wire): 1002.
-    let (mut t, mut c) = pair().await;
-    c.write_all(&client_frame(true, Op::Close, &1005u16.to_be_bytes(), MASK))
-        .await
-        .unwrap();
-    assert!(matches!(t.recv().await, Inbound::Closed));
-    assert_eq!(
-        server_frame(&mut c).await,
-        (0x88, 1002u16.to_be_bytes().to_vec())
-    );
+    client_closes_with(1001, 1001).await;
+    // Codes no peer may send (1005 means "no code" and is never on the wire): 1002.
+    client_closes_with(1005, 1002).await;
+    client_closes_with(2999, 1002).await;
     // Ours: the server waits for the client's Close, reading past other frames.
     let (mut t, mut c) = pair().await;
     let closing = tokio::spawn(async move {
