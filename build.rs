@@ -11,6 +11,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 fn main() {
+    // The migrations are embedded (`embed_migrations!`): a new one must rebuild the crate.
+    println!("cargo:rerun-if-changed=diesel-migrations");
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
     widget_bundle(&out_dir.join("widget.js"));
     console_table(&out_dir.join("console_files.rs"));

@@ -304,3 +304,115 @@ mod tests {
         );
     }
 }
+
+/// What a webhook is told about (`docs/operations.md`, "Webhooks"): each is read off one
+/// entry of a conversation's log, so every event has the entry's conversation and offset
+/// and is as durable as the entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum WebhookEvent {
+    /// A conversation's first entry (a visitor wrote, or accepted an invitation).
+    #[serde(rename = "conversation.opened")]
+    Opened,
+    /// An agent was given the conversation (`join`).
+    #[serde(rename = "conversation.assigned")]
+    Assigned,
+    /// The conversation went to another agent (`transfer`).
+    #[serde(rename = "conversation.transferred")]
+    Transferred,
+    /// The conversation was closed (`close`).
+    #[serde(rename = "conversation.closed")]
+    Closed,
+    /// The conversation was reopened (`reopen`).
+    #[serde(rename = "conversation.reopened")]
+    Reopened,
+    /// A message, by the visitor or an agent (`msg` without a contact).
+    #[serde(rename = "message.created")]
+    Message,
+    /// A message left while no agent was on line, with who to answer (`msg` with a
+    /// contact).
+    #[serde(rename = "offline_message.left")]
+    OfflineMessage,
+}
+
+impl WebhookEvent {
+    pub const ALL: [WebhookEvent; 7] = [
+        WebhookEvent::Opened,
+        WebhookEvent::Assigned,
+        WebhookEvent::Transferred,
+        WebhookEvent::Closed,
+        WebhookEvent::Reopened,
+        WebhookEvent::Message,
+        WebhookEvent::OfflineMessage,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookEvent::Opened => "conversation.opened",
+            WebhookEvent::Assigned => "conversation.assigned",
+            WebhookEvent::Transferred => "conversation.transferred",
+            WebhookEvent::Closed => "conversation.closed",
+            WebhookEvent::Reopened => "conversation.reopened",
+            WebhookEvent::Message => "message.created",
+            WebhookEvent::OfflineMessage => "offline_message.left",
+        }
+    }
+
+    /// The events an entry of kind `kind` at offset `off` makes (`offline`: it carries a
+    /// contact), in this order: the opening first. The one rule of which entry is which
+    /// event, for every backend.
+    pub fn of_entry(
+        kind: EntryKind,
+        off: u64,
+        offline: bool,
+    ) -> impl Iterator<Item = WebhookEvent> {
+        let opened = (off == 1).then_some(WebhookEvent::Opened);
+        let own = match kind {
+            EntryKind::Msg if offline => Some(WebhookEvent::OfflineMessage),
+            EntryKind::Msg => Some(WebhookEvent::Message),
+            EntryKind::Join => Some(WebhookEvent::Assigned),
+            EntryKind::Transfer => Some(WebhookEvent::Transferred),
+            EntryKind::Close => Some(WebhookEvent::Closed),
+            EntryKind::Reopen => Some(WebhookEvent::Reopened),
+            EntryKind::Read => None,
+        };
+        opened.into_iter().chain(own)
+    }
+}
+
+words!(WebhookEvent, |s| format!(
+    "unknown webhook event {s:?} (expected one of {})",
+    WebhookEvent::ALL.map(|e| e.as_str()).join(", ")
+));
+
+/// Where a webhook delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryState {
+    /// Not delivered yet: its next attempt is due at `next_at`.
+    Pending,
+    /// The endpoint answered 2xx.
+    Delivered,
+    /// Given up: refused for good (a 4xx other than 408/429, an address not allowed), or
+    /// still failing when its retry period ended. An admin may send it again.
+    Failed,
+}
+
+impl DeliveryState {
+    pub const ALL: [DeliveryState; 3] = [
+        DeliveryState::Pending,
+        DeliveryState::Delivered,
+        DeliveryState::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Pending => "pending",
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::Failed => "failed",
+        }
+    }
+}
+
+words!(DeliveryState, |s| format!(
+    "unknown delivery state {s:?} (expected pending, delivered or failed)"
+));

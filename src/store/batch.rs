@@ -14,7 +14,7 @@ use super::{
     Appended, Author, Cid, ConvInfo, ConvRef, Entry, Fence, NewEntry, StoreError, StoreResult,
 };
 use crate::ids::{AgentId, ConversationId, Epoch, Offset, SiteId, VisitorId};
-use crate::vocab::{EntryKind, Sender};
+use crate::vocab::{EntryKind, Sender, WebhookEvent};
 
 /// What a batch needs loaded before it is planned.
 pub(crate) struct Wanted<'a> {
@@ -298,4 +298,67 @@ pub(crate) fn plan(
         done.push(Appended::New(Box::new(entry), info));
     }
     Ok(Planned { done, changes })
+}
+
+/// A webhook as an append sees it: which site's entries it takes, and which events.
+#[derive(Debug, Clone)]
+pub(crate) struct Hook {
+    pub(crate) id: i64,
+    pub(crate) site: SiteId,
+    pub(crate) events: Vec<WebhookEvent>,
+}
+
+/// A delivery an append records, in the same transaction (`Webhooks`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct NewDelivery {
+    pub(crate) webhook: i64,
+    pub(crate) conv: ConversationId,
+    pub(crate) off: Offset,
+    pub(crate) event: WebhookEvent,
+    /// The entry's commit time: the delivery's `created_at`, and when it is first due.
+    pub(crate) ts: i64,
+}
+
+/// The sites of the entries `done` stored now that make a webhook event: those whose
+/// webhooks an append must load (sorted, unique; empty: load none).
+pub(crate) fn event_sites(done: &[Appended]) -> Vec<SiteId> {
+    let mut sites: Vec<SiteId> = done
+        .iter()
+        .filter_map(|a| match a {
+            Appended::New(e, info) => WebhookEvent::of_entry(e.kind, e.off.0, e.contact.is_some())
+                .next()
+                .map(|_| info.site),
+            _ => None,
+        })
+        .collect();
+    sites.sort_unstable();
+    sites.dedup();
+    sites
+}
+
+/// The deliveries the entries `done` stored now make for `hooks`: one per event of each
+/// new entry (`WebhookEvent::of_entry`) for each hook of its site that takes the event,
+/// in the order of the entries.
+pub(crate) fn deliveries(done: &[Appended], hooks: &[Hook]) -> Vec<NewDelivery> {
+    let mut out = Vec::new();
+    if hooks.is_empty() {
+        return out;
+    }
+    for a in done {
+        let Appended::New(e, info) = a else { continue };
+        for event in WebhookEvent::of_entry(e.kind, e.off.0, e.contact.is_some()) {
+            for h in hooks {
+                if h.site == info.site && h.events.contains(&event) {
+                    out.push(NewDelivery {
+                        webhook: h.id,
+                        conv: e.conv,
+                        off: e.off,
+                        event,
+                        ts: e.ts,
+                    });
+                }
+            }
+        }
+    }
+    out
 }

@@ -1,9 +1,10 @@
-//! The canonical log and everything else kefu keeps, behind four service traits.
+//! The canonical log and everything else kefu keeps, behind six service traits.
 //!
-//! Owns: the service traits (`Log`, `Directory`, `Settings`, `Search`) and `Store`, which
-//! is all four; the records they take and return (`records`), their error type
-//! (`error`), the rule of a group commit every backend applies (`batch`), and choosing a
-//! backend from the database URL. The backends: `sqlite` (the embedded default),
+//! Owns: the service traits (`Log`, `Directory`, `Settings`, `Search`, `Webhooks`,
+//! `Cluster`) and `Store`, which is all of them; the records they take and return
+//! (`records`), their error type (`error`), the rule of a group commit every backend
+//! applies (`batch`, which also names the webhook deliveries a commit records), and
+//! choosing a backend from the database URL. The backends: `sqlite` (the embedded default),
 //! `postgres` and `mysql` (database servers, behind the cargo features of those names),
 //! all three running the SQL backends' shared queries in `sql`; and `memory` (nothing
 //! kept on disk, for tests and trials). Every backend passes the same suite
@@ -30,14 +31,14 @@ pub mod testdb;
 
 pub use error::{StoreError, StoreResult};
 pub use records::{
-    now_ms, Agent, Appended, Author, Canned, Cid, Contact, ConvFilter, ConvInfo, ConvRef,
-    ConvSummary, DeletedVisitor, DeskConv, Entry, Fence, InviteRule, Lease, NewEntry, Node, Reopen,
-    Site,
+    now_ms, Agent, Appended, Attempt, Author, Canned, Cid, Contact, ConvFilter, ConvInfo, ConvRef,
+    ConvSummary, DeletedVisitor, Delivery, DeskConv, DueDelivery, Entry, Fence, InviteRule, Lease,
+    NewEntry, Node, Reopen, Site, Webhook, WebhookChange,
 };
 
 use crate::config::{Config, Synchronous};
 use crate::ids::{AgentId, ConversationId, Offset, SiteId, VisitorId};
-use crate::vocab::{AgentRole, TransportKind};
+use crate::vocab::{AgentRole, DeliveryState, TransportKind};
 
 /// The conversations and their logs.
 pub trait Log {
@@ -216,6 +217,68 @@ pub trait Search {
     fn search(&self, site: SiteId, needle: &str, limit: usize) -> StoreResult<Vec<Entry>>;
 }
 
+/// Webhooks: a site's endpoints, and the durable outbox of their deliveries
+/// (`webhook_deliveries`). A delivery is recorded by the append that commits its entry
+/// (`Log::append_fenced`: one per event of each new entry, `WebhookEvent::of_entry`, for
+/// every webhook of the entry's site that takes that event, paused or not), so no event
+/// is lost between the log and the outbox; `delete_visitor` deletes the deliveries of the
+/// conversations it deletes.
+pub trait Webhooks {
+    /// The webhooks of a site, oldest first, each with its pending count.
+    fn webhooks(&self, site: SiteId) -> StoreResult<Vec<Webhook>>;
+    /// Register a webhook (`change.url` and `change.events` must be given; `paused`
+    /// defaults to false); `Conflict` if the site has `max`.
+    fn add_webhook(
+        &self,
+        site: SiteId,
+        change: &WebhookChange,
+        secret: &str,
+        max: usize,
+    ) -> StoreResult<Webhook>;
+    /// Change webhook `id` of `site`; `None` when the site has no such webhook.
+    fn update_webhook(
+        &self,
+        site: SiteId,
+        id: i64,
+        change: &WebhookChange,
+    ) -> StoreResult<Option<Webhook>>;
+    /// Delete webhook `id` of `site` and all its deliveries; false if there is none.
+    fn delete_webhook(&self, site: SiteId, id: i64) -> StoreResult<bool>;
+    /// Deliveries of webhook `id` of `site` (in `state`, when given), newest first (by
+    /// id), with an id below `before` when given, at most `limit`; `None` when the site
+    /// has no such webhook.
+    fn deliveries(
+        &self,
+        site: SiteId,
+        id: i64,
+        state: Option<DeliveryState>,
+        before: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Option<Vec<Delivery>>>;
+    /// Pending deliveries due at `now` (`next_at <= now`) of webhooks that are not
+    /// paused, of `sites` (or of every site), earliest due first (then by id), at most
+    /// `limit`.
+    fn due_deliveries(
+        &self,
+        now: i64,
+        sites: Option<&[SiteId]>,
+        limit: usize,
+    ) -> StoreResult<Vec<DueDelivery>>;
+    /// Record an attempt at pending delivery `id` made at `now`: one more attempt, its
+    /// outcome, and the webhook's `last_ok_at` or `last_error(_at)`. False (nothing
+    /// changed) when the delivery is gone or no longer pending.
+    fn record_attempt(&self, id: i64, now: i64, attempt: &Attempt) -> StoreResult<bool>;
+    /// Make failed delivery `delivery` of webhook `id` of `site` pending again, due at
+    /// `now`; false when there is no such failed delivery.
+    fn retry_delivery(&self, site: SiteId, id: i64, delivery: i64, now: i64) -> StoreResult<bool>;
+    /// Housekeeping: pending deliveries due before `give_up_before` become failed ("not
+    /// delivered within the retry period": nothing attempted them for that long — a
+    /// paused webhook's; a delivery being retried is always due within its period, and
+    /// one an admin sent again is due from then), and delivered or failed ones created
+    /// before `forget_before` are deleted. How many rows changed.
+    fn prune_deliveries(&self, give_up_before: i64, forget_before: i64) -> StoreResult<u64>;
+}
+
 /// The nodes of a cluster sharing one database, and who serves each site: a lease with a
 /// fencing epoch (`docs/deploy.md`, "Several nodes"). Only unique keys, conditional
 /// updates and ordinary transactions: no advisory lock, no notification channel. Times
@@ -251,9 +314,15 @@ pub trait Cluster {
 }
 
 /// Everything kefu keeps: what the server holds as `Arc<dyn Store>`.
-pub trait Store: Log + Directory + Settings + Search + Cluster + Send + Sync + 'static {}
+pub trait Store:
+    Log + Directory + Settings + Search + Webhooks + Cluster + Send + Sync + 'static
+{
+}
 
-impl<T: Log + Directory + Settings + Search + Cluster + Send + Sync + 'static> Store for T {}
+impl<T: Log + Directory + Settings + Search + Webhooks + Cluster + Send + Sync + 'static> Store
+    for T
+{
+}
 
 /// How to open a backend, from the configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,7 +8,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{AgentId, ClientMsgId, ConversationId, Epoch, Offset, SiteId, VisitorId};
-use crate::vocab::{AgentRole, EntryKind, Role, Sender, TransportKind};
+use crate::vocab::{
+    AgentRole, DeliveryState, EntryKind, Role, Sender, TransportKind, WebhookEvent,
+};
 
 /// One site (tenant).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -352,4 +354,91 @@ pub struct Lease {
 pub struct Fence<'a> {
     pub node: &'a str,
     pub epoch_of: &'a (dyn Fn(SiteId) -> Option<i64> + Sync),
+}
+
+/// An endpoint a site's events are posted to (`webhooks`), with how its deliveries go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Webhook {
+    pub id: i64,
+    pub site: SiteId,
+    /// `http://` or `https://`, where each delivery is POSTed.
+    pub url: String,
+    /// The HMAC-SHA256 key deliveries are signed with.
+    pub secret: String,
+    /// The events it is sent, in `WebhookEvent` order, none twice.
+    pub events: Vec<WebhookEvent>,
+    /// Deliveries wait (and keep being recorded) until it is resumed.
+    pub paused: bool,
+    pub created_at: i64,
+    /// The last time it answered 2xx.
+    pub last_ok_at: Option<i64>,
+    /// The last attempt that failed, and when (kept after later successes: `last_ok_at`
+    /// tells which came last).
+    pub last_error: Option<String>,
+    pub last_error_at: Option<i64>,
+    /// Its deliveries still pending, and the earliest time one of them is due.
+    pub pending: u64,
+    pub next_at: Option<i64>,
+}
+
+/// A webhook as an admin registers or changes it: what is `None` stays as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WebhookChange {
+    pub url: Option<String>,
+    pub events: Option<Vec<WebhookEvent>>,
+    pub paused: Option<bool>,
+}
+
+/// One event to deliver to one webhook (`webhook_deliveries`): the entry at `off` of
+/// conversation `conv`, as `event`. Recorded in the transaction that appends the entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub id: i64,
+    pub webhook: i64,
+    pub conv: ConversationId,
+    pub off: Offset,
+    pub event: WebhookEvent,
+    /// When the entry was committed (ms since the Unix epoch).
+    pub created_at: i64,
+    /// Attempts made so far.
+    pub attempts: u32,
+    pub state: DeliveryState,
+    /// When the next attempt is due (pending deliveries only).
+    pub next_at: Option<i64>,
+    /// The last attempt's HTTP status, if it got one, and what went wrong, if anything.
+    pub last_status: Option<u16>,
+    pub last_error: Option<String>,
+}
+
+impl Delivery {
+    /// The event's id, the same at every attempt and to every endpoint: receivers dedupe
+    /// by it. Unique by construction (a conversation id is never reused, nor an offset
+    /// within it, and one entry makes each event at most once).
+    pub fn event_id(&self) -> String {
+        format!("{}.{}.{}", self.conv, self.off.0, self.event)
+    }
+}
+
+/// A delivery due now, with the webhook it goes to (`Webhooks::due_deliveries`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueDelivery {
+    pub delivery: Delivery,
+    pub site: SiteId,
+    pub url: String,
+    pub secret: String,
+}
+
+/// What one attempt at a delivery came to (`Webhooks::record_attempt`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attempt {
+    /// The endpoint answered 2xx.
+    Delivered { status: u16 },
+    /// It failed; try again at `at`.
+    Retry {
+        at: i64,
+        status: Option<u16>,
+        error: String,
+    },
+    /// It failed and will not be tried again (unless an admin asks).
+    Failed { status: Option<u16>, error: String },
 }

@@ -3,7 +3,8 @@
 //!
 //! Owns: the cases (`log` for appends, reads and conversation rows; `directory` for
 //! sites, agents, tokens, settings and search; `cluster` for nodes, leases and the
-//! fence), the helpers they share, and `suite!`,
+//! fence; `webhooks` for webhooks and the deliveries appends record), the helpers they
+//! share, and `suite!`,
 //! which a backend invokes with a function making a fresh, empty store to get one
 //! `#[test]` per case. Knows nothing of any backend: what only one of them can show (a
 //! file deleted under SQLite, its migrations) is tested by that backend.
@@ -11,10 +12,12 @@
 mod cluster;
 mod directory;
 mod log;
+mod webhooks;
 
 pub(crate) use cluster::*;
 pub(crate) use directory::*;
 pub(crate) use log::*;
+pub(crate) use webhooks::*;
 
 use super::{Appended, Author, Cid, ConvRef, NewEntry, Store};
 use crate::ids::{ConversationId, SiteId};
@@ -64,6 +67,16 @@ macro_rules! suite {
             node_ids_are_claimed_once_and_beaten_by_their_own_process,
             a_lease_has_one_holder_and_each_taker_a_new_epoch,
             appends_are_fenced_by_the_lease_in_their_own_transaction,
+            webhooks_are_added_changed_deleted_and_scoped_to_their_site,
+            a_site_has_at_most_max_webhooks,
+            appends_record_one_delivery_per_event_for_each_webhook_taking_it,
+            a_batch_without_events_or_webhooks_records_nothing,
+            large_batches_record_every_delivery,
+            due_deliveries_are_by_time_and_site_and_never_paused,
+            attempts_are_recorded_on_pending_deliveries_only,
+            failed_deliveries_are_sent_again_on_demand,
+            old_deliveries_are_given_up_then_forgotten,
+            deleting_a_webhook_or_a_visitor_deletes_their_deliveries,
         );
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {

@@ -5,20 +5,23 @@
 //! Owns: its tables (plain maps behind one mutex, so every call is one transaction) and
 //! their rules, which mirror the SQL schema's: ids counted from 1 and never reused,
 //! unique keys (`Conflict`), references to rows that must exist (`Invalid`). Appends
-//! apply the rule every backend shares (`store::batch`); `directory` holds the sites,
-//! agents, tokens and settings. Knows nothing of SQL, transports or the wire.
+//! apply the rule every backend shares (`store::batch`), recording the webhook
+//! deliveries of what they store in the same call; `directory` holds the sites, agents,
+//! tokens and settings, `webhooks` the webhooks and their deliveries. Knows nothing of
+//! SQL, transports or the wire.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
 
 mod cluster;
 mod directory;
+mod webhooks;
 
 use super::batch::{self, Change, Conv, Loaded, Opener, Stored, Wanted};
 use super::{
-    Agent, Appended, Canned, ConvFilter, ConvInfo, ConvRef, ConvSummary, DeletedVisitor, DeskConv,
-    Entry, Fence, InviteRule, Lease, Log, NewEntry, Node, Reopen, Search, Site, StoreError,
-    StoreResult,
+    Agent, Appended, Canned, ConvFilter, ConvInfo, ConvRef, ConvSummary, DeletedVisitor, Delivery,
+    DeskConv, Entry, Fence, InviteRule, Lease, Log, NewEntry, Node, Reopen, Search, Site,
+    StoreError, StoreResult, Webhook,
 };
 use crate::ids::{AgentId, ConversationId, Epoch, Offset, SiteId, VisitorId};
 use crate::vocab::{EntryKind, Role, Sender};
@@ -48,6 +51,10 @@ struct State {
     /// The cluster's tables (`cluster`).
     nodes: BTreeMap<String, Node>,
     leases: BTreeMap<SiteId, Lease>,
+    /// The webhooks (their `pending` and `next_at` counted when read) and the outbox of
+    /// their deliveries (`webhooks`).
+    webhooks: BTreeMap<i64, Webhook>,
+    deliveries: BTreeMap<i64, Delivery>,
     /// The last id given, per table.
     last: Ids,
 }
@@ -60,6 +67,8 @@ struct Ids {
     conv: i64,
     canned: i64,
     rule: i64,
+    webhook: i64,
+    delivery: i64,
 }
 
 struct Token {
@@ -294,6 +303,7 @@ impl Log for MemoryStore {
                 Change::Owner(agent, off) => conv.owner = Some((agent, off)),
             }
         }
+        st.record_deliveries(&planned.done);
         Ok(planned.done)
     }
 
@@ -363,6 +373,7 @@ impl Log for MemoryStore {
         for conv in &convs {
             st.convs.remove(conv);
         }
+        st.deliveries.retain(|_, d| !convs.contains(&d.conv));
         for stored in st.cids.values_mut() {
             stored.retain(|s| !convs.contains(&s.conv));
         }

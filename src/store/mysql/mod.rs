@@ -44,6 +44,9 @@ mod migrate;
 #[allow(clippy::duplicate_mod)] // compiled once per backend, by design (see `sql`)
 #[path = "../sql/queries.rs"]
 mod queries;
+#[allow(clippy::duplicate_mod)] // compiled once per backend, by design (see `sql`)
+#[path = "../sql/webhooks.rs"]
+mod webhooks;
 
 /// The store the shared queries implement the service traits for.
 type Db = MysqlStore;
@@ -128,6 +131,8 @@ impl Dialect for MysqlStore {
     /// INSERT, then `LAST_INSERT_ID()` on the same connection, in the same transaction:
     /// the id this connection's last insert was given, whatever other connections do.
     fn insert(c: &mut MysqlConnection, row: NewRow<'_>) -> StoreResult<i64> {
+        // The table, not the query module of the same name.
+        use super::sql::schema::webhooks;
         macro_rules! insert {
             ($table:ident, $row:expr) => {
                 diesel::insert_into($table::table).values($row).execute(c)?
@@ -140,6 +145,7 @@ impl Dialect for MysqlStore {
             NewRow::Conversation(r) => insert!(conversations, r),
             NewRow::Canned(r) => insert!(canned_responses, r),
             NewRow::Rule(r) => insert!(invite_rules, r),
+            NewRow::Webhook(r) => insert!(webhooks, r),
         };
         let id = diesel::select(sql::<BigInt>("CAST(LAST_INSERT_ID() AS SIGNED)")).get_result(c)?;
         Ok(id)
@@ -172,6 +178,30 @@ impl Dialect for MysqlStore {
             .load(c)?)
     }
 
+    /// `SELECT … FOR UPDATE` (MariaDB has no `FOR SHARE`; inserting the deliveries takes
+    /// a shared lock on these rows anyway, for their foreign key): a deletion waits for
+    /// this commit, and this read sees one committed before it.
+    fn lock_hooks(c: &mut MysqlConnection, sites: &[i64]) -> StoreResult<Vec<(i64, i64, String)>> {
+        use super::sql::schema::webhooks;
+        Ok(webhooks::table
+            .filter(webhooks::site_id.eq_any(sites))
+            .order(webhooks::id)
+            .select((webhooks::id, webhooks::site_id, webhooks::events))
+            .for_update()
+            .load(c)?)
+    }
+
+    /// `SELECT … FOR UPDATE`: it waits for every append holding the row (`lock_hooks`),
+    /// and they for it.
+    fn lock_webhook(c: &mut MysqlConnection, id: i64) -> StoreResult<Option<i64>> {
+        use super::sql::schema::webhooks;
+        Ok(webhooks::table
+            .find(id)
+            .select(webhooks::site_id)
+            .for_update()
+            .first(c)
+            .optional()?)
+    }
     /// LIKE on the body under `utf8mb4_general_ci`: the tables' binary collation would
     /// make it case-sensitive. (That collation also equates some accented letters with
     /// plain ones, which ASCII-only folding would not.)

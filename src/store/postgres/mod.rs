@@ -31,6 +31,9 @@ mod migrate;
 #[allow(clippy::duplicate_mod)] // compiled once per backend, by design (see `sql`)
 #[path = "../sql/queries.rs"]
 mod queries;
+#[allow(clippy::duplicate_mod)] // compiled once per backend, by design (see `sql`)
+#[path = "../sql/webhooks.rs"]
+mod webhooks;
 
 /// The store the shared queries implement the service traits for.
 type Db = PgStore;
@@ -95,6 +98,8 @@ impl Dialect for PgStore {
     }
 
     fn insert(c: &mut PgConnection, row: NewRow<'_>) -> StoreResult<i64> {
+        // The table, not the query module of the same name.
+        use super::sql::schema::webhooks;
         macro_rules! returning_id {
             ($table:ident, $row:expr) => {
                 diesel::insert_into($table::table)
@@ -110,6 +115,7 @@ impl Dialect for PgStore {
             NewRow::Conversation(r) => returning_id!(conversations, r),
             NewRow::Canned(r) => returning_id!(canned_responses, r),
             NewRow::Rule(r) => returning_id!(invite_rules, r),
+            NewRow::Webhook(r) => returning_id!(webhooks, r),
         })
     }
 
@@ -140,6 +146,30 @@ impl Dialect for PgStore {
             .load(c)?)
     }
 
+    /// `SELECT … FOR KEY SHARE`: a deletion of these rows (and `lock_webhook`) waits for
+    /// this commit, and this read skips a row deleted by a commit it waited for; a change
+    /// of their other columns (an attempt's outcome) waits for nothing.
+    fn lock_hooks(c: &mut PgConnection, sites: &[i64]) -> StoreResult<Vec<(i64, i64, String)>> {
+        use super::sql::schema::webhooks;
+        Ok(webhooks::table
+            .filter(webhooks::site_id.eq_any(sites))
+            .order(webhooks::id)
+            .select((webhooks::id, webhooks::site_id, webhooks::events))
+            .for_key_share()
+            .load(c)?)
+    }
+
+    /// `SELECT … FOR UPDATE`: it waits for every append holding the row (`lock_hooks`),
+    /// and they for it.
+    fn lock_webhook(c: &mut PgConnection, id: i64) -> StoreResult<Option<i64>> {
+        use super::sql::schema::webhooks;
+        Ok(webhooks::table
+            .find(id)
+            .select(webhooks::site_id)
+            .for_update()
+            .first(c)
+            .optional()?)
+    }
     /// ILIKE, `\` escaping the wildcards (PostgreSQL's default escape, said anyway).
     fn contains(pattern: String) -> Self::Contains {
         entries::body.ilike(pattern).escape('\\')

@@ -6,7 +6,11 @@
 //! the visitor and conversation rows a batch creates): the visitors, their open
 //! conversations, the conversations with their heads, the stored cids, one multi-row
 //! INSERT of the new entries per `rows_per_insert`, one UPDATE per conversation row the
-//! batch changes. Knows nothing of the rule itself (`batch`), nor of the wire.
+//! batch changes; and, when a new entry makes a webhook event (`batch::event_sites`),
+//! the webhooks of those entries' sites (read locked, `Dialect::lock_hooks`), then one
+//! multi-row INSERT of the deliveries they take (`batch::deliveries`) per
+//! `rows_per_insert`, none when they take none. Knows nothing of the rule itself
+//! (`batch`), nor of the wire.
 
 use std::collections::HashMap;
 
@@ -14,16 +18,21 @@ use diesel::prelude::*;
 
 use super::Db;
 use crate::ids::{ConversationId, Epoch, Offset, SiteId, VisitorId};
-use crate::store::batch::{self, Change, Conv, Loaded, Opener, Stored, Wanted};
-use crate::store::sql::models::{sender_of, ConvStatus, NewConvRow, NewEntryRow, NewVisitorRow};
-use crate::store::sql::schema::{conversations, entries, visitors};
-use crate::store::sql::{ids_per_query, rows_per_insert, Dialect, NewRow};
+use crate::store::batch::{self, Change, Conv, Hook, Loaded, Opener, Stored, Wanted};
+use crate::store::sql::models::{
+    sender_of, ConvStatus, NewConvRow, NewDeliveryRow, NewEntryRow, NewVisitorRow,
+};
+use crate::store::sql::schema::{conversations, entries, visitors, webhook_deliveries};
+use crate::store::sql::{
+    ids_per_query, rows_per_insert, Dialect, NewRow, DELIVERY_COLUMNS, ENTRY_COLUMNS,
+};
 use crate::store::{Appended, Fence, NewEntry, StoreError, StoreResult};
 
 type Conn = <Db as Dialect>::Conn;
 
 const IDS_PER_QUERY: usize = ids_per_query(Db::MAX_BINDS);
-const ROWS_PER_INSERT: usize = rows_per_insert(Db::MAX_BINDS);
+const ROWS_PER_INSERT: usize = rows_per_insert(Db::MAX_BINDS, ENTRY_COLUMNS);
+const DELIVERIES_PER_INSERT: usize = rows_per_insert(Db::MAX_BINDS, DELIVERY_COLUMNS);
 
 /// The state the batch starts from: the conversations it names, the visitors it writes
 /// for and their open conversations, the heads, and the keyed cids already stored.
@@ -102,6 +111,29 @@ fn load(c: &mut Conn, want: &Wanted<'_>) -> StoreResult<Loaded> {
         }
     }
     Ok(loaded)
+}
+
+/// The webhooks of `sites` (sorted, unique), as an append sees them, by id, read (and
+/// locked, where the backend locks rows) in the caller's write transaction, so that none
+/// is deleted before the deliveries recorded for it commit. An event name this version
+/// does not spell is one it never makes: it takes nothing, and fails no append.
+fn hooks_of(c: &mut Conn, sites: &[SiteId]) -> StoreResult<Vec<Hook>> {
+    let ids: Vec<i64> = sites.iter().map(|s| s.0).collect();
+    let mut hooks = Vec::new();
+    for chunk in ids.chunks(IDS_PER_QUERY) {
+        let rows = Db::lock_hooks(c, chunk)?;
+        hooks.extend(rows.into_iter().map(|(id, site, events)| {
+            Hook {
+                id,
+                site: SiteId(site),
+                events: events
+                    .split_whitespace()
+                    .filter_map(|e| e.parse().ok())
+                    .collect(),
+            }
+        }));
+    }
+    Ok(hooks)
 }
 
 /// Visitor and conversation rows, inserted as the batch needs them.
@@ -196,5 +228,18 @@ pub(super) fn append_in_tx(
         };
     }
     drop(rows);
+    let sites = batch::event_sites(&planned.done);
+    if !sites.is_empty() {
+        let hooks = hooks_of(c, &sites)?;
+        let rows: Vec<NewDeliveryRow> = batch::deliveries(&planned.done, &hooks)
+            .iter()
+            .map(NewDeliveryRow::of)
+            .collect();
+        for chunk in rows.chunks(DELIVERIES_PER_INSERT) {
+            diesel::insert_into(webhook_deliveries::table)
+                .values(chunk)
+                .execute(c)?;
+        }
+    }
     Ok(planned.done)
 }

@@ -3,8 +3,10 @@
 //!
 //! Owns: `schema` and `models` (one diesel schema for every backend), the `Dialect`
 //! trait (the whole per-backend difference the shared queries see), and the query
-//! modules written once against it: `queries.rs` (every service method but the append
-//! and the cluster's), `append.rs` (one group commit) and `cluster.rs` (nodes, leases).
+//! modules written once against it: `queries.rs` (every service method but the append,
+//! the cluster's and the webhooks'), `append.rs` (one group commit, with the webhook
+//! deliveries it records), `cluster.rs` (nodes, leases) and `webhooks.rs` (webhooks and
+//! their deliveries).
 //! They are compiled inside each backend's module (`#[path = "../sql/queries.rs"] mod queries;`), against that backend's
 //! `Db` type: the SQL is written once and type-checked for every backend built in,
 //! without generic bounds over diesel's query types. For the database servers
@@ -17,8 +19,8 @@
 //! its name) is:
 //! - `store/<backend>/mod.rs`: a store type with its set-up (connections and pool,
 //!   session settings) that runs its migrations when it opens; `impl Dialect` for it;
-//!   `type Db = ThatStore;` and `mod queries; mod append; mod cluster;` included as above
-//!   (and `mod migrate;` for a database server);
+//!   `type Db = ThatStore;` and `mod queries; mod append; mod cluster; mod webhooks;`
+//!   included as above (and `mod migrate;` for a database server);
 //! - its migrations, `diesel-migrations/<backend>/`, creating the tables of `schema`;
 //! - its URL scheme in `store::open` and `store::migrate`, and `conformance::suite!` run
 //!   on it in its tests (a database server's on fresh databases from `store::testdb`).
@@ -28,7 +30,9 @@ pub(crate) mod models;
 pub(crate) mod pools;
 pub(crate) mod schema;
 
-use models::{NewAgentRow, NewCannedRow, NewConvRow, NewRuleRow, NewSiteRow, NewVisitorRow};
+use models::{
+    NewAgentRow, NewCannedRow, NewConvRow, NewRuleRow, NewSiteRow, NewVisitorRow, NewWebhookRow,
+};
 
 use super::{StoreError, StoreResult};
 
@@ -69,6 +73,21 @@ pub(crate) trait Dialect {
     /// first commits); SQLite's write transaction already excludes every other writer.
     fn lock_admins(c: &mut Self::Conn, site: i64) -> StoreResult<Vec<i64>>;
 
+    /// `(id, site, events)` of the webhooks of these sites, read in the caller's write
+    /// transaction (the append's) so that none of them is deleted before this commit,
+    /// which records deliveries for them: `SELECT … FOR KEY SHARE` on PostgreSQL (which
+    /// only a deletion or `lock_webhook` waits for), `FOR UPDATE` on MySQL (MariaDB has no
+    /// `FOR SHARE`); SQLite's write transaction already excludes every other writer.
+    fn lock_hooks(c: &mut Self::Conn, sites: &[i64]) -> StoreResult<Vec<(i64, i64, String)>>;
+
+    /// The site of webhook `id`, if there is one, its row locked until the caller's
+    /// write transaction ends (`SELECT … FOR UPDATE` where the backend locks rows;
+    /// SQLite's write transaction already excludes every other writer): taken before
+    /// changing its deliveries and its row, so that an append recording deliveries for it
+    /// commits first (and they are seen), and so that a webhook's row is locked before
+    /// its deliveries' rows by every writer changing both.
+    fn lock_webhook(c: &mut Self::Conn, id: i64) -> StoreResult<Option<i64>>;
+
     /// `entries.body` matches the LIKE `pattern` (made by `like_pattern`, `\` escapes),
     /// ignoring the case of ASCII letters: LIKE on SQLite, ILIKE on PostgreSQL, LIKE
     /// under a case-insensitive collation on MySQL.
@@ -83,14 +102,19 @@ pub(crate) enum NewRow<'a> {
     Conversation(&'a NewConvRow<'a>),
     Canned(&'a NewCannedRow<'a>),
     Rule(&'a NewRuleRow<'a>),
+    Webhook(&'a NewWebhookRow<'a>),
 }
 
 /// Columns of an entry row, for the rows one multi-row INSERT may carry.
 pub(crate) const ENTRY_COLUMNS: usize = 9;
 
-/// Rows per multi-row INSERT of entries on a backend allowing `max_binds` parameters.
-pub(crate) const fn rows_per_insert(max_binds: usize) -> usize {
-    let fit = max_binds / ENTRY_COLUMNS;
+/// Columns of a new delivery row (`models::NewDeliveryRow`), likewise.
+pub(crate) const DELIVERY_COLUMNS: usize = 8;
+
+/// Rows of `columns` columns per multi-row INSERT on a backend allowing `max_binds`
+/// parameters.
+pub(crate) const fn rows_per_insert(max_binds: usize, columns: usize) -> usize {
+    let fit = max_binds / columns;
     if fit < 2000 {
         fit
     } else {
@@ -176,8 +200,9 @@ mod tests {
     #[test]
     fn patterns_match_literally_and_limits_fit() {
         assert_eq!(like_pattern(r"50%_a\b"), r"%50\%\_a\\b%");
-        assert_eq!(rows_per_insert(32_766), 2000);
-        assert_eq!(rows_per_insert(999), 111);
+        assert_eq!(rows_per_insert(32_766, ENTRY_COLUMNS), 2000);
+        assert_eq!(rows_per_insert(999, ENTRY_COLUMNS), 111);
+        assert_eq!(rows_per_insert(999, DELIVERY_COLUMNS), 124);
         assert!(ids_per_query(32_766) < 32_766);
     }
 }

@@ -2,16 +2,21 @@
 //! backend.
 //!
 //! Owns: the mapping between rows and the store's records, including the JSON `meta`
-//! column of an entry. Knows nothing of any one backend, nor of the wire.
+//! column of an entry and the space-separated `events` of a webhook. Knows nothing of
+//! any one backend, nor of the wire.
 
 use diesel::prelude::*;
 
 use super::schema::{
     agents, canned_responses, conversations, entries, invite_rules, sites, visitors,
+    webhook_deliveries, webhooks,
 };
 use crate::ids::{AgentId, ConversationId, Epoch, Offset, SiteId, VisitorId};
-use crate::store::{Agent, Canned, ConvInfo, Entry, InviteRule, Site, StoreError, StoreResult};
-use crate::vocab::{AgentRole, Sender, TransportKind, UnknownWord};
+use crate::store::batch::NewDelivery;
+use crate::store::{
+    Agent, Canned, ConvInfo, Delivery, Entry, InviteRule, Site, StoreError, StoreResult, Webhook,
+};
+use crate::vocab::{AgentRole, DeliveryState, Sender, TransportKind, UnknownWord, WebhookEvent};
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = sites)]
@@ -331,4 +336,169 @@ pub(crate) struct NewRuleRow<'a> {
     pub min_visits: i64,
     pub body: &'a str,
     pub created_at: i64,
+}
+
+/// The `events` column: the names of the events, separated by spaces, in `WebhookEvent`
+/// order, none twice.
+pub(crate) fn events_text(list: &[WebhookEvent]) -> String {
+    let names: Vec<&str> = WebhookEvent::ALL
+        .iter()
+        .filter(|e| list.contains(e))
+        .map(|e| e.as_str())
+        .collect();
+    names.join(" ")
+}
+
+/// The events an `events` column names, in its order; a name kefu does not spell is
+/// refused (`StoreError::Invalid`), naming the webhook.
+pub(crate) fn events_of(webhook: i64, text: &str) -> StoreResult<Vec<WebhookEvent>> {
+    text.split_whitespace()
+        .map(|w| {
+            w.parse()
+                .map_err(|e: UnknownWord| StoreError::Invalid(format!("webhook {webhook}: {e}")))
+        })
+        .collect()
+}
+
+/// A webhook as stored (its pending count is not a column: see `WebhookRow::webhook`).
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = webhooks)]
+pub(crate) struct WebhookRow {
+    pub id: i64,
+    pub site_id: i64,
+    pub url: String,
+    pub secret: String,
+    pub events: String,
+    pub paused: bool,
+    pub created_at: i64,
+    pub last_ok_at: Option<i64>,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<i64>,
+}
+
+impl WebhookRow {
+    /// The webhook this row holds, with `pending` deliveries the earliest of which is due
+    /// at `next_at`. An event name kefu does not spell is refused, naming the webhook.
+    pub(crate) fn webhook(self, pending: u64, next_at: Option<i64>) -> StoreResult<Webhook> {
+        Ok(Webhook {
+            events: events_of(self.id, &self.events)?,
+            id: self.id,
+            site: SiteId(self.site_id),
+            url: self.url,
+            secret: self.secret,
+            paused: self.paused,
+            created_at: self.created_at,
+            last_ok_at: self.last_ok_at,
+            last_error: self.last_error,
+            last_error_at: self.last_error_at,
+            pending,
+            next_at,
+        })
+    }
+}
+
+/// A new webhook as inserted: never attempted yet.
+#[derive(Insertable)]
+#[diesel(table_name = webhooks)]
+pub(crate) struct NewWebhookRow<'a> {
+    pub site_id: i64,
+    pub url: &'a str,
+    pub secret: &'a str,
+    pub events: &'a str,
+    pub paused: bool,
+    pub created_at: i64,
+}
+
+/// The columns of a webhook an admin changes: `None` is left as it is.
+#[derive(AsChangeset)]
+#[diesel(table_name = webhooks)]
+pub(crate) struct WebhookChangeRow<'a> {
+    pub url: Option<&'a str>,
+    pub events: Option<String>,
+    pub paused: Option<bool>,
+}
+
+impl WebhookChangeRow<'_> {
+    /// Does it change anything? (An UPDATE setting no column is no statement.)
+    pub(crate) fn changes(&self) -> bool {
+        self.url.is_some() || self.events.is_some() || self.paused.is_some()
+    }
+}
+
+/// A delivery as stored.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = webhook_deliveries)]
+pub(crate) struct DeliveryRow {
+    pub id: i64,
+    pub webhook_id: i64,
+    pub conversation_id: i64,
+    pub off: i64,
+    pub event: String,
+    pub created_at: i64,
+    pub attempts: i64,
+    pub state: String,
+    pub next_at: Option<i64>,
+    pub last_status: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+impl DeliveryRow {
+    /// The delivery this row holds. Its words are read as kefu writes them; a row
+    /// spelling one otherwise is refused, naming the delivery.
+    pub(crate) fn delivery(self) -> StoreResult<Delivery> {
+        let unreadable =
+            |e: UnknownWord| StoreError::Invalid(format!("webhook delivery {}: {e}", self.id));
+        let event = self.event.parse().map_err(unreadable)?;
+        let state: DeliveryState = self.state.parse().map_err(unreadable)?;
+        Ok(Delivery {
+            id: self.id,
+            webhook: self.webhook_id,
+            conv: ConversationId(self.conversation_id),
+            off: Offset(self.off as u64),
+            event,
+            created_at: self.created_at,
+            attempts: self.attempts.clamp(0, u32::MAX as i64) as u32,
+            state,
+            next_at: self.next_at,
+            last_status: self.last_status.map(|s| s.clamp(0, u16::MAX as i64) as u16),
+            last_error: self.last_error,
+        })
+    }
+
+    /// The deliveries of `rows`, in their order.
+    pub(crate) fn deliveries(rows: Vec<DeliveryRow>) -> StoreResult<Vec<Delivery>> {
+        rows.into_iter().map(DeliveryRow::delivery).collect()
+    }
+}
+
+/// A delivery an append records: pending, no attempt yet, due when its entry was
+/// committed. No column is left to its default, so that SQLite takes many in one INSERT.
+#[derive(Insertable)]
+#[diesel(table_name = webhook_deliveries)]
+#[diesel(treat_none_as_default_value = false)]
+pub(crate) struct NewDeliveryRow {
+    pub webhook_id: i64,
+    pub conversation_id: i64,
+    pub off: i64,
+    pub event: &'static str,
+    pub created_at: i64,
+    pub attempts: i64,
+    pub state: &'static str,
+    pub next_at: Option<i64>,
+}
+
+impl NewDeliveryRow {
+    /// The row of `d`.
+    pub(crate) fn of(d: &NewDelivery) -> NewDeliveryRow {
+        NewDeliveryRow {
+            webhook_id: d.webhook,
+            conversation_id: d.conv.0,
+            off: d.off.0 as i64,
+            event: d.event.as_str(),
+            created_at: d.ts,
+            attempts: 0,
+            state: DeliveryState::Pending.as_str(),
+            next_at: Some(d.ts),
+        }
+    }
 }

@@ -1,5 +1,6 @@
 //! The service methods every SQL backend runs the same way: every one but the append
-//! (`append.rs`), as diesel queries.
+//! (`append.rs`), the cluster's (`cluster.rs`) and the webhooks' (`webhooks.rs`), as
+//! diesel queries.
 //!
 //! Compiled inside each backend's module, against that backend's `Db` (see `sql`): this
 //! file names no backend and no connection type; what differs between backends it asks
@@ -15,6 +16,7 @@ use crate::ids::{random_token, AgentId, ConversationId, Offset, SiteId, VisitorI
 use crate::store::sql::models::*;
 use crate::store::sql::schema::{
     agent_tokens, agents, canned_responses, conversations, entries, invite_rules, sites, visitors,
+    webhook_deliveries,
 };
 use crate::store::sql::{ids_per_query, like_pattern, room, taken, Dialect, NewRow};
 use crate::store::{
@@ -561,7 +563,13 @@ impl Log for Db {
                 .order(conversations::id)
                 .select(conversations::id)
                 .load(c)?;
+            // Their webhook deliveries and entries first: both refer to the conversations.
             for chunk in convs.chunks(ids_per_query(Db::MAX_BINDS)) {
+                diesel::delete(
+                    webhook_deliveries::table
+                        .filter(webhook_deliveries::conversation_id.eq_any(chunk)),
+                )
+                .execute(c)?;
                 diesel::delete(entries::table.filter(entries::conversation_id.eq_any(chunk)))
                     .execute(c)?;
             }

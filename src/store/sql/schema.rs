@@ -116,11 +116,45 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    webhooks (id) {
+        id -> BigInt,
+        site_id -> BigInt,
+        url -> Text,
+        secret -> Text,
+        events -> Text,
+        paused -> Bool,
+        created_at -> BigInt,
+        last_ok_at -> Nullable<BigInt>,
+        last_error -> Nullable<Text>,
+        last_error_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    webhook_deliveries (id) {
+        id -> BigInt,
+        webhook_id -> BigInt,
+        conversation_id -> BigInt,
+        off -> BigInt,
+        event -> Text,
+        created_at -> BigInt,
+        attempts -> BigInt,
+        state -> Text,
+        next_at -> Nullable<BigInt>,
+        last_status -> Nullable<BigInt>,
+        last_error -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(agents -> sites (site_id));
 diesel::joinable!(agent_tokens -> agents (agent_id));
 diesel::joinable!(visitors -> sites (site_id));
 diesel::joinable!(conversations -> visitors (visitor_id));
 diesel::joinable!(entries -> conversations (conversation_id));
+diesel::joinable!(webhooks -> sites (site_id));
+diesel::joinable!(webhook_deliveries -> webhooks (webhook_id));
+diesel::joinable!(webhook_deliveries -> conversations (conversation_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     sites,
@@ -132,5 +166,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     canned_responses,
     invite_rules,
     nodes,
-    site_leases
+    site_leases,
+    webhooks,
+    webhook_deliveries
 );

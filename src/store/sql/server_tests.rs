@@ -1,6 +1,7 @@
 //! What every database server backend must show beyond the conformance suite: the suite
-//! itself on a fresh database per test, and migrations that several nodes starting at
-//! once on one empty database run exactly once.
+//! itself on a fresh database per test, migrations that several nodes starting at once on
+//! one empty database run exactly once, and writers that hold row locks while others wait
+//! (leases, admins, webhooks).
 //!
 //! Compiled inside each server backend's module (`#[path]`), against its `Db` and its
 //! `TEST_SERVER`. These tests need the server: they fail when it cannot be reached.
@@ -215,4 +216,77 @@ fn two_role_changes_at_once_never_leave_a_site_without_an_admin() {
         .map(|x| x.id)
         .collect();
     assert_eq!(admins, [b.id]);
+}
+
+/// An admin deleting a webhook while a group commit records deliveries for it, either
+/// one first: the later waits for the earlier's commit (`Dialect::lock_hooks`,
+/// `Dialect::lock_webhook`), and neither fails — no delivery is left without its
+/// webhook, and none refers to one deleted before it was recorded.
+#[test]
+fn a_webhook_deleted_while_an_append_records_its_deliveries_fails_neither() {
+    use super::Dialect;
+    use crate::store::conformance::{first_message, msg, visitor, A};
+    use crate::store::{Author, Log, WebhookChange, Webhooks};
+    use crate::vocab::WebhookEvent;
+    let db = TestDb::new(TEST_SERVER);
+    let appender = Arc::new(Db::open(db.url(), &options()).unwrap());
+    let admin = Arc::new(Db::open(db.url(), &options()).unwrap());
+    let site = admin.add_site("t", &[]).unwrap().id;
+    let change = WebhookChange {
+        url: Some("https://a.example".into()),
+        events: Some(WebhookEvent::ALL.to_vec()),
+        paused: None,
+    };
+    let w = admin.add_webhook(site, &change, "k", 5).unwrap().id;
+    first_message(&*admin, site, A, "m0");
+
+    // The append first: it holds the webhook's row until it commits.
+    let (locked, wait) = std::sync::mpsc::channel();
+    let appending = {
+        let appender = appender.clone();
+        std::thread::spawn(move || {
+            appender.write(|c| {
+                let batch = [msg(visitor(site, A), Author::Visitor, "m1")];
+                let done = super::append::append_in_tx(c, &batch, None)?;
+                locked.send(()).unwrap();
+                std::thread::sleep(Duration::from_millis(300));
+                Ok(done)
+            })
+        })
+    };
+    wait.recv().unwrap();
+    assert!(
+        admin.delete_webhook(site, w).unwrap(),
+        "deleted once the append committed"
+    );
+    assert_eq!(appending.join().unwrap().unwrap().len(), 1);
+    assert_eq!(admin.deliveries(site, w, None, None, 10).unwrap(), None);
+    assert!(admin.due_deliveries(i64::MAX, None, 10).unwrap().is_empty());
+
+    // The deletion first: the append waits for it, then records nothing for it.
+    let w = admin.add_webhook(site, &change, "k", 5).unwrap().id;
+    let (locked, wait) = std::sync::mpsc::channel();
+    let deleting = {
+        let admin = admin.clone();
+        std::thread::spawn(move || {
+            admin.write(|c| {
+                assert_eq!(Db::lock_webhook(c, w)?, Some(site.0));
+                c.batch_execute(&format!(
+                    "DELETE FROM webhook_deliveries WHERE webhook_id = {w}; \
+                     DELETE FROM webhooks WHERE id = {w}"
+                ))?;
+                locked.send(()).unwrap();
+                std::thread::sleep(Duration::from_millis(300));
+                Ok(())
+            })
+        })
+    };
+    wait.recv().unwrap();
+    let done = appender
+        .append_batch(&[msg(visitor(site, A), Author::Visitor, "m2")])
+        .expect("the append waited for the deletion, and found no webhook");
+    assert_eq!(done.len(), 1);
+    deleting.join().unwrap().unwrap();
+    assert!(admin.webhooks(site).unwrap().is_empty());
+    assert!(admin.due_deliveries(i64::MAX, None, 10).unwrap().is_empty());
 }

@@ -35,6 +35,9 @@ mod cluster;
 #[allow(clippy::duplicate_mod)] // compiled once per backend, by design (see `sql`)
 #[path = "../sql/queries.rs"]
 mod queries;
+#[allow(clippy::duplicate_mod)] // compiled once per backend, by design (see `sql`)
+#[path = "../sql/webhooks.rs"]
+mod webhooks;
 
 /// The store the shared queries implement the service traits for.
 type Db = SqliteStore;
@@ -231,6 +234,8 @@ impl Dialect for SqliteStore {
     }
 
     fn insert(c: &mut SqliteConnection, row: NewRow<'_>) -> StoreResult<i64> {
+        // The table, not the query module of the same name.
+        use super::sql::schema::webhooks;
         macro_rules! returning_id {
             ($table:ident, $row:expr) => {
                 diesel::insert_into($table::table)
@@ -246,6 +251,7 @@ impl Dialect for SqliteStore {
             NewRow::Conversation(r) => returning_id!(conversations, r),
             NewRow::Canned(r) => returning_id!(canned_responses, r),
             NewRow::Rule(r) => returning_id!(invite_rules, r),
+            NewRow::Webhook(r) => returning_id!(webhooks, r),
         })
     }
 
@@ -276,6 +282,26 @@ impl Dialect for SqliteStore {
             .load(c)?)
     }
 
+    /// A plain read: the write transaction holds SQLite's one write lock, so no webhook
+    /// is deleted before this commit.
+    fn lock_hooks(c: &mut SqliteConnection, sites: &[i64]) -> StoreResult<Vec<(i64, i64, String)>> {
+        use super::sql::schema::webhooks;
+        Ok(webhooks::table
+            .filter(webhooks::site_id.eq_any(sites))
+            .order(webhooks::id)
+            .select((webhooks::id, webhooks::site_id, webhooks::events))
+            .load(c)?)
+    }
+
+    /// A plain read, for the same reason.
+    fn lock_webhook(c: &mut SqliteConnection, id: i64) -> StoreResult<Option<i64>> {
+        use super::sql::schema::webhooks;
+        Ok(webhooks::table
+            .find(id)
+            .select(webhooks::site_id)
+            .first(c)
+            .optional()?)
+    }
     /// LIKE: case-insensitive for ASCII letters in SQLite.
     fn contains(pattern: String) -> Self::Contains {
         entries::body.like(pattern).escape('\\')

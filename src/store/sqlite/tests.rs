@@ -1,7 +1,8 @@
 //! What only SQLite can show: entries that stay unique across runs on one file, readers
 //! that see each commit at once (WAL), a file deleted under the store, the migration from
 //! an older schema, the words as its columns spell them (and a row spelling one
-//! otherwise). Everything else is the conformance suite, run here on a real file.
+//! otherwise, an entry's or a webhook's). Everything else is the conformance suite, run
+//! here on a real file.
 
 use super::*;
 use crate::ids::{AgentId, ConversationId, Offset};
@@ -344,6 +345,99 @@ fn a_row_spelling_a_word_kefu_does_not_know() {
                 "{why}"
             );
             assert!(why.contains("unknown entry kind \"file\""), "{why}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn webhook_words_are_stored_as_the_schema_spells_them_and_an_unknown_one_is_refused() {
+    use crate::store::sql::schema::{webhook_deliveries, webhooks};
+    use crate::store::{WebhookChange, Webhooks};
+    use crate::vocab::WebhookEvent::{Closed, Message, Opened};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hooks.db");
+    let path = path.to_str().unwrap();
+    let s = open(path, 1);
+    let site = s.add_site("t", &[]).unwrap().id;
+    let change = WebhookChange {
+        url: Some("https://a.example".into()),
+        events: Some(vec![Message, Closed, Opened, Message]),
+        paused: None,
+    };
+    let w = s.add_webhook(site, &change, "k", 5).unwrap().id;
+    let mut first = msg(visitor(site, A), Author::Visitor, "m1");
+    first.ts = 1_000;
+    let (c, _, _) = new(&s.append_batch(&[first]).unwrap()[0]);
+    let mut db = SqliteConnection::establish(path).unwrap();
+    let events: String = webhooks::table
+        .find(w)
+        .select(webhooks::events)
+        .first(&mut db)
+        .unwrap();
+    assert_eq!(
+        events,
+        "conversation.opened conversation.closed message.created"
+    );
+    type Row = (i64, i64, String, String, i64, Option<i64>);
+    let rows: Vec<Row> = webhook_deliveries::table
+        .order(webhook_deliveries::id)
+        .select((
+            webhook_deliveries::conversation_id,
+            webhook_deliveries::off,
+            webhook_deliveries::event,
+            webhook_deliveries::state,
+            webhook_deliveries::attempts,
+            webhook_deliveries::next_at,
+        ))
+        .load(&mut db)
+        .unwrap();
+    let at = |event: &str| {
+        (
+            c.0,
+            1,
+            event.to_string(),
+            "pending".to_string(),
+            0,
+            Some(1_000),
+        )
+    };
+    assert_eq!(rows, [at("conversation.opened"), at("message.created")]);
+
+    // An event kefu does not spell: the webhook is refused by name, and appends go on,
+    // making only the events it knows.
+    diesel::update(webhooks::table)
+        .set(webhooks::events.eq("message.created file.uploaded"))
+        .execute(&mut db)
+        .unwrap();
+    match s.webhooks(site) {
+        Err(StoreError::Invalid(why)) => {
+            assert!(why.contains(&format!("webhook {w}")), "{why}");
+            assert!(
+                why.contains("unknown webhook event \"file.uploaded\""),
+                "{why}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    s.append_batch(&[msg(visitor(site, A), Author::Visitor, "m2")])
+        .unwrap();
+    let made: i64 = webhook_deliveries::table
+        .filter(webhook_deliveries::off.eq(2))
+        .filter(webhook_deliveries::event.eq("message.created"))
+        .count()
+        .get_result(&mut db)
+        .unwrap();
+    assert_eq!(made, 1);
+    // A delivery's state kefu does not spell: refused by name.
+    diesel::update(webhook_deliveries::table.filter(webhook_deliveries::off.eq(2)))
+        .set(webhook_deliveries::state.eq("lost"))
+        .execute(&mut db)
+        .unwrap();
+    match s.deliveries(site, w, None, None, 10) {
+        Err(StoreError::Invalid(why)) => {
+            assert!(why.contains("webhook delivery"), "{why}");
+            assert!(why.contains("unknown delivery state \"lost\""), "{why}");
         }
         other => panic!("{other:?}"),
     }
