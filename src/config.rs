@@ -187,6 +187,31 @@ pub struct Config {
     /// SQLite `synchronous`: `full` (every commit fsynced: survives power loss) or
     /// `normal` (survives a process crash, not a power cut).
     pub sqlite_synchronous: Synchronous,
+    /// Webhooks one site may register (`POST /v1/webhooks` answers 409 beyond).
+    pub webhook_max_per_site: usize,
+    /// Deliveries in flight at once, all webhooks together: the bound on the memory and
+    /// sockets webhooks use, however many events wait.
+    pub webhook_concurrency: usize,
+    /// One delivery attempt — connecting, sending, the answer's status — must end within
+    /// this many ms, else it failed and is retried.
+    pub webhook_timeout_ms: u64,
+    /// How often the outbox is looked at for deliveries due, in ms: the most an event
+    /// waits before its first attempt (beyond the attempts already in flight).
+    pub webhook_poll_ms: u64,
+    /// The wait before the first retry of a failed delivery, in ms; each later wait is
+    /// twice the one before, up to `webhook_retry_max_ms`.
+    pub webhook_retry_first_ms: u64,
+    /// The longest wait between two attempts, in ms.
+    pub webhook_retry_max_ms: u64,
+    /// A delivery still failing this many ms after its event is given up (`failed`;
+    /// an admin may send it again). Paused webhooks' deliveries too.
+    pub webhook_retry_for_ms: u64,
+    /// Delivered and failed deliveries are kept this many ms (for the console and the
+    /// API to show), then deleted.
+    pub webhook_keep_ms: u64,
+    /// Let webhooks reach loopback, private and other special-purpose addresses. Off:
+    /// an admin of one site cannot make the server probe the network it runs in.
+    pub webhook_allow_private_addresses: bool,
 }
 
 /// How the desk gives a new conversation to an available agent (`assignment`).
@@ -327,6 +352,15 @@ impl Default for Config {
             hash_threads: 2,
             hash_queue: 16,
             sqlite_synchronous: Synchronous::Full,
+            webhook_max_per_site: 10,
+            webhook_concurrency: 8,
+            webhook_timeout_ms: 10_000,
+            webhook_poll_ms: 250,
+            webhook_retry_first_ms: 10_000,
+            webhook_retry_max_ms: 3_600_000,
+            webhook_retry_for_ms: 3 * 24 * 3600 * 1000,
+            webhook_keep_ms: 7 * 24 * 3600 * 1000,
+            webhook_allow_private_addresses: false,
         }
     }
 }
@@ -433,6 +467,18 @@ impl Config {
             || self.login_concurrency_per_address == 0
         {
             return bad("per-address limits must be at least 1");
+        }
+        if self.webhook_concurrency == 0
+            || self.webhook_timeout_ms < 100
+            || self.webhook_poll_ms < 10
+            || self.webhook_retry_first_ms == 0
+            || self.webhook_retry_max_ms < self.webhook_retry_first_ms
+        {
+            return bad(
+                "webhook_concurrency must be at least 1, webhook_timeout_ms at least 100, \
+                 webhook_poll_ms at least 10, webhook_retry_first_ms at least 1 and at most \
+                 webhook_retry_max_ms",
+            );
         }
         if self.request_timeout_ms < 100 || self.chan_first_poll_ms < 100 {
             return bad("request_timeout_ms and chan_first_poll_ms must be at least 100");

@@ -11,7 +11,7 @@
 //! - [`server`]: accept loop, connection cap, graceful shutdown.
 //! - [`http`]: routing by `(method, path)`, origin checks and CORS, the REST API, the
 //!   HTTP requests and answers of channels (long-poll, XDomainRequest, JSONP), errors →
-//!   statuses.
+//!   statuses; kefu's own outbound requests (webhook deliveries).
 //! - [`transport`]: WebSocket framing (RFC 6455 on the socket, no buffers while idle);
 //!   the channel transport (a socket stand-in) that long-poll, XDomainRequest and JSONP
 //!   carry.
@@ -22,7 +22,7 @@
 //!   services the REST API calls (who may do what, and every rule of what is sent).
 //! - [`protocol`]: frame types and validation, no I/O — what `core` parses and sends; it
 //!   knows nothing of connections or storage.
-//! - [`store`]: `Store` = the `Log`, `Directory`, `Settings` and `Search` traits, the
+//! - [`store`]: `Store` = the `Log`, `Directory`, `Settings`, `Search`, `Webhooks` and `Cluster` traits, the
 //!   records and errors they speak in, one group-commit rule for every backend; the
 //!   backends (`sqlite` on the shared diesel queries of `store::sql`, and `memory`) and
 //!   the conformance suite they all pass.
@@ -113,7 +113,9 @@ async fn prepare_as(config: Config, router: bool) -> anyhow::Result<Prepared> {
             Ok((store, boot, desk, cluster))
         })
         .await??;
+    let allow_private = config.webhook_allow_private_addresses;
     let hub = Hub::start(Arc::new(config), store, desk, cluster);
+    hub.start_webhooks(Arc::new(http::outbound::HttpPoster::new(allow_private)));
     Ok(Prepared {
         listener,
         addr,

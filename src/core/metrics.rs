@@ -3,7 +3,8 @@
 //!
 //! Owns: the registry, the counters and histograms the rest of the core bumps (hellos,
 //! closes by code, frames in and out by transport, ack latency, appends, group commits
-//! and their latency, store errors, sign-ins), and
+//! and their latency, store errors, sign-ins, webhook attempts by outcome and their
+//! time), and
 //! the gauges read when scraped (connections, channels, live streams, the writer's queue,
 //! resident memory), set by the caller just before encoding. Knows nothing of HTTP.
 
@@ -59,6 +60,8 @@ pub(crate) struct Metrics {
     pub(crate) commit_seconds: Histogram,
     pub(crate) store_errors: Counter,
     pub(crate) sign_ins: Family<OutcomeLabels, Counter>,
+    pub(crate) webhook_deliveries: Family<OutcomeLabels, Counter>,
+    pub(crate) webhook_seconds: Histogram,
     connections: Gauge,
     channels: Gauge,
     live_streams: Gauge,
@@ -129,6 +132,18 @@ impl Metrics {
             "Agent sign-in attempts, by outcome (ok, refused, limited)",
             sign_ins.clone(),
         );
+        let webhook_deliveries = Family::<OutcomeLabels, Counter>::default();
+        r.register(
+            "webhook_deliveries",
+            "Webhook delivery attempts, by outcome (delivered, retried, failed: given up)",
+            webhook_deliveries.clone(),
+        );
+        let webhook_seconds = Histogram::new(exponential_buckets(0.001, 2.0, 15));
+        r.register(
+            "webhook_attempt_seconds",
+            "Time of one webhook delivery attempt, to the answer's status or the timeout",
+            webhook_seconds.clone(),
+        );
         let gauge = |r: &mut Registry, name: &str, help: &str| {
             let g = Gauge::default();
             r.register(name, help, g.clone());
@@ -155,6 +170,8 @@ impl Metrics {
             commit_seconds,
             store_errors,
             sign_ins,
+            webhook_deliveries,
+            webhook_seconds,
             connections,
             channels,
             live_streams,

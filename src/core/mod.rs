@@ -29,6 +29,7 @@
 //! - `directory`: signing in and out, the site, its agents, adding one
 //! - `settings`: canned responses and invitation rules
 //! - `history`: open conversations, entries, search
+//! - `webhooks`: a site's webhooks, and delivering their events from the outbox
 
 pub(crate) mod access;
 pub mod auth;
@@ -56,6 +57,7 @@ pub(crate) mod tasks;
 #[cfg(test)]
 pub(crate) mod testing;
 pub(crate) mod tokens;
+pub(crate) mod webhooks;
 pub(crate) mod writer;
 
 /// Transports, for gauges and per-site rules.

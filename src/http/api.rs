@@ -54,7 +54,7 @@ pub(super) async fn json_body<T: serde::de::DeserializeOwned>(
 }
 
 /// A query parameter that must be a number when present.
-fn number<T: std::str::FromStr>(
+pub(super) fn number<T: std::str::FromStr>(
     query: Option<&str>,
     name: &str,
     what: &str,

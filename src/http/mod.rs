@@ -1,6 +1,7 @@
 //! The HTTP edge: routing by `(method, path)`, origin checks and CORS, static pages, the
-//! REST API, the HTTP side of channels (long-poll, XDomainRequest, JSONP), and handing
-//! upgraded connections to the WebSocket transport.
+//! REST API, the HTTP side of channels (long-poll, XDomainRequest, JSONP), handing
+//! upgraded connections to the WebSocket transport, and kefu's own outbound requests
+//! (`outbound`: webhook deliveries, for the core's `webhooks`).
 //!
 //! Owns: which URL does what, reading requests and writing answers, and turning refusals
 //! into statuses (`error`). Knows nothing of storage: each handler parses its request,
@@ -14,8 +15,10 @@ pub(crate) mod error;
 pub(crate) mod jsonp;
 pub(crate) mod long_poll;
 mod openapi;
+pub(crate) mod outbound;
 mod settings;
 mod transcript;
+mod webhooks;
 mod ws;
 
 use std::convert::Infallible;
@@ -91,6 +94,7 @@ async fn other(
         (&Method::GET, "/v1/conversations") => api::conversations(req, ctx).await,
         (&Method::GET, "/v1/search") => api::search(req, ctx).await,
         (_, p) if settings::owns(p) => settings::route(req, ctx, p).await,
+        (_, p) if webhooks::owns(p) => webhooks::route(req, ctx, p).await,
         (&Method::POST, p) if p.starts_with("/v1/conversations/") && p.ends_with("/messages") => {
             let id = conversation_segment(p, "messages")
                 .unwrap_or("")

@@ -1,0 +1,181 @@
+//! The REST API of a site's webhooks (`docs/api.md`, "Webhooks"): register, list, change
+//! (pause, resume), delete, and look at and resend their deliveries.
+//!
+//! Owns: their paths, parsing their bodies, ids and queries, and the JSON of each answer.
+//! What a webhook may be, who may touch it (admins, of their own site) and how deliveries
+//! go are the core's (`core::webhooks`). Each handler asks for the admin before reading
+//! the body, so a plain agent is refused (403) whatever it sent.
+
+use http::{Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use serde::Deserialize;
+
+use super::api::{json_body, number, token, JSON};
+use super::error::HttpError;
+use super::{query_param, text, Body, HttpCtx};
+use crate::core::access::Admin;
+use crate::core::webhooks::{delivery_json, webhook_json, HookChange};
+
+/// Largest body a webhook endpoint reads.
+const MAX_BODY: usize = 8 * 1024;
+/// Deliveries listed when the query names no `limit`.
+const DEFAULT_LIST: usize = 50;
+
+/// Is `path` one of the webhook endpoints?
+pub(super) fn owns(path: &str) -> bool {
+    path == "/v1/webhooks" || path.starts_with("/v1/webhooks/")
+}
+
+/// The parts of a path under `/v1/webhooks/`: `{id}`, `{id}/deliveries`, or
+/// `{id}/deliveries/{delivery}/retry`.
+enum Under {
+    Hook(i64),
+    Deliveries(i64),
+    Retry(i64, i64),
+}
+
+fn under(path: &str) -> Option<Under> {
+    let rest = path.strip_prefix("/v1/webhooks/")?;
+    let parts: Vec<&str> = rest.split('/').collect();
+    match parts.as_slice() {
+        [id] => super::path_id(id).map(Under::Hook),
+        [id, "deliveries"] => super::path_id(id).map(Under::Deliveries),
+        [id, "deliveries", d, "retry"] => {
+            Some(Under::Retry(super::path_id(id)?, super::path_id(d)?))
+        }
+        _ => None,
+    }
+}
+
+/// Route a path that `owns` accepted.
+pub(super) async fn route(
+    req: Request<Incoming>,
+    ctx: &HttpCtx,
+    path: &str,
+) -> Result<Response<Body>, HttpError> {
+    if path == "/v1/webhooks" {
+        return match *req.method() {
+            Method::GET => list(req, ctx).await,
+            Method::POST => add(req, ctx).await,
+            _ => Err(HttpError::MethodNotAllowed),
+        };
+    }
+    let Some(at) = under(path) else {
+        return Err(HttpError::NotFound);
+    };
+    match (req.method().clone(), at) {
+        (Method::PATCH, Under::Hook(id)) => update(req, ctx, id).await,
+        (Method::DELETE, Under::Hook(id)) => delete(req, ctx, id).await,
+        (Method::GET, Under::Deliveries(id)) => deliveries(req, ctx, id).await,
+        (Method::POST, Under::Retry(id, d)) => retry(req, ctx, id, d).await,
+        _ => Err(HttpError::MethodNotAllowed),
+    }
+}
+
+fn ok(status: StatusCode, v: serde_json::Value) -> Result<Response<Body>, HttpError> {
+    Ok(text(status, JSON, v.to_string()))
+}
+
+async fn admin(req: &Request<Incoming>, ctx: &HttpCtx) -> Result<Admin, HttpError> {
+    Ok(ctx.hub.signed_in_admin(token(req).as_deref()).await?)
+}
+
+#[derive(Deserialize)]
+struct HookBody {
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default)]
+    events: Option<Vec<String>>,
+    #[serde(default)]
+    paused: Option<bool>,
+}
+
+impl From<HookBody> for HookChange {
+    fn from(b: HookBody) -> HookChange {
+        HookChange {
+            url: b.url,
+            events: b.events,
+            paused: b.paused,
+        }
+    }
+}
+
+/// `GET /v1/webhooks` (admins): the site's webhooks, without their secrets.
+async fn list(req: Request<Incoming>, ctx: &HttpCtx) -> Result<Response<Body>, HttpError> {
+    let a = admin(&req, ctx).await?;
+    let hooks = ctx.hub.webhooks().list(&a).await?;
+    let hooks: Vec<_> = hooks.iter().map(|w| webhook_json(w, false)).collect();
+    ok(StatusCode::OK, serde_json::json!({ "webhooks": hooks }))
+}
+
+/// `POST /v1/webhooks` (admins): register one; the answer carries its secret, the only
+/// time it is shown.
+async fn add(req: Request<Incoming>, ctx: &HttpCtx) -> Result<Response<Body>, HttpError> {
+    let a = admin(&req, ctx).await?;
+    let b: HookBody = json_body(req, MAX_BODY, ctx).await?;
+    let w = ctx.hub.webhooks().add(&a, b.into()).await?;
+    ok(
+        StatusCode::CREATED,
+        serde_json::json!({ "webhook": webhook_json(&w, true) }),
+    )
+}
+
+/// `PATCH /v1/webhooks/{id}` (admins): change its URL or events, pause or resume it.
+async fn update(
+    req: Request<Incoming>,
+    ctx: &HttpCtx,
+    id: i64,
+) -> Result<Response<Body>, HttpError> {
+    let a = admin(&req, ctx).await?;
+    let b: HookBody = json_body(req, MAX_BODY, ctx).await?;
+    let w = ctx.hub.webhooks().update(&a, id, b.into()).await?;
+    ok(
+        StatusCode::OK,
+        serde_json::json!({ "webhook": webhook_json(&w, false) }),
+    )
+}
+
+/// `DELETE /v1/webhooks/{id}` (admins): delete it and its deliveries.
+async fn delete(
+    req: Request<Incoming>,
+    ctx: &HttpCtx,
+    id: i64,
+) -> Result<Response<Body>, HttpError> {
+    let a = admin(&req, ctx).await?;
+    ctx.hub.webhooks().delete(&a, id).await?;
+    ok(StatusCode::OK, serde_json::json!({ "ok": true }))
+}
+
+/// `GET /v1/webhooks/{id}/deliveries?state=pending|delivered|failed&before=ID&limit=N`
+/// (admins): its deliveries, newest first.
+async fn deliveries(
+    req: Request<Incoming>,
+    ctx: &HttpCtx,
+    id: i64,
+) -> Result<Response<Body>, HttpError> {
+    let a = admin(&req, ctx).await?;
+    let q = req.uri().query();
+    let state = query_param(q, "state");
+    let before = number::<i64>(q, "before", "a delivery id")?;
+    let limit = number::<usize>(q, "limit", "a number")?.unwrap_or(DEFAULT_LIST);
+    let list = ctx
+        .hub
+        .webhooks()
+        .deliveries(&a, id, state, before, limit)
+        .await?;
+    let list: Vec<_> = list.iter().map(delivery_json).collect();
+    ok(StatusCode::OK, serde_json::json!({ "deliveries": list }))
+}
+
+/// `POST /v1/webhooks/{id}/deliveries/{delivery}/retry` (admins): send a failed delivery
+/// again, now.
+async fn retry(
+    req: Request<Incoming>,
+    ctx: &HttpCtx,
+    id: i64,
+    delivery: i64,
+) -> Result<Response<Body>, HttpError> {
+    let a = admin(&req, ctx).await?;
+    ctx.hub.webhooks().retry(&a, id, delivery).await?;
+    ok(StatusCode::OK, serde_json::json!({ "ok": true }))
+}
