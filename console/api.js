@@ -1,5 +1,5 @@
 // The REST API (docs/api.md) over fetch: sign-in and sign-out, reads with the agent's
-// bearer token, and changes (POST, DELETE) answered with {ok, status, data}.
+// bearer token, and changes (POST, PATCH, DELETE) answered with {ok, status, data}.
 // Owns requests, their headers, and the words for a refused sign-in or change.
 // Knows nothing of the page, the socket or the conversations; a 401 on a signed-in call
 // goes to the `expired` hook set by configure().
@@ -38,7 +38,7 @@ export async function route(site) {
   }
 }
 
-// A change (POST, DELETE) → {ok, status, data}; refusals are {error, reason}. A network
+// A change (POST, PATCH, DELETE) → {ok, status, data}; refusals are {error, reason}. A network
 // failure is status 0.
 export async function change(method, path, body) {
   const headers = { Authorization: "Bearer " + auth.token() };

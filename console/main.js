@@ -16,7 +16,7 @@ import { initConvs, renderSearch, resetSearch, updateTitle } from "./render/conv
 import { initVisitors, closeInvite } from "./render/visitors.js";
 import { renderMessages } from "./render/pane.js";
 import { initComposer, leaveConv, enterConv, typingStop, closeSuggest, refreshSuggest, renderCannedButton } from "./render/composer.js";
-import { initSettings, closeSettings, renderCannedList } from "./render/settings.js";
+import { initSettings, closeSettings, renderCannedList, refreshSettings } from "./render/settings.js";
 import { initLogin, saved, forget, showLogin } from "./render/login.js";
 
 const link = createLink({
@@ -65,7 +65,7 @@ function stop() {
   closeSettings();
   closeSuggest();
   renderCannedButton();
-  for (const id of ["conv-list", "team-list", "visitor-list", "msg-list", "canned-list", "rules-list", "search-list"]) $(id).textContent = "";
+  for (const id of ["conv-list", "team-list", "visitor-list", "msg-list", "canned-list", "rules-list", "webhooks-list", "search-list"]) $(id).textContent = "";
 }
 
 async function logout() {
@@ -182,6 +182,8 @@ function init() {
   // No frame announces a conversation that waits in the queue or belongs to another
   // agent: look for new ones now and then.
   setInterval(() => link.welcomed && !document.hidden && chat.loadConversations(), 20000);
+  // Webhooks' deliveries go on by themselves: Settings, while open, shows how.
+  setInterval(() => !document.hidden && refreshSettings(), 5000);
   const s = saved();
   if (s) start(s.token, s.agent);
   else showLogin("");

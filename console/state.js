@@ -1,5 +1,6 @@
 // The console's state: who is signed in, the conversations by id, live visitors, the team,
-// the selected conversation, unsent replies, canned responses, rules and search results.
+// the selected conversation, unsent replies, canned responses, rules, webhooks and search
+// results.
 // Owns the one state object S, its reset, and lookups in it.
 // Knows nothing of the page, the socket or REST: other modules read and change S, and
 // decide what to draw or send.
@@ -24,6 +25,8 @@ export const S = {
   canned: [], // [{id, shortcut, text}] by shortcut (GET /v1/canned)
   cannedAt: 0,
   rules: [], // automatic invitation rules (GET /v1/rules), for the settings panel
+  webhooks: [], // the site's webhooks (GET /v1/webhooks, never their secrets), for the settings panel
+  deliveries: new Map(), // webhook id -> {list, error}: the deliveries shown under it (list null while loading)
   reopening: null, // {conv, at}: a reopen frame sent, not yet answered
   search: null, // {q, hits, error}: message search results shown instead of the list
 };
@@ -41,6 +44,8 @@ export function resetState() {
   S.canned = [];
   S.cannedAt = 0;
   S.rules = [];
+  S.webhooks = [];
+  S.deliveries.clear();
   S.reopening = null;
   S.search = null;
 }

@@ -1,6 +1,7 @@
 // The Settings dialog (admins): canned responses and automatic invitation rules, listed,
-// added and deleted over REST, with the server's reason shown when it refuses.
-// Owns the dialog, its lists and its forms.
+// added and deleted over REST, with the server's reason shown when it refuses; and the
+// webhooks section (render/webhooks.js), opened, refreshed and left with the dialog.
+// Owns the dialog, the canned responses' and rules' lists and their forms.
 // Knows nothing of the socket or the conversations; the composer is told when the
 // canned responses change.
 
@@ -8,8 +9,9 @@ import { S, isAdmin } from "../state.js";
 import { withCanned, normalShortcut } from "../canned.js";
 import { ruleWhen } from "../lists.js";
 import * as api from "../api.js";
-import { $, add } from "./dom.js";
+import { $, add, showFormError } from "./dom.js";
 import { renderCannedButton, refreshSuggest } from "./composer.js";
+import { initWebhooks, openWebhooks, leaveWebhooks, refreshWebhooks } from "./webhooks.js";
 
 let hooks = { loadCanned: () => {} };
 
@@ -20,14 +22,11 @@ export function initSettings(h) {
   $("settings-close").addEventListener("click", closeSettings);
   // A click on the backdrop (the dialog itself, outside its content) closes it.
   $("settings").addEventListener("click", (ev) => ev.target === $("settings") && closeSettings());
+  // However it closes (Close, Escape, signing out), a webhook's secret is not shown again.
+  $("settings").addEventListener("close", leaveWebhooks);
   $("canned-form").addEventListener("submit", submitCanned);
   $("rule-form").addEventListener("submit", submitRule);
-}
-
-function showFormError(id, text) {
-  const el = $(id);
-  el.textContent = text || "";
-  el.hidden = !text;
+  initWebhooks();
 }
 
 function openSettings() {
@@ -40,11 +39,18 @@ function openSettings() {
   if (!d.open) d.showModal();
   hooks.loadCanned();
   loadRules();
+  openWebhooks();
 }
 
 export function closeSettings() {
   const d = $("settings");
   if (d.open) d.close();
+}
+
+// While the dialog is open, what changes by itself (how webhooks' deliveries go) is
+// fetched again.
+export function refreshSettings() {
+  if ($("settings").open && isAdmin()) refreshWebhooks();
 }
 
 async function loadRules() {

@@ -12,7 +12,7 @@ const PURE = fs.readdirSync(ROOT).filter((f) => f.endsWith(".js") && f !== "main
 test("the pure modules load without a DOM", async () => {
   assert.equal(typeof document, "undefined");
   assert.equal(typeof window, "undefined");
-  for (const want of ["state.js", "streams.js", "outbox.js", "canned.js", "format.js", "names.js", "lists.js", "api.js", "socket.js", "chat.js"]) {
+  for (const want of ["state.js", "streams.js", "outbox.js", "canned.js", "format.js", "names.js", "lists.js", "api.js", "socket.js", "chat.js", "webhooks.js"]) {
     assert.ok(PURE.includes(want), want);
   }
   for (const f of PURE) {
