@@ -142,7 +142,8 @@ pub trait Directory {
     ) -> StoreResult<()>;
 
     /// Add an agent; `password_hash` is an argon2 PHC string made by the caller.
-    /// `Conflict` if the email already has an account on the site.
+    /// `Conflict` if the email already has an account on the site, a removed one included
+    /// (the reason then says the account was removed).
     fn add_agent(
         &self,
         site: SiteId,
@@ -151,11 +152,12 @@ pub trait Directory {
         role: AgentRole,
         password_hash: &str,
     ) -> StoreResult<Agent>;
-    /// The agents of a site, oldest first.
+    /// The agents of a site, oldest first: every one, the removed ones included (with
+    /// their `removed_at`), so the history keeps their names.
     fn agents(&self, site: SiteId) -> StoreResult<Vec<Agent>>;
     /// Rename agent `id` of `site` and/or change its role (`None` leaves it), in one
-    /// transaction; `None` when the site has no such agent. `Conflict` when it would
-    /// leave the site without an admin.
+    /// transaction; `None` when the site has no such agent, or it was removed. `Conflict`
+    /// when it would leave the site without an admin that is not removed.
     fn update_agent(
         &self,
         site: SiteId,
@@ -163,16 +165,26 @@ pub trait Directory {
         name: Option<&str>,
         role: Option<AgentRole>,
     ) -> StoreResult<Option<Agent>>;
-    /// Agents with this email (one per site at most), with their password hashes.
+    /// Remove agent `id` of `site`, in one transaction: its `removed_at` becomes `now`,
+    /// and so does the `revoked_at` of every sign-in token of it not yet revoked. Its row
+    /// stays (the history keeps naming it), but it can no longer sign in nor use a token,
+    /// and it is no admin. The agent as it is now; `None` when the site has no such agent
+    /// or it was removed already. `Conflict` when it is the site's last admin that is not
+    /// removed (the admins are read as `update_agent` reads them, so two removals at once
+    /// cannot both pass).
+    fn remove_agent(&self, site: SiteId, id: AgentId, now: i64) -> StoreResult<Option<Agent>>;
+    /// Agents with this email (one per site at most) that are not removed (a removed
+    /// account cannot sign in), with their password hashes.
     fn agents_by_email(&self, email: &str) -> StoreResult<Vec<(Agent, String)>>;
     /// Replace an agent's password hash and revoke every sign-in token it holds (a new
     /// password ends every session of the old one); false if there is no such agent on
-    /// the site.
+    /// the site, or it was removed.
     fn set_password(&self, site: SiteId, email: &str, password_hash: &str) -> StoreResult<bool>;
 
     /// Record a sign-in token (by its hash) valid until `expires_at` (ms).
     fn add_token(&self, agent: AgentId, token_hash: &str, expires_at: i64) -> StoreResult<()>;
-    /// The agent a token hash belongs to, if the token is neither expired nor revoked.
+    /// The agent a token hash belongs to, if the token is neither expired nor revoked
+    /// and the agent was not removed.
     fn agent_by_token(&self, token_hash: &str, now: i64) -> StoreResult<Option<Agent>>;
     /// Revoke a token; false if it did not exist.
     fn revoke_token(&self, token_hash: &str, now: i64) -> StoreResult<bool>;

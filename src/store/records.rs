@@ -73,6 +73,10 @@ pub struct Agent {
     pub email: String,
     pub name: String,
     pub role: AgentRole,
+    /// When an admin removed the account (ms since the Unix epoch); `None` while it is
+    /// active. A removed agent can no longer sign in nor use a token, and is no admin;
+    /// it stays listed, so the history keeps its name.
+    pub removed_at: Option<i64>,
 }
 
 /// A canned response: text an agent inserts by typing `/shortcut`.

@@ -1,9 +1,9 @@
-//! Conformance of `Directory`, `Settings` and `Search`: sites, agents, tokens, canned
-//! responses, invitation rules, and finding messages.
+//! Conformance of `Directory`, `Settings` and `Search`: sites, agents (removed ones
+//! too), tokens, canned responses, invitation rules, and finding messages.
 
 use super::{first_message, msg, visitor, A, B};
 use crate::ids::{AgentId, Offset, SiteId};
-use crate::store::{Author, ConvRef, InviteRule, Store, StoreError};
+use crate::store::{Agent, Author, ConvRef, InviteRule, Store, StoreError};
 use crate::vocab::{AgentRole, EntryKind, TransportKind};
 
 fn conflict<T: std::fmt::Debug>(r: Result<T, StoreError>) -> String {
@@ -118,6 +118,147 @@ pub(crate) fn agents_are_renamed_and_change_role_but_a_site_keeps_an_admin(s: &d
     );
     let roles: Vec<AgentRole> = s.agents(site.id).unwrap().iter().map(|a| a.role).collect();
     assert_eq!(roles, [AgentRole::Agent, AgentRole::Admin]);
+}
+
+pub(crate) fn a_removed_agent_stays_listed_but_can_do_nothing(s: &dyn Store) {
+    let site = s.add_site("t", &[]).unwrap();
+    let other = s.add_site("u", &[]).unwrap();
+    let boss = s
+        .add_agent(site.id, "boss@x", "Boss", AgentRole::Admin, "h")
+        .unwrap();
+    let ann = s
+        .add_agent(site.id, "ann@x", "Ann", AgentRole::Agent, "hash-ann")
+        .unwrap();
+    let bob = s
+        .add_agent(site.id, "bob@x", "Bob", AgentRole::Agent, "h")
+        .unwrap();
+    let ann2 = s
+        .add_agent(other.id, "ann@x", "Ann", AgentRole::Agent, "hash-ann2")
+        .unwrap();
+    assert_eq!(ann.removed_at, None);
+    s.add_token(ann.id, "hash-a", i64::MAX).unwrap();
+    s.add_token(bob.id, "hash-b", i64::MAX).unwrap();
+    assert_eq!(s.agent_by_token("hash-a", 10).unwrap(), Some(ann.clone()));
+
+    assert_eq!(
+        s.remove_agent(other.id, ann.id, 500).unwrap(),
+        None,
+        "another site's agent is none of this site's"
+    );
+    assert_eq!(
+        s.remove_agent(site.id, AgentId(999_999), 500).unwrap(),
+        None
+    );
+    assert_eq!(
+        s.agent_by_token("hash-a", 10).unwrap(),
+        Some(ann.clone()),
+        "not removed by another site"
+    );
+
+    let removed = s.remove_agent(site.id, ann.id, 1_000).unwrap().unwrap();
+    assert_eq!(
+        removed,
+        Agent {
+            removed_at: Some(1_000),
+            ..ann.clone()
+        }
+    );
+    // Its row stays, with its name; the others are as they were.
+    assert_eq!(
+        s.agents(site.id).unwrap(),
+        vec![boss.clone(), removed.clone(), bob.clone()]
+    );
+    // It can no longer sign in, nor use a token: one it held, or one made after.
+    assert_eq!(s.agent_by_token("hash-a", 10).unwrap(), None, "revoked");
+    s.add_token(ann.id, "hash-a2", i64::MAX).unwrap();
+    assert_eq!(s.agent_by_token("hash-a2", 10).unwrap(), None, "removed");
+    assert_eq!(
+        s.agent_by_token("hash-b", 10).unwrap(),
+        Some(bob.clone()),
+        "another agent's token still works"
+    );
+    assert_eq!(
+        s.agents_by_email("ann@x").unwrap(),
+        vec![(ann2.clone(), "hash-ann2".into())],
+        "the account of the same email on another site still signs in"
+    );
+    // Nothing else changes it.
+    assert_eq!(
+        s.update_agent(site.id, ann.id, Some("X"), None).unwrap(),
+        None
+    );
+    assert_eq!(
+        s.update_agent(site.id, ann.id, None, Some(AgentRole::Admin))
+            .unwrap(),
+        None
+    );
+    assert!(!s.set_password(site.id, "ann@x", "hash-new").unwrap());
+    assert_eq!(s.remove_agent(site.id, ann.id, 2_000).unwrap(), None);
+    assert_eq!(
+        s.agents(site.id).unwrap()[1],
+        removed,
+        "unchanged by any of them"
+    );
+    // Its email stays taken, and the reason says by what.
+    assert_eq!(
+        conflict(s.add_agent(site.id, "ann@x", "Ann", AgentRole::Agent, "h")),
+        "that email belongs to a removed account of the site"
+    );
+    assert_eq!(
+        conflict(s.add_agent(site.id, "bob@x", "Bob", AgentRole::Agent, "h")),
+        "that email already has an account on the site"
+    );
+}
+
+pub(crate) fn a_site_keeps_an_admin_that_is_not_removed(s: &dyn Store) {
+    let site = s.add_site("t", &[]).unwrap();
+    let boss = s
+        .add_agent(site.id, "boss@x", "Boss", AgentRole::Admin, "h")
+        .unwrap();
+    let ann = s
+        .add_agent(site.id, "ann@x", "Ann", AgentRole::Agent, "h")
+        .unwrap();
+    s.add_token(boss.id, "hash-boss", i64::MAX).unwrap();
+    // The last admin stays, and so do its tokens: nothing of the removal is kept.
+    assert_eq!(
+        conflict(s.remove_agent(site.id, boss.id, 1_000)),
+        "the site's last admin cannot be removed"
+    );
+    assert_eq!(s.agents(site.id).unwrap()[0], boss, "unchanged");
+    assert_eq!(
+        s.agent_by_token("hash-boss", 10).unwrap(),
+        Some(boss.clone()),
+        "its tokens are not revoked"
+    );
+    // An agent who is no admin may go.
+    assert!(s.remove_agent(site.id, ann.id, 1_000).unwrap().is_some());
+    // With a second admin, the first may go; then the second is the last one.
+    let cleo = s
+        .add_agent(site.id, "cleo@x", "Cleo", AgentRole::Admin, "h")
+        .unwrap();
+    let gone = s.remove_agent(site.id, boss.id, 2_000).unwrap().unwrap();
+    assert_eq!(
+        (gone.role, gone.removed_at),
+        (AgentRole::Admin, Some(2_000))
+    );
+    assert_eq!(
+        conflict(s.update_agent(site.id, cleo.id, None, Some(AgentRole::Agent))),
+        "the site's last admin cannot become an agent",
+        "a removed admin does not count"
+    );
+    assert_eq!(
+        conflict(s.remove_agent(site.id, cleo.id, 3_000)),
+        "the site's last admin cannot be removed"
+    );
+    assert_eq!(s.agents(site.id).unwrap()[2], cleo, "unchanged");
+    // A new admin lets the last one step down.
+    s.add_agent(site.id, "dan@x", "Dan", AgentRole::Admin, "h")
+        .unwrap();
+    let down = s
+        .update_agent(site.id, cleo.id, None, Some(AgentRole::Agent))
+        .unwrap()
+        .unwrap();
+    assert_eq!((down.role, down.removed_at), (AgentRole::Agent, None));
 }
 
 pub(crate) fn agents_are_unique_per_site_and_found_by_email(s: &dyn Store) {

@@ -60,6 +60,8 @@ macro_rules! suite {
             sites_are_added_found_and_updated,
             agents_are_unique_per_site_and_found_by_email,
             agents_are_renamed_and_change_role_but_a_site_keeps_an_admin,
+            a_removed_agent_stays_listed_but_can_do_nothing,
+            a_site_keeps_an_admin_that_is_not_removed,
             tokens_expire_and_are_revoked,
             canned_responses_are_sorted_unique_and_bounded,
             rules_are_bounded_and_scoped_to_their_site,

@@ -1,10 +1,11 @@
 //! The memory store's sites, agents, tokens and settings (`Directory`, `Settings`).
 //!
 //! Owns: their rules as the SQL schema has them — ids never reused, one account per
-//! email and site, one canned response per shortcut and site, limits checked before
-//! anything is added. Knows nothing of the log.
+//! email and site (a removed one included), one canned response per shortcut and site,
+//! limits checked before anything is added — and what a removed agent may no longer do.
+//! Knows nothing of the log.
 
-use super::{conflict, words, MemoryStore, Token};
+use super::{conflict, words, MemoryStore, State, Token};
 use crate::ids::{random_token, AgentId, SiteId};
 use crate::store::{Agent, Canned, Directory, InviteRule, Settings, Site, StoreError, StoreResult};
 use crate::vocab::{AgentRole, TransportKind};
@@ -69,12 +70,15 @@ impl Directory for MemoryStore {
     ) -> StoreResult<Agent> {
         let mut st = self.state();
         st.site_exists(site)?;
-        if st
+        let taken = st
             .agents
             .values()
-            .any(|(a, _)| a.site == site && a.email == email)
-        {
-            return Err(conflict("that email already has an account on the site"));
+            .find(|(a, _)| a.site == site && a.email == email);
+        if let Some((a, _)) = taken {
+            return Err(conflict(match a.removed_at {
+                Some(_) => "that email belongs to a removed account of the site",
+                None => "that email already has an account on the site",
+            }));
         }
         st.last.agent += 1;
         let agent = Agent {
@@ -83,6 +87,7 @@ impl Directory for MemoryStore {
             email: email.to_string(),
             name: name.to_string(),
             role,
+            removed_at: None,
         };
         st.agents
             .insert(agent.id, (agent.clone(), password_hash.to_string()));
@@ -107,12 +112,8 @@ impl Directory for MemoryStore {
         role: Option<AgentRole>,
     ) -> StoreResult<Option<Agent>> {
         let mut st = self.state();
-        let admins = st
-            .agents
-            .values()
-            .filter(|(a, _)| a.site == site && a.role == AgentRole::Admin)
-            .count();
-        let Some((a, _)) = st.agents.get_mut(&id).filter(|(a, _)| a.site == site) else {
+        let admins = st.active_admins(site);
+        let Some((a, _)) = st.active_agent(site, id) else {
             return Ok(None);
         };
         if role == Some(AgentRole::Agent) && a.role == AgentRole::Admin && admins == 1 {
@@ -129,12 +130,31 @@ impl Directory for MemoryStore {
         Ok(Some(a.clone()))
     }
 
+    fn remove_agent(&self, site: SiteId, id: AgentId, now: i64) -> StoreResult<Option<Agent>> {
+        let mut st = self.state();
+        let admins = st.active_admins(site);
+        let Some((a, _)) = st.active_agent(site, id) else {
+            return Ok(None);
+        };
+        if a.role == AgentRole::Admin && admins == 1 {
+            return Err(StoreError::Conflict(
+                "the site's last admin cannot be removed".into(),
+            ));
+        }
+        a.removed_at = Some(now);
+        let agent = a.clone();
+        for t in st.tokens.values_mut().filter(|t| t.agent == id) {
+            t.revoked = true;
+        }
+        Ok(Some(agent))
+    }
+
     fn agents_by_email(&self, email: &str) -> StoreResult<Vec<(Agent, String)>> {
         let st = self.state();
         Ok(st
             .agents
             .values()
-            .filter(|(a, _)| a.email == email)
+            .filter(|(a, _)| a.email == email && a.removed_at.is_none())
             .cloned()
             .collect())
     }
@@ -144,7 +164,7 @@ impl Directory for MemoryStore {
         let found = st
             .agents
             .values_mut()
-            .find(|(a, _)| a.site == site && a.email == email);
+            .find(|(a, _)| a.site == site && a.email == email && a.removed_at.is_none());
         let Some((agent, hash)) = found else {
             return Ok(false);
         };
@@ -180,6 +200,7 @@ impl Directory for MemoryStore {
             .get(token_hash)
             .filter(|t| !t.revoked && t.expires_at > now)
             .and_then(|t| st.agents.get(&t.agent))
+            .filter(|(a, _)| a.removed_at.is_none())
             .map(|(a, _)| a.clone()))
     }
 
@@ -197,6 +218,23 @@ impl Directory for MemoryStore {
             .state()
             .visitors
             .contains_key(&(site, token.to_string())))
+    }
+}
+
+impl State {
+    /// Agent `id` of `site`, unless it was removed.
+    fn active_agent(&mut self, site: SiteId, id: AgentId) -> Option<&mut (Agent, String)> {
+        self.agents
+            .get_mut(&id)
+            .filter(|(a, _)| a.site == site && a.removed_at.is_none())
+    }
+
+    /// How many admins of `site` are not removed.
+    fn active_admins(&self, site: SiteId) -> usize {
+        self.agents
+            .values()
+            .filter(|(a, _)| a.site == site && a.role == AgentRole::Admin && a.removed_at.is_none())
+            .count()
     }
 }
 

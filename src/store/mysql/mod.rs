@@ -151,13 +151,14 @@ impl Dialect for MysqlStore {
         Ok(id)
     }
 
-    /// `SELECT … FOR UPDATE`: a role change waiting on these rows reads them again once
-    /// the one holding them commits.
+    /// `SELECT … FOR UPDATE`: a role change or removal waiting on these rows reads them
+    /// again once the one holding them commits (and leaves out an admin it removed).
     fn lock_admins(c: &mut MysqlConnection, site: i64) -> StoreResult<Vec<i64>> {
         use super::sql::schema::agents;
         Ok(agents::table
             .filter(agents::site_id.eq(site))
             .filter(agents::role.eq(crate::vocab::AgentRole::Admin.as_str()))
+            .filter(agents::removed_at.is_null())
             .select(agents::id)
             .for_update()
             .load(c)?)

@@ -119,13 +119,14 @@ impl Dialect for PgStore {
         })
     }
 
-    /// `SELECT … FOR UPDATE`: a role change waiting on these rows reads them again once
-    /// the one holding them commits.
+    /// `SELECT … FOR UPDATE`: a role change or removal waiting on these rows reads them
+    /// again once the one holding them commits (and leaves out an admin it removed).
     fn lock_admins(c: &mut PgConnection, site: i64) -> StoreResult<Vec<i64>> {
         use super::sql::schema::agents;
         Ok(agents::table
             .filter(agents::site_id.eq(site))
             .filter(agents::role.eq(crate::vocab::AgentRole::Admin.as_str()))
+            .filter(agents::removed_at.is_null())
             .select(agents::id)
             .for_update()
             .load(c)?)

@@ -67,10 +67,11 @@ pub(crate) trait Dialect {
     /// other writer.
     fn lock_leases(c: &mut Self::Conn, sites: &[i64]) -> StoreResult<Vec<(i64, String, i64)>>;
 
-    /// The ids of the admins of `site`, read in the caller's write transaction so that
-    /// two role changes at once cannot both count an admin the other removes: `SELECT …
-    /// FOR UPDATE` where the backend locks rows (a waiting one reads them again once the
-    /// first commits); SQLite's write transaction already excludes every other writer.
+    /// The ids of the admins of `site` that are not removed, read in the caller's write
+    /// transaction so that two role changes or removals at once cannot both count an
+    /// admin the other takes away: `SELECT … FOR UPDATE` where the backend locks rows (a
+    /// waiting one reads them again once the first commits); SQLite's write transaction
+    /// already excludes every other writer.
     fn lock_admins(c: &mut Self::Conn, site: i64) -> StoreResult<Vec<i64>>;
 
     /// `(id, site, events)` of the webhooks of these sites, read in the caller's write

@@ -78,6 +78,7 @@ pub(crate) struct AgentRow {
     pub email: String,
     pub name: String,
     pub role: String,
+    pub removed_at: Option<i64>,
 }
 
 impl From<AgentRow> for Agent {
@@ -89,6 +90,7 @@ impl From<AgentRow> for Agent {
             email: r.email,
             name: r.name,
             role: r.role.parse().unwrap_or(AgentRole::Agent),
+            removed_at: r.removed_at,
         }
     }
 }

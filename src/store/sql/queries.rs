@@ -21,7 +21,7 @@ use crate::store::sql::schema::{
 use crate::store::sql::{ids_per_query, like_pattern, room, taken, Dialect, NewRow};
 use crate::store::{
     now_ms, Agent, Appended, Canned, ConvFilter, ConvInfo, ConvSummary, DeletedVisitor, DeskConv,
-    Directory, Entry, Fence, InviteRule, Log, NewEntry, Reopen, Search, Settings, Site,
+    Directory, Entry, Fence, InviteRule, Log, NewEntry, Reopen, Search, Settings, Site, StoreError,
     StoreResult,
 };
 use crate::vocab::{AgentRole, EntryKind, Role, Sender, TransportKind};
@@ -47,6 +47,28 @@ fn site_by_id(c: &mut Conn, id: SiteId) -> QueryResult<Option<Site>> {
         .first(c)
         .optional()?
         .map(Site::from))
+}
+
+/// Agent `id` of `site`, unless it was removed.
+fn active_agent(c: &mut Conn, site: SiteId, id: AgentId) -> QueryResult<Option<Agent>> {
+    Ok(agents::table
+        .filter(agents::id.eq(id.0))
+        .filter(agents::site_id.eq(site.0))
+        .filter(agents::removed_at.is_null())
+        .select(AgentRow::as_select())
+        .first(c)
+        .optional()?
+        .map(Agent::from))
+}
+
+/// How many admins of `site` are not removed.
+fn active_admins(c: &mut Conn, site: SiteId) -> QueryResult<i64> {
+    agents::table
+        .filter(agents::site_id.eq(site.0))
+        .filter(agents::role.eq(AgentRole::Admin.as_str()))
+        .filter(agents::removed_at.is_null())
+        .count()
+        .get_result(c)
 }
 
 impl Directory for Db {
@@ -139,15 +161,29 @@ impl Directory for Db {
             password_hash,
             created_at: now_ms(),
         };
-        let id = self
-            .write(|c| Db::insert(c, NewRow::Agent(&row)))
-            .map_err(|e| taken(e, "that email already has an account on the site"))?;
+        let id = self.write(|c| {
+            // A removed account keeps its email (the unique key): say which it is.
+            let removed: Option<Option<i64>> = agents::table
+                .filter(agents::site_id.eq(site.0))
+                .filter(agents::email.eq(email))
+                .select(agents::removed_at)
+                .first(c)
+                .optional()?;
+            if removed.flatten().is_some() {
+                return Err(StoreError::Conflict(
+                    "that email belongs to a removed account of the site".into(),
+                ));
+            }
+            Db::insert(c, NewRow::Agent(&row))
+                .map_err(|e| taken(e, "that email already has an account on the site"))
+        })?;
         Ok(Agent {
             id: AgentId(id),
             site,
             email: email.to_string(),
             name: name.to_string(),
             role,
+            removed_at: None,
         })
     }
 
@@ -158,46 +194,66 @@ impl Directory for Db {
         name: Option<&str>,
         role: Option<AgentRole>,
     ) -> StoreResult<Option<Agent>> {
-        let one = |c: &mut Conn| -> QueryResult<Option<Agent>> {
-            Ok(agents::table
-                .filter(agents::id.eq(id.0))
-                .filter(agents::site_id.eq(site.0))
-                .select(AgentRow::as_select())
-                .first(c)
-                .optional()?
-                .map(Agent::from))
-        };
         self.write(|c| {
             // Before reading the agent: a role change waiting here sees the one before it.
             if role.is_some() {
                 Db::lock_admins(c, site.0)?;
             }
-            let Some(was) = one(c)? else {
+            let Some(was) = active_agent(c, site, id)? else {
                 return Ok(None);
             };
+            // Still not removed when the row is written (a rename takes no lock before
+            // it reads: a removal may commit in between); then it is answered `None`.
+            let row = agents::table
+                .find(id.0)
+                .filter(agents::removed_at.is_null());
             if let Some(name) = name {
-                diesel::update(agents::table.find(id.0))
-                    .set(agents::name.eq(name))
-                    .execute(c)?;
+                diesel::update(row).set(agents::name.eq(name)).execute(c)?;
             }
             if let Some(role) = role {
-                diesel::update(agents::table.find(id.0))
+                diesel::update(row)
                     .set(agents::role.eq(role.as_str()))
                     .execute(c)?;
                 // Counted after the change, in the same transaction: the check holds for
                 // what commits.
-                let admins: i64 = agents::table
-                    .filter(agents::site_id.eq(site.0))
-                    .filter(agents::role.eq(AgentRole::Admin.as_str()))
-                    .count()
-                    .get_result(c)?;
-                if was.role == AgentRole::Admin && admins == 0 {
-                    return Err(crate::store::StoreError::Conflict(
+                if was.role == AgentRole::Admin && active_admins(c, site)? == 0 {
+                    return Err(StoreError::Conflict(
                         "the site's last admin cannot become an agent".into(),
                     ));
                 }
             }
-            Ok(one(c)?)
+            Ok(active_agent(c, site, id)?)
+        })
+    }
+
+    fn remove_agent(&self, site: SiteId, id: AgentId, now: i64) -> StoreResult<Option<Agent>> {
+        self.write(|c| {
+            // Before reading the agent, as in `update_agent`: a removal waiting here sees
+            // the one before it.
+            Db::lock_admins(c, site.0)?;
+            let Some(was) = active_agent(c, site, id)? else {
+                return Ok(None);
+            };
+            diesel::update(agents::table.find(id.0))
+                .set(agents::removed_at.eq(Some(now)))
+                .execute(c)?;
+            // Counted after the change, in the same transaction, as in `update_agent`.
+            if was.role == AgentRole::Admin && active_admins(c, site)? == 0 {
+                return Err(StoreError::Conflict(
+                    "the site's last admin cannot be removed".into(),
+                ));
+            }
+            diesel::update(
+                agent_tokens::table
+                    .filter(agent_tokens::agent_id.eq(id.0))
+                    .filter(agent_tokens::revoked_at.is_null()),
+            )
+            .set(agent_tokens::revoked_at.eq(Some(now)))
+            .execute(c)?;
+            Ok(Some(Agent {
+                removed_at: Some(now),
+                ..was
+            }))
         })
     }
 
@@ -218,6 +274,7 @@ impl Directory for Db {
         self.read(|c| {
             let rows: Vec<(AgentRow, String)> = agents::table
                 .filter(agents::email.eq(email))
+                .filter(agents::removed_at.is_null())
                 .order(agents::id)
                 .select((AgentRow::as_select(), agents::password_hash))
                 .load(c)?;
@@ -230,13 +287,18 @@ impl Directory for Db {
             let id: Option<i64> = agents::table
                 .filter(agents::site_id.eq(site.0))
                 .filter(agents::email.eq(email))
+                .filter(agents::removed_at.is_null())
                 .select(agents::id)
                 .first(c)
                 .optional()?;
             let Some(id) = id else { return Ok(false) };
-            diesel::update(agents::table.find(id))
+            // Still not removed when the row is written: a removal may commit in between.
+            let n = diesel::update(agents::table.find(id).filter(agents::removed_at.is_null()))
                 .set(agents::password_hash.eq(password_hash))
                 .execute(c)?;
+            if n == 0 {
+                return Ok(false);
+            }
             diesel::update(
                 agent_tokens::table
                     .filter(agent_tokens::agent_id.eq(id))
@@ -269,6 +331,7 @@ impl Directory for Db {
                 .filter(agent_tokens::token_hash.eq(token_hash))
                 .filter(agent_tokens::revoked_at.is_null())
                 .filter(agent_tokens::expires_at.gt(now))
+                .filter(agents::removed_at.is_null())
                 .select(AgentRow::as_select())
                 .first(c)
                 .optional()?

@@ -25,6 +25,7 @@ diesel::table! {
         role -> Text,
         password_hash -> Text,
         created_at -> BigInt,
+        removed_at -> Nullable<BigInt>,
     }
 }
 

@@ -1,7 +1,7 @@
 //! What every database server backend must show beyond the conformance suite: the suite
 //! itself on a fresh database per test, migrations that several nodes starting at once on
 //! one empty database run exactly once, and writers that hold row locks while others wait
-//! (leases, admins, webhooks).
+//! (leases, admins changing role or removed, webhooks).
 //!
 //! Compiled inside each server backend's module (`#[path]`), against its `Db` and its
 //! `TEST_SERVER`. These tests need the server: they fail when it cannot be reached.
@@ -216,6 +216,65 @@ fn two_role_changes_at_once_never_leave_a_site_without_an_admin() {
         .map(|x| x.id)
         .collect();
     assert_eq!(admins, [b.id]);
+}
+
+/// Two admins removed at once: the second removal waits for the first, no longer counts
+/// the admin it removed, and is refused — a site never ends without an admin.
+#[test]
+fn two_removals_at_once_never_leave_a_site_without_an_admin() {
+    use super::Dialect;
+    use crate::store::StoreError;
+    use crate::vocab::AgentRole;
+    let db = TestDb::new(TEST_SERVER);
+    let first = Arc::new(Db::open(db.url(), &options()).unwrap());
+    let second = Db::open(db.url(), &options()).unwrap();
+    let site = second.add_site("t", &[]).unwrap().id;
+    let a = second
+        .add_agent(site, "a@x", "A", AgentRole::Admin, "h")
+        .unwrap();
+    let b = second
+        .add_agent(site, "b@x", "B", AgentRole::Admin, "h")
+        .unwrap();
+    let (locked, wait) = std::sync::mpsc::channel();
+    let removing = {
+        let first = first.clone();
+        std::thread::spawn(move || {
+            first.write(|c| {
+                // A is removed: changed, not committed yet.
+                let mut admins = Db::lock_admins(c, site.0)?;
+                admins.sort();
+                assert_eq!(admins, [a.id.0, b.id.0]);
+                c.batch_execute(&format!(
+                    "UPDATE agents SET removed_at = 1 WHERE id = {}",
+                    a.id.0
+                ))?;
+                locked.send(()).unwrap();
+                std::thread::sleep(Duration::from_millis(300));
+                Ok(())
+            })
+        })
+    };
+    wait.recv().unwrap();
+    let r = second.remove_agent(site, b.id, 2);
+    removing.join().unwrap().unwrap();
+    assert!(
+        matches!(r, Err(StoreError::Conflict(_))),
+        "B may not be removed once A was: {r:?}"
+    );
+    let active: Vec<_> = second
+        .agents(site)
+        .unwrap()
+        .into_iter()
+        .filter(|x| x.removed_at.is_none())
+        .map(|x| x.id)
+        .collect();
+    assert_eq!(active, [b.id]);
+    second
+        .write(|c| {
+            assert_eq!(Db::lock_admins(c, site.0)?, [b.id.0], "active admins only");
+            Ok(())
+        })
+        .unwrap();
 }
 
 /// An admin deleting a webhook while a group commit records deliveries for it, either

@@ -256,12 +256,13 @@ impl Dialect for SqliteStore {
     }
 
     /// A plain read: the write transaction holds SQLite's one write lock, so no other
-    /// role change can commit before this one.
+    /// role change or removal can commit before this one.
     fn lock_admins(c: &mut SqliteConnection, site: i64) -> StoreResult<Vec<i64>> {
         use super::sql::schema::agents;
         Ok(agents::table
             .filter(agents::site_id.eq(site))
             .filter(agents::role.eq(crate::vocab::AgentRole::Admin.as_str()))
+            .filter(agents::removed_at.is_null())
             .select(agents::id)
             .load(c)?)
     }

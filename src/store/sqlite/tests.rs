@@ -1,8 +1,8 @@
 //! What only SQLite can show: entries that stay unique across runs on one file, readers
 //! that see each commit at once (WAL), a file deleted under the store, the migration from
 //! an older schema, the words as its columns spell them (and a row spelling one
-//! otherwise, an entry's or a webhook's). Everything else is the conformance suite, run
-//! here on a real file.
+//! otherwise, an entry's or a webhook's), the times a removal stamps on the rows.
+//! Everything else is the conformance suite, run here on a real file.
 
 use super::*;
 use crate::ids::{AgentId, ConversationId, Offset};
@@ -441,4 +441,40 @@ fn webhook_words_are_stored_as_the_schema_spells_them_and_an_unknown_one_is_refu
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn a_removal_stamps_its_time_on_the_agent_and_on_its_tokens_not_yet_revoked() {
+    use crate::store::sql::schema::{agent_tokens, agents};
+    use crate::vocab::AgentRole;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("removed.db");
+    let path = path.to_str().unwrap();
+    let s = open(path, 1);
+    let site = s.add_site("t", &[]).unwrap().id;
+    s.add_agent(site, "boss@x", "Boss", AgentRole::Admin, "h")
+        .unwrap();
+    let ann = s
+        .add_agent(site, "ann@x", "Ann", AgentRole::Agent, "h")
+        .unwrap();
+    s.add_token(ann.id, "old", i64::MAX).unwrap();
+    s.add_token(ann.id, "live", i64::MAX).unwrap();
+    assert!(s.revoke_token("old", 5).unwrap());
+    s.remove_agent(site, ann.id, 1_000).unwrap().unwrap();
+    let mut db = SqliteConnection::establish(path).unwrap();
+    let removed: Vec<Option<i64>> = agents::table
+        .order(agents::id)
+        .select(agents::removed_at)
+        .load(&mut db)
+        .unwrap();
+    assert_eq!(removed, [None, Some(1_000)]);
+    let revoked: Vec<(String, Option<i64>)> = agent_tokens::table
+        .order(agent_tokens::token_hash)
+        .select((agent_tokens::token_hash, agent_tokens::revoked_at))
+        .load(&mut db)
+        .unwrap();
+    assert_eq!(
+        revoked,
+        [("live".to_string(), Some(1_000)), ("old".into(), Some(5))]
+    );
 }
