@@ -672,7 +672,12 @@ fn agent(config: Config, action: AgentAction) -> anyhow::Result<()> {
         }
         AgentAction::List { site } => {
             for a in store.agents(site_of(&site)?.id)? {
-                println!("{}\t{}\t{}\t{}", a.id, a.email, a.name, a.role);
+                let removed = if a.removed_at.is_some() {
+                    "\tremoved"
+                } else {
+                    ""
+                };
+                println!("{}\t{}\t{}\t{}{removed}", a.id, a.email, a.name, a.role);
             }
         }
         AgentAction::Passwd {

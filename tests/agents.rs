@@ -632,3 +632,133 @@ async fn an_admin_deletes_a_visitors_data_on_request() {
         "once"
     );
 }
+
+#[tokio::test]
+async fn an_admin_removes_an_agent_whose_sockets_end_and_whose_chats_are_handed_on() {
+    let dir = temp_dir();
+    let srv = start(dir.path()).await;
+    let admin = token_of(&srv, "admin@localhost", "test-password").await;
+    let add = |email: &str, role: &str| json!({"email": email, "name": email.split('@').next().unwrap(), "password": "pw-12345678", "role": role});
+    let (s, b) = api(
+        &srv,
+        "POST",
+        "/v1/agents",
+        &admin,
+        Some(add("bea@x", "agent")),
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    let bea_id = b["agent"]["id"].as_i64().unwrap();
+    let (s, b) = api(
+        &srv,
+        "POST",
+        "/v1/agents",
+        &admin,
+        Some(add("cy@x", "admin")),
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    let cy_id = b["agent"]["id"].as_i64().unwrap();
+    let bea = token_of(&srv, "bea@x", "pw-12345678").await;
+    let cy = token_of(&srv, "cy@x", "pw-12345678").await;
+
+    // Bea alone on line gets the visitor's conversation; then Cy comes.
+    let mut bea_ws = agent(&srv, &srv.site_key, &bea).await;
+    let mut v = Client::connect(&srv.ws_url()).await;
+    v.hello(&srv.site_key, None, None).await;
+    v.msg("v1", "Hello?").await;
+    let conv = v.recv_type("ack").await["conv"].as_i64().unwrap();
+    assert_eq!(bea_ws.recv_type("assigned").await["conv"], conv);
+    let mut cy_ws = agent(&srv, &srv.site_key, &cy).await;
+
+    // A plain agent may not remove anyone.
+    let path = format!("/v1/agents/{bea_id}");
+    let (s, _) = api(&srv, "DELETE", &path, &bea, None).await;
+    assert_eq!(s, 403);
+    let (s, b) = api(&srv, "DELETE", &path, &admin, None).await;
+    assert_eq!(s, 200, "{b}");
+    assert!(b["agent"]["removed_at"].as_i64().is_some(), "{b}");
+
+    // Her socket ends for good; her conversation goes to Cy, in the log.
+    assert_eq!(bea_ws.closed_with().await, 4103);
+    assert_eq!(cy_ws.recv_type("assigned").await["conv"], conv);
+    let mut kinds = Vec::new();
+    for _ in 0..50 {
+        kinds = srv
+            .stored(conv)
+            .iter()
+            .map(|e| e.kind.as_str().to_string())
+            .collect();
+        if kinds.len() == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(kinds, ["msg", "join", "transfer"]);
+    assert_eq!(srv.stored(conv)[2].sender.to_string(), format!("a{cy_id}"));
+
+    // Her token and her password no longer work; she stays listed, removed, and the
+    // history keeps her name.
+    let (s, _) = api(&srv, "GET", "/v1/site", &bea, None).await;
+    assert_eq!(s, 401);
+    let (s, _) = login(&srv, "bea@x", "pw-12345678").await;
+    assert_eq!(s, 401);
+    let (_, b) = api(&srv, "GET", "/v1/agents", &admin, None).await;
+    let listed: Vec<(&str, bool)> = b["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["email"].as_str().unwrap(), a["removed_at"].is_i64()))
+        .collect();
+    assert_eq!(
+        listed,
+        [("admin@localhost", false), ("bea@x", true), ("cy@x", false)]
+    );
+    let (s, _, text) = http(
+        srv.addr,
+        "GET",
+        &format!("/v1/conversations/{conv}/transcript?format=text&token={admin}"),
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert!(text.contains("bea"), "{text}");
+    // Removed is removed: not changed, not removed twice, the email stays taken.
+    let (s, _) = api(&srv, "PATCH", &path, &admin, Some(json!({"name": "B"}))).await;
+    assert_eq!(s, 404);
+    let (s, _) = api(&srv, "DELETE", &path, &admin, None).await;
+    assert_eq!(s, 404);
+    let (s, _) = api(
+        &srv,
+        "POST",
+        "/v1/agents",
+        &admin,
+        Some(add("bea@x", "agent")),
+    )
+    .await;
+    assert_eq!(s, 409);
+
+    // A site keeps an active admin: Cy may go, then the last admin may not.
+    let (s, b) = api(&srv, "DELETE", &format!("/v1/agents/{cy_id}"), &admin, None).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(cy_ws.closed_with().await, 4103);
+    let (_, me) = api(&srv, "GET", "/v1/agents", &admin, None).await;
+    let me = me["agents"][0]["id"].as_i64().unwrap();
+    let (s, b) = api(&srv, "DELETE", &format!("/v1/agents/{me}"), &admin, None).await;
+    assert_eq!((s, b["error"].as_str()), (409, Some("conflict")), "{b}");
+    // Another site's agent is not found.
+    let _other = second_site(&srv);
+    let (_, others) = api(&srv, "GET", "/v1/agents", &admin, None).await;
+    assert_eq!(others["agents"].as_array().unwrap().len(), 3);
+    let (s, _) = api(
+        &srv,
+        "DELETE",
+        &format!("/v1/agents/{}", cy_id + 1),
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(s, 404);
+    srv.stop().await;
+}

@@ -90,6 +90,7 @@ mod tests {
             email: "a@x".into(),
             name: "A".into(),
             role,
+            removed_at: None,
         }
     }
 

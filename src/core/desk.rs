@@ -513,6 +513,57 @@ impl Hub {
         Ok(())
     }
 
+    /// Agent `agent` of `site` was removed: its connections end, and each conversation
+    /// it owned goes to another available agent (a `transfer` entry), or, when nobody is
+    /// free, to the front of the queue, where the next agent to come takes it. (The log
+    /// still names the removed agent as the owner of a queued one until someone takes it;
+    /// after a restart it is an off-line owner's, which any agent may take and which the
+    /// visitor's next message hands on.)
+    pub(crate) fn agent_removed(&self, site: SiteId, agent: AgentId) {
+        let links: Vec<Arc<AgentLink>> = self
+            .presence()
+            .lock()
+            .get(&site)
+            .map(|sp| {
+                sp.agents
+                    .iter()
+                    .filter(|a| a.agent == agent)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        for link in &links {
+            link.sig.mark_revoked();
+            // Off the desk now (visitors learn if nobody is left on line), not when the
+            // connection's task gets to its end.
+            self.presence().agent_left(site, link);
+        }
+        self.with_site(site, |hub, sp, fx| {
+            let mut owned: Vec<ConversationId> = sp
+                .owners
+                .iter()
+                .filter(|(_, o)| o.agent == agent)
+                .map(|(c, _)| *c)
+                .collect();
+            owned.sort_unstable();
+            let mut queued = false;
+            for conv in owned.into_iter().rev() {
+                let token = sp.owners.remove(&conv).map(|o| o.token).unwrap_or_default();
+                match hub.pick(sp, Some(agent), None) {
+                    Some(who) => Self::give(sp, fx, conv, token, who, EntryKind::Transfer),
+                    None => {
+                        sp.queue.push_front((conv, token));
+                        queued = true;
+                    }
+                }
+            }
+            if queued {
+                Self::positions(sp, fx);
+            }
+            fx.team = true;
+        });
+    }
+
     /// Re-assign conversations left unanswered for `reassign_after_ms`.
     pub(crate) fn reassign_stale(&self) {
         let after = Duration::from_millis(self.config().reassign_after_ms);

@@ -211,6 +211,29 @@ impl Directory<'_> {
             .ok_or(ServiceError::NotFound)
     }
 
+    /// Remove agent `id` of the admin's site: it can no longer sign in, every token it
+    /// holds is revoked, its open connections end (`UNAUTHORIZED`) and the conversations
+    /// it owned go to another available agent or wait first in the queue (`desk`). Its
+    /// account stays, marked removed, so the history keeps its name. `Conflict` when it
+    /// is the site's last active admin; `NotFound` when the site has no such agent, or it
+    /// was removed already. The caller makes sure this node serves the site (its desk and
+    /// connections are here).
+    pub(crate) async fn remove_agent(
+        &self,
+        by: &Admin,
+        id: AgentId,
+    ) -> Result<Agent, ServiceError> {
+        let site = by.agent().site;
+        let now = crate::store::now_ms();
+        let removed = self
+            .hub
+            .blocking(move |s| s.remove_agent(site, id, now))
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        self.hub.agent_removed(site, id);
+        Ok(removed)
+    }
+
     /// Add an agent to the admin's site. The email (3–320 characters, with an `@`) and the
     /// name (1–100) are trimmed; the password and the role follow `auth`'s one rule.
     /// `Conflict` when the email already has an account on the site.

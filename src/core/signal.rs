@@ -30,6 +30,8 @@ pub(crate) struct Signal {
     resync: AtomicBool,
     /// The connection belongs to an agent (typing drafts go only to agents).
     agent: AtomicBool,
+    /// Its agent's account was removed: the connection ends (`UNAUTHORIZED`).
+    revoked: AtomicBool,
     /// Its site moved to another node: where to send the client (empty: to the router).
     moved: Mutex<Option<String>>,
 }
@@ -44,6 +46,7 @@ impl Signal {
             cap: volatile_cap.max(1),
             resync: AtomicBool::new(false),
             agent: AtomicBool::new(false),
+            revoked: AtomicBool::new(false),
             moved: Mutex::new(None),
         }
     }
@@ -53,6 +56,16 @@ impl Signal {
     pub(crate) fn mark_moved(&self, url: &str) {
         *self.moved.lock().unwrap_or_else(|p| p.into_inner()) = Some(url.to_string());
         self.notify.notify_one();
+    }
+
+    /// The connection's agent account was removed: the connection ends.
+    pub(crate) fn mark_revoked(&self) {
+        self.revoked.store(true, Ordering::Release);
+        self.notify.notify_one();
+    }
+
+    pub(crate) fn take_revoked(&self) -> bool {
+        self.revoked.swap(false, Ordering::AcqRel)
     }
 
     pub(crate) fn take_moved(&self) -> Option<String> {

@@ -12,6 +12,9 @@ use std::sync::LazyLock;
 /// The document, as served.
 pub(crate) const DOCUMENT: &str = include_str!("openapi.json");
 
+/// The methods a path may document, in the order `Allow` lists them.
+const ORDER: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
+
 /// Each documented path template, split into segments, with its methods (upper case).
 static PATHS: LazyLock<Vec<(Vec<String>, Vec<String>)>> = LazyLock::new(|| {
     let doc: serde_json::Value =
@@ -21,10 +24,12 @@ static PATHS: LazyLock<Vec<(Vec<String>, Vec<String>)>> = LazyLock::new(|| {
         .iter()
         .map(|(path, ops)| {
             let segments = path.split('/').map(str::to_string).collect();
-            let methods = ops
-                .as_object()
-                .map(|o| o.keys().map(|m| m.to_ascii_uppercase()).collect())
-                .unwrap_or_default();
+            // In the usual order (GET, POST, PUT, PATCH, DELETE), not the document's.
+            let methods = ORDER
+                .iter()
+                .filter(|m| ops.get(m.to_ascii_lowercase()).is_some())
+                .map(|m| m.to_string())
+                .collect();
             (segments, methods)
         })
         .collect()
@@ -70,6 +75,11 @@ mod tests {
             Some("POST, OPTIONS")
         );
         assert_eq!(allow("/v1/agents").as_deref(), Some("GET, POST, OPTIONS"));
+        assert_eq!(
+            allow("/v1/webhooks/7").as_deref(),
+            Some("PATCH, DELETE, OPTIONS"),
+            "in the usual order, whatever the document's"
+        );
         assert_eq!(allow("/healthz").as_deref(), Some("GET"));
         assert_eq!(allow("/demo").as_deref(), Some("GET"));
         assert_eq!(allow("/v1/canned/"), None, "an empty segment is no id");

@@ -61,6 +61,9 @@ pub(super) async fn route(
         (&Method::PATCH, p) if p.starts_with("/v1/agents/") => {
             update_agent(req, ctx, id_of(p, "/v1/agents/")).await
         }
+        (&Method::DELETE, p) if p.starts_with("/v1/agents/") => {
+            remove_agent(req, ctx, id_of(p, "/v1/agents/")).await
+        }
         (&Method::GET, "/v1/canned") => canned(req, ctx).await,
         (&Method::POST, "/v1/canned") => add_canned(req, ctx).await,
         (&Method::DELETE, p) if p.starts_with("/v1/canned/") => {
@@ -155,6 +158,7 @@ async fn agents(req: Request<Incoming>, ctx: &HttpCtx) -> Result<Response<Body>,
                 "id": a.id, "name": a.name, "email": a.email, "role": a.role,
                 "status": l.status,
                 "load": l.load,
+                "removed_at": a.removed_at,
             })
         })
         .collect();
@@ -222,6 +226,34 @@ async fn update_agent(
         StatusCode::OK,
         serde_json::json!({"agent": {
             "id": changed.id, "name": changed.name, "email": changed.email, "role": changed.role,
+        }}),
+    )
+}
+
+/// `DELETE /v1/agents/{id}` (admins): remove an agent (`Directory::remove_agent`). On a
+/// node of a cluster that does not serve the site, 421 with the one that does (the
+/// agent's connections and the desk are there).
+async fn remove_agent(
+    req: Request<Incoming>,
+    ctx: &HttpCtx,
+    id: Result<i64, HttpError>,
+) -> Result<Response<Body>, HttpError> {
+    let a = admin(&req, ctx).await?;
+    let id = id?;
+    ctx.hub
+        .serve_site_id(a.agent().site)
+        .await
+        .map_err(HttpError::Moved)?;
+    let gone = ctx
+        .hub
+        .directory()
+        .remove_agent(&a, crate::ids::AgentId(id))
+        .await?;
+    ok(
+        StatusCode::OK,
+        serde_json::json!({"agent": {
+            "id": gone.id, "name": gone.name, "email": gone.email, "role": gone.role,
+            "removed_at": gone.removed_at,
         }}),
     )
 }

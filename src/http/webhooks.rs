@@ -26,25 +26,29 @@ pub(super) fn owns(path: &str) -> bool {
     path == "/v1/webhooks" || path.starts_with("/v1/webhooks/")
 }
 
-/// The parts of a path under `/v1/webhooks/`: `{id}`, `{id}/deliveries`, or
-/// `{id}/deliveries/{delivery}/retry`.
-enum Under {
-    Hook(i64),
-    Deliveries(i64),
-    Retry(i64, i64),
+/// The paths under `/v1/webhooks/`: `{id}`, `{id}/deliveries` and
+/// `{id}/deliveries/{delivery}/retry`, their ids as they are written (a method the path
+/// does not answer is a 405 whatever they are; an id that is not one is a 404).
+enum Under<'a> {
+    Hook(&'a str),
+    Deliveries(&'a str),
+    Retry(&'a str, &'a str),
 }
 
-fn under(path: &str) -> Option<Under> {
+fn under(path: &str) -> Option<Under<'_>> {
     let rest = path.strip_prefix("/v1/webhooks/")?;
     let parts: Vec<&str> = rest.split('/').collect();
     match parts.as_slice() {
-        [id] => super::path_id(id).map(Under::Hook),
-        [id, "deliveries"] => super::path_id(id).map(Under::Deliveries),
-        [id, "deliveries", d, "retry"] => {
-            Some(Under::Retry(super::path_id(id)?, super::path_id(d)?))
-        }
+        [id] => Some(Under::Hook(id)),
+        [id, "deliveries"] => Some(Under::Deliveries(id)),
+        [id, "deliveries", d, "retry"] => Some(Under::Retry(id, d)),
         _ => None,
     }
+}
+
+/// A numeric id of a path; anything else is not found.
+fn id(segment: &str) -> Result<i64, HttpError> {
+    super::path_id(segment).ok_or(HttpError::NotFound)
 }
 
 /// Route a path that `owns` accepted.
@@ -64,10 +68,10 @@ pub(super) async fn route(
         return Err(HttpError::NotFound);
     };
     match (req.method().clone(), at) {
-        (Method::PATCH, Under::Hook(id)) => update(req, ctx, id).await,
-        (Method::DELETE, Under::Hook(id)) => delete(req, ctx, id).await,
-        (Method::GET, Under::Deliveries(id)) => deliveries(req, ctx, id).await,
-        (Method::POST, Under::Retry(id, d)) => retry(req, ctx, id, d).await,
+        (Method::PATCH, Under::Hook(h)) => update(req, ctx, id(h)?).await,
+        (Method::DELETE, Under::Hook(h)) => delete(req, ctx, id(h)?).await,
+        (Method::GET, Under::Deliveries(h)) => deliveries(req, ctx, id(h)?).await,
+        (Method::POST, Under::Retry(h, d)) => retry(req, ctx, id(h)?, id(d)?).await,
         _ => Err(HttpError::MethodNotAllowed),
     }
 }

@@ -160,6 +160,12 @@ impl<T: Transport> Conn<T> {
         if let Some(url) = self.sig.take_moved() {
             return Err(End::Moved(url));
         }
+        if self.sig.take_revoked() {
+            return Err(End::Close(
+                close::UNAUTHORIZED,
+                "this agent account was removed",
+            ));
+        }
         if self.sig.take_session_changed() {
             if let Some(Principal::Visitor(session)) = self.authed.as_ref().map(|a| &a.principal) {
                 if let Some(c) = session.conv() {

@@ -133,3 +133,53 @@ async fn the_ticker_closes_idle_conversations_whose_visitor_is_gone() {
     assert!(open(FRESH).is_some(), "written to just now");
     assert!(w.hub.queue_position(site, fresh).is_some());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_removed_agents_connections_end_and_its_conversations_go_to_another_agent() {
+    let w = World::new(config(), |_, _| {});
+    let bea = w.add_agent("bea");
+    let (_trigger, shutdown) = Shutdown::new();
+    let mut gone = w.agent(&shutdown, &bea).await;
+    let mut v = w.visitor(&shutdown, None).await;
+    v.say(json!({"t":"msg","cid":"m1","body":"anyone?"}));
+    let conv = ConversationId(v.next_type("ack").await["conv"].as_i64().unwrap());
+    settle().await;
+    assert_eq!(w.owner(conv), Some(bea.id), "the only one on line");
+    let mut admin = w.agent(&shutdown, &w.admin).await;
+    w.hub.agent_removed(w.site.id, bea.id);
+    let closed = gone.next_type("closed").await;
+    assert_eq!(closed["code"], crate::protocol::close::UNAUTHORIZED);
+    assert_eq!(admin.next_type("assigned").await["conv"], conv.0);
+    assert_eq!(w.owner(conv), Some(w.admin.id));
+    written(&w.hub).await;
+    assert_eq!(kinds(&*w.store, conv), ["msg", "join", "transfer"]);
+    // Off the desk: a new conversation is never given to the removed agent.
+    let mut v2 = w.visitor(&shutdown, None).await;
+    v2.say(json!({"t":"msg","cid":"m2","body":"me too"}));
+    let conv2 = ConversationId(v2.next_type("ack").await["conv"].as_i64().unwrap());
+    settle().await;
+    assert_eq!(w.owner(conv2), Some(w.admin.id));
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_nobody_free_a_removed_agents_conversations_wait_first_in_the_queue() {
+    let w = World::new(config(), |_, _| {});
+    let bea = w.add_agent("bea");
+    let (_trigger, shutdown) = Shutdown::new();
+    let mut gone = w.agent(&shutdown, &bea).await;
+    let mut v = w.visitor(&shutdown, None).await;
+    v.say(json!({"t":"msg","cid":"m1","body":"anyone?"}));
+    let conv = ConversationId(v.next_type("ack").await["conv"].as_i64().unwrap());
+    settle().await;
+    assert_eq!(w.owner(conv), Some(bea.id));
+    w.hub.agent_removed(w.site.id, bea.id);
+    assert_eq!(gone.next_type("closed").await["code"], 4103);
+    assert_eq!(w.owner(conv), None);
+    assert_eq!(w.hub.queue_position(w.site.id, conv), Some(1));
+    assert_eq!(v.next_type("queue").await["position"], 1);
+    // The next agent to come on line takes it.
+    let mut admin = w.agent(&shutdown, &w.admin).await;
+    assert_eq!(admin.next_type("assigned").await["conv"], conv.0);
+    written(&w.hub).await;
+    assert_eq!(kinds(&*w.store, conv), ["msg", "join", "join"]);
+}
