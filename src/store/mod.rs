@@ -152,6 +152,22 @@ pub trait Directory {
         role: AgentRole,
         password_hash: &str,
     ) -> StoreResult<Agent>;
+    /// A new site (fresh key and secret, allowing `origins` and every transport, as
+    /// `add_site`) whose first agent is an admin with this email, name and password hash,
+    /// in one transaction. `Conflict` when active admin accounts with this email already
+    /// exist on `max` sites or more (an account removed from a site does not count).
+    /// Two calls at once for one email cannot both pass: the second waits for the first
+    /// (where the backend locks rows, on the email's accounts, which must then be at least
+    /// one, as the calling admin's own is) and counts the site it added.
+    fn add_site_with_admin(
+        &self,
+        name: &str,
+        origins: &[String],
+        email: &str,
+        agent_name: &str,
+        password_hash: &str,
+        max: usize,
+    ) -> StoreResult<(Site, Agent)>;
     /// The agents of a site, oldest first: every one, the removed ones included (with
     /// their `removed_at`), so the history keeps their names.
     fn agents(&self, site: SiteId) -> StoreResult<Vec<Agent>>;

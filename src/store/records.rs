@@ -7,7 +7,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{AgentId, ClientMsgId, ConversationId, Epoch, Offset, SiteId, VisitorId};
+use super::{StoreError, StoreResult};
+use crate::ids::{
+    random_token, AgentId, ClientMsgId, ConversationId, Epoch, Offset, SiteId, VisitorId,
+};
 use crate::vocab::{
     AgentRole, DeliveryState, EntryKind, Role, Sender, TransportKind, WebhookEvent,
 };
@@ -30,6 +33,13 @@ pub struct Site {
 }
 
 impl Site {
+    /// A fresh key (`s_` and ten lowercase letters and digits) and a fresh secret (32
+    /// letters and digits), for a new site: made here alone, for every backend.
+    pub(crate) fn fresh_key_and_secret() -> (String, String) {
+        let key = format!("s_{}", random_token(10).to_lowercase());
+        (key, random_token(32))
+    }
+
     /// May a browser page served from `origin` talk to this site?
     pub fn allows_origin(&self, origin: &str) -> bool {
         self.allowed_origins
@@ -77,6 +87,22 @@ pub struct Agent {
     /// active. A removed agent can no longer sign in nor use a token, and is no admin;
     /// it stays listed, so the history keeps its name.
     pub removed_at: Option<i64>,
+}
+
+impl Agent {
+    /// An account (an email) that is an admin, not removed, on `n` sites may become the
+    /// admin of one more only below `max`: the `Conflict` saying so, for every backend.
+    pub(crate) fn room_to_administer(n: usize, max: usize) -> StoreResult<()> {
+        if n < max {
+            return Ok(());
+        }
+        let sites = if n == 1 { "site" } else { "sites" };
+        Err(StoreError::Conflict(if n == max {
+            format!("this account already administers {n} {sites}, the most it may")
+        } else {
+            format!("this account already administers {n} {sites}, more than the {max} it may")
+        }))
+    }
 }
 
 /// A canned response: text an agent inserts by typing `/shortcut`.

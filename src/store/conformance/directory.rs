@@ -63,6 +63,157 @@ pub(crate) fn sites_are_added_found_and_updated(s: &dyn Store) {
         .unwrap();
 }
 
+pub(crate) fn a_site_is_added_with_its_first_admin(s: &dyn Store) {
+    let one = s.add_site("One", &[]).unwrap();
+    let ann = s
+        .add_agent(one.id, "ann@x", "Ann", AgentRole::Admin, "hash-ann")
+        .unwrap();
+    let origins = vec!["https://b.example".to_string(), "*".into()];
+    let (two, admin) = s
+        .add_site_with_admin("Two", &origins, "ann@x", "Ann B.", "hash-ann", 5)
+        .unwrap();
+    // The site, as `add_site` makes one.
+    assert_ne!(two.id, one.id);
+    assert!(
+        two.key.starts_with("s_") && two.key.len() == 12,
+        "{}",
+        two.key
+    );
+    assert_eq!(two.key, two.key.to_lowercase());
+    assert_eq!(two.secret.len(), 32);
+    assert!(two.key != one.key && two.secret != one.secret);
+    assert_eq!((two.name.as_str(), &two.allowed_origins), ("Two", &origins));
+    assert_eq!(two.transports, TransportKind::ALL);
+    assert!(!two.require_identity);
+    assert_eq!(s.site(two.id).unwrap().as_ref(), Some(&two));
+    assert_eq!(s.site_by_key(&two.key).unwrap().as_ref(), Some(&two));
+    assert_eq!(s.sites().unwrap(), vec![one.clone(), two.clone()]);
+    // Its first agent: an admin with that email, name and hash.
+    assert_ne!(admin.id, ann.id);
+    assert_eq!(
+        admin,
+        Agent {
+            id: admin.id,
+            site: two.id,
+            email: "ann@x".into(),
+            name: "Ann B.".into(),
+            role: AgentRole::Admin,
+            removed_at: None,
+        }
+    );
+    assert_eq!(s.agents(two.id).unwrap(), vec![admin.clone()]);
+    assert_eq!(s.agents(one.id).unwrap(), vec![ann.clone()], "unchanged");
+    // The same person signs in on either site: both accounts, with the one hash.
+    assert_eq!(
+        s.agents_by_email("ann@x").unwrap(),
+        vec![
+            (ann.clone(), "hash-ann".into()),
+            (admin.clone(), "hash-ann".into())
+        ]
+    );
+    s.add_token(admin.id, "hash-t2", i64::MAX).unwrap();
+    s.add_token(ann.id, "hash-t1", i64::MAX).unwrap();
+    assert_eq!(
+        s.agent_by_token("hash-t2", 10).unwrap(),
+        Some(admin.clone())
+    );
+    assert_eq!(s.agent_by_token("hash-t1", 10).unwrap(), Some(ann.clone()));
+    // It is the site's admin like any other: the last one stays.
+    assert_eq!(
+        conflict(s.remove_agent(two.id, admin.id, 1_000)),
+        "the site's last admin cannot be removed"
+    );
+    // Every site added so has a key and a secret of its own.
+    let (three, _) = s
+        .add_site_with_admin("Three", &[], "ann@x", "Ann", "hash-ann", 5)
+        .unwrap();
+    assert!(three.allowed_origins.is_empty());
+    let sites = s.sites().unwrap();
+    for (i, a) in sites.iter().enumerate() {
+        for b in &sites[i + 1..] {
+            assert!(a.key != b.key && a.secret != b.secret, "{a:?} {b:?}");
+        }
+    }
+}
+
+pub(crate) fn an_account_administers_at_most_max_sites(s: &dyn Store) {
+    let one = s.add_site("One", &[]).unwrap();
+    let ann = s
+        .add_agent(one.id, "ann@x", "Ann", AgentRole::Admin, "h")
+        .unwrap();
+    // An account that is a plain agent, and an admin account removed: neither counts.
+    let two = s.add_site("Two", &[]).unwrap();
+    s.add_agent(two.id, "boss@x", "Boss", AgentRole::Admin, "h")
+        .unwrap();
+    s.add_agent(two.id, "ann@x", "Ann", AgentRole::Agent, "h")
+        .unwrap();
+    let three = s.add_site("Three", &[]).unwrap();
+    s.add_agent(three.id, "boss@x", "Boss", AgentRole::Admin, "h")
+        .unwrap();
+    let gone = s
+        .add_agent(three.id, "ann@x", "Ann", AgentRole::Admin, "h")
+        .unwrap();
+    s.remove_agent(three.id, gone.id, 1_000).unwrap().unwrap();
+    // Nor does another email's, nor one differing in case.
+    s.add_agent(two.id, "ANN@x", "Ann", AgentRole::Admin, "h")
+        .unwrap();
+
+    // Ann administers one site: one more is the most 2 lets it.
+    let (four, _) = s
+        .add_site_with_admin("Four", &[], "ann@x", "Ann", "h", 2)
+        .unwrap();
+    let sites = s.sites().unwrap();
+    let accounts = s.agents_by_email("ann@x").unwrap();
+    assert_eq!(
+        conflict(s.add_site_with_admin("Five", &[], "ann@x", "Ann", "h", 2)),
+        "this account already administers 2 sites, the most it may"
+    );
+    assert_eq!(
+        conflict(s.add_site_with_admin("Five", &[], "ann@x", "Ann", "h", 1)),
+        "this account already administers 2 sites, more than the 1 it may"
+    );
+    // Nothing of a refused call is kept: no site, no account.
+    assert_eq!(s.sites().unwrap(), sites, "no site added");
+    assert_eq!(s.agents_by_email("ann@x").unwrap(), accounts);
+    // A higher limit lets it; so does one account fewer.
+    s.add_site_with_admin("Five", &[], "ann@x", "Ann", "h", 3)
+        .unwrap();
+    assert_eq!(
+        conflict(s.add_site_with_admin("Six", &[], "ann@x", "Ann", "h", 3)),
+        "this account already administers 3 sites, the most it may"
+    );
+    s.add_agent(four.id, "cleo@x", "Cleo", AgentRole::Admin, "h")
+        .unwrap();
+    let admin_of_four = s.agents(four.id).unwrap()[0].clone();
+    assert_eq!(admin_of_four.email, "ann@x");
+    s.update_agent(four.id, admin_of_four.id, None, Some(AgentRole::Agent))
+        .unwrap()
+        .unwrap();
+    let (six, _) = s
+        .add_site_with_admin("Six", &[], "ann@x", "Ann", "h", 3)
+        .unwrap();
+    s.add_agent(one.id, "dan@x", "Dan", AgentRole::Admin, "h")
+        .unwrap();
+    s.remove_agent(one.id, ann.id, 2_000).unwrap().unwrap();
+    s.add_site_with_admin("Seven", &[], "ann@x", "Ann", "h", 3)
+        .unwrap();
+    assert_eq!(
+        conflict(s.add_site_with_admin("Eight", &[], "ann@x", "Ann", "h", 3)),
+        "this account already administers 3 sites, the most it may"
+    );
+    // A new email administers nothing yet; none may add a site at a limit of 0.
+    let (_, new) = s
+        .add_site_with_admin("Bob's", &[], "bob@x", "Bob", "h", 1)
+        .unwrap();
+    assert_eq!(new.role, AgentRole::Admin);
+    assert_eq!(
+        conflict(s.add_site_with_admin("Nine", &[], "eve@x", "Eve", "h", 0)),
+        "this account already administers 0 sites, the most it may"
+    );
+    assert_eq!(s.sites().unwrap().len(), 8);
+    assert!(s.sites().unwrap().iter().any(|x| x.id == six.id));
+}
+
 pub(crate) fn agents_are_renamed_and_change_role_but_a_site_keeps_an_admin(s: &dyn Store) {
     let site = s.add_site("t", &[]).unwrap();
     let other = s.add_site("u", &[]).unwrap();

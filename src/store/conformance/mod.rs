@@ -58,6 +58,8 @@ macro_rules! suite {
             conversations_are_listed_by_status_time_and_agent_and_paged,
             deleting_a_visitor_removes_its_conversations_and_entries_only,
             sites_are_added_found_and_updated,
+            a_site_is_added_with_its_first_admin,
+            an_account_administers_at_most_max_sites,
             agents_are_unique_per_site_and_found_by_email,
             agents_are_renamed_and_change_role_but_a_site_keeps_an_admin,
             a_removed_agent_stays_listed_but_can_do_nothing,

@@ -6,7 +6,7 @@
 //! Knows nothing of the log.
 
 use super::{conflict, words, MemoryStore, State, Token};
-use crate::ids::{random_token, AgentId, SiteId};
+use crate::ids::{AgentId, SiteId};
 use crate::store::{Agent, Canned, Directory, InviteRule, Settings, Site, StoreError, StoreResult};
 use crate::vocab::{AgentRole, TransportKind};
 
@@ -24,23 +24,7 @@ impl Directory for MemoryStore {
     }
 
     fn add_site(&self, name: &str, origins: &[String]) -> StoreResult<Site> {
-        let mut st = self.state();
-        let key = format!("s_{}", random_token(10).to_lowercase());
-        if st.sites.values().any(|s| s.key == key) {
-            return Err(conflict("that site key is taken"));
-        }
-        st.last.site += 1;
-        let site = Site {
-            id: SiteId(st.last.site),
-            key,
-            name: name.to_string(),
-            secret: random_token(32),
-            allowed_origins: words(origins),
-            transports: TransportKind::ALL.to_vec(),
-            require_identity: false,
-        };
-        st.sites.insert(site.id, site.clone());
-        Ok(site)
+        self.state().add_site(name, origins)
     }
 
     fn update_site(
@@ -68,30 +52,32 @@ impl Directory for MemoryStore {
         role: AgentRole,
         password_hash: &str,
     ) -> StoreResult<Agent> {
+        self.state()
+            .add_agent(site, email, name, role, password_hash)
+    }
+
+    fn add_site_with_admin(
+        &self,
+        name: &str,
+        origins: &[String],
+        email: &str,
+        agent_name: &str,
+        password_hash: &str,
+        max: usize,
+    ) -> StoreResult<(Site, Agent)> {
         let mut st = self.state();
-        st.site_exists(site)?;
-        let taken = st
+        let administered = st
             .agents
             .values()
-            .find(|(a, _)| a.site == site && a.email == email);
-        if let Some((a, _)) = taken {
-            return Err(conflict(match a.removed_at {
-                Some(_) => "that email belongs to a removed account of the site",
-                None => "that email already has an account on the site",
-            }));
-        }
-        st.last.agent += 1;
-        let agent = Agent {
-            id: AgentId(st.last.agent),
-            site,
-            email: email.to_string(),
-            name: name.to_string(),
-            role,
-            removed_at: None,
-        };
-        st.agents
-            .insert(agent.id, (agent.clone(), password_hash.to_string()));
-        Ok(agent)
+            .filter(|(a, _)| a.email == email && a.role == AgentRole::Admin)
+            .filter(|(a, _)| a.removed_at.is_none())
+            .count();
+        Agent::room_to_administer(administered, max)?;
+        let site = st.add_site(name, origins)?;
+        // A site just added has no account yet: this cannot fail, so nothing is left
+        // half done.
+        let agent = st.add_agent(site.id, email, agent_name, AgentRole::Admin, password_hash)?;
+        Ok((site, agent))
     }
 
     fn agents(&self, site: SiteId) -> StoreResult<Vec<Agent>> {
@@ -222,6 +208,61 @@ impl Directory for MemoryStore {
 }
 
 impl State {
+    /// A new site with a fresh key and secret, allowing `origins` and every transport.
+    fn add_site(&mut self, name: &str, origins: &[String]) -> StoreResult<Site> {
+        let (key, secret) = Site::fresh_key_and_secret();
+        if self.sites.values().any(|s| s.key == key) {
+            return Err(conflict("that site key is taken"));
+        }
+        self.last.site += 1;
+        let site = Site {
+            id: SiteId(self.last.site),
+            key,
+            name: name.to_string(),
+            secret,
+            allowed_origins: words(origins),
+            transports: TransportKind::ALL.to_vec(),
+            require_identity: false,
+        };
+        self.sites.insert(site.id, site.clone());
+        Ok(site)
+    }
+
+    /// A new agent of `site`; `Conflict` if the email already has an account on it (a
+    /// removed one included, said so).
+    fn add_agent(
+        &mut self,
+        site: SiteId,
+        email: &str,
+        name: &str,
+        role: AgentRole,
+        password_hash: &str,
+    ) -> StoreResult<Agent> {
+        self.site_exists(site)?;
+        let taken = self
+            .agents
+            .values()
+            .find(|(a, _)| a.site == site && a.email == email);
+        if let Some((a, _)) = taken {
+            return Err(conflict(match a.removed_at {
+                Some(_) => "that email belongs to a removed account of the site",
+                None => "that email already has an account on the site",
+            }));
+        }
+        self.last.agent += 1;
+        let agent = Agent {
+            id: AgentId(self.last.agent),
+            site,
+            email: email.to_string(),
+            name: name.to_string(),
+            role,
+            removed_at: None,
+        };
+        self.agents
+            .insert(agent.id, (agent.clone(), password_hash.to_string()));
+        Ok(agent)
+    }
+
     /// Agent `id` of `site`, unless it was removed.
     fn active_agent(&mut self, site: SiteId, id: AgentId) -> Option<&mut (Agent, String)> {
         self.agents

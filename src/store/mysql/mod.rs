@@ -164,6 +164,20 @@ impl Dialect for MysqlStore {
             .load(c)?)
     }
 
+    /// `SELECT … FOR UPDATE`: a second call for this email waits on these rows until the
+    /// first commits, and its count, read after, sees the site and the account it added.
+    /// (No index starts with `email`: the rows are found by a scan, which waits for any
+    /// row another writer holds locked, matching or not, and keeps the locks of the
+    /// matching ones only, as READ COMMITTED does.)
+    fn lock_accounts(c: &mut MysqlConnection, email: &str) -> StoreResult<Vec<i64>> {
+        use super::sql::schema::agents;
+        Ok(agents::table
+            .filter(agents::email.eq(email))
+            .select(agents::id)
+            .for_update()
+            .load(c)?)
+    }
+
     /// `SELECT … FOR UPDATE`: the lease rows stay locked until this commit, so a takeover
     /// (an UPDATE of the row) waits for it, and this commit sees any takeover committed
     /// before it (a locking read reads the latest version, whatever the isolation).

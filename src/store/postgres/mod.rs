@@ -132,6 +132,17 @@ impl Dialect for PgStore {
             .load(c)?)
     }
 
+    /// `SELECT … FOR UPDATE`: a second call for this email waits on these rows until the
+    /// first commits, and its count, read after, sees the site and the account it added.
+    fn lock_accounts(c: &mut PgConnection, email: &str) -> StoreResult<Vec<i64>> {
+        use super::sql::schema::agents;
+        Ok(agents::table
+            .filter(agents::email.eq(email))
+            .select(agents::id)
+            .for_update()
+            .load(c)?)
+    }
+
     /// `SELECT … FOR UPDATE`: the lease rows stay locked until this commit, so a takeover
     /// (an UPDATE of the row) waits for it, and this commit sees any takeover committed
     /// before it (a locking read reads the latest version, whatever the isolation).

@@ -74,6 +74,16 @@ pub(crate) trait Dialect {
     /// already excludes every other writer.
     fn lock_admins(c: &mut Self::Conn, site: i64) -> StoreResult<Vec<i64>>;
 
+    /// The ids of every account with this email (on every site, of any role, removed or
+    /// not), read in the caller's write transaction so that two `add_site_with_admin` for
+    /// one email cannot both count the sites it administers before either adds one:
+    /// `SELECT … FOR UPDATE` where the backend locks rows (a waiting one counts again,
+    /// in a statement of its own, once the first commits); SQLite's write transaction
+    /// already excludes every other writer. An email with no account yet has no row to
+    /// lock (READ COMMITTED locks no gap), so two calls serialise only when it has one:
+    /// the calling admin's own, for every call the API makes.
+    fn lock_accounts(c: &mut Self::Conn, email: &str) -> StoreResult<Vec<i64>>;
+
     /// `(id, site, events)` of the webhooks of these sites, read in the caller's write
     /// transaction (the append's) so that none of them is deleted before this commit,
     /// which records deliveries for them: `SELECT … FOR KEY SHARE` on PostgreSQL (which

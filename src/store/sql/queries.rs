@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use diesel::prelude::*;
 
 use super::Db;
-use crate::ids::{random_token, AgentId, ConversationId, Offset, SiteId, VisitorId};
+use crate::ids::{AgentId, ConversationId, Offset, SiteId, VisitorId};
 use crate::store::sql::models::*;
 use crate::store::sql::schema::{
     agent_tokens, agents, canned_responses, conversations, entries, invite_rules, sites, visitors,
@@ -71,6 +71,107 @@ fn active_admins(c: &mut Conn, site: SiteId) -> QueryResult<i64> {
         .get_result(c)
 }
 
+/// Insert a new site, with a fresh key and secret, allowing `origins` and every
+/// transport; the caller holds the write transaction.
+fn insert_site(c: &mut Conn, name: &str, origins: &[String]) -> StoreResult<Site> {
+    let (key, secret) = Site::fresh_key_and_secret();
+    let allowed_origins = origins.join(" ");
+    let transports = transports_text(&TransportKind::ALL);
+    let row = NewSiteRow {
+        key: &key,
+        name,
+        secret: &secret,
+        allowed_origins: &allowed_origins,
+        transports: &transports,
+        created_at: now_ms(),
+    };
+    let id = Db::insert(c, NewRow::Site(&row))?;
+    Ok(Site::from(SiteRow {
+        id,
+        key,
+        name: name.to_string(),
+        secret,
+        allowed_origins,
+        transports,
+        require_identity: false,
+    }))
+}
+
+/// Insert an agent of `site`; the caller holds the write transaction. `Conflict` if the
+/// email already has an account on the site, a removed one included (said so).
+fn insert_agent(
+    c: &mut Conn,
+    site: SiteId,
+    email: &str,
+    name: &str,
+    role: AgentRole,
+    password_hash: &str,
+) -> StoreResult<Agent> {
+    // A removed account keeps its email (the unique key): say which it is.
+    let removed: Option<Option<i64>> = agents::table
+        .filter(agents::site_id.eq(site.0))
+        .filter(agents::email.eq(email))
+        .select(agents::removed_at)
+        .first(c)
+        .optional()?;
+    if removed.flatten().is_some() {
+        return Err(StoreError::Conflict(
+            "that email belongs to a removed account of the site".into(),
+        ));
+    }
+    let row = NewAgentRow {
+        site_id: site.0,
+        email,
+        name,
+        role: role.as_str(),
+        password_hash,
+        created_at: now_ms(),
+    };
+    let id = Db::insert(c, NewRow::Agent(&row))
+        .map_err(|e| taken(e, "that email already has an account on the site"))?;
+    Ok(Agent {
+        id: AgentId(id),
+        site,
+        email: email.to_string(),
+        name: name.to_string(),
+        role,
+        removed_at: None,
+    })
+}
+
+/// The body of `add_site_with_admin`; the caller holds the write transaction.
+pub(crate) fn site_with_admin_in_tx(
+    c: &mut Conn,
+    name: &str,
+    origins: &[String],
+    email: &str,
+    agent_name: &str,
+    password_hash: &str,
+    max: usize,
+) -> StoreResult<(Site, Agent)> {
+    // Before counting: a second call for this email waits here until the first commits,
+    // then counts the site that one added.
+    Db::lock_accounts(c, email)?;
+    // One account per email and site: its rows are its sites.
+    let n: i64 = agents::table
+        .filter(agents::email.eq(email))
+        .filter(agents::role.eq(AgentRole::Admin.as_str()))
+        .filter(agents::removed_at.is_null())
+        .count()
+        .get_result(c)?;
+    Agent::room_to_administer(n as usize, max)?;
+    let site = insert_site(c, name, origins)?;
+    let agent = insert_agent(
+        c,
+        site.id,
+        email,
+        agent_name,
+        AgentRole::Admin,
+        password_hash,
+    )?;
+    Ok((site, agent))
+}
+
 impl Directory for Db {
     fn site(&self, id: SiteId) -> StoreResult<Option<Site>> {
         self.read(|c| Ok(site_by_id(c, id)?))
@@ -100,28 +201,7 @@ impl Directory for Db {
     }
 
     fn add_site(&self, name: &str, origins: &[String]) -> StoreResult<Site> {
-        let key = format!("s_{}", random_token(10).to_lowercase());
-        let secret = random_token(32);
-        let allowed_origins = origins.join(" ");
-        let transports = transports_text(&TransportKind::ALL);
-        let row = NewSiteRow {
-            key: &key,
-            name,
-            secret: &secret,
-            allowed_origins: &allowed_origins,
-            transports: &transports,
-            created_at: now_ms(),
-        };
-        let id = self.write(|c| Db::insert(c, NewRow::Site(&row)))?;
-        Ok(Site::from(SiteRow {
-            id,
-            key,
-            name: name.to_string(),
-            secret,
-            allowed_origins,
-            transports,
-            require_identity: false,
-        }))
+        self.write(|c| insert_site(c, name, origins))
     }
 
     fn update_site(
@@ -153,37 +233,20 @@ impl Directory for Db {
         role: AgentRole,
         password_hash: &str,
     ) -> StoreResult<Agent> {
-        let row = NewAgentRow {
-            site_id: site.0,
-            email,
-            name,
-            role: role.as_str(),
-            password_hash,
-            created_at: now_ms(),
-        };
-        let id = self.write(|c| {
-            // A removed account keeps its email (the unique key): say which it is.
-            let removed: Option<Option<i64>> = agents::table
-                .filter(agents::site_id.eq(site.0))
-                .filter(agents::email.eq(email))
-                .select(agents::removed_at)
-                .first(c)
-                .optional()?;
-            if removed.flatten().is_some() {
-                return Err(StoreError::Conflict(
-                    "that email belongs to a removed account of the site".into(),
-                ));
-            }
-            Db::insert(c, NewRow::Agent(&row))
-                .map_err(|e| taken(e, "that email already has an account on the site"))
-        })?;
-        Ok(Agent {
-            id: AgentId(id),
-            site,
-            email: email.to_string(),
-            name: name.to_string(),
-            role,
-            removed_at: None,
+        self.write(|c| insert_agent(c, site, email, name, role, password_hash))
+    }
+
+    fn add_site_with_admin(
+        &self,
+        name: &str,
+        origins: &[String],
+        email: &str,
+        agent_name: &str,
+        password_hash: &str,
+        max: usize,
+    ) -> StoreResult<(Site, Agent)> {
+        self.write(|c| {
+            site_with_admin_in_tx(c, name, origins, email, agent_name, password_hash, max)
         })
     }
 

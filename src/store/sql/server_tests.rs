@@ -1,7 +1,7 @@
 //! What every database server backend must show beyond the conformance suite: the suite
 //! itself on a fresh database per test, migrations that several nodes starting at once on
 //! one empty database run exactly once, and writers that hold row locks while others wait
-//! (leases, admins changing role or removed, webhooks).
+//! (leases, admins changing role or removed, sites added for one account, webhooks).
 //!
 //! Compiled inside each server backend's module (`#[path]`), against its `Db` and its
 //! `TEST_SERVER`. These tests need the server: they fail when it cannot be reached.
@@ -348,4 +348,78 @@ fn a_webhook_deleted_while_an_append_records_its_deliveries_fails_neither() {
     deleting.join().unwrap().unwrap();
     assert!(admin.webhooks(site).unwrap().is_empty());
     assert!(admin.due_deliveries(i64::MAX, None, 10).unwrap().is_empty());
+}
+
+/// Two admins of one account each adding a site at once, at the account's limit: the
+/// second waits for the first (`Dialect::lock_accounts`), counts the site it added, and
+/// is refused — exactly one passes.
+#[test]
+fn two_sites_added_at_once_at_the_limit_pass_once() {
+    use super::Dialect;
+    use crate::store::StoreError;
+    use crate::vocab::AgentRole;
+    let db = TestDb::new(TEST_SERVER);
+    let first = Arc::new(Db::open(db.url(), &options()).unwrap());
+    let second = Arc::new(Db::open(db.url(), &options()).unwrap());
+    let site = second.add_site("t", &[]).unwrap().id;
+    second
+        .add_agent(site, "ann@x", "Ann", AgentRole::Admin, "h")
+        .unwrap();
+    let (locked, wait) = std::sync::mpsc::channel();
+    let adding = {
+        let first = first.clone();
+        std::thread::spawn(move || {
+            first.write(|c| {
+                // Added, not committed yet.
+                let done =
+                    super::queries::site_with_admin_in_tx(c, "a", &[], "ann@x", "Ann", "h", 2)?;
+                locked.send(()).unwrap();
+                std::thread::sleep(Duration::from_millis(300));
+                Ok(done)
+            })
+        })
+    };
+    wait.recv().unwrap();
+    let r = second.add_site_with_admin("b", &[], "ann@x", "Ann", "h", 2);
+    let (added, _) = adding.join().unwrap().unwrap();
+    assert!(
+        matches!(r, Err(StoreError::Conflict(_))),
+        "the second may not pass once the first did: {r:?}"
+    );
+    let names: Vec<String> = second
+        .sites()
+        .unwrap()
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    assert_eq!(names, ["t", "a"]);
+    assert_eq!(second.agents(added.id).unwrap().len(), 1);
+
+    // Several at once, with no order forced: one of them passes, whichever it is.
+    let callers = 4;
+    let start = Arc::new(Barrier::new(callers));
+    let threads: Vec<_> = (0..callers)
+        .map(|i| {
+            let (store, start) = (
+                if i % 2 == 0 {
+                    first.clone()
+                } else {
+                    second.clone()
+                },
+                start.clone(),
+            );
+            std::thread::spawn(move || {
+                start.wait();
+                store.add_site_with_admin(&format!("c{i}"), &[], "ann@x", "Ann", "h", 3)
+            })
+        })
+        .collect();
+    let done: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    let passed = done.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(passed, 1, "{done:?}");
+    assert!(done
+        .iter()
+        .all(|r| matches!(r, Ok(_) | Err(StoreError::Conflict(_)))));
+    assert_eq!(second.sites().unwrap().len(), 3);
+    assert_eq!(second.agents_by_email("ann@x").unwrap().len(), 3);
 }

@@ -267,6 +267,16 @@ impl Dialect for SqliteStore {
             .load(c)?)
     }
 
+    /// A plain read, for the same reason: no other site can be added for this email
+    /// before this commit.
+    fn lock_accounts(c: &mut SqliteConnection, email: &str) -> StoreResult<Vec<i64>> {
+        use super::sql::schema::agents;
+        Ok(agents::table
+            .filter(agents::email.eq(email))
+            .select(agents::id)
+            .load(c)?)
+    }
+
     /// A plain read: the write transaction (`BEGIN IMMEDIATE`) holds SQLite's one write
     /// lock, so no other process can take a lease over before this commit.
     fn lock_leases(
