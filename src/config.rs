@@ -149,6 +149,9 @@ pub struct Config {
     pub max_rules: usize,
     /// Canned responses per site.
     pub max_canned: usize,
+    /// Sites one person (an admin's email) may administer when admins create sites
+    /// through the API (`POST /v1/sites`); 0: only the command line creates sites.
+    pub max_sites_per_admin: usize,
     /// Open conversations one agent is given at most.
     pub agent_capacity: usize,
     /// How new conversations are given to agents: `least-busy` or `round-robin`.
@@ -338,6 +341,7 @@ impl Default for Config {
             auto_invite_interval_ms: 600_000,
             max_rules: 50,
             max_canned: 500,
+            max_sites_per_admin: 20,
             agent_capacity: 5,
             assignment: Assignment::LeastBusy,
             reassign_after_ms: 60_000,

@@ -564,3 +564,121 @@ async fn nobody_is_invited_while_every_agent_is_at_capacity() {
     assert_eq!(invited(&mut v).await["text"], "Hi there");
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn an_admin_creates_a_site_it_administers_within_its_limit() {
+    let dir = temp_dir();
+    let srv = start_with(dir.path(), |c| c.max_sites_per_admin = 2).await;
+    let admin = token_of(&srv, ADMIN.0, ADMIN.1).await;
+    for (bad, why) in [
+        (json!({"name": "  "}), "name"),
+        (json!({"name": "Shop", "origins": ["shop.example"]}), "http"),
+        (json!({"origins": []}), "name"),
+    ] {
+        let (s, b) = api(&srv, "POST", "/v1/sites", &admin, Some(bad.clone())).await;
+        assert_eq!(s, 400, "{bad}: {b}");
+        assert!(
+            b["reason"].as_str().unwrap_or("").contains(why),
+            "{bad}: {b}"
+        );
+    }
+    let (s, b) = api(
+        &srv,
+        "POST",
+        "/v1/sites",
+        &admin,
+        Some(json!({"name": " Second shop ", "origins": ["https://shop2.example"]})),
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    let key = b["site"]["key"].as_str().unwrap().to_string();
+    assert_ne!(key, srv.site_key);
+    assert_eq!(b["site"]["name"], "Second shop");
+    assert_eq!(b["site"]["origins"], json!(["https://shop2.example"]));
+    assert!(
+        b["site"]["secret"].as_str().is_some_and(|s| s.len() >= 16),
+        "{b}"
+    );
+    assert_eq!(
+        (b["agent"]["email"].as_str(), b["agent"]["role"].as_str()),
+        (Some(ADMIN.0), Some("admin"))
+    );
+
+    // The same person, same password, signs in to it by naming it; without a site
+    // the email is ambiguous now.
+    let (s, b) = login_at(srv.addr, ADMIN.0, ADMIN.1).await;
+    assert_eq!(s, 400, "{b}");
+    let (s, _, b) = http(
+        srv.addr,
+        "POST",
+        "/v1/login",
+        &[("content-type", "application/json")],
+        &json!({"email": ADMIN.0, "password": ADMIN.1, "site": key}).to_string(),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let second: Value = serde_json::from_str(&b).unwrap();
+    let second = second["token"].as_str().unwrap().to_string();
+    let (_, b) = api(&srv, "GET", "/v1/site", &second, None).await;
+    assert_eq!(b["site"]["key"], key.as_str());
+    assert!(b["site"].get("secret").is_none(), "shown once: {b}");
+    // Each token stays on its own site.
+    let (_, b) = api(&srv, "GET", "/v1/site", &admin, None).await;
+    assert_eq!(b["site"]["key"], srv.site_key.as_str());
+    let (_, b) = api(&srv, "GET", "/v1/agents", &second, None).await;
+    assert_eq!(b["agents"].as_array().unwrap().len(), 1, "{b}");
+
+    // Two sites administered: the limit.
+    let (s, b) = api(
+        &srv,
+        "POST",
+        "/v1/sites",
+        &second,
+        Some(json!({"name": "Third"})),
+    )
+    .await;
+    assert_eq!((s, b["error"].as_str()), (409, Some("conflict")), "{b}");
+    // A plain agent creates none.
+    let (s, _) = api(
+        &srv,
+        "POST",
+        "/v1/agents",
+        &admin,
+        Some(json!({"email":"bea@x","name":"Bea","password":"pw-bea-123"})),
+    )
+    .await;
+    assert_eq!(s, 201);
+    let bea = token_of(&srv, "bea@x", "pw-bea-123").await;
+    let (s, _) = api(
+        &srv,
+        "POST",
+        "/v1/sites",
+        &bea,
+        Some(json!({"name": "Mine"})),
+    )
+    .await;
+    assert_eq!(s, 403);
+    srv.stop().await;
+
+    // Off: only the command line creates sites.
+    let dir = temp_dir();
+    let srv = start_with(dir.path(), |c| c.max_sites_per_admin = 0).await;
+    let admin = token_of(&srv, ADMIN.0, ADMIN.1).await;
+    let (s, b) = api(
+        &srv,
+        "POST",
+        "/v1/sites",
+        &admin,
+        Some(json!({"name": "Shop"})),
+    )
+    .await;
+    assert_eq!(s, 403, "{b}");
+    assert!(
+        b["reason"]
+            .as_str()
+            .unwrap()
+            .contains("max_sites_per_admin"),
+        "{b}"
+    );
+    srv.stop().await;
+}

@@ -105,6 +105,46 @@ impl Settings<'_> {
         Ok(now)
     }
 
+    /// A new site made by an admin (name 1–100 characters, trimmed; at most 100 origins,
+    /// each `*` or `http(s)://host[:port]`), whose first admin is a copy of the admin's
+    /// own account (its email, name and password), so the same person signs in to it by
+    /// naming it. At most `max_sites_per_admin` sites per email (`Conflict`); none when
+    /// that is 0 (`Forbidden`).
+    pub(crate) async fn add_site(
+        &self,
+        by: &Admin,
+        name: String,
+        origins: Vec<String>,
+    ) -> Result<(Site, Agent), ServiceError> {
+        let max = self.hub.config().max_sites_per_admin;
+        if max == 0 {
+            return Err(ServiceError::Forbidden(
+                "creating sites through the API is off (max_sites_per_admin = 0)",
+            ));
+        }
+        let name = name.trim().to_string();
+        chars("name", &name, 1, 100)?;
+        if origins.len() > 100 {
+            return Err(ServiceError::Invalid("at most 100 origins".into()));
+        }
+        for o in &origins {
+            Site::check_origin(o).map_err(ServiceError::Invalid)?;
+        }
+        let me = by.agent().clone();
+        Ok(self
+            .hub
+            .blocking(move |s| {
+                let hash = s
+                    .agents_by_email(&me.email)?
+                    .into_iter()
+                    .find(|(a, _)| a.id == me.id)
+                    .map(|(_, hash)| hash)
+                    .ok_or_else(|| crate::store::StoreError::Invalid("the admin is gone".into()))?;
+                s.add_site_with_admin(&name, &origins, &me.email, &me.name, &hash, max)
+            })
+            .await?)
+    }
+
     /// The canned responses of the agent's site, by shortcut.
     pub(crate) async fn canned(&self, agent: &Agent) -> Result<Vec<Canned>, ServiceError> {
         let site = agent.site;

@@ -39,8 +39,10 @@ fn id_of(path: &str, prefix: &str) -> Result<i64, HttpError> {
 
 /// Is `path` one of the settings endpoints?
 pub(super) fn owns(path: &str) -> bool {
-    matches!(path, "/v1/site" | "/v1/agents" | "/v1/canned" | "/v1/rules")
-        || path.starts_with("/v1/agents/")
+    matches!(
+        path,
+        "/v1/site" | "/v1/sites" | "/v1/agents" | "/v1/canned" | "/v1/rules"
+    ) || path.starts_with("/v1/agents/")
         || path.starts_with("/v1/visitors/")
         || path.starts_with("/v1/canned/")
         || path.starts_with("/v1/rules/")
@@ -56,6 +58,7 @@ pub(super) async fn route(
     match (&m, path) {
         (&Method::GET, "/v1/site") => site(req, ctx).await,
         (&Method::PATCH, "/v1/site") => update_site(req, ctx).await,
+        (&Method::POST, "/v1/sites") => add_site(req, ctx).await,
         (&Method::GET, "/v1/agents") => agents(req, ctx).await,
         (&Method::POST, "/v1/agents") => add_agent(req, ctx).await,
         (&Method::PATCH, p) if p.starts_with("/v1/agents/") => {
@@ -120,6 +123,28 @@ async fn update_site(req: Request<Incoming>, ctx: &HttpCtx) -> Result<Response<B
     };
     let site = ctx.hub.settings().update_site(&a, change).await?;
     ok(StatusCode::OK, site_json(&site))
+}
+
+#[derive(Deserialize)]
+struct NewSiteBody {
+    name: String,
+    #[serde(default)]
+    origins: Vec<String>,
+}
+
+/// `POST /v1/sites` (admins): a new site, administered by the same person. The answer
+/// carries the site's secret (what signs visitor identities, `docs/identity.md`): the
+/// only answer of the API that ever does.
+async fn add_site(req: Request<Incoming>, ctx: &HttpCtx) -> Result<Response<Body>, HttpError> {
+    let a = admin(&req, ctx).await?;
+    let b: NewSiteBody = json_body(req, MAX_BODY, ctx).await?;
+    let (site, agent) = ctx.hub.settings().add_site(&a, b.name, b.origins).await?;
+    let mut v = site_json(&site);
+    v["site"]["secret"] = serde_json::json!(site.secret);
+    v["agent"] = serde_json::json!({
+        "id": agent.id, "name": agent.name, "email": agent.email, "role": agent.role,
+    });
+    ok(StatusCode::CREATED, v)
 }
 
 /// `DELETE /v1/visitors/{visitor}` (admins): delete a visitor's data on request — its
