@@ -26,7 +26,7 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 
 use super::sql::pools::{Pools, Session};
 use super::sql::schema::{
-    agents, canned_responses, conversations, entries, invite_rules, site_leases, sites, visitors,
+    agents, canned_responses, conversations, entries, invite_rules, sites, visitors,
 };
 use super::sql::{Dialect, NewRow};
 use super::{Options, StoreResult};
@@ -37,6 +37,9 @@ mod append;
 #[allow(clippy::duplicate_mod)] // compiled once per backend, by design (see `sql`)
 #[path = "../sql/cluster.rs"]
 mod cluster;
+#[allow(clippy::duplicate_mod)] // compiled once per backend, by design (see `sql`)
+#[path = "../sql/locks.rs"]
+mod locks;
 #[allow(clippy::duplicate_mod)] // compiled once per backend, by design (see `sql`)
 #[path = "../sql/migrate.rs"]
 mod migrate;
@@ -154,14 +157,7 @@ impl Dialect for MysqlStore {
     /// `SELECT … FOR UPDATE`: a role change or removal waiting on these rows reads them
     /// again once the one holding them commits (and leaves out an admin it removed).
     fn lock_admins(c: &mut MysqlConnection, site: i64) -> StoreResult<Vec<i64>> {
-        use super::sql::schema::agents;
-        Ok(agents::table
-            .filter(agents::site_id.eq(site))
-            .filter(agents::role.eq(crate::vocab::AgentRole::Admin.as_str()))
-            .filter(agents::removed_at.is_null())
-            .select(agents::id)
-            .for_update()
-            .load(c)?)
+        locks::admins(c, site)
     }
 
     /// `SELECT … FOR UPDATE`: a second call for this email waits on these rows until the
@@ -170,27 +166,14 @@ impl Dialect for MysqlStore {
     /// row another writer holds locked, matching or not, and keeps the locks of the
     /// matching ones only, as READ COMMITTED does.)
     fn lock_accounts(c: &mut MysqlConnection, email: &str) -> StoreResult<Vec<i64>> {
-        use super::sql::schema::agents;
-        Ok(agents::table
-            .filter(agents::email.eq(email))
-            .select(agents::id)
-            .for_update()
-            .load(c)?)
+        locks::accounts(c, email)
     }
 
     /// `SELECT … FOR UPDATE`: the lease rows stay locked until this commit, so a takeover
     /// (an UPDATE of the row) waits for it, and this commit sees any takeover committed
     /// before it (a locking read reads the latest version, whatever the isolation).
     fn lock_leases(c: &mut MysqlConnection, sites: &[i64]) -> StoreResult<Vec<(i64, String, i64)>> {
-        Ok(site_leases::table
-            .filter(site_leases::site_id.eq_any(sites))
-            .select((
-                site_leases::site_id,
-                site_leases::node_id,
-                site_leases::epoch,
-            ))
-            .for_update()
-            .load(c)?)
+        locks::leases(c, sites)
     }
 
     /// `SELECT … FOR UPDATE` (MariaDB has no `FOR SHARE`; inserting the deliveries takes
@@ -209,13 +192,7 @@ impl Dialect for MysqlStore {
     /// `SELECT … FOR UPDATE`: it waits for every append holding the row (`lock_hooks`),
     /// and they for it.
     fn lock_webhook(c: &mut MysqlConnection, id: i64) -> StoreResult<Option<i64>> {
-        use super::sql::schema::webhooks;
-        Ok(webhooks::table
-            .find(id)
-            .select(webhooks::site_id)
-            .for_update()
-            .first(c)
-            .optional()?)
+        locks::webhook(c, id)
     }
     /// LIKE on the body under `utf8mb4_general_ci`: the tables' binary collation would
     /// make it case-sensitive. (That collation also equates some accented letters with

@@ -10,9 +10,9 @@
 //! They are compiled inside each backend's module (`#[path = "../sql/queries.rs"] mod queries;`), against that backend's
 //! `Db` type: the SQL is written once and type-checked for every backend built in,
 //! without generic bounds over diesel's query types. For the database servers
-//! (PostgreSQL, MySQL) also `pools` (their bounded connection pools) and `migrate.rs`
-//! (running migrations under a lock when several nodes start at once, compiled in the
-//! same way). Also owns turning diesel's errors into `StoreError`. Knows nothing of any
+//! (PostgreSQL, MySQL) also `pools` (their bounded connection pools), `locks.rs` (their
+//! locking reads) and `migrate.rs` (running migrations under a lock when several nodes
+//! start at once), the two compiled in the same way. Also owns turning diesel's errors into `StoreError`. Knows nothing of any
 //! one backend, nor of transports or the wire.
 //!
 //! A new SQL backend (as `postgres` and `mysql` were, each behind the cargo feature of
