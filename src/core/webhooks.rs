@@ -4,8 +4,8 @@
 //! Owns: what a webhook may be (an `http(s)://` URL, the events it takes, at most
 //! `webhook_max_per_site` per site, admins only, another site's answered like a missing
 //! one), its secret, the delivery loop (`run`: the outbox read every `webhook_poll_ms`
-//! for deliveries due, at most `webhook_concurrency` in flight, each attempt bounded by
-//! `webhook_timeout_ms`), what a delivery carries (its body, read from the log when it is
+//! for deliveries due, at most `webhook_concurrency` in flight and a quarter of that per
+//! webhook, each attempt bounded by `webhook_timeout_ms`), what a delivery carries (its body, read from the log when it is
 //! sent, and its headers), its signature, and what an attempt's outcome means (delivered,
 //! retried after a doubling wait, or given up). The deliveries themselves are recorded by
 //! the store in the transaction that commits their entries (`store::Webhooks`), so a
@@ -433,13 +433,69 @@ impl Hub {
     }
 }
 
+/// The attempts in flight: by the task making each, its delivery and webhook. Bounds
+/// them in all (`webhook_concurrency`) and per webhook (a quarter of that, at least one),
+/// so one slow or hanging endpoint can hold only its share and every other site's
+/// deliveries keep going.
+#[derive(Default)]
+struct InFlight {
+    by_task: HashMap<tokio::task::Id, (i64, i64)>,
+    deliveries: HashSet<i64>,
+    per_hook: HashMap<i64, usize>,
+}
+
+impl InFlight {
+    fn len(&self) -> usize {
+        self.deliveries.len()
+    }
+
+    /// The most attempts one webhook may have in flight, of `total`.
+    fn hook_cap(total: usize) -> usize {
+        (total / 4).max(1)
+    }
+
+    /// The webhooks at their cap: not fetched again until one of theirs ends.
+    fn full_hooks(&self, total: usize) -> Vec<i64> {
+        let cap = Self::hook_cap(total);
+        self.per_hook
+            .iter()
+            .filter(|(_, n)| **n >= cap)
+            .map(|(h, _)| *h)
+            .collect()
+    }
+
+    /// May delivery `d` start now, with `total` attempts allowed in all?
+    fn admits(&self, d: &Delivery, total: usize) -> bool {
+        self.len() < total
+            && !self.deliveries.contains(&d.id)
+            && self.per_hook.get(&d.webhook).copied().unwrap_or(0) < Self::hook_cap(total)
+    }
+
+    fn start(&mut self, task: tokio::task::Id, d: &Delivery) {
+        self.by_task.insert(task, (d.id, d.webhook));
+        self.deliveries.insert(d.id);
+        *self.per_hook.entry(d.webhook).or_default() += 1;
+    }
+
+    fn end(&mut self, task: tokio::task::Id) {
+        let Some((id, hook)) = self.by_task.remove(&task) else {
+            return;
+        };
+        self.deliveries.remove(&id);
+        if let Some(n) = self.per_hook.get_mut(&hook) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_hook.remove(&hook);
+            }
+        }
+    }
+}
+
 /// The delivery loop: look at the outbox, start the attempts due while there is room,
 /// wait for one to end or for the next look; now and then prune. Ends with the hub.
 async fn run(weak: Weak<Inner>, poster: Arc<dyn Poster>) {
     let mut attempts = tokio::task::JoinSet::new();
-    // Delivery ids in flight (not fetched again), by the task making the attempt.
-    let mut in_flight: HashMap<tokio::task::Id, i64> = HashMap::new();
-    let mut ids: HashSet<i64> = HashSet::new();
+    let mut in_flight = InFlight::default();
     let mut pruned: Option<Instant> = None;
     let mut failing = false;
     loop {
@@ -447,6 +503,7 @@ async fn run(weak: Weak<Inner>, poster: Arc<dyn Poster>) {
             break;
         };
         let config = hub.config().clone();
+        let total = config.webhook_concurrency;
         if pruned.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
             pruned = Some(Instant::now());
             let now = now_ms();
@@ -459,25 +516,23 @@ async fn run(weak: Weak<Inner>, poster: Arc<dyn Poster>) {
                 tracing::warn!(error = %e, "webhook: cannot prune the outbox");
             }
         }
-        let room = config.webhook_concurrency.saturating_sub(ids.len());
         let sites = hub.webhook_sites();
-        if room > 0 && sites.as_ref().is_none_or(|s| !s.is_empty()) {
+        if in_flight.len() < total && sites.as_ref().is_none_or(|s| !s.is_empty()) {
             let now = now_ms();
-            let want = room + ids.len();
+            // Those in flight come back too (they are still pending): ask for room beyond.
+            let want = total + in_flight.len();
+            let skip = in_flight.full_hooks(total);
             match hub
-                .blocking(move |s| s.due_deliveries(now, sites.as_deref(), want))
+                .blocking(move |s| s.due_deliveries(now, sites.as_deref(), &skip, want))
                 .await
             {
                 Ok(due) => {
                     failing = false;
                     for d in due {
-                        if ids.len() >= config.webhook_concurrency {
-                            break;
-                        }
-                        if ids.insert(d.delivery.id) {
-                            let id = d.delivery.id;
+                        if in_flight.admits(&d.delivery, total) {
+                            let delivery = d.delivery.clone();
                             let task = attempts.spawn(attempt(hub.clone(), poster.clone(), d));
-                            in_flight.insert(task.id(), id);
+                            in_flight.start(task.id(), &delivery);
                         }
                     }
                 }
@@ -493,13 +548,10 @@ async fn run(weak: Weak<Inner>, poster: Arc<dyn Poster>) {
         let poll = Duration::from_millis(config.webhook_poll_ms);
         tokio::select! {
             Some(done) = attempts.join_next_with_id(), if !attempts.is_empty() => {
-                let task = match done {
+                in_flight.end(match done {
                     Ok((task, _)) => task,
                     Err(e) => e.id(),
-                };
-                if let Some(id) = in_flight.remove(&task) {
-                    ids.remove(&id);
-                }
+                });
             }
             _ = tokio::time::sleep(poll) => {}
         }
@@ -547,6 +599,43 @@ pub(crate) fn delivery_json(d: &Delivery) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn one_webhook_holds_at_most_a_quarter_of_the_attempts() {
+        let d = |id, webhook| Delivery {
+            id,
+            webhook,
+            conv: crate::ids::ConversationId(1),
+            off: Offset(1),
+            event: WebhookEvent::Message,
+            created_at: 0,
+            attempts: 0,
+            state: DeliveryState::Pending,
+            next_at: Some(0),
+            last_status: None,
+            last_error: None,
+        };
+        let mut f = InFlight::default();
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut started = Vec::new();
+        for id in 1..=4 {
+            let delivery = d(id, 7);
+            if f.admits(&delivery, 8) {
+                let t = tasks.spawn(std::future::pending::<()>());
+                f.start(t.id(), &delivery);
+                started.push(t.id());
+            }
+        }
+        assert_eq!(f.len(), 2, "8 / 4 for webhook 7");
+        assert_eq!(f.full_hooks(8), [7]);
+        assert!(!f.admits(&d(1, 7), 8), "in flight already");
+        assert!(f.admits(&d(9, 8), 8), "another webhook still has room");
+        f.end(started[0]);
+        assert!(f.full_hooks(8).is_empty());
+        assert!(f.admits(&d(3, 7), 8));
+        assert_eq!(InFlight::hook_cap(1), 1, "at least one");
+        tasks.abort_all();
+    }
 
     #[test]
     fn urls_are_http_with_a_host_and_nothing_hidden() {

@@ -21,12 +21,12 @@ use crate::core::settings::{NewRule, SiteChange};
 /// Largest body any settings endpoint reads.
 const MAX_BODY: usize = 8 * 1024;
 
-fn ok(status: StatusCode, v: serde_json::Value) -> Result<Response<Body>, HttpError> {
+pub(super) fn ok(status: StatusCode, v: serde_json::Value) -> Result<Response<Body>, HttpError> {
     Ok(text(status, JSON, v.to_string()))
 }
 
 /// The signed-in agent, who must be an admin of its site.
-async fn admin(req: &Request<Incoming>, ctx: &HttpCtx) -> Result<Admin, HttpError> {
+pub(super) async fn admin(req: &Request<Incoming>, ctx: &HttpCtx) -> Result<Admin, HttpError> {
     Ok(ctx.hub.signed_in_admin(token(req).as_deref()).await?)
 }
 

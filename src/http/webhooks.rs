@@ -10,10 +10,10 @@ use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use serde::Deserialize;
 
-use super::api::{json_body, number, token, JSON};
+use super::api::{json_body, number};
 use super::error::HttpError;
-use super::{query_param, text, Body, HttpCtx};
-use crate::core::access::Admin;
+use super::settings::{admin, ok};
+use super::{query_param, Body, HttpCtx};
 use crate::core::webhooks::{delivery_json, webhook_json, HookChange};
 
 /// Largest body a webhook endpoint reads.
@@ -74,14 +74,6 @@ pub(super) async fn route(
         (Method::POST, Under::Retry(h, d)) => retry(req, ctx, id(h)?, id(d)?).await,
         _ => Err(HttpError::MethodNotAllowed),
     }
-}
-
-fn ok(status: StatusCode, v: serde_json::Value) -> Result<Response<Body>, HttpError> {
-    Ok(text(status, JSON, v.to_string()))
-}
-
-async fn admin(req: &Request<Incoming>, ctx: &HttpCtx) -> Result<Admin, HttpError> {
-    Ok(ctx.hub.signed_in_admin(token(req).as_deref()).await?)
 }
 
 #[derive(Deserialize)]

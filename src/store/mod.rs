@@ -284,12 +284,14 @@ pub trait Webhooks {
         limit: usize,
     ) -> StoreResult<Option<Vec<Delivery>>>;
     /// Pending deliveries due at `now` (`next_at <= now`) of webhooks that are not
-    /// paused, of `sites` (or of every site), earliest due first (then by id), at most
-    /// `limit`.
+    /// paused and not in `skip`, of `sites` (or of every site), earliest due first (then
+    /// by id), at most `limit`. (`skip`: webhooks the caller has no room for now, so one
+    /// endpoint's backlog never hides the others' deliveries.)
     fn due_deliveries(
         &self,
         now: i64,
         sites: Option<&[SiteId]>,
+        skip: &[i64],
         limit: usize,
     ) -> StoreResult<Vec<DueDelivery>>;
     /// Record an attempt at pending delivery `id` made at `now`: one more attempt, its

@@ -194,6 +194,7 @@ impl Webhooks for MemoryStore {
         &self,
         now: i64,
         sites: Option<&[SiteId]>,
+        skip: &[i64],
         limit: usize,
     ) -> StoreResult<Vec<DueDelivery>> {
         let st = self.state();
@@ -203,7 +204,9 @@ impl Webhooks for MemoryStore {
             .filter(|d| d.state == DeliveryState::Pending && d.next_at.is_some_and(|t| t <= now))
             .filter_map(|d| {
                 let w = st.webhooks.get(&d.webhook)?;
-                let wanted = !w.paused && sites.is_none_or(|s| s.contains(&w.site));
+                let wanted = !w.paused
+                    && !skip.contains(&d.webhook)
+                    && sites.is_none_or(|s| s.contains(&w.site));
                 wanted.then(|| DueDelivery {
                     delivery: d.clone(),
                     site: w.site,

@@ -320,7 +320,10 @@ fn a_webhook_deleted_while_an_append_records_its_deliveries_fails_neither() {
     );
     assert_eq!(appending.join().unwrap().unwrap().len(), 1);
     assert_eq!(admin.deliveries(site, w, None, None, 10).unwrap(), None);
-    assert!(admin.due_deliveries(i64::MAX, None, 10).unwrap().is_empty());
+    assert!(admin
+        .due_deliveries(i64::MAX, None, &[], 10)
+        .unwrap()
+        .is_empty());
 
     // The deletion first: the append waits for it, then records nothing for it.
     let w = admin.add_webhook(site, &change, "k", 5).unwrap().id;
@@ -347,7 +350,10 @@ fn a_webhook_deleted_while_an_append_records_its_deliveries_fails_neither() {
     assert_eq!(done.len(), 1);
     deleting.join().unwrap().unwrap();
     assert!(admin.webhooks(site).unwrap().is_empty());
-    assert!(admin.due_deliveries(i64::MAX, None, 10).unwrap().is_empty());
+    assert!(admin
+        .due_deliveries(i64::MAX, None, &[], 10)
+        .unwrap()
+        .is_empty());
 }
 
 /// Two admins of one account each adding a site at once, at the account's limit: the

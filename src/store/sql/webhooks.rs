@@ -226,6 +226,7 @@ impl Webhooks for Db {
         &self,
         now: i64,
         sites: Option<&[SiteId]>,
+        skip: &[i64],
         limit: usize,
     ) -> StoreResult<Vec<DueDelivery>> {
         type Row = (DeliveryRow, i64, String, String);
@@ -237,6 +238,9 @@ impl Webhooks for Db {
                 .filter(webhook_deliveries::next_at.le(now))
                 .filter(webhooks::paused.eq(false))
                 .into_boxed();
+            if !skip.is_empty() {
+                q = q.filter(webhooks::id.ne_all(skip.to_vec()));
+            }
             if let Some(only) = only {
                 q = q.filter(webhooks::site_id.eq_any(only.to_vec()));
             }
